@@ -1,0 +1,35 @@
+/**
+ * CLI entry: provide the platform and live services, run the command tree, print errors as one
+ * line (`error: <message>`), and exit with the command's code.
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Cause, Effect } from "effect"
+import { cli } from "../src/cli/Cli.js"
+import { exitCodeOf } from "../src/cli/RunCommand.js"
+import * as Live from "../src/layers/Live.js"
+
+const report = (cause: Cause.Cause<unknown>) =>
+  Effect.sync(() => {
+    const failure = Cause.failureOption(cause)
+    if (failure._tag === "Some") {
+      const e = failure.value as { _tag?: string; message?: string }
+      process.exitCode = exitCodeOf(e)
+      if (e._tag === "CliExit") return
+      // @effect/cli already printed validation errors with help.
+      if (e._tag === "ValidationError" || (e as { _tag?: string })._tag?.startsWith("Validation")) return
+      process.stderr.write(`error: ${e.message ?? String(e)}\n`)
+      return
+    }
+    if (Cause.isInterruptedOnly(cause)) {
+      process.exitCode = 130
+      return
+    }
+    process.exitCode = 1
+    process.stderr.write(`error: internal error: ${Cause.pretty(cause).split("\n")[0]}\n`)
+  })
+
+cli(process.argv).pipe(
+  Effect.catchAllCause(report),
+  Effect.provide(Live.layer()),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

@@ -1,0 +1,19 @@
+/**
+ * Live wiring: Node platform + LocalHost + the services, for the CLI and embedders.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Layer } from "effect"
+import { CommandGraph } from "../services/CommandGraph.js"
+import { LocalHost } from "../services/LocalHost.js"
+import { Recipes } from "../services/Recipes.js"
+import * as Config from "./Config.js"
+
+/** CommandGraph + Recipes on LocalHost with the environment's configuration. */
+export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}) => {
+  const config = Config.layer(overrides)
+  return Layer.mergeAll(CommandGraph.Default, Recipes.Default).pipe(
+    Layer.provideMerge(LocalHost.layer()),
+    Layer.provideMerge(config),
+    Layer.provideMerge(NodeContext.layer)
+  )
+}

@@ -1,0 +1,71 @@
+import { Context, Data, type Effect } from "effect"
+import type { CapturedOutput } from "../domain/Output.js"
+
+/**
+ * Where a leaf's stdin comes from: nothing (`/dev/null`-like: closed at once), bytes held in
+ * memory, or a file holding a previous step's complete stdout (a spill).
+ */
+export type LeafStdin =
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Bytes"; readonly bytes: Uint8Array }
+  | { readonly _tag: "File"; readonly path: string }
+
+/** Identity of a started leaf process, persisted so a restarted owner can reap by identity. */
+export interface ProcessIdentity {
+  readonly pid: number
+  readonly pgid: number
+  /** Process start time in clock ticks since boot (`/proc/<pid>/stat` field 22). */
+  readonly startTime: number
+}
+
+/** One leaf command to run: an argv (never a shell string) plus its environment. */
+export interface LeafSpec {
+  /** `argv[0]` is the resolved executable path or bare name; no shell evaluation. */
+  readonly argv: ReadonlyArray<string>
+  /** Absolute working directory. */
+  readonly cwd: string
+  /** Extra environment merged over the host's base environment. */
+  readonly env?: Readonly<Record<string, string>> | undefined
+  readonly stdin: LeafStdin
+  /** Directory for spill files of this leaf's streams (created on demand). */
+  readonly outputDir: string
+  /** File-name stem for this leaf's spill files, unique per attempt (e.g. `0.1-attempt1`). */
+  readonly name: string
+  /** Called once the process has started, with its identity. */
+  readonly onSpawn?: ((identity: ProcessIdentity) => Effect.Effect<void>) | undefined
+}
+
+/** Outcome of a leaf that ran to completion (any exit code) or was killed by a signal. */
+export interface LeafResult {
+  /** Exit code; `128 + signal number` when the process was ended by a signal. */
+  readonly code: number
+  /** Signal name when the process was ended by a signal. */
+  readonly signal?: string | undefined
+  readonly stdout: CapturedOutput
+  readonly stderr: CapturedOutput
+  readonly durationMs: number
+  readonly identity: ProcessIdentity
+}
+
+/**
+ * A leaf could not be started (`reason: "spawn"`, e.g. ENOENT → code 127, EACCES → 126) or
+ * its output could not be captured (`reason: "io"`).
+ */
+export class HostError extends Data.TaggedError("HostError")<{
+  readonly reason: "spawn" | "io"
+  readonly message: string
+  /** Shell-style exit code the failure maps to (127 not found, 126 not executable, 1 other). */
+  readonly code: number
+}> {}
+
+/**
+ * Where a leaf command runs. `LocalHost` spawns a local process group; a VM host runs the
+ * same leaf over SSH. CommandGraph only sees this interface.
+ *
+ * `run` completes when the leaf exits and both streams are drained. Interrupting it kills the
+ * leaf's whole process group (SIGTERM, a grace period, then SIGKILL) and any descendant that
+ * escaped the group, before the interruption completes.
+ */
+export class Host extends Context.Tag("troupe/Host")<Host, {
+  readonly run: (spec: LeafSpec) => Effect.Effect<LeafResult, HostError>
+}>() {}

@@ -1,0 +1,422 @@
+import { createHash, randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "@effect/vitest"
+import { Clock, Deferred, Effect, Fiber, Schedule } from "effect"
+import { captureLimitBytes, decodeUtf8, spilledTailBytes, utf8SafeTail } from "../../src/domain/Output.js"
+import { Host, type LeafSpec, type ProcessIdentity } from "../../src/services/Host.js"
+import { LocalHost, type LocalHostOptions } from "../../src/services/LocalHost.js"
+
+// Real processes. A short grace keeps the kill paths fast.
+const testGraceMs = 300
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-localhost-"))
+let leafCounter = 0
+
+/** Marker entries of every leaf started here, checked for survivors at the end. */
+const markers = new Set<string>()
+
+afterAll(() => {
+  const left = markers.size === 0 ? [] : livePids().filter((pid) => {
+    const environ = readEnviron(pid)
+    return environ.some((entry) => markers.has(entry))
+  })
+  fs.rmSync(tmp, { recursive: true, force: true })
+  expect(left).toEqual([])
+})
+
+// --- /proc helpers ---------------------------------------------------------------------------
+
+const readStat = (pid: number): { state: string; pgid: number; startTime: number } | undefined => {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
+    return { state: fields[0]!, pgid: Number(fields[2]), startTime: Number(fields[19]) }
+  } catch {
+    return undefined
+  }
+}
+
+/** Exists and has not exited (zombies are dead: init here does not always reap them). */
+const isAlive = (pid: number) => {
+  const stat = readStat(pid)
+  return stat !== undefined && stat.state !== "Z" && stat.state !== "X"
+}
+
+const livePids = () => fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name)).map(Number).filter(isAlive)
+
+const readEnviron = (pid: number): ReadonlyArray<string> => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/environ`, "latin1").split("\0")
+  } catch {
+    return []
+  }
+}
+
+const markerOf = (pid: number): string => {
+  const entry = readEnviron(pid).find((e) => e.startsWith("TROUPE_LEAF_ID="))
+  if (entry === undefined) throw new Error(`no marker on ${pid}`)
+  return entry
+}
+
+/** Live processes of a leaf: members of its group or carriers of its marker. */
+const treeOf = (identity: ProcessIdentity, marker: string) =>
+  livePids().filter((pid) => pid !== process.pid && (readStat(pid)?.pgid === identity.pgid || readEnviron(pid).includes(marker)))
+
+/** Polls until the leaf's tree has at least `count` live processes. */
+const awaitTree = (identity: ProcessIdentity, marker: string, count: number) =>
+  Effect.sync(() => treeOf(identity, marker)).pipe(
+    Effect.repeat({
+      schedule: Schedule.passthrough<number, ReadonlyArray<number>, never>(
+        Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))
+      ),
+      until: (pids) => pids.length >= count
+    }),
+    Effect.tap((pids) => Effect.sync(() => expect(pids.length).toBeGreaterThanOrEqual(count)))
+  )
+
+// --- running leaves --------------------------------------------------------------------------
+
+const spec = (argv: ReadonlyArray<string>, extra: Partial<LeafSpec> = {}): LeafSpec => ({
+  argv,
+  cwd: tmp,
+  stdin: { _tag: "None" },
+  outputDir: path.join(tmp, "out"),
+  name: `leaf-${++leafCounter}`,
+  ...extra
+})
+
+/** Runs a leaf on a LocalHost, recording its marker (and any `onSpawn` of the spec). */
+const run = (leaf: LeafSpec, options: LocalHostOptions = {}) =>
+  Effect.flatMap(Host, (host) =>
+    host.run({
+      ...leaf,
+      onSpawn: (identity) =>
+        Effect.suspend(() => {
+          const entry = readEnviron(identity.pid).find((e) => e.startsWith("TROUPE_LEAF_ID="))
+          if (entry !== undefined) markers.add(entry)
+          return leaf.onSpawn?.(identity) ?? Effect.void
+        })
+    })
+  ).pipe(Effect.provide(LocalHost.layer({ graceMs: testGraceMs, ...options })))
+
+const text = (bytes: Uint8Array) => decodeUtf8(bytes)
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+
+const writeTmp = (name: string, data: Uint8Array | string, mode = 0o644) => {
+  const file = path.join(tmp, name)
+  fs.writeFileSync(file, data, { mode })
+  return file
+}
+
+// --- tests -----------------------------------------------------------------------------------
+
+describe("LocalHost", () => {
+  describe("argv, exit and streams", () => {
+    it.live("passes argv elements unchanged, without a shell", () =>
+      Effect.gen(function*() {
+        const result = yield* run(spec(["printf", "[%s]", "a b", "$(x)", "*", "'q'", "`id`", "a;b|c>d"]))
+        expect(result.code).toBe(0)
+        expect(result.signal).toBeUndefined()
+        expect(text(result.stdout.bytes)).toBe("[a b][$(x)][*]['q'][`id`][a;b|c>d]")
+        expect(result.stdout.size).toBe(result.stdout.bytes.length)
+        expect(result.stdout.spill).toBeUndefined()
+        expect(result.stderr).toEqual({ size: 0, bytes: new Uint8Array(0) })
+      }))
+
+    it.live("reports a non-zero exit code and captures stderr", () =>
+      Effect.gen(function*() {
+        const result = yield* run(spec(["sh", "-c", "echo out; echo oops >&2; exit 3"]))
+        expect(result.code).toBe(3)
+        expect(text(result.stdout.bytes)).toBe("out\n")
+        expect(text(result.stderr.bytes)).toBe("oops\n")
+        expect(result.stderr.size).toBe(5)
+      }))
+
+    it.live("maps death by signal to 128 + n", () =>
+      Effect.gen(function*() {
+        const result = yield* run(spec(["sh", "-c", "kill -TERM $$"]))
+        expect(result.code).toBe(143)
+        expect(result.signal).toBe("SIGTERM")
+        const killed = yield* run(spec(["sh", "-c", "kill -KILL $$"]))
+        expect(killed.code).toBe(137)
+        expect(killed.signal).toBe("SIGKILL")
+      }))
+
+    it.live("merges env over the base env and sets a unique TROUPE_LEAF_ID", () =>
+      Effect.gen(function*() {
+        const script = "printf '%s|%s|%s' \"$FOO\" \"$TROUPE_LEAF_ID\" \"$BASE\""
+        const options = { env: { BASE: "base", FOO: "base-foo", PATH: process.env.PATH } }
+        const a = yield* run(spec(["sh", "-c", script], { env: { FOO: "bar" } }), options)
+        const b = yield* run(spec(["sh", "-c", script]), options)
+        const [fooA, idA, baseA] = text(a.stdout.bytes).split("|")
+        const [fooB, idB] = text(b.stdout.bytes).split("|")
+        expect([fooA, baseA, fooB]).toEqual(["bar", "base", "base-foo"])
+        expect(idA).toMatch(/^[0-9a-f-]{36}$/)
+        expect(idB).toMatch(/^[0-9a-f-]{36}$/)
+        expect(idA).not.toBe(idB)
+      }))
+
+    it.live("runs in cwd and reports identity and duration", () =>
+      Effect.gen(function*() {
+        const seen: Array<{ identity: ProcessIdentity; startTime: number | undefined }> = []
+        const result = yield* run(
+          spec(["sh", "-c", "pwd; sleep 0.2"], {
+            onSpawn: (identity) => Effect.sync(() => seen.push({ identity, startTime: readStat(identity.pid)?.startTime }))
+          })
+        )
+        expect(text(result.stdout.bytes)).toBe(`${fs.realpathSync(tmp)}\n`)
+        expect(result.identity.pid).toBeGreaterThan(0)
+        expect(result.identity.pgid).toBe(result.identity.pid)
+        expect(result.identity.startTime).toBeGreaterThan(0)
+        expect(seen).toEqual([{ identity: result.identity, startTime: result.identity.startTime }])
+        expect(result.durationMs).toBeGreaterThanOrEqual(150)
+        expect(result.durationMs).toBeLessThan(5_000)
+      }))
+  })
+
+  describe("stdin", () => {
+    it.live("None: stdin is at end-of-file", () =>
+      Effect.gen(function*() {
+        const result = yield* run(spec(["wc", "-c"]))
+        expect(text(result.stdout.bytes).trim()).toBe("0")
+      }))
+
+    it.live("Bytes: written, then closed", () =>
+      Effect.gen(function*() {
+        const result = yield* run(spec(["cat"], { stdin: { _tag: "Bytes", bytes: new TextEncoder().encode("héllo\n") } }))
+        expect(text(result.stdout.bytes)).toBe("héllo\n")
+      }))
+
+    it.live("Bytes: a leaf that ignores a large stdin does not fail", () =>
+      Effect.gen(function*() {
+        const result = yield* run(spec(["true"], { stdin: { _tag: "Bytes", bytes: randomBytes(3_000_000) } }))
+        expect(result.code).toBe(0)
+        const slow = yield* run(spec(["sh", "-c", "sleep 0.1; exit 4"], { stdin: { _tag: "Bytes", bytes: randomBytes(3_000_000) } }))
+        expect(slow.code).toBe(4)
+      }))
+
+    it.live("File: the leaf reads the whole file (3,000,000 bytes)", () =>
+      Effect.gen(function*() {
+        const data = randomBytes(3_000_000)
+        const file = writeTmp("stdin-3mb.bin", data)
+        const counted = yield* run(spec(["sh", "-c", "cat | wc -c"], { stdin: { _tag: "File", path: file } }))
+        expect(text(counted.stdout.bytes).trim()).toBe("3000000")
+        const echoed = yield* run(spec(["cat"], { stdin: { _tag: "File", path: file } }))
+        expect(echoed.stdout.size).toBe(3_000_000)
+        expect(sha256(fs.readFileSync(echoed.stdout.spill!))).toBe(sha256(data))
+      }))
+
+    it.live("File: an unreadable stdin file fails with reason io", () =>
+      Effect.gen(function*() {
+        const error = yield* run(spec(["cat"], { stdin: { _tag: "File", path: path.join(tmp, "missing.bin") } })).pipe(
+          Effect.flip
+        )
+        expect(error.reason).toBe("io")
+        expect(error.message).toContain("missing.bin")
+        const dir = yield* run(spec(["cat"], { stdin: { _tag: "File", path: tmp } })).pipe(Effect.flip)
+        expect(dir.reason).toBe("io")
+      }))
+  })
+
+  describe("capture and spill", () => {
+    it.live("keeps exactly 1 MiB in memory, spills the complete stream past it", () =>
+      Effect.gen(function*() {
+        const data = randomBytes(captureLimitBytes + 1)
+        const file = writeTmp("exact.bin", data)
+        const exact = yield* run(spec(["head", "-c", String(captureLimitBytes), file], { name: "exact" }))
+        expect(exact.stdout.size).toBe(captureLimitBytes)
+        expect(exact.stdout.spill).toBeUndefined()
+        expect(sha256(exact.stdout.bytes)).toBe(sha256(data.subarray(0, captureLimitBytes)))
+        expect(fs.existsSync(path.join(tmp, "out", "exact.stdout.log"))).toBe(false)
+
+        const over = yield* run(spec(["cat", file], { name: "over" }))
+        expect(over.stdout.size).toBe(captureLimitBytes + 1)
+        expect(over.stdout.spill).toBe(path.join(tmp, "out", "over.stdout.log"))
+        expect(sha256(fs.readFileSync(over.stdout.spill!))).toBe(sha256(data))
+        expect(over.stdout.bytes).toEqual(new Uint8Array(utf8SafeTail(data, spilledTailBytes)))
+      }))
+
+    it.live("spills stdout and stderr separately, each complete, with bounded tails", () =>
+      Effect.gen(function*() {
+        const data = randomBytes(3_000_000)
+        const file = writeTmp("big.bin", data)
+        const outputDir = path.join(tmp, "nested", "spills")
+        const result = yield* run(
+          spec(["sh", "-c", "cat \"$1\"; cat \"$1\" >&2; cat \"$1\"", "sh", file], { outputDir, name: "0.1-attempt1" })
+        )
+        expect(result.code).toBe(0)
+        expect(result.stdout.size).toBe(6_000_000)
+        expect(result.stderr.size).toBe(3_000_000)
+        const stdoutFile = fs.readFileSync(result.stdout.spill!)
+        expect(result.stdout.spill).toBe(path.join(outputDir, "0.1-attempt1.stdout.log"))
+        expect(stdoutFile.length).toBe(6_000_000)
+        expect(sha256(stdoutFile)).toBe(sha256(Buffer.concat([data, data])))
+        expect(sha256(fs.readFileSync(result.stderr.spill!))).toBe(sha256(data))
+        for (const output of [result.stdout, result.stderr]) {
+          expect(output.bytes.length).toBeLessThanOrEqual(spilledTailBytes)
+          expect(output.bytes.length).toBeGreaterThan(spilledTailBytes - 4)
+          expect(output.bytes).toEqual(new Uint8Array(utf8SafeTail(data, spilledTailBytes)))
+        }
+      }))
+
+    it.live("cuts a spilled UTF-8 tail on a character boundary", () =>
+      Effect.gen(function*() {
+        // "€\n" is 4 bytes; 1,200,001 bytes put the tail's first byte inside a "€".
+        const result = yield* run(spec(["sh", "-c", "yes '€' | head -c 1200001"]))
+        expect(result.stdout.size).toBe(1_200_001)
+        const full = fs.readFileSync(result.stdout.spill!)
+        expect(full.length).toBe(1_200_001)
+        const tail = result.stdout.bytes
+        expect(tail[0]! & 0xc0).not.toBe(0x80)
+        expect(tail.length).toBeLessThanOrEqual(spilledTailBytes)
+        expect(Buffer.from(tail).equals(full.subarray(full.length - tail.length))).toBe(true)
+        expect(text(tail).startsWith("\n€\n€")).toBe(true)
+      }))
+  })
+
+  describe("spawn errors", () => {
+    it.live("command not found → 127", () =>
+      Effect.gen(function*() {
+        const error = yield* run(spec(["troupe-no-such-command-xyz"])).pipe(Effect.flip)
+        expect(error).toMatchObject({ _tag: "HostError", reason: "spawn", code: 127, message: "command not found: troupe-no-such-command-xyz" })
+      }))
+
+    it.live("not executable → 126", () =>
+      Effect.gen(function*() {
+        const file = writeTmp("not-executable.sh", "#!/bin/sh\necho hi\n", 0o644)
+        const error = yield* run(spec([file])).pipe(Effect.flip)
+        expect(error).toMatchObject({ reason: "spawn", code: 126, message: `permission denied: ${file}` })
+      }))
+
+    it.live("missing working directory → 1", () =>
+      Effect.gen(function*() {
+        const cwd = path.join(tmp, "no-such-dir")
+        const error = yield* run(spec(["true"], { cwd })).pipe(Effect.flip)
+        expect(error).toMatchObject({ reason: "spawn", code: 1, message: `working directory not found: ${cwd}` })
+      }))
+  })
+
+  describe("process cleanup", () => {
+    it.live("interruption kills a tree that ignores SIGTERM, grandchildren included", () =>
+      Effect.gen(function*() {
+        const spawned = yield* Deferred.make<ProcessIdentity>()
+        const fiber = yield* Effect.fork(
+          run(spec(["bash", "-c", "trap '' TERM; sleep 300 & sleep 300; wait"], {
+            onSpawn: (identity) => Deferred.succeed(spawned, identity)
+          }))
+        )
+        const identity = yield* Deferred.await(spawned)
+        const marker = markerOf(identity.pid)
+        const pids = yield* awaitTree(identity, marker, 3)
+        expect(pids).toContain(identity.pid)
+
+        const before = yield* Clock.currentTimeMillis
+        yield* Fiber.interrupt(fiber)
+        const elapsed = (yield* Clock.currentTimeMillis) - before
+
+        expect(pids.filter(isAlive)).toEqual([])
+        expect(treeOf(identity, marker)).toEqual([])
+        // SIGTERM is ignored, so the group lives through the grace, then SIGKILL.
+        expect(elapsed).toBeGreaterThanOrEqual(testGraceMs - 50)
+        expect(elapsed).toBeLessThan(testGraceMs + 3_000)
+      }))
+
+    it.live("interruption is prompt when the tree obeys SIGTERM", () =>
+      Effect.gen(function*() {
+        const spawned = yield* Deferred.make<ProcessIdentity>()
+        const fiber = yield* Effect.fork(
+          run(spec(["sh", "-c", "sleep 300 & sleep 300"], { onSpawn: (identity) => Deferred.succeed(spawned, identity) }), {
+            graceMs: 10_000
+          })
+        )
+        const identity = yield* Deferred.await(spawned)
+        const marker = markerOf(identity.pid)
+        const pids = yield* awaitTree(identity, marker, 2)
+        const before = yield* Clock.currentTimeMillis
+        yield* Fiber.interrupt(fiber)
+        const elapsed = (yield* Clock.currentTimeMillis) - before
+        expect(pids.filter(isAlive)).toEqual([])
+        expect(elapsed).toBeLessThan(2_000)
+      }))
+
+    it.live("a timeout kills a grandchild that escaped the group with setsid", () =>
+      Effect.gen(function*() {
+        const spawned = yield* Deferred.make<ProcessIdentity>()
+        const fiber = yield* Effect.fork(
+          run(spec(["bash", "-c", "setsid sleep 300 & sleep 300; wait"], {
+            onSpawn: (identity) => Deferred.succeed(spawned, identity)
+          })).pipe(Effect.timeout("5 seconds"))
+        )
+        const identity = yield* Deferred.await(spawned)
+        const marker = markerOf(identity.pid)
+        const pids = yield* awaitTree(identity, marker, 3)
+        const escaped = pids.filter((pid) => readStat(pid)?.pgid !== identity.pgid)
+        expect(escaped.length).toBe(1)
+
+        yield* Fiber.interrupt(fiber)
+        expect(pids.filter(isAlive)).toEqual([])
+        expect(treeOf(identity, marker)).toEqual([])
+      }))
+
+    it.live("Effect.timeout on run kills the tree and fails with a timeout", () =>
+      Effect.gen(function*() {
+        const before = yield* Clock.currentTimeMillis
+        const outcome = yield* run(spec(["bash", "-c", "trap '' TERM; echo $$; sleep 300"])).pipe(
+          Effect.timeoutOption("300 millis")
+        )
+        const elapsed = (yield* Clock.currentTimeMillis) - before
+        expect(outcome._tag).toBe("None")
+        expect(elapsed).toBeLessThan(300 + testGraceMs + 3_000)
+        const leftovers = livePids().filter((pid) => readEnviron(pid).some((entry) => markers.has(entry)))
+        expect(leftovers).toEqual([])
+      }))
+
+    it.live("normal exit: a background child left in the group is killed before run returns", () =>
+      Effect.gen(function*() {
+        const before = yield* Clock.currentTimeMillis
+        const result = yield* run(spec(["bash", "-c", "sleep 300 & echo $!"]), { graceMs: 10_000 })
+        const elapsed = (yield* Clock.currentTimeMillis) - before
+        expect(result.code).toBe(0)
+        const child = Number(text(result.stdout.bytes).trim())
+        expect(child).toBeGreaterThan(0)
+        expect(isAlive(child)).toBe(false)
+        // The child holds stdout open: it is swept as soon as the leader exits (sleep obeys
+        // SIGTERM, so no grace), not after the pipe-close grace.
+        expect(elapsed).toBeLessThan(1_500)
+      }))
+
+    it.live("normal exit: a SIGTERM-ignoring background child is SIGKILLed after the grace", () =>
+      Effect.gen(function*() {
+        const before = yield* Clock.currentTimeMillis
+        const result = yield* run(spec(["bash", "-c", "trap '' TERM; sleep 300 & echo $!"]))
+        const elapsed = (yield* Clock.currentTimeMillis) - before
+        expect(result.code).toBe(0)
+        expect(isAlive(Number(text(result.stdout.bytes).trim()))).toBe(false)
+        expect(elapsed).toBeGreaterThanOrEqual(testGraceMs - 50)
+      }))
+
+    it.live("normal exit: a descendant that escaped with setsid is found by its marker and killed", () =>
+      Effect.gen(function*() {
+        const result = yield* run(spec(["bash", "-c", "setsid sleep 300 & echo $!"]))
+        expect(result.code).toBe(0)
+        const escaped = Number(text(result.stdout.bytes).trim())
+        expect(escaped).toBeGreaterThan(0)
+        expect(isAlive(escaped)).toBe(false)
+      }))
+
+    it.live("a pipe held open by a process that dropped the marker does not hang run", () =>
+      Effect.gen(function*() {
+        // Not ours to signal: no marker, own session. run gives up on end-of-file after the pipe grace.
+        const result = yield* run(spec(["bash", "-c", "env -u TROUPE_LEAF_ID setsid sleep 30 & echo $!; sleep 0.2"]), {
+          pipeCloseGraceMs: 200
+        })
+        const stranger = Number(text(result.stdout.bytes).trim())
+        expect(stranger).toBeGreaterThan(0)
+        expect(isAlive(stranger)).toBe(true)
+        expect(readEnviron(stranger).some((entry) => entry.startsWith("TROUPE_LEAF_ID="))).toBe(false)
+        process.kill(stranger, "SIGKILL")
+      }))
+  })
+})
