@@ -648,6 +648,7 @@ export const renderArgv = (scope: Scope, command: string): Array<string> => {
       }
     }
     if (text === "" && hadPlaceholder && !word.quoted) continue
+    if (text.includes("\0")) fail("argument", "Command arguments cannot contain NUL characters.")
     argv.push(text)
   }
   return argv

@@ -10,7 +10,7 @@
  * (root failures interrupt running siblings; a failed last step fails its sequence).
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Cause, Clock, Data, Duration, Effect, Either, Exit, Option, Ref, Schema } from "effect"
+import { Cause, Clock, Data, Duration, Effect, Either, Exit, Option, ParseResult, Ref, Schema } from "effect"
 import * as Output from "../domain/Output.js"
 import type {
   DryRunLeaf,
@@ -248,7 +248,7 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
     const timeoutMs = numericField(sc, "timeout", node.timeout, "non-negative")
     const delayMs = numericField(sc, "delay", node.delay, "non-negative")
     const retry = numericField(sc, "retry", node.retry, "non-negative-int") ?? 0
-    const label = node.label === undefined ? undefined : Text.substitute(sc, node.label)
+    const label = node.label === undefined || node.repeat !== undefined ? undefined : Text.substitute(sc, node.label)
     const output = node.output === undefined ? undefined : resolveFrom(ctx.cwd, Text.substitute(sc, node.output))
     const recover = node.recover === undefined ? undefined : expand(node.recover, { ...ctx, scope: sc }, `${p}.recover`, "continue")
     return {
@@ -287,7 +287,8 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
         )
       )
     }
-    const opts = { ...base(path, scope), label: node.label === undefined ? undefined : Text.substitute(scope, node.label) }
+    // The label template names each copy; the repeat node itself keeps no label.
+    const opts = { ...base(path, scope), label: undefined }
     if (!parallel) return { _tag: "Sequence", ...opts, timeoutMs: undefined, delayMs: undefined, retry: 0, recover: undefined, steps: copies }
     return parallelNode(opts, copies, scope, concurrency, min_successful)
   }
@@ -405,7 +406,11 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
     const parseTemplate = (input: unknown): Either.Either<TemplateInput, TemplateError> =>
       Either.mapLeft(
         decodeTemplate(input, strictParse),
-        (e) => new TemplateError({ reason: "syntax", message: `Invalid command template: ${e.message.split("\n").slice(-1)[0]?.trim() ?? e.message}` })
+        (e) => {
+          const issue = ParseResult.ArrayFormatter.formatErrorSync(e)[0]
+          const where = issue === undefined || issue.path.length === 0 ? "" : ` at ${issue.path.join(".")}`
+          return new TemplateError({ reason: "syntax", message: `Invalid command template${where}: ${issue?.message ?? e.message}` })
+        }
       )
 
     /** Resolves a command-position word (SPEC-runtime §1.2 step 4). */
@@ -677,9 +682,10 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
       const ended = yield* Clock.currentTimeMillis
       const result: NodeResult = Exit.isSuccess(exit)
         ? exit.value
-        : Cause.isFailType(exit.cause)
-          ? exit.cause.error.result
-          : yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+        : yield* Option.match(Cause.failureOption(exit.cause), {
+            onSome: (abort) => Effect.succeed(abort.result),
+            onNone: () => Effect.failCause(exit.cause as Cause.Cause<never>)
+          })
       return { ...result, durationMs: ended - started } satisfies GraphResult
     })
 

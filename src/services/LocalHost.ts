@@ -115,9 +115,37 @@ const environHas = (environ: Buffer, entry: Buffer): boolean => {
   return false
 }
 
+/** Reused read buffer for `/proc/<pid>/environ`; larger environments fall back to readFileSync. */
+const environBuffer = Buffer.allocUnsafe(256 * 1024)
+
+/** `/proc/<pid>/environ`, or undefined when unreadable (another user's process, gone). */
+const readEnviron = (pid: number): Buffer | undefined => {
+  const file = `/proc/${pid}/environ`
+  let fd: number
+  try {
+    fd = fs.openSync(file, "r")
+  } catch {
+    return undefined
+  }
+  try {
+    let length = 0
+    for (;;) {
+      const read = fs.readSync(fd, environBuffer, length, environBuffer.length - length, null)
+      if (read === 0) return environBuffer.subarray(0, length)
+      length += read
+      if (length === environBuffer.length) return fs.readFileSync(file)
+    }
+  } catch {
+    return undefined
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 /**
  * Live processes whose environment carries `entry` (`TROUPE_LEAF_ID=<id>`). Unreadable entries
- * (other users' processes, processes that just exited, zombies) are skipped.
+ * (other users' processes, processes that just exited) and zombies (empty environ) are skipped.
+ * Synchronous: about 10-15 µs per process in /proc (≈1 ms at 70 processes, ≈11 ms at 1,000).
  */
 const scanMarked = (entry: Buffer): ReadonlyArray<number> => {
   const pids = listPids()
@@ -125,13 +153,8 @@ const scanMarked = (entry: Buffer): ReadonlyArray<number> => {
   const marked: Array<number> = []
   for (const pid of pids) {
     if (pid === process.pid) continue
-    let environ: Buffer
-    try {
-      environ = fs.readFileSync(`/proc/${pid}/environ`)
-    } catch {
-      continue
-    }
-    if (environHas(environ, entry)) marked.push(pid)
+    const environ = readEnviron(pid)
+    if (environ !== undefined && environHas(environ, entry)) marked.push(pid)
   }
   return marked
 }
