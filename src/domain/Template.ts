@@ -87,7 +87,7 @@ export const TemplateInput: Schema.Schema<TemplateInput> = Schema.Union(
 )
 
 /** Decode options used at every boundary: unknown node fields are errors, not silently dropped. */
-export const strictParse = { onExcessProperty: "error", errors: "first" } as const
+export const strictParse = { onExcessProperty: "error", errors: "all" } as const
 
 /** A declared argument type (SPEC-runtime §1.4). */
 export type ArgType =

@@ -407,7 +407,11 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
       Either.mapLeft(
         decodeTemplate(input, strictParse),
         (e) => {
-          const issue = ParseResult.ArrayFormatter.formatErrorSync(e)[0]
+          // A union reports one issue per member; the deepest one names the offending field.
+          const issue = ParseResult.ArrayFormatter.formatErrorSync(e).reduce<ParseResult.ArrayFormatterIssue | undefined>(
+            (best, i) => (best === undefined || i.path.length > best.path.length ? i : best),
+            undefined
+          )
           const where = issue === undefined || issue.path.length === 0 ? "" : ` at ${issue.path.join(".")}`
           return new TemplateError({ reason: "syntax", message: `Invalid command template${where}: ${issue?.message ?? e.message}` })
         }

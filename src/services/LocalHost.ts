@@ -500,15 +500,18 @@ const stdinMode = (stdin: LeafStdin): "ignore" | "pipe" => (stdin._tag === "Byte
  * - spawns `argv[0]` with `argv.slice(1)` (no shell) in `cwd`, detached (own session and process
  *   group, pgid = pid), with the base environment + `spec.env` + `TROUPE_LEAF_ID=<unique id>`;
  * - stdin: `None` → `/dev/null`; `Bytes` → written then closed (a leaf that does not read it is
- *   fine); `File` → the opened file is the leaf's stdin (unreadable → `HostError` `io`, code 1);
+ *   fine); `File` → the opened file descriptor is the leaf's stdin, like a shell's `< file`
+ *   (unreadable → `HostError` `io`, code 1);
  * - drains stdout and stderr into {@link CapturedOutput}s (1 MiB in memory, then a spill file
  *   `<outputDir>/<name>.<stdout|stderr>.log` holding the complete stream, closed before return);
- * - resolves when the leader exits, with `code` (`128 + n` for signal n), `durationMs` (spawn to
- *   leader exit, from `Clock`) and identity `{ pid, pgid, startTime }` (start time in clock ticks
- *   since boot, also passed to `spec.onSpawn`);
- * - on every exit path sweeps what the leaf left behind: live members of its process group, then
- *   processes carrying its marker (escaped via `setsid` / double fork) — SIGTERM, up to `graceMs`,
- *   SIGKILL. Interrupting `run` does the same before the interruption completes.
+ * - once the leader exits, sweeps what the leaf left behind — live members of its process group,
+ *   then processes carrying its marker (escaped via `setsid` / double fork): SIGTERM, up to
+ *   `graceMs`, SIGKILL — and then waits for both streams to reach end-of-file (at most
+ *   `pipeCloseGraceMs` more). Interrupting `run` sweeps the same way, starting with the leader,
+ *   before the interruption completes;
+ * - succeeds with `code` (`128 + n` for signal n), `durationMs` (spawn to leader exit, from
+ *   `Clock`) and identity `{ pid, pgid, startTime }` (start time in clock ticks since boot, also
+ *   passed to `spec.onSpawn`).
  *
  * Fails with `HostError` `spawn` (127 command not found, 126 permission denied, 1 other) or
  * `io` (stdin file unreadable, spill file not writable).

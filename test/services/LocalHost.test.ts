@@ -345,15 +345,23 @@ describe("LocalHost", () => {
       Effect.gen(function*() {
         const spawned = yield* Deferred.make<ProcessIdentity>()
         const fiber = yield* Effect.fork(
-          run(spec(["bash", "-c", "setsid sleep 300 & sleep 300; wait"], {
+          run(spec(["bash", "-c", "setsid sleep 300 & sleep 300"], {
             onSpawn: (identity) => Deferred.succeed(spawned, identity)
           })).pipe(Effect.timeout("5 seconds"))
         )
         const identity = yield* Deferred.await(spawned)
         const marker = markerOf(identity.pid)
-        const pids = yield* awaitTree(identity, marker, 3)
+        const pids = yield* Effect.sync(() => treeOf(identity, marker)).pipe(
+          Effect.repeat({
+            schedule: Schedule.passthrough<number, ReadonlyArray<number>, never>(
+              Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))
+            ),
+            until: (pids) => pids.some((pid) => readStat(pid)?.pgid !== identity.pgid)
+          })
+        )
         const escaped = pids.filter((pid) => readStat(pid)?.pgid !== identity.pgid)
         expect(escaped.length).toBe(1)
+        expect(readStat(escaped[0]!)?.pgid).toBe(escaped[0])
 
         yield* Fiber.interrupt(fiber)
         expect(pids.filter(isAlive)).toEqual([])
@@ -371,6 +379,35 @@ describe("LocalHost", () => {
         expect(elapsed).toBeLessThan(300 + testGraceMs + 3_000)
         const leftovers = livePids().filter((pid) => readEnviron(pid).some((entry) => markers.has(entry)))
         expect(leftovers).toEqual([])
+      }))
+
+    it.live("interruption while spilling closes the spill file and kills the leaf", () =>
+      Effect.gen(function*() {
+        const spawned = yield* Deferred.make<ProcessIdentity>()
+        const name = "interrupted-spill"
+        const fiber = yield* Effect.fork(
+          run(spec(["sh", "-c", "head -c 2000000 /dev/zero; sleep 300"], {
+            name,
+            onSpawn: (identity) => Deferred.succeed(spawned, identity)
+          }))
+        )
+        const identity = yield* Deferred.await(spawned)
+        const marker = markerOf(identity.pid)
+        const spillFile = path.join(tmp, "out", `${name}.stdout.log`)
+        yield* Effect.sync(() => fs.existsSync(spillFile) && fs.statSync(spillFile).size === 2_000_000).pipe(
+          Effect.repeat({ schedule: Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds")), until: (done) => done })
+        )
+        yield* Fiber.interrupt(fiber)
+        expect(treeOf(identity, marker)).toEqual([])
+        expect(fs.statSync(spillFile).size).toBe(2_000_000)
+        const openFiles = fs.readdirSync("/proc/self/fd").map((fd) => {
+          try {
+            return fs.readlinkSync(`/proc/self/fd/${fd}`)
+          } catch {
+            return ""
+          }
+        })
+        expect(openFiles).not.toContain(spillFile)
       }))
 
     it.live("normal exit: a background child left in the group is killed before run returns", () =>
