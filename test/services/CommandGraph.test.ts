@@ -327,7 +327,7 @@ describe("validation before any process starts", () => {
       expect(yield* planError({ failure: "sometimes", template: "true" })).toBe("Unknown failure scope: sometimes. Valid scopes: continue, branch, root.")
       expect(yield* planError({ parallel: true, template: [] })).toBe("Tool template produced no command steps.")
       expect(yield* planError("{a?:}", { a: "" })).toBe("Tool template produced no command steps.")
-      expect(yield* planError({ template: "true", retries: 2 })).toMatch(/^Invalid command template: .*retries/)
+      expect(yield* planError({ template: "true", retries: 2 })).toMatch(/^Invalid command template at retries: is unexpected/)
       expect(yield* planError({ name: "helper" })).toBe("Unknown recipe import: helper")
     })
   )
@@ -392,5 +392,94 @@ describe("timing on TestClock", () => {
       expect(result.code).toBe(124)
       expect(result.durationMs).toBe(1510)
     }).pipe(Effect.provide(clockLayer))
+  )
+})
+
+// LocalHost, except that the leaf `fake-spill` "succeeds" with a spill file that does not exist.
+const brokenSpillLayer = CommandGraph.Default.pipe(
+  Layer.provideMerge(
+    Layer.effect(
+      Host,
+      Effect.gen(function* () {
+        const real = yield* LocalHost.make({ graceMs: 300 })
+        return {
+          run: (spec) =>
+            spec.argv[0] === "fake-spill"
+              ? Effect.succeed({
+                  code: 0,
+                  stdout: { size: 5_000_000, bytes: new Uint8Array(0), spill: "/nonexistent/troupe/spill.log" },
+                  stderr: Output.emptyOutput,
+                  durationMs: 1,
+                  identity: { pid: 1, pgid: 1, startTime: 0 }
+                })
+              : real.run(spec)
+        }
+      })
+    )
+  ),
+  Layer.provideMerge(NodeContext.layer)
+)
+
+describe("pipeline integrity", () => {
+  it.live("an unreadable spill fails the run with code 74 and starts nothing after it", () =>
+    Effect.gen(function* () {
+      const { result, events } = yield* runTemplate(["fake-spill", "wc -c", "echo after"])
+      expect(result.status).toBe("failed")
+      expect(result.code).toBe(74)
+      expect(result.message).toMatch(/^incomplete pipeline stdin/)
+      expect(events.filter((e) => e.type === "command.start")).toHaveLength(0)
+    }).pipe(Effect.provide(brokenSpillLayer))
+  )
+})
+
+describe("args JSON Schema and risk labels", () => {
+  it.effect("schema: explicit args win, required = no default anywhere, optional forms stay optional", () =>
+    Effect.gen(function* () {
+      const graph = yield* CommandGraph
+      const schema = graph.argsSchema(
+        ["tool {scope:path} {n:int=3} {mode:enum(a,b)} {who??anon} {v?-v:} {model}", "echo {run_id} {dir}"],
+        ["model:string"],
+        { dir: "{scope}/x" }
+      )
+      expect(Either.isRight(schema)).toBe(true)
+      if (Either.isRight(schema)) {
+        expect(schema.right.properties).toEqual({
+          model: { type: "string" },
+          scope: { type: "string", description: "path" },
+          n: { type: "integer", default: "3" },
+          mode: { type: "string", enum: ["a", "b"] },
+          who: { type: "string" },
+          v: { type: "string" },
+          dir: { type: "string", default: "{scope}/x" }
+        })
+        expect(schema.right.required).toEqual(["model", "scope", "mode"])
+      }
+      const bad = graph.argsSchema("x {m:int} {m:bool}")
+      expect(Either.isLeft(bad) && bad.left.message).toBe("Conflicting argument type for m")
+    }).pipe(Effect.provide(graphLayer))
+  )
+
+  it.effect("risk labels name the shape and how to narrow it", () =>
+    Effect.gen(function* () {
+      const graph = yield* CommandGraph
+      const plan = yield* graph.plan(
+        ["bash -c 'echo hi'", "node -e 1", "rm -rf build", "curl https://example.com", "git push origin main", "cat ~/.ssh/id_rsa", "tail -f log", "chmod -R 777 /", "echo safe"],
+        { cwd: "/tmp" }
+      )
+      const labels = flattenPlan(plan).map((l) => l.risks ?? [])
+      expect(labels).toEqual([
+        ["risk.shell"],
+        ["risk.eval"],
+        ["risk.destructive_fs"],
+        ["risk.network"],
+        ["risk.external_side_effect"],
+        ["risk.secret_touching"],
+        ["risk.long_running"],
+        ["risk.broad_fs_write"],
+        []
+      ])
+      const timed = yield* graph.plan({ timeout: 1000, template: "tail -f log" }, { cwd: "/tmp" })
+      expect(flattenPlan(timed)[0]!.risks).toBeUndefined()
+    }).pipe(Effect.provide(graphLayer))
   )
 })
