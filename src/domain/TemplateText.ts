@@ -416,6 +416,20 @@ export const truthy = (v: unknown): boolean => {
   return !(t === "" || t === "0" || t === "false" || t === "no" || t === "off")
 }
 
+/** An array value, or text holding a JSON array. @throws TemplateError `argument`. */
+const asArray = (name: string, v: unknown): ReadonlyArray<unknown> => {
+  if (Array.isArray(v)) return v
+  if (typeof v === "string") {
+    try {
+      const parsed: unknown = JSON.parse(v)
+      if (Array.isArray(parsed)) return parsed
+    } catch {
+      // not JSON: fall through
+    }
+  }
+  return fail("argument", `Argument ${name} must be an array.`)
+}
+
 const intText = /^[+-]?\d+$/
 const numberText = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 
@@ -452,18 +466,8 @@ export const normalizeTyped = (name: string, type: ArgType, v: unknown): unknown
       if (t !== undefined && type.options.includes(t)) return t
       return fail("argument", `Argument ${name} must be one of: ${type.options.join(", ")}.`)
     }
-    case "array": {
-      if (Array.isArray(v)) return v
-      if (typeof v === "string") {
-        try {
-          const parsed: unknown = JSON.parse(v)
-          if (Array.isArray(parsed)) return parsed
-        } catch {
-          // fall through to the typed error
-        }
-      }
-      return fail("argument", `Argument ${name} must be an array.`)
-    }
+    case "array":
+      return asArray(name, v)
     case "string":
     case "path":
       if (typeof v === "string") return v
@@ -520,19 +524,6 @@ const evalExpr = (scope: Scope, e: Expr, depth: number): number => {
       }
     }
   }
-}
-
-const asArray = (name: string, v: unknown): ReadonlyArray<unknown> => {
-  if (Array.isArray(v)) return v
-  if (typeof v === "string") {
-    try {
-      const parsed: unknown = JSON.parse(v)
-      if (Array.isArray(parsed)) return parsed
-    } catch {
-      // not JSON: fall through
-    }
-  }
-  return fail("argument", `Argument ${name} must be an array.`)
 }
 
 const padInt = (n: number, width: number) => (n < 0 ? "-" + String(-n).padStart(width, "0") : String(n).padStart(width, "0"))
