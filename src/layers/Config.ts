@@ -54,3 +54,9 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
       }
     })
   )
+
+/**
+ * The environment leaves inherit by default: a snapshot of this process's environment. Kept
+ * here so services never read `process.env` themselves.
+ */
+export const inheritedEnvironment = (): Readonly<Record<string, string | undefined>> => ({ ...process.env })

@@ -2,7 +2,7 @@
  * Live wiring: Node platform + LocalHost + the services, for the CLI and embedders.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { CommandGraph } from "../services/CommandGraph.js"
 import { LocalHost } from "../services/LocalHost.js"
 import { Recipes } from "../services/Recipes.js"
@@ -11,8 +11,11 @@ import * as Config from "./Config.js"
 /** CommandGraph + Recipes on LocalHost with the environment's configuration. */
 export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}) => {
   const config = Config.layer(overrides)
+  const host = Layer.unwrapEffect(
+    Effect.map(Config.TroupeConfig, (c) => LocalHost.layer({ graceMs: c.killGraceMs }))
+  )
   return Layer.mergeAll(CommandGraph.Default, Recipes.Default).pipe(
-    Layer.provideMerge(LocalHost.layer()),
+    Layer.provideMerge(host),
     Layer.provideMerge(config),
     Layer.provideMerge(NodeContext.layer)
   )

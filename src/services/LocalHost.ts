@@ -17,6 +17,7 @@ import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Clock, Deferred, Duration, Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import { captureLimitBytes, type CapturedOutput, spilledTailBytes, utf8SafeTail } from "../domain/Output.js"
 import { Host, HostError, type LeafSpec, type LeafResult, type LeafStdin, type ProcessIdentity } from "./Host.js"
+import { inheritedEnvironment } from "../layers/Config.js"
 
 // ---------------------------------------------------------------------------------------------
 // Policies
@@ -520,7 +521,7 @@ export const make = (options: LocalHostOptions = {}) =>
   Effect.sync(() => {
     const grace = options.graceMs === undefined ? killGrace : Duration.millis(options.graceMs)
     const pipeGrace = options.pipeCloseGraceMs === undefined ? pipeCloseGrace : Duration.millis(options.pipeCloseGraceMs)
-    const baseEnv = options.env ?? { ...process.env }
+    const baseEnv = options.env ?? inheritedEnvironment()
 
     const run = Effect.fn("LocalHost.run")(
       function* (spec: LeafSpec) {
