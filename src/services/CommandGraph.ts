@@ -654,7 +654,7 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
           let r = yield* withTimeout(node, runOnce(node, stdin))
           const earlier: Array<FailureRecord> = []
           for (let attempt = 0; isFailed(r) && attempt < node.retry; attempt++) {
-            earlier.push({ ...failureRecord(node, r, false) })
+            earlier.push(failureRecord(node, r, false))
             if (node.recover !== undefined) {
               const rec = yield* runNode(node.recover, undefined)
               if (isFailed(rec)) {
