@@ -129,5 +129,5 @@ export interface GraphResult extends NodeResult {
 
 /** Lifecycle events emitted while a graph executes (SPEC-runtime §3 lifecycle events). */
 export type GraphEvent =
-  | { readonly type: "command.start"; readonly path: string; readonly label?: string | undefined; readonly argv: ReadonlyArray<string>; readonly pid: number; readonly pgid: number; readonly startTime: number; readonly attempt: number }
+  | { readonly type: "command.start"; readonly path: string; readonly label?: string | undefined; readonly argv: ReadonlyArray<string>; readonly pid: number; readonly pgid: number; readonly startTime: number; readonly marker?: string | undefined; readonly attempt: number }
   | { readonly type: "command.done"; readonly path: string; readonly label?: string | undefined; readonly code: number; readonly killed: boolean; readonly duration_ms: number; readonly status: NodeStatus }

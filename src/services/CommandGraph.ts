@@ -92,6 +92,37 @@ export interface ExecuteOptions {
   readonly env?: Readonly<Record<string, string>> | undefined
   /** Receives `command.start` / `command.done` events. */
   readonly onEvent?: ((event: GraphEvent) => Effect.Effect<void>) | undefined
+  /**
+   * Live log files (a run's `stdout.log` / `stderr.log`). Every leaf's stderr is appended to
+   * `stderr`; only the stdout of leaves whose output is the template's output (the last step
+   * of a sequence, every branch of a parallel node) is appended to `stdout`, so intermediate
+   * pipe data stays out of it. Branch outputs interleave there as they arrive.
+   */
+  readonly logs?: { readonly stdout: string; readonly stderr: string } | undefined
+}
+
+/** Paths of the leaves whose stdout is the node's output (see {@link ExecuteOptions.logs}). */
+export const outputLeaves = (node: PlannedNode, into: Set<string> = new Set()): Set<string> => {
+  switch (node._tag) {
+    case "Leaf":
+      into.add(node.path)
+      break
+    case "Sequence": {
+      for (let i = node.steps.length - 1; i >= 0; i--) {
+        const step = node.steps[i]!
+        if (step._tag === "Skip") continue
+        outputLeaves(step, into)
+        break
+      }
+      break
+    }
+    case "Parallel":
+      for (const c of node.children) outputLeaves(c, into)
+      break
+    case "Skip":
+      break
+  }
+  return into
 }
 
 /** Internal control flow: a `failure: "root"` step aborts the whole run. */
@@ -509,6 +540,8 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
       const started = yield* Clock.currentTimeMillis
       const attempts = yield* Ref.make(0)
       const emit = (e: GraphEvent) => (options.onEvent === undefined ? Effect.void : options.onEvent(e))
+      const logs = options.logs
+      const finals = logs === undefined ? new Set<string>() : outputLeaves(root)
 
       const runLeaf = (leaf: PlannedLeaf, stdin: Output.CapturedOutput | undefined): Effect.Effect<NodeResult, RootAbort> =>
         Effect.gen(function* () {
@@ -522,7 +555,8 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
               stdin: stdinOf(stdin),
               outputDir: options.outputDir,
               name,
-              onSpawn: (id) => emit({ type: "command.start", path: leaf.path, label: leaf.label, argv: leaf.argv, pid: id.pid, pgid: id.pgid, startTime: id.startTime, attempt: n })
+              logs: logs === undefined ? undefined : { stderr: logs.stderr, stdout: finals.has(leaf.path) ? logs.stdout : undefined },
+              onSpawn: (id) => emit({ type: "command.start", path: leaf.path, label: leaf.label, argv: leaf.argv, pid: id.pid, pgid: id.pgid, startTime: id.startTime, marker: id.marker, attempt: n })
             })
             .pipe(Effect.either)
           if (Either.isLeft(result)) {

@@ -16,6 +16,11 @@ export interface ProcessIdentity {
   readonly pgid: number
   /** Process start time in clock ticks since boot (`/proc/<pid>/stat` field 22). */
   readonly startTime: number
+  /**
+   * Unique marker the host put into the leaf's environment (`TROUPE_LEAF_ID` for LocalHost),
+   * inherited by every descendant; reaping matches processes by it.
+   */
+  readonly marker?: string | undefined
 }
 
 /** One leaf command to run: an argv (never a shell string) plus its environment. */
@@ -31,6 +36,11 @@ export interface LeafSpec {
   readonly outputDir: string
   /** File-name stem for this leaf's spill files, unique per attempt (e.g. `0.1-attempt1`). */
   readonly name: string
+  /**
+   * Files that receive a live copy of the leaf's streams, appended chunk by chunk as they
+   * arrive (the run's `stdout.log` / `stderr.log`). Independent of capture and spills.
+   */
+  readonly logs?: { readonly stdout?: string | undefined; readonly stderr?: string | undefined } | undefined
   /** Called once the process has started, with its identity. */
   readonly onSpawn?: ((identity: ProcessIdentity) => Effect.Effect<void>) | undefined
 }
@@ -68,4 +78,12 @@ export class HostError extends Data.TaggedError("HostError")<{
  */
 export class Host extends Context.Tag("troupe/Host")<Host, {
   readonly run: (spec: LeafSpec) => Effect.Effect<LeafResult, HostError>
+  /**
+   * Kills what is left of a leaf started by an owner that died (reaping on restart). Only
+   * processes whose identity is verified are signalled: the leader when its pid and start time
+   * still match, and processes carrying the identity's marker; the group is signalled only when
+   * one of its live members is verified. SIGTERM, grace, SIGKILL. Succeeds with the number of
+   * processes that were found and signalled (0 = nothing matched, nothing signalled).
+   */
+  readonly reap: (identity: ProcessIdentity) => Effect.Effect<number>
 }>() {}

@@ -195,14 +195,23 @@ const errorMessage = (error: unknown): string => (error instanceof Error ? error
 // ---------------------------------------------------------------------------------------------
 // Reaping
 
-/** A spawned leaf: the node child plus what the reaper needs. */
-interface Leaf {
-  readonly child: ChildProcess
+/** What the reaper needs to find and kill a leaf's processes. */
+interface SweepTarget {
   readonly identity: ProcessIdentity
   /** `TROUPE_LEAF_ID=<id>` as bytes, to match against `/proc/<pid>/environ`. */
   readonly markerEntry: Buffer
+  /**
+   * Reaping a leaf of a previous owner: the group is only treated as ours while one of its live
+   * members is verified (the leader with its recorded start time, or a marked process).
+   */
+  readonly verifyGroup: boolean
   /** Set once a sweep found nothing left, so the scope finalizer does not sweep again. */
   swept: boolean
+}
+
+/** A spawned leaf: the node child plus what the reaper needs. */
+interface Leaf extends SweepTarget {
+  readonly child: ChildProcess
   stdinError: unknown
 }
 
@@ -213,21 +222,36 @@ interface Survivors {
   readonly marked: ReadonlyArray<number>
 }
 
-const survivorsOf = (leaf: Leaf) =>
-  Effect.sync((): Survivors => ({ group: groupAlive(leaf.identity.pgid), marked: scanMarked(leaf.markerEntry) }))
+/** Live members of `pgid`, one of which is verified as belonging to `leaf`. */
+const verifiedGroupAlive = (leaf: SweepTarget, marked: ReadonlyArray<number>): boolean => {
+  const pids = listPids()
+  if (pids === undefined) return false
+  const markedSet = new Set(marked)
+  return pids.some((pid) => {
+    const stat = readStat(pid)
+    if (stat === undefined || stat.pgid !== leaf.identity.pgid || hasExited(stat)) return false
+    return markedSet.has(pid) || (pid === leaf.identity.pid && stat.startTime === leaf.identity.startTime)
+  })
+}
+
+const survivorsOf = (leaf: SweepTarget) =>
+  Effect.sync((): Survivors => {
+    const marked = scanMarked(leaf.markerEntry)
+    return { group: leaf.verifyGroup ? verifiedGroupAlive(leaf, marked) : groupAlive(leaf.identity.pgid), marked }
+  })
 
 const noneLeft = (survivors: Survivors) => !survivors.group && survivors.marked.length === 0
 
 // Only two kinds of target are ever signalled: the process group we created (checked live just
 // before) and pids whose environment carries this leaf's unique marker (re-read just before).
-const signalSurvivors = (leaf: Leaf, survivors: Survivors, signal: NodeJS.Signals) =>
+const signalSurvivors = (leaf: SweepTarget, survivors: Survivors, signal: NodeJS.Signals) =>
   Effect.sync(() => {
     if (survivors.group) sendSignal(-leaf.identity.pgid, signal)
     for (const pid of survivors.marked) sendSignal(pid, signal)
   })
 
 /** Re-checks survivors every {@link reapPoll} until none are left or `within` has elapsed. */
-const awaitGone = (leaf: Leaf, within: Duration.Duration) =>
+const awaitGone = (leaf: SweepTarget, within: Duration.Duration) =>
   // A Schedule bounded by `upTo`, not `Effect.timeout`: this runs inside finalizers, which are
   // uninterruptible, where a timeout could not interrupt the wait it races.
   survivorsOf(leaf).pipe(
@@ -239,7 +263,7 @@ const awaitGone = (leaf: Leaf, within: Duration.Duration) =>
  * marker. Each round sends SIGTERM, waits up to `grace` and SIGKILLs what remains. When nothing
  * survives this costs one kill(-pgid, 0) and one scan of `/proc/<pid>/environ`.
  */
-const sweep = (leaf: Leaf, grace: Duration.Duration) =>
+const sweep = (leaf: SweepTarget, grace: Duration.Duration) =>
   Effect.gen(function* () {
     if (leaf.swept) return
     for (let round = 0; round < maxSweepRounds; round++) {
@@ -341,8 +365,9 @@ const spawnLeaf = (
     const stat = readStat(pid)
     const leaf: Leaf = {
       child,
-      identity: { pid, pgid: stat !== undefined && stat.pgid > 0 ? stat.pgid : pid, startTime: stat?.startTime ?? 0 },
+      identity: { pid, pgid: stat !== undefined && stat.pgid > 0 ? stat.pgid : pid, startTime: stat?.startTime ?? 0, marker: markerId },
       markerEntry: Buffer.from(`${leafMarkerVariable}=${markerId}`),
+      verifyGroup: false,
       swept: false,
       stdinError: undefined
     }
@@ -455,6 +480,18 @@ const captureStream = (
       (file) => (file.closed ? Effect.void : Effect.promise(() => file.handle.close().catch(() => undefined)))
     )
 
+    const teePath = spec.logs?.[stream]
+    const tee = teePath === undefined ? undefined : yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: async () => {
+          await fsp.mkdir(path.dirname(teePath), { recursive: true })
+          return await fsp.open(teePath, "a")
+        },
+        catch: (error) => new HostError({ reason: "io", code: 1, message: `cannot open ${teePath}: ${errorMessage(error)}` })
+      }),
+      (handle) => Effect.promise(() => handle.close().catch(() => undefined))
+    )
+
     yield* NodeStream.fromReadable<HostError, Uint8Array>(
       () => readable,
       (error) => new HostError({ reason: "io", code: 1, message: `cannot read ${stream}: ${errorMessage(error)}` })
@@ -462,6 +499,7 @@ const captureStream = (
       Stream.interruptWhen(Deferred.await(abandon)),
       Stream.runForEach((chunk) =>
         Effect.gen(function* () {
+          if (tee !== undefined && teePath !== undefined) yield* writeAll(tee, chunk, teePath)
           size += chunk.length
           held.push(chunk)
           heldBytes += chunk.length
@@ -577,7 +615,22 @@ export const make = (options: LocalHostOptions = {}) =>
       Effect.scoped
     )
 
-    return Host.of({ run })
+    const reap = Effect.fn("LocalHost.reap")(function* (identity: ProcessIdentity) {
+      const leaf: SweepTarget = {
+        identity,
+        // Without a recorded marker nothing carries this fresh one: only the leader can match.
+        markerEntry: Buffer.from(`${leafMarkerVariable}=${identity.marker ?? randomUUID()}`),
+        verifyGroup: true,
+        swept: false
+      }
+      const found = yield* survivorsOf(leaf)
+      const count = found.marked.length + (found.group && !found.marked.includes(identity.pid) ? 1 : 0)
+      if (noneLeft(found)) return 0
+      yield* sweep(leaf, grace)
+      return count
+    })
+
+    return Host.of({ run, reap })
   })
 
 /**

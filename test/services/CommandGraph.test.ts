@@ -363,6 +363,7 @@ describe("validation before any process starts", () => {
 
 // A host whose leaves "run" for the number of ms in argv[1] on the Clock: TestClock drives it.
 const clockHost = Layer.succeed(Host, {
+  reap: () => Effect.succeed(0),
   run: (spec) =>
     Effect.gen(function* () {
       yield* Effect.sleep(Number(spec.argv[1] ?? 0))
@@ -403,6 +404,7 @@ const brokenSpillLayer = CommandGraph.Default.pipe(
       Effect.gen(function* () {
         const real = yield* LocalHost.make({ graceMs: 300 })
         return {
+          reap: real.reap,
           run: (spec) =>
             spec.argv[0] === "fake-spill"
               ? Effect.succeed({
