@@ -17,7 +17,28 @@ export interface TroupeConfigShape {
   readonly userHome: string
   /** Grace between SIGTERM and SIGKILL when killing a process group, ms (default 5,000). */
   readonly killGraceMs: number
+  /** Terminal runs older than this are pruned with their state directories, ms (default 7 days). */
+  readonly retentionMs: number
 }
+
+/** Default retention of terminal runs: 7 days, in ms. */
+export const defaultRetentionMs = 7 * 24 * 60 * 60 * 1000
+
+/** Paths under `TROUPE_HOME`. */
+export const homePaths = (home: string) => ({
+  /** The store. */
+  database: join(home, "troupe.db"),
+  /** The daemon's Unix socket (0600). */
+  socket: join(home, "troupe.sock"),
+  /** The daemon's log (stdout/stderr of a detached daemon). */
+  daemonLog: join(home, "daemon.log"),
+  /** The daemon's pid file. */
+  daemonPid: join(home, "daemon.pid"),
+  /** Run state directories: `runs/<id>/`. */
+  runs: join(home, "runs"),
+  /** Archived run state directories. */
+  archive: join(home, "archive")
+})
 
 export class TroupeConfig extends Context.Tag("troupe/TroupeConfig")<TroupeConfig, TroupeConfigShape>() {}
 
@@ -50,7 +71,8 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
         home: overrides.home ?? Option.getOrElse(home, () => join(userHome, ".troupe")),
         packagedRecipes: overrides.packagedRecipes ?? join(packageRoot(), "recipes"),
         userHome: overrides.userHome ?? userHome,
-        killGraceMs: overrides.killGraceMs ?? 5000
+        killGraceMs: overrides.killGraceMs ?? 5000,
+        retentionMs: overrides.retentionMs ?? defaultRetentionMs
       }
     })
   )

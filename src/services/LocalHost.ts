@@ -449,6 +449,30 @@ const writeAll = (handle: fsp.FileHandle, bytes: Uint8Array, file: string) =>
     catch: (error) => new HostError({ reason: "io", code: 1, message: `cannot write ${file}: ${errorMessage(error)}` })
   })
 
+/** A live log file a stream is copied to ({@link LeafSpec.logs}). */
+interface Tee {
+  readonly path: string
+  readonly handle: fsp.FileHandle
+}
+
+/**
+ * Opens a leaf's log file for appending. Opened before the leaf is spawned: the stream must
+ * be read from the moment the process starts.
+ */
+const openTee = (file: string | undefined) =>
+  file === undefined
+    ? Effect.succeed(undefined)
+    : Effect.acquireRelease(
+        Effect.tryPromise({
+          try: async (): Promise<Tee> => {
+            await fsp.mkdir(path.dirname(file), { recursive: true })
+            return { path: file, handle: await fsp.open(file, "a") }
+          },
+          catch: (error) => new HostError({ reason: "io", code: 1, message: `cannot open ${file}: ${errorMessage(error)}` })
+        }),
+        (tee) => Effect.promise(() => tee.handle.close().catch(() => undefined))
+      )
+
 /**
  * Drains one output stream. Up to {@link captureLimitBytes} stay in memory; past that the complete
  * stream goes to `<outputDir>/<name>.<stream>.log` and memory keeps a tail of
@@ -458,7 +482,8 @@ const captureStream = (
   readable: Readable,
   spec: LeafSpec,
   stream: "stdout" | "stderr",
-  abandon: Deferred.Deferred<void>
+  abandon: Deferred.Deferred<void>,
+  tee: Tee | undefined
 ) =>
   Effect.gen(function* () {
     const spillPath = path.resolve(spec.outputDir, `${spec.name}.${stream}.log`)
@@ -480,18 +505,6 @@ const captureStream = (
       (file) => (file.closed ? Effect.void : Effect.promise(() => file.handle.close().catch(() => undefined)))
     )
 
-    const teePath = spec.logs?.[stream]
-    const tee = teePath === undefined ? undefined : yield* Effect.acquireRelease(
-      Effect.tryPromise({
-        try: async () => {
-          await fsp.mkdir(path.dirname(teePath), { recursive: true })
-          return await fsp.open(teePath, "a")
-        },
-        catch: (error) => new HostError({ reason: "io", code: 1, message: `cannot open ${teePath}: ${errorMessage(error)}` })
-      }),
-      (handle) => Effect.promise(() => handle.close().catch(() => undefined))
-    )
-
     yield* NodeStream.fromReadable<HostError, Uint8Array>(
       () => readable,
       (error) => new HostError({ reason: "io", code: 1, message: `cannot read ${stream}: ${errorMessage(error)}` })
@@ -499,7 +512,7 @@ const captureStream = (
       Stream.interruptWhen(Deferred.await(abandon)),
       Stream.runForEach((chunk) =>
         Effect.gen(function* () {
-          if (tee !== undefined && teePath !== undefined) yield* writeAll(tee, chunk, teePath)
+          if (tee !== undefined) yield* writeAll(tee.handle, chunk, tee.path)
           size += chunk.length
           held.push(chunk)
           heldBytes += chunk.length
@@ -565,6 +578,8 @@ export const make = (options: LocalHostOptions = {}) =>
       function* (spec: LeafSpec) {
         const markerId = randomUUID()
         const startedAt = yield* Clock.currentTimeMillis
+        const stdoutTee = yield* openTee(spec.logs?.stdout)
+        const stderrTee = yield* openTee(spec.logs?.stderr)
         const spawnWith = (stdin: "ignore" | "pipe" | number) =>
           Effect.acquireRelease(spawnLeaf(spec, baseEnv, markerId, stdin), (leaf) => sweep(leaf, grace))
         const leaf = spec.stdin._tag === "File"
@@ -576,8 +591,8 @@ export const make = (options: LocalHostOptions = {}) =>
         const abandonPipes = yield* Deferred.make<void>()
         const { stderr: childStderr, stdout: childStdout } = leaf.child
         if (childStdout === null || childStderr === null) return yield* Effect.dieMessage("leaf spawned without pipes")
-        const stdoutFiber = yield* Effect.forkScoped(captureStream(childStdout, spec, "stdout", abandonPipes))
-        const stderrFiber = yield* Effect.forkScoped(captureStream(childStderr, spec, "stderr", abandonPipes))
+        const stdoutFiber = yield* Effect.forkScoped(captureStream(childStdout, spec, "stdout", abandonPipes, stdoutTee))
+        const stderrFiber = yield* Effect.forkScoped(captureStream(childStderr, spec, "stderr", abandonPipes, stderrTee))
         const stdinFiber = yield* Effect.forkScoped(
           spec.stdin._tag === "Bytes" ? feedStdin(leaf, spec.stdin.bytes) : Effect.void
         )

@@ -1,0 +1,172 @@
+/**
+ * Runs (actors): ids, states, records, progress, lifecycle and session events, and the one error
+ * every `Actors` operation fails with. These shapes cross the store, the RPC socket and the CLI's
+ * `--json` output, so they are Schema classes.
+ *
+ * Corresponds to pi-actors' detached runs (`run:<id>`, `status.json`, `events.jsonl`), with a
+ * generation id per start and a restart policy added.
+ */
+import { Schema } from "effect"
+
+/** Run ids: `^[A-Za-z0-9_.-]+$`, at most 128 characters, never `.` or `..` (they name a directory). */
+export const RunId = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z0-9_.-]+$/, {
+    message: () => "run id must match ^[A-Za-z0-9_.-]+$"
+  }),
+  Schema.maxLength(128, { message: () => "run id must be at most 128 characters" }),
+  Schema.filter((s) => s !== "." && s !== ".." ? undefined : "run id must not be . or .."),
+  Schema.brand("RunId")
+)
+export type RunId = typeof RunId.Type
+
+/** A session id: `cli`, a Pi session id, or any explicit non-empty name. */
+export const SessionId = Schema.String.pipe(
+  Schema.minLength(1, { message: () => "session id must not be empty" }),
+  Schema.maxLength(256, { message: () => "session id must be at most 256 characters" })
+)
+
+/** `starting → running → done | failed | cancelled | killed | lost` (SPEC-runtime §3). */
+export const RunState = Schema.Literal("starting", "running", "done", "failed", "cancelled", "killed", "lost")
+export type RunState = typeof RunState.Type
+
+export const activeStates: ReadonlyArray<RunState> = ["starting", "running"]
+export const terminalStates: ReadonlyArray<RunState> = ["done", "failed", "cancelled", "killed", "lost"]
+export const isTerminal = (state: RunState): boolean => terminalStates.includes(state)
+
+/** Status filters of `ps` / `inspect coordinator` (`active` = starting or running). */
+export const StatusFilter = Schema.Literal("all", "running", "active", "terminal", ...terminalStates)
+export type StatusFilter = typeof StatusFilter.Type
+
+export const matchesFilter = (state: RunState, filter: StatusFilter): boolean => {
+  switch (filter) {
+    case "all":
+      return true
+    case "active":
+      return !isTerminal(state)
+    case "running":
+      return state === "running"
+    case "terminal":
+      return isTerminal(state)
+    default:
+      return state === filter
+  }
+}
+
+/**
+ * OTP-style restart policy. `restart`: `never` (default, pi-actors behaviour), `on-failure`
+ * (restart after `failed`), `always` (after `done` or `failed`; never after an intentional
+ * kill/cancel). At most `max_restarts` restarts within `restart_window_ms`; past that the run
+ * stays failed. Backoff before restart n (1-based): `backoff_ms * 2^(n-1)`, capped at 30,000 ms.
+ */
+export class RestartPolicy extends Schema.Class<RestartPolicy>("RestartPolicy")({
+  restart: Schema.optionalWith(Schema.Literal("never", "on-failure", "always"), { default: () => "never" as const }),
+  max_restarts: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 1000)), { default: () => 3 }),
+  restart_window_ms: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 60_000 }),
+  backoff_ms: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 60_000)), { default: () => 200 })
+}) {}
+
+/** Upper bound of the restart backoff: 30 s. */
+export const maxBackoffMs = 30_000
+
+/** Progress of a run (drives the Pi status indicator): active = leaves running now. */
+export class Progress extends Schema.Class<Progress>("Progress")({
+  phase: Schema.String,
+  active: Schema.Int,
+  completed: Schema.Int,
+  failures: Schema.Array(Schema.String)
+}) {}
+
+/** A process group a run started (persisted for reaping by identity). */
+export class ProcessRecord extends Schema.Class<ProcessRecord>("ProcessRecord")({
+  path: Schema.String,
+  pid: Schema.Int,
+  pgid: Schema.Int,
+  start_time: Schema.Number,
+  marker: Schema.optional(Schema.String),
+  argv: Schema.Array(Schema.String)
+}) {}
+
+/**
+ * One run as the store and `inspect` see it. Times are epoch ms. `code` is the exit code once
+ * terminal (the failing step's code, 124 on timeout, 137/143 after kills). `recipe` is the
+ * recipe id or `inline`; `snapshot` the resolved template and declarations it ran with.
+ */
+export class RunInfo extends Schema.Class<RunInfo>("RunInfo")({
+  id: Schema.String,
+  address: Schema.String,
+  generation: Schema.String,
+  owner: Schema.String,
+  parent: Schema.optional(Schema.String),
+  recipe: Schema.String,
+  state: RunState,
+  code: Schema.NullOr(Schema.Int),
+  error: Schema.optional(Schema.String),
+  cwd: Schema.String,
+  state_dir: Schema.String,
+  values: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
+  restart: RestartPolicy,
+  restarts: Schema.Int,
+  progress: Progress,
+  processes: Schema.Array(ProcessRecord),
+  created_at: Schema.Number,
+  updated_at: Schema.Number,
+  ended_at: Schema.NullOr(Schema.Number)
+}) {}
+
+/** What `wait` returns: the terminal run plus the tail of its output (UTF-8, at most 64 KiB each). */
+export class RunOutcome extends Schema.Class<RunOutcome>("RunOutcome")({
+  run: RunInfo,
+  stdout: Schema.String,
+  stderr_tail: Schema.String,
+  timed_out: Schema.Boolean
+}) {}
+
+/** A lifecycle event of one run (`inspect run:<id> view=tail`, `events`). */
+export class RunEvent extends Schema.Class<RunEvent>("RunEvent")({
+  seq: Schema.Int,
+  run_id: Schema.String,
+  generation: Schema.String,
+  type: Schema.String,
+  at: Schema.Number,
+  data: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+}) {}
+
+/**
+ * An event on a session's ordered stream (SPEC-messaging §7). `id` is the cursor: replay with
+ * `since = id` returns the events after it. Delivery is at least once; consumers dedupe by id.
+ * `text` is the short, action-shaped follow-up text.
+ */
+export class SessionEvent extends Schema.Class<SessionEvent>("SessionEvent")({
+  id: Schema.Int,
+  session: Schema.String,
+  run_id: Schema.String,
+  generation: Schema.String,
+  type: Schema.String,
+  at: Schema.Number,
+  text: Schema.String,
+  data: Schema.Record({ key: Schema.String, value: Schema.Unknown })
+}) {}
+
+/** Result of a control action (`control.kill` / `control.stop` / `control.cancel`). */
+export class ControlResult extends Schema.Class<ControlResult>("ControlResult")({
+  run: Schema.String,
+  type: Schema.String,
+  /** false when the run was already terminal or the generation did not match (fenced). */
+  applied: Schema.Boolean,
+  state: RunState,
+  reason: Schema.optional(Schema.String)
+}) {}
+
+/**
+ * The error of every `Actors` operation, local or over RPC.
+ * - `invalid`: bad request (template, values, id, recipe) — nothing was started;
+ * - `duplicate`: the run id is already active — nothing was touched;
+ * - `not_found`: no such run (or not visible to this session);
+ * - `forbidden`: the caller may not act on that run or session (fail closed);
+ * - `unavailable`: the daemon could not be reached or started;
+ * - `internal`: store or host failure.
+ */
+export class ActorsError extends Schema.TaggedError<ActorsError>()("ActorsError", {
+  reason: Schema.Literal("invalid", "duplicate", "not_found", "forbidden", "unavailable", "internal"),
+  message: Schema.String
+}) {}

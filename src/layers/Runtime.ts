@@ -1,0 +1,42 @@
+/**
+ * The in-process actor runtime: store (SQLite under `TROUPE_HOME`), events, supervisor and
+ * inspector over the live CommandGraph / LocalHost wiring. The daemon serves it over RPC;
+ * `Troupe.layer` embeds it in any Effect program.
+ */
+import { FileSystem } from "@effect/platform"
+import { Effect, Layer } from "effect"
+import { ActorsError } from "../domain/Run.js"
+import { Events } from "../services/Events.js"
+import { Inspector } from "../services/Inspector.js"
+import { Store } from "../services/Store.js"
+import { Supervisor } from "../services/Supervisor.js"
+import * as Config from "./Config.js"
+import * as Live from "./Live.js"
+
+/** Creates `TROUPE_HOME` (mode 0700) if needed and tightens its mode. */
+const homeDirectory = Layer.effectDiscard(
+  Effect.gen(function* () {
+    const config = yield* Config.TroupeConfig
+    const fs = yield* FileSystem.FileSystem
+    yield* fs.makeDirectory(config.home, { recursive: true, mode: 0o700 })
+    yield* fs.chmod(config.home, 0o700)
+  }).pipe(Effect.mapError((e) => new ActorsError({ reason: "internal", message: `cannot prepare TROUPE_HOME: ${e.message}` })))
+)
+
+const store = Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => Store.sqlite(Config.homePaths(c.home).database)))
+
+/**
+ * Supervisor + Inspector + Events + Store + the live services, for `TROUPE_HOME` (or
+ * `overrides.home`). Building it migrates the store and reaps runs left by a dead owner;
+ * releasing it kills every run's process groups.
+ * @fails ActorsError `unavailable` when another owner holds the store, `internal` otherwise.
+ */
+export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}) => {
+  const base = Live.layer(overrides)
+  const persistence = Events.Default.pipe(Layer.provideMerge(store), Layer.provideMerge(homeDirectory))
+  return Inspector.Default.pipe(
+    Layer.provideMerge(Supervisor.Default),
+    Layer.provideMerge(persistence),
+    Layer.provideMerge(base)
+  )
+}

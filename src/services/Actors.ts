@@ -1,0 +1,101 @@
+/**
+ * `Actors`: the one API every surface uses to spawn, control, inspect, list, wait for, read
+ * the logs of, and follow the events of runs — bound to one session. Two layers provide it:
+ * `Actors.local` (the runtime in this process) and the RPC client to the daemon
+ * (`Troupe.client`, in `src/daemon/Client.ts`). Both pass the same behavioural suite.
+ *
+ * Corresponds to pi-actors' `spawn` / `message` (control) / `inspect` tools and pi-vers'
+ * `bg_*` tools, as library calls.
+ */
+import { Context, Effect, Layer, type Stream } from "effect"
+import type { ActorsError, ControlResult, RunInfo, RunOutcome, SessionEvent, StatusFilter } from "../domain/Run.js"
+import { type InspectOptions, type InspectView, Inspector } from "./Inspector.js"
+import { type Caller, type ControlType, SpawnRequest, Supervisor } from "./Supervisor.js"
+
+/** What `spawn` takes; see {@link SpawnRequest}. */
+export interface SpawnInput {
+  /** Recipe id or absolute path of a recipe file. */
+  readonly recipe?: string | undefined
+  /** Inline template: a leaf command string, an array (sequence) or a node object. */
+  readonly template?: unknown
+  readonly values?: Readonly<Record<string, unknown>> | undefined
+  /** `run:<id>` or `<id>`; generated when absent. */
+  readonly as?: string | undefined
+  /** Absolute working directory (default: this process's current directory). */
+  readonly cwd?: string | undefined
+  /** `{ restart: "never" | "on-failure" | "always", max_restarts, restart_window_ms, backoff_ms }`. */
+  readonly restart?: {
+    readonly restart?: "never" | "on-failure" | "always" | undefined
+    readonly max_restarts?: number | undefined
+    readonly restart_window_ms?: number | undefined
+    readonly backoff_ms?: number | undefined
+  } | undefined
+}
+
+/** The session-bound actor API. Every method fails with {@link ActorsError} only. */
+export interface ActorsShape {
+  /** The session this handle acts as (`cli`, a Pi session id, …). */
+  readonly session: string
+  /**
+   * Starts a run; returns once it is recorded and its fiber started (state `starting` or
+   * `running`). Fails `invalid` (nothing started) or `duplicate` (id active, nothing touched).
+   */
+  readonly spawn: (input: SpawnInput) => Effect.Effect<RunInfo, ActorsError>
+  /**
+   * `control.kill` → `killed`; `control.stop` / `control.cancel` → graceful cancel →
+   * `cancelled`. Returns after every process group of the run is gone (SIGTERM, 5 s grace,
+   * SIGKILL). `generation` fences the action to one start of the run.
+   */
+  readonly control: (run: string, type: ControlType, options?: { readonly generation?: string | undefined }) => Effect.Effect<ControlResult, ActorsError>
+  /** `control(run, "control.kill")`. */
+  readonly kill: (run: string) => Effect.Effect<ControlResult, ActorsError>
+  /** Inspect views (`run:<id>` status/tail/files/artifacts/tree/recipe; `coordinator`, `session:<id>`, `session:all` runs). */
+  readonly inspect: (target: string, view?: string | undefined, options?: InspectOptions) => Effect.Effect<InspectView, ActorsError>
+  /** Runs of this session (or of `session` / every session with `all`), newest first. */
+  readonly list: (options?: { readonly status?: StatusFilter | undefined; readonly session?: string | undefined }) => Effect.Effect<ReadonlyArray<RunInfo>, ActorsError>
+  /** Waits for the terminal state (after restarts); `timeoutMs` bounds the wait (`timed_out: true`). */
+  readonly wait: (run: string, options?: { readonly timeoutMs?: number | undefined }) => Effect.Effect<RunOutcome, ActorsError>
+  /** The run's `stdout.log` / `stderr.log` bytes; `follow` keeps reading until the run ends. */
+  readonly logs: (run: string, options?: { readonly stream?: "stdout" | "stderr" | undefined; readonly follow?: boolean | undefined }) => Stream.Stream<Uint8Array, ActorsError>
+  /** This session's event stream after cursor `since` (default 0); `follow` stays open. */
+  readonly events: (options?: { readonly since?: number | undefined; readonly follow?: boolean | undefined }) => Stream.Stream<SessionEvent, ActorsError>
+  /** Deletes terminal runs (`runs`, or all that ended more than `olderThanMs` ago); returns their ids. */
+  readonly prune: (options: { readonly runs?: ReadonlyArray<string> | undefined; readonly olderThanMs?: number | undefined }) => Effect.Effect<ReadonlyArray<string>, ActorsError>
+}
+
+export class Actors extends Context.Tag("troupe/Actors")<Actors, ActorsShape>() {
+  /**
+   * The in-process runtime bound to `session` (default `cli`); `all` lets this handle act on
+   * every session's runs (operator).
+   */
+  static readonly local = (options: { readonly session?: string | undefined; readonly all?: boolean | undefined } = {}) =>
+    Layer.effect(Actors, makeLocal({ session: options.session ?? "cli", all: options.all ?? false }))
+}
+
+/** Builds a session-bound handle over the in-process supervisor. */
+export const makeLocal = (caller: Caller) =>
+  Effect.gen(function* () {
+    const supervisor = yield* Supervisor
+    const inspector = yield* Inspector
+    const shape: ActorsShape = {
+      session: caller.session,
+      spawn: (input) =>
+        supervisor.spawn(caller, SpawnRequest.make({
+          recipe: input.recipe,
+          template: input.template,
+          values: { ...input.values },
+          as: input.as,
+          cwd: input.cwd ?? process.cwd(),
+          restart: input.restart
+        })),
+      control: (run, type, options) => supervisor.control(caller, run, type, options?.generation),
+      kill: (run) => supervisor.control(caller, run, "control.kill"),
+      inspect: (target, view, options) => inspector.inspect(caller, target, view, options),
+      list: (options) => supervisor.list(caller, options?.status ?? "all", options?.session),
+      wait: (run, options) => supervisor.wait(caller, run, options?.timeoutMs),
+      logs: (run, options) => supervisor.logs(caller, run, options?.stream ?? "stdout", options?.follow ?? false),
+      events: (options) => supervisor.sessionEvents(caller, options?.since ?? 0, options?.follow ?? false),
+      prune: (options) => supervisor.prune(caller, options.runs, options.olderThanMs ?? 0)
+    }
+    return shape
+  })

@@ -1,0 +1,189 @@
+/**
+ * `Inspector`: the inspect views of runs and sessions (SPEC-messaging §6) as compact text and
+ * JSON. Compact text starts with one newline and prints `key=value` pairs; spaces inside values
+ * become `_`. Views of other targets (branches, rooms, tools, recipes) join as their features land.
+ *
+ * Corresponds to pi-actors' `inspect target=run:<id> view=status|tail|files|artifacts|…` and
+ * `target=coordinator|session:<id>|session:all view=runs` with `status=` filters.
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { Effect, Schema } from "effect"
+import { ActorsError, type RunInfo, StatusFilter } from "../domain/Run.js"
+import { type Caller, runIdOf, Supervisor } from "./Supervisor.js"
+
+/** Views of `run:<id>` that exist today. */
+export const runViews = ["status", "tail", "files", "artifacts", "tree", "recipe"] as const
+/** Views of `coordinator`, `session:<id>` and `session:all`. */
+export const sessionViews = ["runs", "status"] as const
+
+/** Default number of lines / events in `tail`-like views. */
+export const defaultLines = 40
+
+/** One rendered view: compact `text` and the same content as JSON-safe `data`. */
+export class InspectView extends Schema.Class<InspectView>("InspectView")({
+  target: Schema.String,
+  view: Schema.String,
+  text: Schema.String,
+  data: Schema.Unknown
+}) {}
+
+export interface InspectOptions {
+  readonly lines?: number | undefined
+  readonly status?: StatusFilter | undefined
+}
+
+/** `value` in compact text: empty for null/undefined, spaces as `_`. */
+export const compact = (value: unknown): string =>
+  value === undefined || value === null ? "" : String(value).replace(/\s+/g, "_")
+
+const pairs = (obj: Record<string, unknown>) =>
+  Object.entries(obj).map(([k, v]) => `${k}=${compact(v)}`).join(" ")
+
+const pidOf = (r: RunInfo) => r.processes[0]?.pid
+
+const statusPairs = (r: RunInfo) => ({
+  run: r.id,
+  status: r.state,
+  recipe: r.recipe,
+  tool: r.recipe === "inline" ? "" : r.recipe,
+  pid: pidOf(r),
+  phase: r.progress.phase,
+  active: r.progress.active,
+  completed: r.progress.completed,
+  failures: r.progress.failures.length,
+  code: r.code,
+  generation: r.generation
+})
+
+const runRow = (r: RunInfo) =>
+  pairs({ run: r.id, status: r.state, recipe: r.recipe, owner: r.owner, code: r.code, active: r.progress.active, restarts: r.restarts })
+
+const viewError = (target: string, views: ReadonlyArray<string>) =>
+  new ActorsError({ reason: "invalid", message: `inspect view for ${target} must be one of: ${views.join(", ")}` })
+
+const decodeFilter = Schema.decodeUnknownEither(StatusFilter)
+
+export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
+  effect: Effect.gen(function* () {
+    const supervisor = yield* Supervisor
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+
+    const listFiles = (root: string) =>
+      Effect.gen(function* () {
+        const names = yield* fs.readDirectory(root, { recursive: true }).pipe(Effect.orElseSucceed(() => [] as Array<string>))
+        const out: Array<{ path: string; size: number }> = []
+        for (const name of names.sort()) {
+          const info = yield* fs.stat(path.join(root, name)).pipe(Effect.option)
+          if (info._tag === "Some" && info.value.type === "File") out.push({ path: name, size: Number(info.value.size) })
+        }
+        return out
+      })
+
+    const runView = (caller: Caller, target: string, view: string, options: InspectOptions) =>
+      Effect.gen(function* () {
+        const stored = yield* supervisor.get(caller, target)
+        const r = stored.info
+        const lines = options.lines ?? defaultLines
+        switch (view) {
+          case "status":
+            return { text: "\n" + pairs(statusPairs(r)) + (r.error === undefined ? "" : `\nerror: ${r.error}`), data: r }
+          case "tail": {
+            const events = yield* supervisor.runEvents(caller, r.id, lines)
+            const tail = (s: string) => s.split("\n").slice(-lines).join("\n")
+            // A live run's output so far is in its log; a finished run's final output is stored.
+            const stdout = r.state === "starting" || r.state === "running"
+              ? yield* fs.readFile(path.join(r.state_dir, "stdout.log")).pipe(
+                  Effect.map((b) => new TextDecoder().decode(b.subarray(Math.max(0, b.length - 64 * 1024)))),
+                  Effect.orElseSucceed(() => "")
+                )
+              : stored.stdoutTail
+            const text = [
+              "\n" + pairs({ run: r.id, status: r.state, code: r.code }),
+              ...events.map((e) => `${e.type} ${pairs(e.data)}`),
+              ...(stdout.length > 0 ? ["--- stdout ---", tail(stdout.trimEnd())] : []),
+              ...(stored.stderrTail.length > 0 ? ["--- stderr ---", tail(stored.stderrTail.trimEnd())] : [])
+            ].join("\n")
+            return { text, data: { run: r, events, stdout: tail(stdout), stderr_tail: tail(stored.stderrTail) } }
+          }
+          case "files": {
+            const files = yield* listFiles(r.state_dir)
+            return {
+              text: "\n" + pairs({ run: r.id, state_dir: r.state_dir, files: files.length }) + files.map((f) => `\n${f.path} ${f.size}`).join(""),
+              data: { state_dir: r.state_dir, files }
+            }
+          }
+          case "artifacts": {
+            const declared = (stored.snapshot as { artifacts?: Record<string, string> } | null)?.artifacts ?? {}
+            const out: Array<{ name: string; path: string; exists: boolean; size: number | null }> = []
+            for (const [name, raw] of Object.entries(declared)) {
+              const expanded = raw.replace(/\{(run_id|state_dir)\}/g, (_, k: string) => (k === "run_id" ? r.id : r.state_dir))
+              const full = path.isAbsolute(expanded) ? expanded : path.join(r.state_dir, expanded)
+              const info = yield* fs.stat(full).pipe(Effect.option)
+              out.push({ name, path: full, exists: info._tag === "Some", size: info._tag === "Some" ? Number(info.value.size) : null })
+            }
+            return {
+              text: "\n" + pairs({ run: r.id, artifacts: out.length }) + out.map((a) => `\n${a.name} ${a.path}${a.exists ? ` ${a.size}` : " (missing)"}`).join(""),
+              data: { artifacts: out }
+            }
+          }
+          case "tree": {
+            const groups = r.processes.map((p) => ({ path: p.path, pid: p.pid, pgid: p.pgid, argv: p.argv }))
+            return {
+              text: "\n" + pairs({ run: r.id, status: r.state, active: r.progress.active, groups: groups.length }) +
+                groups.map((g) => `\n▶ ${g.path} pid=${g.pid} pgid=${g.pgid} ${g.argv.join(" ")}`).join(""),
+              data: { run: r.id, state: r.state, progress: r.progress, process_groups: groups }
+            }
+          }
+          case "recipe":
+            return { text: "\n" + JSON.stringify(stored.snapshot, null, 2), data: stored.snapshot }
+          default:
+            return yield* viewError(target, runViews)
+        }
+      })
+
+    const sessionView = (caller: Caller, target: string, view: string, options: InspectOptions) =>
+      Effect.gen(function* () {
+        if (!(sessionViews as ReadonlyArray<string>).includes(view)) return yield* viewError(target, sessionViews)
+        const session = target === "coordinator" ? caller.session : target === "session:all" ? "all" : target.slice("session:".length)
+        if (session === "") return yield* new ActorsError({ reason: "invalid", message: "session id must not be empty" })
+        const runs = yield* supervisor.list(target === "coordinator" ? { ...caller, all: false } : caller, options.status ?? "all", session)
+        const counts: Record<string, number> = {}
+        for (const r of runs) counts[r.state] = (counts[r.state] ?? 0) + 1
+        const head = pairs({ session, runs: runs.length, ...counts })
+        const rows = runs.slice(0, options.lines ?? 200)
+        return {
+          text: "\n" + head + rows.map((r) => "\n" + runRow(r)).join(""),
+          data: { session, counts, runs: target === "session:all" ? rows.map((r) => ({ id: r.id, owner: r.owner, state: r.state, recipe: r.recipe, code: r.code })) : rows }
+        }
+      })
+
+    /**
+     * Renders `view` of `target` for the caller.
+     * @fails ActorsError `invalid` (unknown target kind or view: the message lists the valid
+     *   ones), `not_found`, `forbidden`.
+     */
+    const inspect = Effect.fn("Inspector.inspect")(function* (caller: Caller, target: string, view: string | undefined, options: InspectOptions = {}) {
+      if (options.status !== undefined && decodeFilter(options.status)._tag === "Left") {
+        return yield* new ActorsError({ reason: "invalid", message: `status filter must be one of: ${StatusFilter.literals.join(", ")}` })
+      }
+      if (target.startsWith("run:")) {
+        const id = runIdOf(target)
+        const v = view ?? "status"
+        const out = yield* runView(caller, `run:${id}`, v, options)
+        return new InspectView({ target: `run:${id}`, view: v, ...out })
+      }
+      if (target === "coordinator" || target.startsWith("session:")) {
+        const v = view ?? "runs"
+        const out = yield* sessionView(caller, target, v, options)
+        return new InspectView({ target, view: v, ...out })
+      }
+      return yield* new ActorsError({
+        reason: "invalid",
+        message: `inspect target must be run:<id>, coordinator, session:<id> or session:all (got ${target})`
+      })
+    })
+
+    return { inspect } as const
+  })
+}) {}

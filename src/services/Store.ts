@@ -1,0 +1,452 @@
+/**
+ * `Store`: the durable state of the runtime in SQLite (WAL) at `TROUPE_HOME/troupe.db`, with
+ * versioned migrations (`@effect/sql` Migrator). It holds runs, the process identities they
+ * started (for reaping), lifecycle events and each session's event stream.
+ *
+ * Single writer: only the owner process (the daemon, or the program that provided the
+ * in-process runtime) opens it. pi-actors kept this in per-run `status.json` / `events.jsonl`
+ * files edited under file locks; troupe replaces those with one transactional database.
+ */
+import * as Migrator from "@effect/sql/Migrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { Effect, Layer, Option, Schema } from "effect"
+import {
+  ActorsError,
+  activeStates,
+  Progress,
+  ProcessRecord,
+  RestartPolicy,
+  RunEvent,
+  RunInfo,
+  type RunState,
+  SessionEvent
+} from "../domain/Run.js"
+
+// ---------------------------------------------------------------------------------------------
+// Migrations
+
+const migrations = Migrator.fromRecord({
+  "1_runs": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE runs (
+      id TEXT PRIMARY KEY,
+      generation TEXT NOT NULL UNIQUE,
+      owner TEXT NOT NULL,
+      parent TEXT,
+      recipe TEXT NOT NULL,
+      snapshot TEXT NOT NULL,
+      run_values TEXT NOT NULL,
+      cwd TEXT NOT NULL,
+      state_dir TEXT NOT NULL,
+      state TEXT NOT NULL,
+      code INTEGER,
+      error TEXT,
+      restart TEXT NOT NULL,
+      restarts INTEGER NOT NULL DEFAULT 0,
+      progress TEXT NOT NULL,
+      token_hash TEXT NOT NULL,
+      stdout_tail TEXT NOT NULL DEFAULT '',
+      stderr_tail TEXT NOT NULL DEFAULT '',
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL,
+      ended_at INTEGER
+    )`
+    yield* sql`CREATE INDEX runs_owner ON runs (owner, created_at)`
+    yield* sql`CREATE INDEX runs_state ON runs (state)`
+    yield* sql`CREATE INDEX runs_token ON runs (token_hash)`
+    yield* sql`CREATE TABLE processes (
+      generation TEXT NOT NULL,
+      path TEXT NOT NULL,
+      attempt INTEGER NOT NULL,
+      pid INTEGER NOT NULL,
+      pgid INTEGER NOT NULL,
+      start_time INTEGER NOT NULL,
+      marker TEXT,
+      argv TEXT NOT NULL,
+      PRIMARY KEY (generation, path, attempt)
+    )`
+    yield* sql`CREATE TABLE run_events (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      run_id TEXT NOT NULL,
+      generation TEXT NOT NULL,
+      type TEXT NOT NULL,
+      at INTEGER NOT NULL,
+      data TEXT NOT NULL
+    )`
+    yield* sql`CREATE INDEX run_events_run ON run_events (run_id, seq)`
+    yield* sql`CREATE TABLE session_events (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      session TEXT NOT NULL,
+      run_id TEXT NOT NULL,
+      generation TEXT NOT NULL,
+      type TEXT NOT NULL,
+      at INTEGER NOT NULL,
+      text TEXT NOT NULL,
+      data TEXT NOT NULL
+    )`
+    yield* sql`CREATE INDEX session_events_session ON session_events (session, id)`
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+/** The row a new run starts with. */
+export interface NewRun {
+  readonly id: string
+  readonly generation: string
+  readonly owner: string
+  readonly parent?: string | undefined
+  readonly recipe: string
+  /** Resolved template + declarations (`inspect … view=recipe`). */
+  readonly snapshot: unknown
+  readonly values: Readonly<Record<string, unknown>>
+  readonly cwd: string
+  readonly stateDir: string
+  readonly restart: RestartPolicy
+  readonly tokenHash: string
+  readonly at: number
+}
+
+/** Fields a transition may change. */
+export interface RunPatch {
+  readonly state?: RunState | undefined
+  readonly code?: number | null | undefined
+  readonly error?: string | null | undefined
+  readonly progress?: Progress | undefined
+  readonly restarts?: number | undefined
+  readonly generation?: string | undefined
+  readonly stdoutTail?: string | undefined
+  readonly stderrTail?: string | undefined
+  readonly endedAt?: number | null | undefined
+}
+
+interface RunRow {
+  readonly id: string
+  readonly generation: string
+  readonly owner: string
+  readonly parent: string | null
+  readonly recipe: string
+  readonly snapshot: string
+  readonly run_values: string
+  readonly cwd: string
+  readonly state_dir: string
+  readonly state: RunState
+  readonly code: number | null
+  readonly error: string | null
+  readonly restart: string
+  readonly restarts: number
+  readonly progress: string
+  readonly stdout_tail: string
+  readonly stderr_tail: string
+  readonly created_at: number
+  readonly updated_at: number
+  readonly ended_at: number | null
+}
+
+interface ProcessRow {
+  readonly generation: string
+  readonly path: string
+  readonly pid: number
+  readonly pgid: number
+  readonly start_time: number
+  readonly marker: string | null
+  readonly argv: string
+}
+
+const decodeRestart = Schema.decodeUnknownSync(Schema.parseJson(RestartPolicy))
+const decodeProgress = Schema.decodeUnknownSync(Schema.parseJson(Progress))
+const parseObject = (text: string): Record<string, unknown> => {
+  const v: unknown = JSON.parse(text)
+  return typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {}
+}
+
+const toProcess = (p: ProcessRow) =>
+  new ProcessRecord({
+    path: p.path,
+    pid: p.pid,
+    pgid: p.pgid,
+    start_time: p.start_time,
+    marker: p.marker ?? undefined,
+    argv: JSON.parse(p.argv) as Array<string>
+  })
+
+const toInfo = (r: RunRow, processes: ReadonlyArray<ProcessRow>): RunInfo =>
+  new RunInfo({
+    id: r.id,
+    address: `run:${r.id}`,
+    generation: r.generation,
+    owner: r.owner,
+    parent: r.parent ?? undefined,
+    recipe: r.recipe,
+    state: r.state,
+    code: r.code,
+    error: r.error ?? undefined,
+    cwd: r.cwd,
+    state_dir: r.state_dir,
+    values: parseObject(r.run_values),
+    restart: decodeRestart(r.restart),
+    restarts: r.restarts,
+    progress: decodeProgress(r.progress),
+    processes: processes.map(toProcess),
+    created_at: r.created_at,
+    updated_at: r.updated_at,
+    ended_at: r.ended_at
+  })
+
+/** A stored run: its public record plus what only the runtime needs. */
+export interface StoredRun {
+  readonly info: RunInfo
+  readonly snapshot: unknown
+  readonly stdoutTail: string
+  readonly stderrTail: string
+}
+
+const initialProgress = new Progress({ phase: "starting", active: 0, completed: 0, failures: [] })
+
+const internal = (e: SqlError | Migrator.MigrationError) =>
+  new ActorsError({ reason: "internal", message: `store: ${e.message}` })
+
+/** Default bound of session and run event queries. */
+const defaultEventLimit = 1000
+
+// ---------------------------------------------------------------------------------------------
+// Service
+
+/**
+ * The SQLite store. Every method fails with `ActorsError` `internal` when SQLite does (the
+ * database is corrupt, the disk is full); `insertRun` fails with `duplicate` when the id is
+ * active. Writes that change a run are fenced by its generation: a patch aimed at an old
+ * generation changes nothing and returns false.
+ */
+export class Store extends Effect.Service<Store>()("troupe/Store", {
+  effect: Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* Migrator.make({})({ loader: migrations }).pipe(Effect.mapError(internal))
+
+    const q = <A>(e: Effect.Effect<A, SqlError>) => Effect.mapError(e, internal)
+
+    const processRows = (generations: ReadonlyArray<string>) =>
+      generations.length === 0
+        ? Effect.succeed<ReadonlyArray<ProcessRow>>([])
+        : q(sql<ProcessRow>`SELECT generation, path, pid, pgid, start_time, marker, argv FROM processes WHERE ${sql.in("generation", generations)} ORDER BY rowid`)
+
+    const withProcesses = (rows: ReadonlyArray<RunRow>) =>
+      Effect.map(processRows(rows.filter((r) => activeStates.includes(r.state)).map((r) => r.generation)), (procs) =>
+        rows.map((r) => toInfo(r, procs.filter((p) => p.generation === r.generation)))
+      )
+
+    /** Inserts a new run (replacing a terminal run of the same id). */
+    const insertRun = Effect.fn("Store.insertRun")(function* (run: NewRun) {
+      yield* sql.withTransaction(
+        Effect.gen(function* () {
+          const existing = yield* sql<{ state: RunState }>`SELECT state FROM runs WHERE id = ${run.id}`
+          if (existing[0] !== undefined && activeStates.includes(existing[0].state)) {
+            return yield* new ActorsError({ reason: "duplicate", message: `run:${run.id} is already active` })
+          }
+          yield* sql`DELETE FROM runs WHERE id = ${run.id}`
+          yield* sql`INSERT INTO runs ${sql.insert({
+            id: run.id,
+            generation: run.generation,
+            owner: run.owner,
+            parent: run.parent ?? null,
+            recipe: run.recipe,
+            snapshot: JSON.stringify(run.snapshot ?? null),
+            run_values: JSON.stringify(run.values),
+            cwd: run.cwd,
+            state_dir: run.stateDir,
+            state: "starting",
+            restart: JSON.stringify(Schema.encodeSync(RestartPolicy)(run.restart)),
+            progress: JSON.stringify(Schema.encodeSync(Progress)(initialProgress)),
+            token_hash: run.tokenHash,
+            created_at: run.at,
+            updated_at: run.at
+          })}`
+        })
+      ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(internal(e))))
+    })
+
+    /** Applies a patch to the run's current generation; false when fenced out. */
+    const updateRun = Effect.fn("Store.updateRun")(function* (id: string, generation: string, patch: RunPatch, at: number) {
+      const fields: Record<string, unknown> = { updated_at: at }
+      if (patch.state !== undefined) fields.state = patch.state
+      if (patch.code !== undefined) fields.code = patch.code
+      if (patch.error !== undefined) fields.error = patch.error
+      if (patch.progress !== undefined) fields.progress = JSON.stringify(Schema.encodeSync(Progress)(patch.progress))
+      if (patch.restarts !== undefined) fields.restarts = patch.restarts
+      if (patch.generation !== undefined) fields.generation = patch.generation
+      if (patch.stdoutTail !== undefined) fields.stdout_tail = patch.stdoutTail
+      if (patch.stderrTail !== undefined) fields.stderr_tail = patch.stderrTail
+      if (patch.endedAt !== undefined) fields.ended_at = patch.endedAt
+      const changed = yield* q(sql<{ id: string }>`UPDATE runs SET ${sql.update(fields)} WHERE id = ${id} AND generation = ${generation} RETURNING id`)
+      return changed.length > 0
+    })
+
+    const getRun = Effect.fn("Store.getRun")(function* (id: string) {
+      const rows = yield* q(sql<RunRow>`SELECT * FROM runs WHERE id = ${id}`)
+      const row = rows[0]
+      if (row === undefined) return Option.none<StoredRun>()
+      const [info] = yield* withProcesses([row])
+      return Option.some<StoredRun>({ info: info!, snapshot: JSON.parse(row.snapshot), stdoutTail: row.stdout_tail, stderrTail: row.stderr_tail })
+    })
+
+    /** Runs, newest first; `owner` undefined = every session (operator). */
+    const listRuns = Effect.fn("Store.listRuns")(function* (owner: string | undefined) {
+      const rows = owner === undefined
+        ? yield* q(sql<RunRow>`SELECT * FROM runs ORDER BY created_at DESC, id`)
+        : yield* q(sql<RunRow>`SELECT * FROM runs WHERE owner = ${owner} ORDER BY created_at DESC, id`)
+      return yield* withProcesses(rows)
+    })
+
+    /** Runs still marked starting/running (reaping on startup). */
+    const activeRuns = Effect.fn("Store.activeRuns")(function* () {
+      const rows = yield* q(sql<RunRow>`SELECT * FROM runs WHERE state IN ('starting', 'running') ORDER BY created_at`)
+      return yield* withProcesses(rows)
+    })
+
+    /** The id of the run whose token hashes to `hash`, if any. */
+    const runByToken = Effect.fn("Store.runByToken")(function* (hash: string) {
+      const rows = yield* q(sql<{ id: string; owner: string; generation: string }>`SELECT id, owner, generation FROM runs WHERE token_hash = ${hash}`)
+      return Option.fromNullable(rows[0])
+    })
+
+    const addProcess = Effect.fn("Store.addProcess")(function* (
+      generation: string,
+      p: { path: string; attempt: number; pid: number; pgid: number; startTime: number; marker?: string | undefined; argv: ReadonlyArray<string> }
+    ) {
+      yield* q(sql`INSERT OR REPLACE INTO processes ${sql.insert({
+        generation,
+        path: p.path,
+        attempt: p.attempt,
+        pid: p.pid,
+        pgid: p.pgid,
+        start_time: p.startTime,
+        marker: p.marker ?? null,
+        argv: JSON.stringify(p.argv)
+      })}`)
+    })
+
+    const removeProcess = Effect.fn("Store.removeProcess")(function* (generation: string, path: string) {
+      yield* q(sql`DELETE FROM processes WHERE generation = ${generation} AND path = ${path}`)
+    })
+
+    const clearProcesses = Effect.fn("Store.clearProcesses")(function* (generation: string) {
+      yield* q(sql`DELETE FROM processes WHERE generation = ${generation}`)
+    })
+
+    const appendRunEvent = Effect.fn("Store.appendRunEvent")(function* (
+      e: { runId: string; generation: string; type: string; at: number; data: Record<string, unknown> }
+    ) {
+      yield* q(sql`INSERT INTO run_events ${sql.insert({ run_id: e.runId, generation: e.generation, type: e.type, at: e.at, data: JSON.stringify(e.data) })}`)
+    })
+
+    /** The last `limit` lifecycle events of a run, oldest first. */
+    const runEvents = Effect.fn("Store.runEvents")(function* (runId: string, limit: number) {
+      const rows = yield* q(sql<{ seq: number; run_id: string; generation: string; type: string; at: number; data: string }>`
+        SELECT * FROM (SELECT * FROM run_events WHERE run_id = ${runId} ORDER BY seq DESC LIMIT ${limit}) ORDER BY seq`)
+      return rows.map((r) => new RunEvent({ seq: r.seq, run_id: r.run_id, generation: r.generation, type: r.type, at: r.at, data: parseObject(r.data) }))
+    })
+
+    /** Appends to a session's stream; returns the stored event with its id (cursor). */
+    const appendSessionEvent = Effect.fn("Store.appendSessionEvent")(function* (
+      e: { session: string; runId: string; generation: string; type: string; at: number; text: string; data: Record<string, unknown> }
+    ) {
+      const rows = yield* q(sql<{ id: number }>`INSERT INTO session_events ${sql.insert({
+        session: e.session,
+        run_id: e.runId,
+        generation: e.generation,
+        type: e.type,
+        at: e.at,
+        text: e.text,
+        data: JSON.stringify(e.data)
+      })} RETURNING id`)
+      return new SessionEvent({ id: rows[0]!.id, session: e.session, run_id: e.runId, generation: e.generation, type: e.type, at: e.at, text: e.text, data: e.data })
+    })
+
+    /** Events of `session` (undefined = all sessions) with id > `since`, oldest first. */
+    const sessionEvents = Effect.fn("Store.sessionEvents")(function* (session: string | undefined, since: number, limit = defaultEventLimit) {
+      const rows = session === undefined
+        ? yield* q(sql<{ id: number; session: string; run_id: string; generation: string; type: string; at: number; text: string; data: string }>`
+            SELECT * FROM session_events WHERE id > ${since} ORDER BY id LIMIT ${limit}`)
+        : yield* q(sql<{ id: number; session: string; run_id: string; generation: string; type: string; at: number; text: string; data: string }>`
+            SELECT * FROM session_events WHERE session = ${session} AND id > ${since} ORDER BY id LIMIT ${limit}`)
+      return rows.map((r) => new SessionEvent({ ...r, data: parseObject(r.data) }))
+    })
+
+    /**
+     * Deletes terminal runs that ended before `before` (epoch ms), with their events; `ids`
+     * restricts it to those runs. Returns the deleted runs' ids and state directories.
+     */
+    const pruneRuns = Effect.fn("Store.pruneRuns")(function* (before: number, ids?: ReadonlyArray<string>) {
+      return yield* sql.withTransaction(
+        Effect.gen(function* () {
+          const rows = ids === undefined
+            ? yield* sql<{ id: string; state_dir: string }>`SELECT id, state_dir FROM runs WHERE state NOT IN ('starting', 'running') AND ended_at < ${before}`
+            : yield* sql<{ id: string; state_dir: string }>`SELECT id, state_dir FROM runs WHERE state NOT IN ('starting', 'running') AND ended_at < ${before} AND ${sql.in("id", ids)}`
+          if (rows.length === 0) return rows
+          const gone = rows.map((r) => r.id)
+          yield* sql`DELETE FROM run_events WHERE ${sql.in("run_id", gone)}`
+          yield* sql`DELETE FROM runs WHERE ${sql.in("id", gone)}`
+          return rows
+        })
+      ).pipe(Effect.mapError(internal))
+    })
+
+    /** `PRAGMA integrity_check` result (`ok` when healthy). */
+    const integrityCheck = q(sql<{ integrity_check: string }>`PRAGMA integrity_check`).pipe(
+      Effect.map((rows) => rows.map((r) => r.integrity_check).join("; "))
+    )
+
+    return {
+      insertRun,
+      updateRun,
+      getRun,
+      listRuns,
+      activeRuns,
+      runByToken,
+      addProcess,
+      removeProcess,
+      clearProcesses,
+      appendRunEvent,
+      runEvents,
+      appendSessionEvent,
+      sessionEvents,
+      pruneRuns,
+      integrityCheck
+    } as const
+  })
+}) {
+  /**
+   * The store on a SQLite file (its directory must exist). The connection takes SQLite's
+   * exclusive lock (`locking_mode=EXCLUSIVE`, WAL journal, `synchronous=NORMAL`: a committed
+   * write survives a crash of the process) and holds it while the layer lives, so exactly one
+   * owner process uses a `TROUPE_HOME` at a time; the kernel drops the lock when the owner dies.
+   * @fails ActorsError `unavailable` when another process owns the store, `internal` otherwise.
+   */
+  static readonly sqlite = (filename: string): Layer.Layer<Store | SqlClient.SqlClient, ActorsError> =>
+    Store.Default.pipe(
+      Layer.provideMerge(
+        Layer.effectDiscard(
+          Effect.gen(function* () {
+            const sql = yield* SqlClient.SqlClient
+            yield* sql`PRAGMA busy_timeout = 250`
+            yield* sql`PRAGMA locking_mode = EXCLUSIVE`
+            yield* sql`PRAGMA journal_mode = WAL`
+            yield* sql`PRAGMA synchronous = NORMAL`
+            // The first write takes the exclusive lock; it is held until the connection closes.
+            yield* sql`BEGIN IMMEDIATE`
+            yield* sql`COMMIT`
+          }).pipe(
+            Effect.mapError((e) =>
+              String((e.cause as { code?: unknown } | undefined)?.code ?? "").startsWith("SQLITE_BUSY")
+                ? new ActorsError({ reason: "unavailable", message: `the store ${filename} is in use by another troupe owner (a daemon or an embedded runtime)` })
+                : internal(e)
+            )
+          )
+        ).pipe(Layer.provideMerge(SqliteClient.layer({ filename, disableWAL: true })))
+      ),
+      Layer.mapError((e) => (e instanceof ActorsError ? e : new ActorsError({ reason: "internal", message: `store ${filename}: ${e.message}` })))
+    )
+}

@@ -1,0 +1,619 @@
+/**
+ * `Supervisor`: runs (actors) as fibers. Each run is one fiber in a `FiberMap` keyed by run id;
+ * its leaves are scoped process groups (through `Host`), so interrupting the fiber — kill,
+ * cancel, owner shutdown — kills every process group it started before the interruption
+ * completes. The store records every transition; the owner's session stream gets the events a
+ * coordinator must see.
+ *
+ * Corresponds to pi-actors' detached runner (one Node process per run writing `status.json`)
+ * and its `control.kill`; troupe keeps every run inside one owner process instead, adds
+ * generations (fencing), an OTP-style restart policy and reaping by verified process identity.
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { Cause, Clock, Deferred, Duration, Effect, Fiber, FiberMap, Option, Schedule, Schema, Stream } from "effect"
+import { createHash, randomBytes, randomUUID } from "node:crypto"
+import * as Output from "../domain/Output.js"
+import type { GraphEvent, GraphResult, PlannedNode } from "../domain/Plan.js"
+import { RecipeError } from "../domain/Recipe.js"
+import {
+  ActorsError,
+  ControlResult,
+  isTerminal,
+  matchesFilter,
+  maxBackoffMs,
+  Progress,
+  RestartPolicy,
+  RunId,
+  type RunInfo,
+  RunOutcome,
+  type RunState,
+  type SessionEvent,
+  type StatusFilter
+} from "../domain/Run.js"
+import { TemplateError } from "../domain/Template.js"
+import { homePaths, TroupeConfig } from "../layers/Config.js"
+import { CommandGraph } from "./CommandGraph.js"
+import { Events } from "./Events.js"
+import { Host } from "./Host.js"
+import { Recipes } from "./Recipes.js"
+import { Store, type StoredRun } from "./Store.js"
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+
+/**
+ * Who is asking. `session` is the exact owner the caller acts as; `all` lets the operator act
+ * across sessions; `run` is set when the caller is an actor process authenticated by its run
+ * token (it then acts with its run's owner session, and its spawns record it as parent).
+ */
+export interface Caller {
+  readonly session: string
+  readonly all: boolean
+  readonly run?: string | undefined
+}
+
+/** A spawn request (SPEC-runtime §3). Exactly one of `recipe` / `template`. */
+export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
+  /** Recipe id (packaged or user) or an absolute path to a recipe file. */
+  recipe: Schema.optional(Schema.String),
+  /** Inline command template (string, array or node object). */
+  template: Schema.optional(Schema.Unknown),
+  values: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
+  /** Requested id: `run:<id>` or `<id>`; generated when absent. */
+  as: Schema.optional(Schema.String),
+  /** Absolute working directory of every leaf (default: the owner's current directory). */
+  cwd: Schema.optional(Schema.String),
+  restart: Schema.optional(Schema.encodedSchema(RestartPolicy))
+}) {}
+
+/** Control message types handled by the supervisor. */
+export const ControlType = Schema.Literal("control.kill", "control.stop", "control.cancel")
+export type ControlType = typeof ControlType.Type
+
+// ---------------------------------------------------------------------------------------------
+// Policies
+
+/** How often `logs --follow` looks for new bytes in a live run's log file. */
+const logFollowPoll = Schedule.spaced("100 millis")
+
+/** How often retention runs (and once at startup). */
+const retentionSchedule = Schedule.spaced("1 hour")
+
+/** Bytes of final stdout/stderr kept in the store for `wait` and `view=tail`: 64 KiB. */
+const outputTailBytes = 64 * 1024
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const tokenHash = (token: string) => createHash("sha256").update(token).digest("hex")
+
+const decodeRunId = Schema.decodeUnknownEither(RunId)
+const decodeRestart = Schema.decodeUnknown(RestartPolicy)
+
+/** `run:<id>` or `<id>` → `<id>`. */
+export const runIdOf = (ref: string): string => (ref.startsWith("run:") ? ref.slice(4) : ref)
+
+const slug = (text: string) => text.replace(/[^A-Za-z0-9_.-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40) || "run"
+
+const backoffFor = (policy: RestartPolicy, restart: number) =>
+  Math.min(maxBackoffMs, policy.backoff_ms * 2 ** Math.max(0, restart - 1))
+
+const decodeTail = (o: Output.CapturedOutput) =>
+  Output.decodeUtf8(Output.utf8SafeTail(o.bytes, outputTailBytes))
+
+/**
+ * One line on why a run failed: the critical failing step, its code and the last line of its
+ * stderr (the full failure text stays in `view=tail`).
+ */
+export const failureSummary = (r: GraphResult): string => {
+  const f = r.failures.find((x) => x.critical) ?? r.failures[r.failures.length - 1]
+  if (f === undefined) return r.message ?? `exit code ${r.code}`
+  const last = f.stderr_tail.trim().split("\n").pop() ?? ""
+  const what = r.message ?? `step ${f.label ?? f.path} ${f.status === "timeout" ? "timed out" : `exited with code ${f.code}`}`
+  return last === "" ? what : `${what} (${last.slice(0, 200)})`
+}
+
+const followUpHint = (id: string) => `Use inspect target=run:${id} view=tail if the result needs inspection.`
+
+/** Follow-up text of a terminal transition (SPEC-messaging §7): short and action-shaped. */
+export const terminalText = (id: string, state: RunState, code: number | null, error: string | undefined): string => {
+  switch (state) {
+    case "done":
+      return `Run ${id} completed successfully.\n${followUpHint(id)}`
+    case "failed":
+      return `Run ${id} failed${code === null ? "" : ` with exit code ${code}`}${error === undefined ? "" : `: ${error}`}.\n${followUpHint(id)}`
+    case "lost":
+      return `Run ${id} was lost: ${error ?? "its owner stopped before it finished"}.\n${followUpHint(id)}`
+    default:
+      return `Run ${id} was ${state}${error === undefined ? "" : `: ${error}`}.\n${followUpHint(id)}`
+  }
+}
+
+/** In-memory state of an active run. */
+interface Entry {
+  readonly id: string
+  readonly owner: string
+  generation: string
+  /** Set by kill/cancel before the fiber is interrupted: the stop is intentional. */
+  intent: "kill" | "cancel" | undefined
+  /** Completes with the final record once the run is terminal (across restarts). */
+  readonly done: Deferred.Deferred<RunInfo, ActorsError>
+  progress: { phase: string; active: number; completed: number; failures: Array<string> }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Service
+
+export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor", {
+  scoped: Effect.gen(function* () {
+    const store = yield* Store
+    const events = yield* Events
+    const graph = yield* CommandGraph
+    const host = yield* Host
+    const recipes = yield* Recipes
+    const config = yield* TroupeConfig
+    const fs = yield* FileSystem.FileSystem
+    const path = yield* Path.Path
+    const paths = homePaths(config.home)
+
+    const fibers = yield* FiberMap.make<string>()
+    const entries = new Map<string, Entry>()
+
+    const internal = (message: string) => new ActorsError({ reason: "internal", message })
+    const notFound = (id: string) => new ActorsError({ reason: "not_found", message: `No run ${id}. Use troupe ps to list runs.` })
+
+    const mustGet = (id: string) =>
+      Effect.flatMap(store.getRun(id), Option.match({ onNone: () => Effect.fail(notFound(`run:${id}`)), onSome: Effect.succeed }))
+
+    /** Exact-owner access, fail closed; not-found and forbidden read the same to a stranger. */
+    const authorize = (caller: Caller, run: StoredRun) =>
+      caller.all || (caller.session !== "" && run.info.owner === caller.session)
+        ? Effect.succeed(run)
+        : Effect.fail(new ActorsError({ reason: "forbidden", message: `run:${run.info.id} belongs to another session` }))
+
+    /**
+     * Reads a run the caller may see.
+     * @fails ActorsError `not_found` (unknown id), `forbidden` (another session's run).
+     */
+    const get = Effect.fn("Supervisor.get")(function* (caller: Caller, ref: string) {
+      return yield* authorize(caller, yield* mustGet(runIdOf(ref)))
+    })
+
+    const persistProgress = (entry: Entry) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        store.updateRun(entry.id, entry.generation, { progress: new Progress({ ...entry.progress, failures: [...entry.progress.failures] }) }, now)
+      )
+
+    const recordEvent = (entry: Entry, type: string, data: Record<string, unknown>) =>
+      Effect.flatMap(Clock.currentTimeMillis, (at) => store.appendRunEvent({ runId: entry.id, generation: entry.generation, type, at, data }))
+
+    /** Store failures inside a running run are logged, never silently dropped or fatal to it. */
+    const logged = <A>(what: string, e: Effect.Effect<A, ActorsError>) =>
+      e.pipe(Effect.asVoid, Effect.catchAll((err) => Effect.logError(`Supervisor: ${what} failed: ${err.message}`)))
+
+    const onGraphEvent = (entry: Entry) => (e: GraphEvent) =>
+      logged(
+        e.type,
+        Effect.gen(function* () {
+          const generation = entry.generation
+          if (e.type === "command.start") {
+            entry.progress.active++
+            entry.progress.phase = e.label ?? e.path
+            yield* store.addProcess(generation, { path: e.path, attempt: e.attempt, pid: e.pid, pgid: e.pgid, startTime: e.startTime, marker: e.marker, argv: e.argv })
+            yield* recordEvent(entry, "command.start", { path: e.path, label: e.label, argv: e.argv, pid: e.pid, pgid: e.pgid, attempt: e.attempt })
+          } else {
+            entry.progress.active = Math.max(0, entry.progress.active - 1)
+            entry.progress.completed++
+            const failed = e.status === "failed" || e.status === "timeout"
+            if (failed) entry.progress.failures.push(e.label ?? e.path)
+            yield* store.removeProcess(generation, e.path)
+            const data = { path: e.path, label: e.label, code: e.code, killed: e.killed, duration_ms: e.duration_ms, status: e.status }
+            yield* recordEvent(entry, "command.done", data)
+            // Coordinator-visible only when it failed or other branches are still running.
+            if (failed || entry.progress.active > 0) {
+              const at = yield* Clock.currentTimeMillis
+              const what = e.label ?? e.path
+              yield* events.publish({
+                session: entry.owner,
+                runId: entry.id,
+                generation,
+                type: "command.done",
+                at,
+                data,
+                text: `Run ${entry.id}: step ${what} ${failed ? `failed with exit code ${e.code}` : "finished"}${entry.progress.active > 0 ? ` (${entry.progress.active} still running)` : ""}.`
+              })
+            }
+          }
+          yield* persistProgress(entry)
+        })
+      )
+
+    /** Writes the terminal state of the current generation, emits events, releases waiters. */
+    const finish = (
+      entry: Entry,
+      state: RunState,
+      detail: { code: number | null; error?: string | undefined; stdout?: string | undefined; stderr?: string | undefined; followUp: boolean }
+    ) =>
+      Effect.gen(function* () {
+        const at = yield* Clock.currentTimeMillis
+        entry.progress.phase = state
+        entry.progress.active = 0
+        yield* logged(
+          "finish",
+          Effect.gen(function* () {
+            yield* store.updateRun(entry.id, entry.generation, {
+              state,
+              code: detail.code,
+              error: detail.error ?? null,
+              progress: new Progress({ ...entry.progress, failures: [...entry.progress.failures] }),
+              stdoutTail: detail.stdout,
+              stderrTail: detail.stderr,
+              endedAt: at
+            }, at)
+            yield* store.clearProcesses(entry.generation)
+            const type = `run.${state === "cancelled" ? "cancel" : state === "killed" ? "kill" : state}`
+            yield* recordEvent(entry, type, { code: detail.code, error: detail.error })
+            if (detail.followUp) {
+              yield* events.publish({
+                session: entry.owner,
+                runId: entry.id,
+                generation: entry.generation,
+                type: `run.${state}`,
+                at,
+                data: { state, code: detail.code, error: detail.error },
+                text: terminalText(entry.id, state, detail.code, detail.error)
+              })
+            }
+          })
+        )
+        entries.delete(entry.id)
+        const final = yield* store.getRun(entry.id).pipe(Effect.option, Effect.map(Option.flatten))
+        if (Option.isSome(final)) yield* Deferred.succeed(entry.done, final.value.info)
+        else yield* Deferred.fail(entry.done, internal(`run:${entry.id} vanished from the store`)).pipe(Effect.asVoid)
+      })
+
+    const resultState = (r: GraphResult): RunState => (r.status === "failed" || r.status === "timeout" ? "failed" : "done")
+
+    interface Started {
+      readonly entry: Entry
+      readonly plan: PlannedNode
+      readonly policy: RestartPolicy
+      readonly stateDir: string
+      readonly env: Record<string, string>
+    }
+
+    const runGeneration = (s: Started) =>
+      Effect.gen(function* () {
+        const { entry } = s
+        const at = yield* Clock.currentTimeMillis
+        entry.progress = { phase: "running", active: 0, completed: 0, failures: [] }
+        yield* logged("start", store.updateRun(entry.id, entry.generation, { state: "running", progress: new Progress({ ...entry.progress }) }, at))
+        yield* logged("start", recordEvent(entry, "run.start", { generation: entry.generation }))
+        return yield* graph.execute(s.plan, {
+          outputDir: path.join(s.stateDir, "spill"),
+          env: s.env,
+          logs: { stdout: path.join(s.stateDir, "stdout.log"), stderr: path.join(s.stateDir, "stderr.log") },
+          onEvent: onGraphEvent(entry)
+        })
+      })
+
+    /** Runs generations until the run is terminal for good (restart policy). */
+    const runLoop = (s: Started) =>
+      Effect.gen(function* () {
+        const { entry, policy } = s
+        const restartTimes: Array<number> = []
+        let restarts = 0
+        for (;;) {
+          const result = yield* runGeneration(s)
+          const state = resultState(result)
+          const stdout = decodeTail(result.stdout)
+          const stderr = decodeTail(result.stderr)
+          const error = state === "failed" ? failureSummary(result) : undefined
+          const wants = policy.restart === "always" || (policy.restart === "on-failure" && state === "failed")
+          if (!wants) return yield* finish(entry, state, { code: result.code, error, stdout, stderr, followUp: true })
+          const now = yield* Clock.currentTimeMillis
+          const recent = restartTimes.filter((t) => now - t < policy.restart_window_ms)
+          if (recent.length >= policy.max_restarts) {
+            const why = `restart limit reached (${policy.max_restarts} restarts within ${policy.restart_window_ms} ms)${error === undefined ? "" : `; last failure: ${error}`}`
+            return yield* finish(entry, "failed", { code: result.code === 0 ? 1 : result.code, error: why, stdout, stderr, followUp: true })
+          }
+          restartTimes.splice(0, restartTimes.length, ...recent, now)
+          restarts++
+          const delay = backoffFor(policy, restarts)
+          const next = randomUUID()
+          yield* logged("restart", recordEvent(entry, "run.restart", { code: result.code, state, restart: restarts, delay_ms: delay, next_generation: next }))
+          yield* logged("restart", store.clearProcesses(entry.generation))
+          yield* logged(
+            "restart",
+            store.updateRun(entry.id, entry.generation, { generation: next, state: "starting", code: result.code, restarts, stdoutTail: stdout, stderrTail: stderr }, now)
+          )
+          entry.generation = next
+          yield* Effect.sleep(Duration.millis(delay))
+        }
+      })
+
+    /** What an interrupted run records: intentional stops report synchronously, no follow-up. */
+    const finishInterrupted = (entry: Entry) =>
+      entry.intent === "cancel"
+        ? finish(entry, "cancelled", { code: null, followUp: false })
+        : entry.intent === "kill"
+          ? finish(entry, "killed", { code: null, followUp: false })
+          : finish(entry, "killed", { code: null, error: "the troupe owner process stopped", followUp: true })
+
+    const superviseRun = (s: Started) =>
+      runLoop(s).pipe(
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : finish(s.entry, "failed", { code: 1, error: `internal error: ${Cause.pretty(cause).split("\n")[0]}`, followUp: true })
+        ),
+        Effect.onInterrupt(() => finishInterrupted(s.entry))
+      )
+
+    // --- spawn -------------------------------------------------------------------------------
+
+    const invalid = (message: string) => new ActorsError({ reason: "invalid", message })
+
+    const chooseId = (req: SpawnRequest, recipe: string) =>
+      Effect.gen(function* () {
+        if (req.as === undefined) return `${slug(recipe)}-${randomBytes(3).toString("hex")}`
+        const raw = runIdOf(req.as)
+        const decoded = decodeRunId(raw)
+        if (decoded._tag === "Left") return yield* invalid(`Invalid run id ${JSON.stringify(raw)}: run ids match ^[A-Za-z0-9_.-]+$ (not . or ..)`)
+        return decoded.right
+      })
+
+    /**
+     * Starts a run. Everything that can be checked is checked before anything is written or
+     * started: the request shape, the recipe, the id, the template against its values. The run
+     * is recorded (`starting`) and its fiber forked before this returns.
+     * @fails ActorsError `invalid` (bad id, recipe, template or values), `duplicate` (the id is
+     *   active — nothing was touched), `internal` (store or state directory not writable).
+     */
+    const spawn = Effect.fn("Supervisor.spawn")(function* (caller: Caller, req: SpawnRequest) {
+      if ((req.recipe === undefined) === (req.template === undefined)) {
+        return yield* invalid("spawn needs exactly one of recipe or template")
+      }
+      const recipe = req.recipe === undefined
+        ? undefined
+        : yield* recipes.resolve(req.recipe).pipe(Effect.mapError((e: RecipeError) => invalid(e.message)))
+      const recipeName = recipe?.id ?? "inline"
+      const id = yield* chooseId(req, recipeName)
+      if (entries.has(id)) return yield* new ActorsError({ reason: "duplicate", message: `run:${id} is already active` })
+      const policy = yield* decodeRestart(req.restart ?? {}).pipe(Effect.mapError((e) => invalid(`Invalid restart policy: ${e.message}`)))
+      const cwd = req.cwd ?? process.cwd()
+      if (!path.isAbsolute(cwd)) return yield* invalid(`cwd must be an absolute path: ${cwd}`)
+
+      const stateDir = path.join(paths.runs, id)
+      const values: Record<string, unknown> = {
+        ...req.values,
+        run_id: id,
+        state_dir: stateDir,
+        actor_address: `run:${id}`,
+        default_room: `room:${id}`,
+        communication_file: path.join(stateDir, "communication.json")
+      }
+      if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
+      const template = recipe === undefined ? req.template : recipe.file.template
+      const plan = yield* graph
+        .plan(template, { values, args: recipe?.file.args, defaults: recipe?.file.defaults, cwd, home: config.userHome })
+        .pipe(Effect.mapError((e: TemplateError) => invalid(e.message)))
+
+      const generation = randomUUID()
+      const token = randomBytes(24).toString("hex")
+      const at = yield* Clock.currentTimeMillis
+      yield* store.insertRun({
+        id,
+        generation,
+        owner: caller.session,
+        parent: caller.run,
+        recipe: recipeName,
+        snapshot: recipe === undefined
+          ? { template }
+          : { id: recipe.id, path: recipe.path, source: recipe.source, description: recipe.file.description, template, args: recipe.file.args, defaults: recipe.file.defaults },
+        values: req.values,
+        cwd,
+        stateDir,
+        restart: policy,
+        tokenHash: tokenHash(token),
+        at
+      })
+      // A reused id starts with a fresh state directory.
+      yield* fs.remove(stateDir, { recursive: true }).pipe(Effect.catchAll(() => Effect.void))
+      yield* fs.makeDirectory(stateDir, { recursive: true, mode: 0o700 }).pipe(
+        Effect.tapError(() => store.updateRun(id, generation, { state: "failed", error: `cannot create ${stateDir}`, endedAt: at }, at).pipe(Effect.ignore)),
+        Effect.mapError((e) => internal(`cannot create state directory ${stateDir}: ${e.message}`))
+      )
+
+      const entry: Entry = {
+        id,
+        owner: caller.session,
+        generation,
+        intent: undefined,
+        done: yield* Deferred.make<RunInfo, ActorsError>(),
+        progress: { phase: "starting", active: 0, completed: 0, failures: [] }
+      }
+      entries.set(id, entry)
+      const env: Record<string, string> = {
+        TROUPE_RUN: id,
+        TROUPE_ADDRESS: `run:${id}`,
+        TROUPE_SOCKET: paths.socket,
+        TROUPE_TOKEN: token,
+        TROUPE_HOME: config.home
+      }
+      yield* FiberMap.run(fibers, id, superviseRun({ entry, plan, policy, stateDir, env }))
+      return (yield* mustGet(id)).info
+    })
+
+    // --- control -----------------------------------------------------------------------------
+
+    /**
+     * `control.kill` (→ `killed`) or `control.stop` / `control.cancel` (graceful cancel →
+     * `cancelled`; delivered to the recipe instead once mailboxes exist and it accepts them).
+     * Every process group of the run gets SIGTERM, a grace period, then SIGKILL, before this
+     * returns. Fenced: with `generation`, a run now in another generation is left alone.
+     * Intentional stops produce no follow-up event.
+     * @fails ActorsError `not_found`, `forbidden`.
+     */
+    const control = Effect.fn("Supervisor.control")(function* (
+      caller: Caller,
+      ref: string,
+      type: ControlType,
+      generation?: string | undefined
+    ) {
+      const run = yield* get(caller, ref)
+      const id = run.info.id
+      const entry = entries.get(id)
+      if (entry === undefined || isTerminal(run.info.state)) {
+        return new ControlResult({ run: `run:${id}`, type, applied: false, state: run.info.state, reason: "run is not active" })
+      }
+      if (generation !== undefined && generation !== entry.generation) {
+        return new ControlResult({ run: `run:${id}`, type, applied: false, state: run.info.state, reason: `generation ${generation} is not the current generation` })
+      }
+      entry.intent ??= type === "control.kill" ? "kill" : "cancel"
+      const fiber = yield* FiberMap.get(fibers, id).pipe(Effect.option)
+      if (Option.isSome(fiber)) yield* Fiber.interrupt(fiber.value)
+      const final = yield* Deferred.await(entry.done)
+      return new ControlResult({ run: `run:${id}`, type, applied: true, state: final.state })
+    })
+
+    // --- queries -----------------------------------------------------------------------------
+
+    /**
+     * Runs visible to the caller, newest first. `session`: another session's inventory
+     * (operator only, i.e. `caller.all`); `"all"` = every session.
+     * @fails ActorsError `forbidden` when asking for another session without `all`.
+     */
+    const list = Effect.fn("Supervisor.list")(function* (caller: Caller, filter: StatusFilter, session?: string | undefined) {
+      const owner = session === "all" ? undefined : session ?? (caller.all ? undefined : caller.session)
+      if (owner !== caller.session && !caller.all) {
+        return yield* new ActorsError({ reason: "forbidden", message: "listing another session's runs needs --all" })
+      }
+      const runs = yield* store.listRuns(owner)
+      return runs.filter((r) => matchesFilter(r.state, filter))
+    })
+
+    /**
+     * Waits until the run is terminal (including restarts) or `timeoutMs` elapses.
+     * @returns the run with the tail of its final stdout/stderr; `timed_out: true` with the
+     *   current record when the timeout came first.
+     * @fails ActorsError `not_found`, `forbidden`.
+     */
+    const wait = Effect.fn("Supervisor.wait")(function* (caller: Caller, ref: string, timeoutMs?: number | undefined) {
+      const run = yield* get(caller, ref)
+      const entry = entries.get(run.info.id)
+      if (entry !== undefined) {
+        const waited = timeoutMs === undefined
+          ? Option.some(yield* Deferred.await(entry.done))
+          : yield* Effect.timeoutOption(Deferred.await(entry.done), Duration.millis(timeoutMs))
+        if (Option.isNone(waited)) {
+          const now = yield* mustGet(run.info.id)
+          return new RunOutcome({ run: now.info, stdout: now.stdoutTail, stderr_tail: now.stderrTail, timed_out: true })
+        }
+      }
+      const final = yield* mustGet(run.info.id)
+      return new RunOutcome({ run: final.info, stdout: final.stdoutTail, stderr_tail: final.stderrTail, timed_out: !isTerminal(final.info.state) })
+    })
+
+    /**
+     * The run's `stdout.log` or `stderr.log` as byte chunks. With `follow`, keeps reading new
+     * bytes until the run is terminal and the file is drained.
+     * @fails ActorsError `not_found`, `forbidden`.
+     */
+    const logs = (caller: Caller, ref: string, stream: "stdout" | "stderr", follow: boolean): Stream.Stream<Uint8Array, ActorsError> =>
+      Stream.unwrap(
+        Effect.gen(function* () {
+          const run = yield* get(caller, ref)
+          const file = path.join(run.info.state_dir, `${stream}.log`)
+          let offset = 0
+          const readMore = Effect.gen(function* () {
+            const size = yield* fs.stat(file).pipe(Effect.map((i) => Number(i.size)), Effect.orElseSucceed(() => 0))
+            if (size <= offset) return new Uint8Array(0)
+            const bytes = yield* Effect.scoped(
+              Effect.flatMap(fs.open(file, { flag: "r" }), (h) =>
+                Effect.flatMap(h.seek(offset, "start"), () => h.readAlloc(size - offset))
+              )
+            ).pipe(Effect.map(Option.getOrElse(() => new Uint8Array(0))), Effect.orElseSucceed(() => new Uint8Array(0)))
+            offset += bytes.length
+            return bytes
+          })
+          if (!follow) return Stream.fromEffect(readMore).pipe(Stream.filter((b) => b.length > 0))
+          const id = run.info.id
+          const ended = () => !entries.has(id)
+          return Stream.repeatEffectOption(
+            Effect.gen(function* () {
+              const wasEnded = ended()
+              const bytes = yield* readMore
+              if (bytes.length === 0 && wasEnded) return yield* Effect.fail(Option.none())
+              return bytes
+            })
+          ).pipe(
+            Stream.filter((b) => b.length > 0),
+            Stream.schedule(logFollowPoll)
+          )
+        })
+      )
+
+    /** The caller's session event stream (`all` = every session). */
+    const sessionEvents = (caller: Caller, since: number, follow: boolean): Stream.Stream<SessionEvent, ActorsError> =>
+      events.stream(caller.all ? undefined : caller.session, since, follow)
+
+    /** Lifecycle events of a run (`view=tail`). */
+    const runEvents = Effect.fn("Supervisor.runEvents")(function* (caller: Caller, ref: string, limit: number) {
+      const run = yield* get(caller, ref)
+      return yield* store.runEvents(run.info.id, limit)
+    })
+
+    /** Resolves an actor process's run token to the caller it acts as. */
+    const callerForToken = Effect.fn("Supervisor.callerForToken")(function* (token: string) {
+      const found = yield* store.runByToken(tokenHash(token))
+      return Option.map(found, (r): Caller => ({ session: r.owner, all: false, run: r.id }))
+    })
+
+    /**
+     * Deletes terminal runs and their state directories: those in `ids` (any age, caller's own
+     * unless `all`), or every terminal run that ended more than `olderThanMs` ago.
+     * @returns the ids removed.
+     */
+    const prune = Effect.fn("Supervisor.prune")(function* (caller: Caller, ids: ReadonlyArray<string> | undefined, olderThanMs: number) {
+      const now = yield* Clock.currentTimeMillis
+      if (ids !== undefined) for (const id of ids) yield* get(caller, id)
+      const removed = yield* store.pruneRuns(ids === undefined ? now - olderThanMs : now + 1, ids?.map(runIdOf))
+      for (const r of removed) yield* fs.remove(r.state_dir, { recursive: true }).pipe(Effect.ignore)
+      return removed.map((r) => r.id)
+    })
+
+    /** The ids of active runs and how many there are (daemon idle exit, status). */
+    const activeCount = Effect.sync(() => entries.size)
+
+    // --- startup: reap, then retention -------------------------------------------------------
+
+    const reap = Effect.gen(function* () {
+      const stale = yield* store.activeRuns()
+      for (const run of stale) {
+        let signalled = 0
+        for (const p of run.processes) {
+          signalled += yield* host.reap({ pid: p.pid, pgid: p.pgid, startTime: p.start_time, marker: p.marker })
+        }
+        const at = yield* Clock.currentTimeMillis
+        const error = `its owner stopped before it finished${signalled > 0 ? `; ${signalled} leftover process(es) killed` : ""}`
+        yield* store.updateRun(run.id, run.generation, { state: "lost", error, endedAt: at, progress: new Progress({ ...run.progress, active: 0, phase: "lost" }) }, at)
+        yield* store.clearProcesses(run.generation)
+        yield* store.appendRunEvent({ runId: run.id, generation: run.generation, type: "run.lost", at, data: { error, signalled } })
+        yield* events.publish({ session: run.owner, runId: run.id, generation: run.generation, type: "run.lost", at, data: { state: "lost", error }, text: terminalText(run.id, "lost", null, error) })
+        yield* Effect.logInfo(`Supervisor: reaped run:${run.id} (${signalled} process(es) signalled)`)
+      }
+      return stale.length
+    })
+
+    yield* fs.makeDirectory(paths.runs, { recursive: true, mode: 0o700 }).pipe(Effect.mapError((e) => internal(e.message)))
+    const reaped = yield* reap
+    yield* prune({ session: "", all: true }, undefined, config.retentionMs).pipe(
+      Effect.catchAll((e) => Effect.logError(`Supervisor: retention failed: ${e.message}`)),
+      Effect.repeat(retentionSchedule),
+      Effect.forkScoped
+    )
+
+    return { spawn, control, get, list, wait, logs, sessionEvents, runEvents, callerForToken, prune, activeCount, reaped } as const
+  })
+}) {}
