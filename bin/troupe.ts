@@ -29,6 +29,8 @@ const report = (cause: Cause.Cause<unknown>) =>
   })
 
 cli(process.argv).pipe(
+  // Daemon connections opened by a command close when the command ends.
+  Effect.scoped,
   Effect.catchAllCause(report),
   Effect.provide(Live.layer()),
   NodeRuntime.runMain({ disableErrorReporting: true })

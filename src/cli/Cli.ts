@@ -3,6 +3,7 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { version } from "../version.js"
+import { actorCommands } from "./ActorCommands.js"
 import { runCommand } from "./RunCommand.js"
 
 const run = Command.make(
@@ -35,7 +36,7 @@ const run = Command.make(
 
 export const troupe = Command.make("troupe").pipe(
   Command.withDescription("Effect-native actor runtime for coding agents"),
-  Command.withSubcommands([run])
+  Command.withSubcommands([run, ...actorCommands])
 )
 
 export const cli = Command.run(troupe, { name: "troupe", version })

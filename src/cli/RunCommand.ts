@@ -9,6 +9,7 @@ import { Data, Effect, Option, Schema } from "effect"
 import { tmpdir } from "node:os"
 import * as Output from "../domain/Output.js"
 import type { GraphResult } from "../domain/Plan.js"
+import { ActorsError } from "../domain/Run.js"
 import { planRisks, riskText } from "../domain/Risk.js"
 import { TemplateError } from "../domain/Template.js"
 import { TroupeConfig } from "../layers/Config.js"
@@ -73,7 +74,7 @@ export const parseValuesJson = (text: string) =>
   )
 
 /** `--template T`: JSON (array/object) when it parses as such, otherwise one leaf command. */
-const templateFromFlag = (t: string): unknown => {
+export const templateFromFlag = (t: string): unknown => {
   if (/^\s*[[{]/.test(t)) {
     try {
       const parsed: unknown = JSON.parse(t)
@@ -162,4 +163,8 @@ export const runCommand = Effect.fn("cli.run")(function* (input: RunInput) {
 
 /** Exit code for an error that reached the CLI edge. */
 export const exitCodeOf = (e: unknown): number =>
-  e instanceof CliExit ? e.code : e instanceof UsageError || e instanceof TemplateError ? 2 : 1
+  e instanceof CliExit
+    ? e.code
+    : e instanceof UsageError || e instanceof TemplateError || (e instanceof ActorsError && e.reason === "invalid")
+      ? 2
+      : 1

@@ -5,7 +5,7 @@
 import { Config, Context, Effect, Layer, Option } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
-import { dirname, join } from "node:path"
+import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 export interface TroupeConfigShape {
@@ -66,7 +66,8 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
     TroupeConfig,
     Effect.gen(function* () {
       const userHome = homedir()
-      const home = yield* Config.option(Config.string("TROUPE_HOME"))
+      // A missing variable is None; a string variable cannot be malformed.
+      const home = yield* Effect.orDie(Config.option(Config.string("TROUPE_HOME")))
       return {
         home: overrides.home ?? Option.getOrElse(home, () => join(userHome, ".troupe")),
         packagedRecipes: overrides.packagedRecipes ?? join(packageRoot(), "recipes"),
@@ -82,3 +83,6 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
  * here so services never read `process.env` themselves.
  */
 export const inheritedEnvironment = (): Readonly<Record<string, string | undefined>> => ({ ...process.env })
+
+/** `file` resolved against `base` (absolute paths stay as they are). */
+export const resolvePath = (base: string, file: string): string => resolve(base, file)

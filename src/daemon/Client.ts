@@ -1,0 +1,188 @@
+/**
+ * The RPC client of the daemon: an `Actors` layer that talks to `TROUPE_HOME/troupe.sock`,
+ * starting the daemon (detached, logging to `TROUPE_HOME/daemon.log`) when no daemon answers.
+ * Used by the CLI and the Pi adapter; an Effect program gets it from `Troupe.client`.
+ */
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import { RpcClient, RpcSerialization } from "@effect/rpc"
+import type { RpcClientError } from "@effect/rpc/RpcClientError"
+import { Effect, Layer, Schedule, Stream } from "effect"
+import { spawn } from "node:child_process"
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs"
+import { createConnection } from "node:net"
+import { join } from "node:path"
+import { ActorsError } from "../domain/Run.js"
+import * as Config from "../layers/Config.js"
+import { Actors, type ActorsShape } from "../services/Actors.js"
+import { SpawnRequest } from "../services/Supervisor.js"
+import { type DaemonStatus, headers, TroupeRpcs } from "./Protocol.js"
+
+export interface ClientOptions {
+  /** `TROUPE_HOME` (default: the environment's). */
+  readonly home?: string | undefined
+  /** Session to act as (default `cli`). Ignored when `token` is set. */
+  readonly session?: string | undefined
+  /** An actor process's run token (`TROUPE_TOKEN`): act as that run. */
+  readonly token?: string | undefined
+  /** Operator mode: act across sessions. */
+  readonly all?: boolean | undefined
+  /** Start the daemon when none answers (default true). */
+  readonly autoStart?: boolean | undefined
+  /** Idle exit of an auto-started daemon, ms (default 30 minutes). */
+  readonly idleMs?: number | undefined
+}
+
+/** How long a client waits for an auto-started daemon to answer: 15 s. */
+const startTimeoutMs = 15_000
+/** Connection attempts while the daemon starts. */
+const connectRetry = Schedule.spaced("25 millis")
+
+/** How `daemon stop` waits for the socket to disappear: every 50 ms, up to 30 s. */
+export const stopPoll = Schedule.spaced("50 millis")
+export const stopTimeoutMs = 30_000
+
+/** The bundled CLI that runs the daemon (`dist/bin/troupe.js` of this package). */
+export const daemonEntry = () => join(Config.packageRoot(), "dist", "bin", "troupe.js")
+
+/** True when something accepts connections on `socket`. */
+export const probe = (socket: string) =>
+  Effect.async<boolean>((resume) => {
+    const conn = createConnection({ path: socket })
+    conn.once("connect", () => {
+      conn.destroy()
+      resume(Effect.succeed(true))
+    })
+    conn.once("error", () => {
+      conn.destroy()
+      resume(Effect.succeed(false))
+    })
+    return Effect.sync(() => conn.destroy())
+  })
+
+const lastLogLines = (file: string) => {
+  try {
+    return readFileSync(file, "utf8").trim().split("\n").slice(-3).join(" | ")
+  } catch {
+    return "no daemon log"
+  }
+}
+
+/**
+ * Starts `troupe daemon start --foreground` detached from this process (own session, stdio to
+ * `daemon.log`) with `TROUPE_HOME` set. The daemon takes the store lock, so two clients racing
+ * to start one end with one daemon: the loser exits at once.
+ */
+export const startDaemon = (home: string, idleMs: number) =>
+  Effect.try({
+    try: () => {
+      mkdirSync(home, { recursive: true, mode: 0o700 })
+      const log = openSync(Config.homePaths(home).daemonLog, "a", 0o600)
+      try {
+        const child = spawn(process.execPath, [daemonEntry(), "daemon", "start", "--foreground", "--idle-ms", String(idleMs)], {
+          detached: true,
+          stdio: ["ignore", log, log],
+          env: { ...Config.inheritedEnvironment(), TROUPE_HOME: home }
+        })
+        child.unref()
+      } finally {
+        closeSync(log)
+      }
+    },
+    catch: (e) => new ActorsError({ reason: "unavailable", message: `cannot start the troupe daemon: ${String(e)}` })
+  })
+
+/**
+ * Makes sure a daemon answers on `home`'s socket, starting one if allowed.
+ * @fails ActorsError `unavailable` when none answers (and auto-start is off or timed out).
+ */
+export const ensureDaemon = (home: string, autoStart: boolean, idleMs: number) =>
+  Effect.gen(function* () {
+    const paths = Config.homePaths(home)
+    if (yield* probe(paths.socket)) return false
+    if (!autoStart) {
+      return yield* new ActorsError({ reason: "unavailable", message: `no troupe daemon is running for ${home} (start one with: troupe daemon start)` })
+    }
+    yield* startDaemon(home, idleMs)
+    const up = yield* probe(paths.socket).pipe(
+      Effect.repeat({ schedule: connectRetry, until: (ok) => ok }),
+      Effect.timeoutOption(startTimeoutMs)
+    )
+    if (up._tag === "None") {
+      return yield* new ActorsError({ reason: "unavailable", message: `the troupe daemon did not start within ${startTimeoutMs} ms (${lastLogLines(paths.daemonLog)})` })
+    }
+    return true
+  })
+
+const unavailable = (e: RpcClientError) =>
+  new ActorsError({ reason: "unavailable", message: `lost the connection to the troupe daemon: ${e.message}` })
+
+/** The RPC client over `socket` (scoped: the connection closes with the caller's scope). */
+export const makeRpcClient = (socket: string) =>
+  Effect.gen(function* () {
+    // Built in the caller's scope: `Effect.provide(layer)` would close the socket on return.
+    const protocol = yield* Layer.build(
+      RpcClient.layerProtocolSocket({ retryTransientErrors: false }).pipe(
+        Layer.provide(NodeSocket.layerNet({ path: socket })),
+        Layer.provide(RpcSerialization.layerNdjson)
+      )
+    )
+    return yield* RpcClient.make(TroupeRpcs).pipe(Effect.provide(protocol))
+  }).pipe(
+    Effect.mapError((e) => new ActorsError({ reason: "unavailable", message: `cannot connect to the troupe daemon at ${socket}: ${e.message}` }))
+  )
+
+/**
+ * Builds a session-bound `Actors` over the daemon, starting it if needed.
+ * @fails ActorsError `unavailable`.
+ */
+export const makeRemote = (options: ClientOptions = {}) =>
+  Effect.gen(function* () {
+    const config = yield* Config.TroupeConfig
+    const home = options.home ?? config.home
+    yield* ensureDaemon(home, options.autoStart ?? true, options.idleMs ?? 30 * 60 * 1000)
+    const client = yield* makeRpcClient(Config.homePaths(home).socket)
+    const session = options.session ?? "cli"
+    const h: Record<string, string> = options.token !== undefined && options.token !== ""
+      ? { [headers.token]: options.token }
+      : { [headers.session]: session, ...(options.all === true ? { [headers.all]: "1" } : {}) }
+    const call = { headers: h } as const
+    const eff = <A>(e: Effect.Effect<A, ActorsError | RpcClientError>) =>
+      Effect.catchTag(e, "RpcClientError", (err) => Effect.fail(unavailable(err)))
+    const str = <A>(s: Stream.Stream<A, ActorsError | RpcClientError>) =>
+      Stream.catchTag(s, "RpcClientError", (err) => Stream.fail(unavailable(err)))
+    const shape: ActorsShape = {
+      session,
+      spawn: (input) =>
+        eff(client.Spawn(SpawnRequest.make({
+          recipe: input.recipe,
+          template: input.template,
+          values: { ...input.values },
+          as: input.as,
+          cwd: input.cwd ?? process.cwd(),
+          restart: input.restart
+        }), call)),
+      control: (run, type, o) => eff(client.Control({ run, type, generation: o?.generation }, call)),
+      kill: (run) => eff(client.Control({ run, type: "control.kill" }, call)),
+      inspect: (target, view, o) => eff(client.Inspect({ target, view, lines: o?.lines, status: o?.status }, call)),
+      list: (o) => eff(client.List({ status: o?.status ?? "all", session: o?.session }, call)),
+      wait: (run, o) => eff(client.Wait({ run, timeout_ms: o?.timeoutMs }, call)),
+      logs: (run, o) => str(client.Logs({ run, stream: o?.stream ?? "stdout", follow: o?.follow ?? false }, call)),
+      events: (o) => str(client.Events({ since: o?.since ?? 0, follow: o?.follow ?? false }, call)),
+      prune: (o) => eff(client.Prune({ runs: o.runs, older_than_ms: o.olderThanMs }, call))
+    }
+    return {
+      actors: shape,
+      status: eff(client.Status(undefined, call)) as Effect.Effect<DaemonStatus, ActorsError>,
+      shutdown: eff(client.Shutdown(undefined, call))
+    }
+  })
+
+/** `Actors` over the daemon (see {@link makeRemote}). */
+export const layer = (options: ClientOptions = {}): Layer.Layer<Actors, ActorsError, Config.TroupeConfig> =>
+  Layer.scoped(Actors, Effect.map(makeRemote(options), (r) => r.actors))
+
+/** Whether a daemon is running for `home` (socket answers) — for `daemon status`. */
+export const isRunning = (home: string) => probe(Config.homePaths(home).socket)
+
+/** Whether `home` has a socket file at all. */
+export const socketExists = (home: string) => existsSync(Config.homePaths(home).socket)

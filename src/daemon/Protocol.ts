@@ -1,0 +1,87 @@
+/**
+ * The daemon's RPC protocol (`@effect/rpc`, NDJSON over the Unix socket
+ * `TROUPE_HOME/troupe.sock`). The group mirrors the `Actors` service; payloads and results are
+ * the domain Schema classes. Every request carries the caller's identity in headers
+ * (`x-troupe-session`, `x-troupe-token`, `x-troupe-all`); the `Authentication` middleware
+ * turns them into the {@link CurrentCaller} the handlers act as.
+ */
+import { Rpc, RpcGroup, RpcMiddleware } from "@effect/rpc"
+import { Context, Schema } from "effect"
+import { ActorsError, ControlResult, RunInfo, RunOutcome, SessionEvent, StatusFilter } from "../domain/Run.js"
+import { InspectView } from "../services/Inspector.js"
+import { type Caller, ControlType, SpawnRequest } from "../services/Supervisor.js"
+
+/** Header names of the caller identity. */
+export const headers = {
+  session: "x-troupe-session",
+  token: "x-troupe-token",
+  all: "x-troupe-all"
+} as const
+
+/** The caller of the current request (server side). */
+export class CurrentCaller extends Context.Tag("troupe/CurrentCaller")<CurrentCaller, Caller>() {}
+
+/** Resolves and checks the caller of every request; fails closed with `forbidden`. */
+export class Authentication extends RpcMiddleware.Tag<Authentication>()("troupe/Authentication", {
+  provides: CurrentCaller,
+  failure: ActorsError
+}) {}
+
+/** What `troupe daemon status` shows. */
+export class DaemonStatus extends Schema.Class<DaemonStatus>("DaemonStatus")({
+  pid: Schema.Int,
+  version: Schema.String,
+  home: Schema.String,
+  socket: Schema.String,
+  started_at: Schema.Number,
+  active_runs: Schema.Int,
+  reaped_at_start: Schema.Int
+}) {}
+
+export class TroupeRpcs extends RpcGroup.make(
+  Rpc.make("Spawn", { payload: SpawnRequest, success: RunInfo, error: ActorsError }),
+  Rpc.make("Control", {
+    payload: { run: Schema.String, type: ControlType, generation: Schema.optional(Schema.String) },
+    success: ControlResult,
+    error: ActorsError
+  }),
+  Rpc.make("Inspect", {
+    payload: {
+      target: Schema.String,
+      view: Schema.optional(Schema.String),
+      lines: Schema.optional(Schema.Int),
+      status: Schema.optional(StatusFilter)
+    },
+    success: InspectView,
+    error: ActorsError
+  }),
+  Rpc.make("List", {
+    payload: { status: StatusFilter, session: Schema.optional(Schema.String) },
+    success: Schema.Array(RunInfo),
+    error: ActorsError
+  }),
+  Rpc.make("Wait", {
+    payload: { run: Schema.String, timeout_ms: Schema.optional(Schema.Int) },
+    success: RunOutcome,
+    error: ActorsError
+  }),
+  Rpc.make("Logs", {
+    payload: { run: Schema.String, stream: Schema.Literal("stdout", "stderr"), follow: Schema.Boolean },
+    success: Schema.Uint8ArrayFromBase64,
+    error: ActorsError,
+    stream: true
+  }),
+  Rpc.make("Events", {
+    payload: { since: Schema.Int, follow: Schema.Boolean },
+    success: SessionEvent,
+    error: ActorsError,
+    stream: true
+  }),
+  Rpc.make("Prune", {
+    payload: { runs: Schema.optional(Schema.Array(Schema.String)), older_than_ms: Schema.optional(Schema.Int) },
+    success: Schema.Array(Schema.String),
+    error: ActorsError
+  }),
+  Rpc.make("Status", { success: DaemonStatus, error: ActorsError }),
+  Rpc.make("Shutdown", { success: Schema.Void, error: ActorsError })
+).middleware(Authentication) {}

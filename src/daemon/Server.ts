@@ -1,0 +1,168 @@
+/**
+ * The daemon: the one long-lived owner of actor processes for a `TROUPE_HOME`. It holds the
+ * store's exclusive lock, migrates and reaps on startup, serves the `TroupeRpcs` group over
+ * `TROUPE_HOME/troupe.sock` (mode 0600, directory 0700) and, on stop (SIGTERM/SIGINT,
+ * `troupe daemon stop`, idle exit), stops accepting, kills every run's process groups, closes
+ * the store and removes the socket.
+ *
+ * pi-actors had no daemon: each detached run was its own Node process. One owner is what
+ * lets troupe kill, reap and account for every process (SPEC-adapters §1).
+ */
+import { FileSystem } from "@effect/platform"
+import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
+import { RpcSerialization, RpcServer } from "@effect/rpc"
+import { Clock, Deferred, Duration, Effect, Layer, Option, Ref, Schedule, Stream } from "effect"
+import { ActorsError } from "../domain/Run.js"
+import * as Config from "../layers/Config.js"
+import * as Runtime from "../layers/Runtime.js"
+import { Inspector } from "../services/Inspector.js"
+import { Supervisor } from "../services/Supervisor.js"
+import { version } from "../version.js"
+import { Authentication, CurrentCaller, DaemonStatus, headers, TroupeRpcs } from "./Protocol.js"
+
+/** Idle exit: no runs, no requests in flight and none for this long (default 30 minutes). */
+export const defaultIdleMs = 30 * 60 * 1000
+
+/** How often the idle check runs. */
+const idleCheck = Schedule.spaced("10 seconds")
+
+export interface DaemonOptions {
+  /** Overrides of the configuration (`home`, `killGraceMs`, …). */
+  readonly config?: Partial<Config.TroupeConfigShape> | undefined
+  /** Idle exit after this many ms; `undefined` or 0 = never (`--foreground` default). */
+  readonly idleMs?: number | undefined
+}
+
+const sessionPattern = /^[^\s]{1,256}$/
+
+/** Activity bookkeeping for the idle exit. */
+interface Activity {
+  readonly inFlight: Ref.Ref<number>
+  readonly last: Ref.Ref<number>
+}
+
+const tracked = <A, E, R>(activity: Activity, e: Effect.Effect<A, E, R>) =>
+  Effect.acquireUseRelease(
+    Effect.zipRight(Ref.update(activity.inFlight, (n) => n + 1), Effect.flatMap(Clock.currentTimeMillis, (t) => Ref.set(activity.last, t))),
+    () => e,
+    () => Effect.zipRight(Ref.update(activity.inFlight, (n) => n - 1), Effect.flatMap(Clock.currentTimeMillis, (t) => Ref.set(activity.last, t)))
+  )
+
+const trackedStream = <A, E, R>(activity: Activity, s: Stream.Stream<A, E, R>) =>
+  Stream.unwrapScoped(
+    Effect.as(
+      Effect.acquireRelease(Ref.update(activity.inFlight, (n) => n + 1), () =>
+        Effect.zipRight(Ref.update(activity.inFlight, (n) => n - 1), Effect.flatMap(Clock.currentTimeMillis, (t) => Ref.set(activity.last, t)))
+      ),
+      s
+    )
+  )
+
+/**
+ * Runs the daemon until it is told to stop (RPC `Shutdown`), goes idle, or is interrupted
+ * (SIGTERM/SIGINT through `NodeRuntime.runMain`). Everything it owns is released on the way out.
+ * @fails ActorsError `unavailable` when another daemon (or embedded runtime) owns `TROUPE_HOME`,
+ *   `internal` when the socket cannot be bound or the store cannot be opened.
+ */
+export const runDaemon = (options: DaemonOptions = {}) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const stop = yield* Deferred.make<void>()
+      const startedAt = yield* Clock.currentTimeMillis
+      const activity: Activity = { inFlight: yield* Ref.make(0), last: yield* Ref.make(startedAt) }
+
+      const runtime = yield* Layer.build(Runtime.layer(options.config ?? {}))
+      const config = Config.TroupeConfig.pipe(Effect.provide(runtime))
+      const c = yield* config
+      const paths = Config.homePaths(c.home)
+      const fs = yield* FileSystem.FileSystem.pipe(Effect.provide(runtime))
+
+      // We hold the store's exclusive lock, so a socket file left here is stale.
+      yield* fs.remove(paths.socket).pipe(Effect.ignore)
+
+      const auth = Layer.effect(
+        Authentication,
+        Effect.gen(function* () {
+          const supervisor = yield* Supervisor
+          return ({ headers: h }) =>
+            Effect.gen(function* () {
+              const token = h[headers.token]
+              if (token !== undefined && token !== "") {
+                const caller = yield* supervisor.callerForToken(token)
+                if (Option.isNone(caller)) return yield* new ActorsError({ reason: "forbidden", message: "unknown run token" })
+                return caller.value
+              }
+              const session = h[headers.session] ?? "cli"
+              if (!sessionPattern.test(session)) return yield* new ActorsError({ reason: "forbidden", message: "invalid session id" })
+              return { session, all: h[headers.all] === "1" }
+            })
+        })
+      )
+
+      const handlers = TroupeRpcs.toLayer(
+        Effect.gen(function* () {
+          const supervisor = yield* Supervisor
+          const inspector = yield* Inspector
+          const reaped = supervisor.reaped
+          return {
+            Spawn: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.spawn(caller, req))),
+            Control: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.control(caller, req.run, req.type, req.generation))),
+            Inspect: (req) =>
+              tracked(activity, Effect.flatMap(CurrentCaller, (caller) => inspector.inspect(caller, req.target, req.view, { lines: req.lines, status: req.status }))),
+            List: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.list(caller, req.status, req.session))),
+            Wait: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.wait(caller, req.run, req.timeout_ms))),
+            Logs: (req) =>
+              trackedStream(activity, Stream.unwrap(Effect.map(CurrentCaller, (caller) => supervisor.logs(caller, req.run, req.stream, req.follow)))),
+            Events: (req) =>
+              trackedStream(activity, Stream.unwrap(Effect.map(CurrentCaller, (caller) => supervisor.sessionEvents(caller, req.since, req.follow)))),
+            Prune: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.prune(caller, req.runs, req.older_than_ms ?? 0))),
+            Status: () =>
+              Effect.map(supervisor.activeCount, (active) =>
+                new DaemonStatus({ pid: process.pid, version, home: c.home, socket: paths.socket, started_at: startedAt, active_runs: active, reaped_at_start: reaped })
+              ),
+            Shutdown: () =>
+              Effect.flatMap(CurrentCaller, (caller) =>
+                caller.run !== undefined
+                  ? Effect.fail(new ActorsError({ reason: "forbidden", message: "an actor process cannot stop the daemon" }))
+                  : Deferred.succeed(stop, undefined).pipe(Effect.asVoid)
+              )
+          }
+        })
+      )
+
+      const server = RpcServer.layer(TroupeRpcs).pipe(
+        Layer.provide(handlers),
+        Layer.provide(auth),
+        Layer.provide(RpcServer.layerProtocolSocketServer),
+        Layer.provide(RpcSerialization.layerNdjson),
+        Layer.provide(NodeSocketServer.layer({ path: paths.socket })),
+        Layer.provide(Layer.succeedContext(runtime))
+      )
+      yield* Layer.build(server).pipe(
+        Effect.mapError((e) => new ActorsError({ reason: "internal", message: `cannot listen on ${paths.socket}: ${e.message}` }))
+      )
+      yield* Effect.addFinalizer(() => fs.remove(paths.socket).pipe(Effect.ignore))
+      yield* fs.chmod(paths.socket, 0o600).pipe(Effect.mapError((e) => new ActorsError({ reason: "internal", message: e.message })))
+      yield* fs.writeFileString(paths.daemonPid, `${process.pid}\n`).pipe(Effect.ignore)
+      yield* Effect.addFinalizer(() => fs.remove(paths.daemonPid).pipe(Effect.ignore))
+      yield* Effect.logInfo(`troupe daemon ${version} listening on ${paths.socket} (pid ${process.pid})`)
+
+      const idleMs = options.idleMs ?? 0
+      if (idleMs > 0) {
+        const supervisor = yield* Supervisor.pipe(Effect.provide(runtime))
+        yield* Effect.gen(function* () {
+          const now = yield* Clock.currentTimeMillis
+          const active = yield* supervisor.activeCount
+          const inFlight = yield* Ref.get(activity.inFlight)
+          const last = yield* Ref.get(activity.last)
+          if (active === 0 && inFlight === 0 && now - last >= idleMs) {
+            yield* Effect.logInfo(`troupe daemon idle for ${Duration.format(Duration.millis(idleMs))}; exiting`)
+            yield* Deferred.succeed(stop, undefined)
+          }
+        }).pipe(Effect.repeat(idleCheck), Effect.forkScoped)
+      }
+
+      yield* Deferred.await(stop)
+      yield* Effect.logInfo("troupe daemon stopping")
+    })
+  )
