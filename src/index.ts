@@ -1,10 +1,16 @@
 /**
  * troupe — an Effect-native actor runtime for coding agents.
  *
- * This entry exports the execution core: the command-template domain, CommandGraph (plan and
- * execute templates), the Host interface with LocalHost (process groups), Recipes, and the
- * live wiring.
+ * - `Troupe.layer` / `Troupe.client` and the `Actors` service: spawn, control, inspect, list,
+ *   wait for, read the logs of and follow the events of runs (actors), in-process or through
+ *   the daemon.
+ * - The runtime services: Supervisor, Store (SQLite), Events, Inspector.
+ * - The execution core: the command-template domain, CommandGraph (plan and execute
+ *   templates), the Host interface with LocalHost (process groups), Recipes, and the wiring.
  */
+export * as DaemonClient from "./daemon/Client.js"
+export { Authentication, CurrentCaller, DaemonStatus, TroupeRpcs } from "./daemon/Protocol.js"
+export { runDaemon, type DaemonOptions } from "./daemon/Server.js"
 export * as Output from "./domain/Output.js"
 export type * from "./domain/Plan.js"
 export { RecipeError, RecipeFile, type Recipe } from "./domain/Recipe.js"
@@ -13,6 +19,27 @@ export { TemplateError, TemplateInput, type ArgDecl, type ArgType, type ArgsJson
 export * as TemplateText from "./domain/TemplateText.js"
 export * as Config from "./layers/Config.js"
 export * as Live from "./layers/Live.js"
+export * as Runtime from "./layers/Runtime.js"
+export {
+  ActorsError,
+  ControlResult,
+  Progress,
+  ProcessRecord,
+  RestartPolicy,
+  RunEvent,
+  RunId,
+  RunInfo,
+  RunOutcome,
+  RunState,
+  SessionEvent,
+  StatusFilter
+} from "./domain/Run.js"
+export { Actors, type ActorsShape, type SpawnInput } from "./services/Actors.js"
+export { Events } from "./services/Events.js"
+export { Inspector, InspectView, type InspectOptions } from "./services/Inspector.js"
+export { Store } from "./services/Store.js"
+export { type Caller, ControlType, SpawnRequest, Supervisor } from "./services/Supervisor.js"
+export { Troupe, type TroupeLayerOptions } from "./Troupe.js"
 export {
   CommandGraph,
   failureText,
