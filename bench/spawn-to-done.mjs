@@ -82,7 +82,7 @@ runMain(async () => {
       new Promise((resolve) => {
         const already = seen.get(id)
         if (already !== undefined) {
-          seen.delete(already)
+          seen.delete(id)
           resolve(already)
         } else waiters.set(id, resolve)
       })

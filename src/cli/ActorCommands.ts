@@ -36,7 +36,8 @@ const connect = (id: Identity) =>
     const env = Config.inheritedEnvironment()
     const token = env.TROUPE_TOKEN
     return yield* Client.makeRemote({
-      session: Option.getOrElse(id.session, () => env.TROUPE_SESSION ?? "cli"),
+      // An empty variable counts as unset.
+      session: Option.getOrElse(id.session, () => (env.TROUPE_SESSION === undefined || env.TROUPE_SESSION === "" ? "cli" : env.TROUPE_SESSION)),
       token: token !== undefined && token !== "" ? token : undefined,
       all: id.all
     })

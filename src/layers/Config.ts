@@ -60,7 +60,10 @@ export const packageRoot = (): string => {
   }
 }
 
-/** Reads `TROUPE_HOME`; everything else has fixed defaults overridable by `overrides`. */
+/**
+ * Reads `TROUPE_HOME` and `TROUPE_KILL_GRACE_MS` (SIGTERM → SIGKILL grace, default 5,000 ms;
+ * a malformed value is ignored); everything else has fixed defaults overridable by `overrides`.
+ */
 export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
   Layer.effect(
     TroupeConfig,
@@ -68,11 +71,12 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
       const userHome = homedir()
       // A missing variable is None; a string variable cannot be malformed.
       const home = yield* Effect.orDie(Config.option(Config.string("TROUPE_HOME")))
+      const grace = yield* Config.option(Config.integer("TROUPE_KILL_GRACE_MS")).pipe(Effect.orElseSucceed(() => Option.none<number>()))
       return {
         home: overrides.home ?? Option.getOrElse(home, () => join(userHome, ".troupe")),
         packagedRecipes: overrides.packagedRecipes ?? join(packageRoot(), "recipes"),
         userHome: overrides.userHome ?? userHome,
-        killGraceMs: overrides.killGraceMs ?? 5000,
+        killGraceMs: overrides.killGraceMs ?? Option.getOrElse(grace, () => 5000),
         retentionMs: overrides.retentionMs ?? defaultRetentionMs
       }
     })

@@ -1,0 +1,193 @@
+/**
+ * The daemon as users meet it: the built `troupe` binary (npm test builds first) against a
+ * fresh `TROUPE_HOME`, with the daemon auto-started in the background. Covers the issue's
+ * "done when" sequence, the socket's modes, SIGTERM, SIGKILL + restart (reaping by verified
+ * identity) and crash consistency of the store.
+ */
+import { spawn, spawnSync } from "node:child_process"
+import { readFileSync, statSync } from "node:fs"
+import { join } from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import Database from "better-sqlite3"
+import { scratch } from "../support/graph.js"
+import { pidsWithEnv } from "../support/procs.js"
+
+const bin = join(process.cwd(), "dist/bin/troupe.js")
+const homes: Array<string> = []
+
+const troupe = (home: string, args: ReadonlyArray<string>, extraEnv: Record<string, string> = {}) => {
+  const r = spawnSync(process.execPath, [bin, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, TROUPE_HOME: home, NO_COLOR: "1", TROUPE_SESSION: "", TROUPE_TOKEN: "", TROUPE_KILL_GRACE_MS: "300", ...extraEnv },
+    timeout: 60_000
+  })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+const freshHome = () => {
+  const home = join(scratch("troupe-daemon-"), "home")
+  homes.push(home)
+  return home
+}
+
+const daemonPid = (home: string) => Number(readFileSync(join(home, "daemon.pid"), "utf8").trim())
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+const until = async (check: () => boolean, ms = 10_000) => {
+  const end = Date.now() + ms
+  while (Date.now() < end) {
+    if (check()) return true
+    await new Promise((r) => setTimeout(r, 25))
+  }
+  return check()
+}
+
+afterEach(async () => {
+  for (const home of homes.splice(0)) {
+    troupe(home, ["daemon", "stop"])
+  }
+})
+
+describe("troupe daemon (built binary)", () => {
+  it("spawn --as nap && ps && kill from a fresh home: no daemon beforehand, no sleep afterwards", () => {
+    const home = freshHome()
+    const spawned = troupe(home, ["spawn", "--template", "sleep 30", "--as", "nap"])
+    expect(spawned.stderr).toBe("")
+    expect(spawned.code).toBe(0)
+    expect(spawned.stdout).toContain("run:nap")
+    const ps = troupe(home, ["ps"])
+    expect(ps.code).toBe(0)
+    expect(ps.stdout).toMatch(/run=nap status=(starting|running)/)
+    expect(pidsWithEnv("TROUPE_RUN", "nap").length).toBeGreaterThan(0)
+    const killed = troupe(home, ["kill", "run:nap"])
+    expect(killed.stdout.trim()).toBe("run:nap killed")
+    expect(pidsWithEnv("TROUPE_RUN", "nap")).toEqual([])
+    // Socket 0600, home 0700.
+    expect(statSync(join(home, "troupe.sock")).mode & 0o777).toBe(0o600)
+    expect(statSync(home).mode & 0o777).toBe(0o700)
+    const json = JSON.parse(troupe(home, ["ps", "--json"]).stdout) as Array<{ id: string; state: string }>
+    expect(json.map((r) => [r.id, r.state])).toEqual([["nap", "killed"]])
+  }, 60_000)
+
+  it("wait returns the run's exit code; events --follow shows the terminal event", async () => {
+    const home = freshHome()
+    expect(troupe(home, ["daemon", "start"]).code).toBe(0)
+    const follower = spawn(process.execPath, [bin, "events", "--follow"], { env: { ...process.env, TROUPE_HOME: home, TROUPE_SESSION: "", TROUPE_KILL_GRACE_MS: "300" } })
+    let followed = ""
+    follower.stdout.on("data", (b: Buffer) => (followed += b.toString()))
+    await new Promise((r) => setTimeout(r, 300))
+    troupe(home, ["spawn", "--template", "sh -c {s}", "s=echo partial; exit 5", "--as", "five"])
+    const waited = troupe(home, ["wait", "run:five"])
+    expect(waited.code).toBe(5)
+    expect(waited.stdout).toBe("partial\n")
+    expect(await until(() => followed.includes("run.failed run:five"))).toBe(true)
+    follower.kill()
+    const timeout = troupe(home, ["spawn", "--template", "sleep 30", "--as", "long"])
+    expect(timeout.code).toBe(0)
+    expect(troupe(home, ["wait", "run:long", "--timeout", "200ms"]).code).toBe(124)
+    expect(troupe(home, ["message", "to=run:long", "type=control.cancel"]).stdout.trim()).toBe("run:long cancelled")
+  }, 60_000)
+
+  it("another session cannot see or kill the run; --all can", () => {
+    const home = freshHome()
+    troupe(home, ["spawn", "--template", "sleep 30", "--as", "mine", "--session", "alice"])
+    expect(troupe(home, ["ps", "--session", "bob"]).stdout.trim()).toBe("no runs")
+    const denied = troupe(home, ["kill", "run:mine", "--session", "bob"])
+    expect(denied.code).toBe(1)
+    expect(denied.stderr).toContain("belongs to another session")
+    expect(troupe(home, ["ps", "--all"]).stdout).toContain("run=mine")
+    expect(troupe(home, ["kill", "run:mine", "--all"]).stdout.trim()).toBe("run:mine killed")
+  }, 60_000)
+
+  it("daemon SIGTERM kills the runs' process groups and removes the socket", async () => {
+    const home = freshHome()
+    troupe(home, ["spawn", "--template", "sh -c {s}", "s=trap '' TERM; (trap '' TERM; sleep 30) & sleep 30; wait", "--as", "stubborn"])
+    expect(await until(() => pidsWithEnv("TROUPE_RUN", "stubborn").length >= 3)).toBe(true)
+    const pid = daemonPid(home)
+    process.kill(pid, "SIGTERM")
+    expect(await until(() => !alive(pid), 20_000)).toBe(true)
+    expect(pidsWithEnv("TROUPE_RUN", "stubborn")).toEqual([])
+    const status = troupe(home, ["daemon", "status"])
+    expect(status.code).toBe(3)
+    // The next client auto-starts a daemon that shows the run as killed by the owner's stop.
+    const view = troupe(home, ["inspect", "run:stubborn"])
+    expect(view.stdout).toContain("status=killed")
+  }, 60_000)
+
+  it("daemon SIGKILL then restart: leftover groups are reaped by identity and the run is lost", async () => {
+    const home = freshHome()
+    troupe(home, ["spawn", "--template", "sh -c {s}", "s=trap '' TERM; (trap '' TERM; sleep 30) & sleep 30; wait", "--as", "orphan"])
+    expect(await until(() => pidsWithEnv("TROUPE_RUN", "orphan").length >= 3)).toBe(true)
+    // A bystander whose pid we plant in the store with a wrong identity must survive reaping.
+    const bystander = spawn("sleep", ["30"], { stdio: "ignore" })
+    const pid = daemonPid(home)
+    process.kill(pid, "SIGKILL")
+    expect(await until(() => !alive(pid))).toBe(true)
+    // The actor processes survive their owner's SIGKILL…
+    expect(pidsWithEnv("TROUPE_RUN", "orphan").length).toBeGreaterThan(0)
+    const db = new Database(join(home, "troupe.db"))
+    const gen = (db.prepare("SELECT generation FROM runs WHERE id = 'orphan'").get() as { generation: string }).generation
+    db.prepare("INSERT INTO processes (generation, path, attempt, pid, pgid, start_time, marker, argv) VALUES (?, 'fake', 1, ?, ?, 1, 'not-its-marker', '[]')")
+      .run(gen, bystander.pid, bystander.pid)
+    db.close()
+    // …until the next daemon reaps them.
+    const ps = troupe(home, ["ps"])
+    expect(ps.stdout).toContain("run=orphan status=lost")
+    expect(pidsWithEnv("TROUPE_RUN", "orphan")).toEqual([])
+    expect(alive(bystander.pid!)).toBe(true)
+    bystander.kill()
+    const events = troupe(home, ["events"])
+    expect(events.stdout).toContain("run.lost run:orphan")
+  }, 60_000)
+
+  it("kill -9 during a burst of spawns: the store opens cleanly and every acknowledged spawn is there", async () => {
+    const home = freshHome()
+    expect(troupe(home, ["daemon", "start"]).code).toBe(0)
+    const acknowledged: Array<string> = []
+    let crashed = false
+    const burst = Array.from({ length: 4 }, (_, w) =>
+      new Promise<void>((resolve) => {
+        let i = 0
+        const next = () => {
+          const id = `b${w}-${i++}`
+          const child = spawn(process.execPath, [bin, "spawn", "--template", "true", "--as", id], {
+            env: { ...process.env, TROUPE_HOME: home, TROUPE_SESSION: "", TROUPE_KILL_GRACE_MS: "300" },
+            stdio: ["ignore", "pipe", "ignore"]
+          })
+          let out = ""
+          child.stdout.on("data", (b: Buffer) => (out += b.toString()))
+          child.on("exit", (code) => {
+            if (code === 0 && out.includes(`run:${id}`)) acknowledged.push(id)
+            if (!crashed && i < 200) next()
+            else resolve()
+          })
+        }
+        next()
+      })
+    )
+    await new Promise((r) => setTimeout(r, 1500))
+    const pid = daemonPid(home)
+    process.kill(pid, "SIGKILL")
+    crashed = true
+    await Promise.all(burst)
+    expect(acknowledged.length).toBeGreaterThan(0)
+    expect(await until(() => !alive(pid))).toBe(true)
+    // In-flight clients may have auto-started a new daemon; it must be stopped to open the store.
+    troupe(home, ["daemon", "stop"])
+    const db = new Database(join(home, "troupe.db"))
+    expect((db.prepare("PRAGMA integrity_check").get() as { integrity_check: string }).integrity_check).toBe("ok")
+    const ids = new Set((db.prepare("SELECT id FROM runs").all() as Array<{ id: string }>).map((r) => r.id))
+    db.close()
+    for (const id of acknowledged) expect(ids.has(id)).toBe(true)
+    // And a new daemon starts on it.
+    expect(troupe(home, ["ps"]).code).toBe(0)
+  }, 90_000)
+})
