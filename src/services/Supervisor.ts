@@ -209,8 +209,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
             yield* store.removeProcess(generation, e.path)
             const data = { path: e.path, label: e.label, code: e.code, killed: e.killed, duration_ms: e.duration_ms, status: e.status }
             yield* recordEvent(entry, "command.done", data)
-            // Coordinator-visible only when it failed or other branches are still running.
-            if (failed || entry.progress.active > 0) {
+            // Coordinator-visible only when it failed, or when a labelled step (a named branch)
+            // finished while others are still running; unlabelled pipe stages stay internal.
+            if (failed || (e.label !== undefined && entry.progress.active > 0)) {
               const at = yield* Clock.currentTimeMillis
               const what = e.label ?? e.path
               yield* events.publish({
@@ -410,7 +411,17 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         recipe: recipeName,
         snapshot: recipe === undefined
           ? { template }
-          : { id: recipe.id, path: recipe.path, source: recipe.source, description: recipe.file.description, template, args: recipe.file.args, defaults: recipe.file.defaults },
+          : {
+              id: recipe.id,
+              path: recipe.path,
+              source: recipe.source,
+              description: recipe.file.description,
+              template,
+              args: recipe.file.args,
+              defaults: recipe.file.defaults,
+              artifacts: recipe.file.artifacts,
+              mailbox: recipe.file.mailbox
+            },
         values: req.values,
         cwd,
         stateDir,
