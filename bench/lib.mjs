@@ -126,8 +126,21 @@ export const daemonPid = (home) => {
 }
 
 /**
- * `troupe daemon stop` for `home`, then waits for the daemon process to exit; SIGKILLs it (by
- * its pid, which this benchmark started) if it is still there after 30 s.
+ * The daemon's pid once `<home>/daemon.pid` exists. The daemon writes it just after its socket
+ * starts accepting, so a client that just connected may be a moment early: wait up to 5 s.
+ */
+export const awaitDaemonPid = async (home) => {
+  const deadline = Date.now() + 5_000
+  for (;;) {
+    const pid = daemonPid(home)
+    if (pid !== undefined || Date.now() > deadline) return pid
+    await sleep(5)
+  }
+}
+
+/**
+ * `troupe daemon stop` for `home`, then waits for the daemon process to exit; if it is still
+ * there after 30 s, SIGTERM then SIGKILL by its pid (a daemon this benchmark started).
  */
 export const stopDaemon = async (home) => {
   const pid = daemonPid(home)
@@ -143,15 +156,21 @@ export const stopDaemon = async (home) => {
     }
   }
   if (pid === undefined) return
-  const deadline = Date.now() + 30_000
-  while (pidAlive(pid) && Date.now() < deadline) await sleep(20)
-  if (pidAlive(pid)) {
-    process.stderr.write(`daemon ${pid} did not exit after daemon stop; sending SIGKILL\n`)
+  const gone = async (ms) => {
+    const deadline = Date.now() + ms
+    while (pidAlive(pid) && Date.now() < deadline) await sleep(20)
+    return !pidAlive(pid)
+  }
+  if (await gone(30_000)) return
+  // SIGTERM makes the daemon kill its runs and exit; SIGKILL only if that does not work.
+  for (const signal of ["SIGTERM", "SIGKILL"]) {
+    process.stderr.write(`daemon ${pid} (${home}) still running; sending ${signal}\n`)
     try {
-      process.kill(pid, "SIGKILL")
+      process.kill(pid, signal)
     } catch {
-      // gone
+      return
     }
+    if (await gone(15_000)) return
   }
 }
 
@@ -207,12 +226,51 @@ export const report = (result) => {
   return full
 }
 
-/** Runs `main`, reports a crash with a non-zero exit code. */
-export const runMain = (main) =>
-  main().then(
-    () => process.exit(0),
+// ---------------------------------------------------------------------------------------------
+// Cleanup: daemons and processes a benchmark started are stopped on success, on failure and on
+// SIGINT/SIGTERM (run.mjs sends SIGTERM when a benchmark exceeds its time limit).
+
+const cleanups = []
+
+/** Registers `fn` (async) to run once when the benchmark ends, however it ends (last first). */
+export const atCleanup = (fn) => {
+  cleanups.push(fn)
+}
+
+let cleaning
+
+/** Runs the registered cleanups once, last registered first; later calls share that run. */
+export const runCleanups = () => {
+  cleaning ??= (async () => {
+    while (cleanups.length > 0) {
+      const fn = cleanups.pop()
+      try {
+        await fn()
+      } catch (e) {
+        process.stderr.write(`cleanup failed: ${e?.message ?? e}\n`)
+      }
+    }
+  })()
+  return cleaning
+}
+
+/** Runs `main`, then the cleanups; a crash or a signal exits non-zero after cleaning up. */
+export const runMain = (main) => {
+  let stopping = false
+  const onSignal = (signal) => {
+    if (stopping) return
+    stopping = true
+    process.stderr.write(`${signal}: cleaning up\n`)
+    runCleanups().finally(() => process.exit(130))
+  }
+  process.on("SIGINT", onSignal)
+  process.on("SIGTERM", onSignal)
+  return main().then(
+    () => runCleanups().then(() => process.exit(0)),
     (e) => {
-      process.stderr.write(`${e?.stack ?? e}\n`)
-      process.exit(1)
+      // After a signal, the in-flight calls fail as the runtime goes away: not news.
+      if (!stopping) process.stderr.write(`${e?.stack ?? e}\n`)
+      return runCleanups().then(() => process.exit(stopping ? 130 : 1))
     }
   )
+}

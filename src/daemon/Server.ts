@@ -77,8 +77,11 @@ export const runDaemon = (options: DaemonOptions = {}) =>
       const paths = Config.homePaths(c.home)
       const fs = yield* FileSystem.FileSystem.pipe(Effect.provide(runtime))
 
-      // We hold the store's exclusive lock, so a socket file left here is stale.
+      // We hold the store's exclusive lock, so a socket or pid file left here is stale. The pid
+      // file is written before listening: a client that sees the socket also finds the pid.
       yield* fs.remove(paths.socket).pipe(Effect.ignore)
+      yield* fs.writeFileString(paths.daemonPid, `${process.pid}\n`).pipe(Effect.ignore)
+      yield* Effect.addFinalizer(() => fs.remove(paths.daemonPid).pipe(Effect.ignore))
 
       const auth = Layer.effect(
         Authentication,
@@ -143,8 +146,6 @@ export const runDaemon = (options: DaemonOptions = {}) =>
       )
       yield* Effect.addFinalizer(() => fs.remove(paths.socket).pipe(Effect.ignore))
       yield* fs.chmod(paths.socket, 0o600).pipe(Effect.mapError((e) => new ActorsError({ reason: "internal", message: e.message })))
-      yield* fs.writeFileString(paths.daemonPid, `${process.pid}\n`).pipe(Effect.ignore)
-      yield* Effect.addFinalizer(() => fs.remove(paths.daemonPid).pipe(Effect.ignore))
       yield* Effect.logInfo(`troupe daemon ${version} listening on ${paths.socket} (pid ${process.pid})`)
 
       const idleMs = options.idleMs ?? 0
