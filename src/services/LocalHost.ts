@@ -105,17 +105,6 @@ const listPids = (): ReadonlyArray<number> | undefined => {
   return pids
 }
 
-/** True when `environ` (NUL-separated) holds exactly the entry `entry`. */
-const environHas = (environ: Buffer, entry: Buffer): boolean => {
-  let at = environ.indexOf(entry)
-  while (at >= 0) {
-    const end = at + entry.length
-    if ((at === 0 || environ[at - 1] === 0) && (end === environ.length || environ[end] === 0)) return true
-    at = environ.indexOf(entry, at + 1)
-  }
-  return false
-}
-
 /** Reused read buffer for `/proc/<pid>/environ`; larger environments fall back to readFileSync. */
 const environBuffer = Buffer.allocUnsafe(256 * 1024)
 
@@ -143,38 +132,79 @@ const readEnviron = (pid: number): Buffer | undefined => {
   }
 }
 
-/**
- * Live processes whose environment carries `entry` (`TROUPE_LEAF_ID=<id>`). Unreadable entries
- * (other users' processes, processes that just exited) and zombies (empty environ) are skipped.
- * Synchronous: about 10-15 µs per process in /proc (≈1 ms at 70 processes, ≈11 ms at 1,000).
- */
-const scanMarked = (entry: Buffer): ReadonlyArray<number> => {
-  const pids = listPids()
-  if (pids === undefined) return []
-  const marked: Array<number> = []
-  for (const pid of pids) {
-    if (pid === process.pid) continue
-    const environ = readEnviron(pid)
-    if (environ !== undefined && environHas(environ, entry)) marked.push(pid)
+const markerPrefix = Buffer.from(`${leafMarkerVariable}=`)
+
+/** The value of the `TROUPE_LEAF_ID` entry of an environment block, if any. */
+const markerOf = (environ: Buffer): string | undefined => {
+  let at = environ.indexOf(markerPrefix)
+  while (at >= 0) {
+    if (at === 0 || environ[at - 1] === 0) {
+      const start = at + markerPrefix.length
+      const end = environ.indexOf(0, start)
+      return environ.toString("latin1", start, end < 0 ? environ.length : end)
+    }
+    at = environ.indexOf(markerPrefix, at + 1)
   }
-  return marked
+  return undefined
 }
 
-/** True when the process group `pgid` has a member that has not exited. */
-const groupAlive = (pgid: number): boolean => {
+/** One pass over /proc: every live process's stat, and the pids carrying each leaf marker. */
+interface ProcSnapshot {
+  readonly stats: ReadonlyMap<number, ProcStat>
+  readonly byMarker: ReadonlyMap<string, ReadonlyArray<number>>
+}
+
+/**
+ * Reads /proc once. Unreadable entries (other users' processes, processes that just exited)
+ * and zombies (empty environ) carry no marker. Synchronous: about 10-15 µs per process.
+ */
+const scanProc = (): ProcSnapshot => {
+  const stats = new Map<number, ProcStat>()
+  const byMarker = new Map<string, Array<number>>()
+  for (const pid of listPids() ?? []) {
+    if (pid === process.pid) continue
+    const stat = readStat(pid)
+    if (stat === undefined || hasExited(stat)) continue
+    stats.set(pid, stat)
+    const environ = readEnviron(pid)
+    const marker = environ === undefined ? undefined : markerOf(environ)
+    if (marker !== undefined) {
+      const list = byMarker.get(marker)
+      if (list === undefined) byMarker.set(marker, [pid])
+      else list.push(pid)
+    }
+  }
+  return { stats, byMarker }
+}
+
+/**
+ * Scans are shared: a fiber asking for a snapshot yields once, and every fiber that asked
+ * before the next scan gets that scan. So killing 1,000 leaves at once costs one /proc pass per
+ * poll round, not one per leaf (the cost was quadratic in the number of processes before).
+ * Every snapshot returned was taken after the request was made.
+ */
+let lastScan: { readonly seq: number; readonly snapshot: ProcSnapshot } = { seq: 0, snapshot: { stats: new Map(), byMarker: new Map() } }
+
+const freshSnapshot = Effect.suspend(() => {
+  const wanted = lastScan.seq + 1
+  return Effect.zipRight(
+    Effect.yieldNow(),
+    Effect.sync(() => {
+      if (lastScan.seq < wanted) lastScan = { seq: lastScan.seq + 1, snapshot: scanProc() }
+      return lastScan.snapshot
+    })
+  )
+})
+
+/** True when the process group `pgid` has a live member (kill(2) also counts zombies). */
+const groupAlive = (pgid: number, snapshot: ProcSnapshot): boolean => {
   try {
     process.kill(-pgid, 0)
   } catch (error) {
     if (errorCode(error) === "ESRCH") return false
   }
-  // kill(2) also succeeds for zombie members, which linger when init does not reap orphans:
-  // confirm a live member.
-  const pids = listPids()
-  if (pids === undefined) return true
-  return pids.some((pid) => {
-    const stat = readStat(pid)
-    return stat !== undefined && stat.pgid === pgid && !hasExited(stat)
-  })
+  for (const stat of snapshot.stats.values()) if (stat.pgid === pgid) return true
+  return false
 }
 
 const sendSignal = (target: number, signal: NodeJS.Signals): void => {
@@ -198,8 +228,8 @@ const errorMessage = (error: unknown): string => (error instanceof Error ? error
 /** What the reaper needs to find and kill a leaf's processes. */
 interface SweepTarget {
   readonly identity: ProcessIdentity
-  /** `TROUPE_LEAF_ID=<id>` as bytes, to match against `/proc/<pid>/environ`. */
-  readonly markerEntry: Buffer
+  /** The leaf's `TROUPE_LEAF_ID` value, matched against `/proc/<pid>/environ`. */
+  readonly marker: string
   /**
    * Reaping a leaf of a previous owner: the group is only treated as ours while one of its live
    * members is verified (the leader with its recorded start time, or a marked process).
@@ -223,21 +253,19 @@ interface Survivors {
 }
 
 /** Live members of `pgid`, one of which is verified as belonging to `leaf`. */
-const verifiedGroupAlive = (leaf: SweepTarget, marked: ReadonlyArray<number>): boolean => {
-  const pids = listPids()
-  if (pids === undefined) return false
+const verifiedGroupAlive = (leaf: SweepTarget, marked: ReadonlyArray<number>, snapshot: ProcSnapshot): boolean => {
   const markedSet = new Set(marked)
-  return pids.some((pid) => {
-    const stat = readStat(pid)
-    if (stat === undefined || stat.pgid !== leaf.identity.pgid || hasExited(stat)) return false
-    return markedSet.has(pid) || (pid === leaf.identity.pid && stat.startTime === leaf.identity.startTime)
-  })
+  for (const [pid, stat] of snapshot.stats) {
+    if (stat.pgid !== leaf.identity.pgid) continue
+    if (markedSet.has(pid) || (pid === leaf.identity.pid && stat.startTime === leaf.identity.startTime)) return true
+  }
+  return false
 }
 
 const survivorsOf = (leaf: SweepTarget) =>
-  Effect.sync((): Survivors => {
-    const marked = scanMarked(leaf.markerEntry)
-    return { group: leaf.verifyGroup ? verifiedGroupAlive(leaf, marked) : groupAlive(leaf.identity.pgid), marked }
+  Effect.map(freshSnapshot, (snapshot): Survivors => {
+    const marked = snapshot.byMarker.get(leaf.marker) ?? []
+    return { group: leaf.verifyGroup ? verifiedGroupAlive(leaf, marked, snapshot) : groupAlive(leaf.identity.pgid, snapshot), marked }
   })
 
 const noneLeft = (survivors: Survivors) => !survivors.group && survivors.marked.length === 0
@@ -366,7 +394,7 @@ const spawnLeaf = (
     const leaf: Leaf = {
       child,
       identity: { pid, pgid: stat !== undefined && stat.pgid > 0 ? stat.pgid : pid, startTime: stat?.startTime ?? 0, marker: markerId },
-      markerEntry: Buffer.from(`${leafMarkerVariable}=${markerId}`),
+      marker: markerId,
       verifyGroup: false,
       swept: false,
       stdinError: undefined
@@ -634,7 +662,7 @@ export const make = (options: LocalHostOptions = {}) =>
       const leaf: SweepTarget = {
         identity,
         // Without a recorded marker nothing carries this fresh one: only the leader can match.
-        markerEntry: Buffer.from(`${leafMarkerVariable}=${identity.marker ?? randomUUID()}`),
+        marker: identity.marker ?? randomUUID(),
         verifyGroup: true,
         swept: false
       }
