@@ -309,6 +309,18 @@ const prune = Command.make(
     })
 ).pipe(Command.withDescription(withExamples("Delete terminal runs and their state directories.", ["troupe prune run:nap", "troupe prune --older-than 1d"])))
 
+const archive = Command.make(
+  "archive",
+  { runs: Args.text({ name: "run" }).pipe(Args.atLeast(1)), session, all, json },
+  (input) =>
+    Effect.gen(function* () {
+      const remote = yield* connect(input)
+      const dirs = yield* remote.actors.archive(input.runs)
+      if (input.json) return yield* printJson(dirs)
+      yield* print(dirs.map((d) => `archived ${d}`).join("\n"))
+    })
+).pipe(Command.withDescription(withExamples("Move terminal runs to TROUPE_HOME/archive/ (with run.json) and out of the store.", ["troupe archive run:health"])))
+
 // ---------------------------------------------------------------------------------------------
 // daemon
 
@@ -372,4 +384,4 @@ const daemon = Command.make("daemon").pipe(
 )
 
 /** The subcommands over the daemon. */
-export const actorCommands = [spawn, ps, inspect, logs, wait, kill, events, message, prune, daemon] as const
+export const actorCommands = [spawn, ps, inspect, logs, wait, kill, events, message, archive, prune, daemon] as const

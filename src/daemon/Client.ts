@@ -168,6 +168,7 @@ export const makeRemote = (options: ClientOptions = {}) =>
       wait: (run, o) => eff(client.Wait({ run, timeout_ms: o?.timeoutMs }, call)),
       logs: (run, o) => str(client.Logs({ run, stream: o?.stream ?? "stdout", follow: o?.follow ?? false }, call)),
       events: (o) => str(client.Events({ since: o?.since ?? 0, follow: o?.follow ?? false }, call)),
+      archive: (runs) => eff(client.Archive({ runs }, call)),
       prune: (o) => eff(client.Prune({ runs: o.runs, older_than_ms: o.olderThanMs }, call))
     }
     return {

@@ -82,6 +82,7 @@ export class TroupeRpcs extends RpcGroup.make(
     success: Schema.Array(Schema.String),
     error: ActorsError
   }),
+  Rpc.make("Archive", { payload: { runs: Schema.Array(Schema.String) }, success: Schema.Array(Schema.String), error: ActorsError }),
   Rpc.make("Status", { success: DaemonStatus, error: ActorsError }),
   Rpc.make("Shutdown", { success: Schema.Void, error: ActorsError })
 ).middleware(Authentication) {}

@@ -119,6 +119,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
             Events: (req) =>
               trackedStream(activity, Stream.unwrap(Effect.map(CurrentCaller, (caller) => supervisor.sessionEvents(caller, req.since, req.follow)))),
             Prune: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.prune(caller, req.runs, req.older_than_ms ?? 0))),
+            Archive: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.archive(caller, req.runs))),
             Status: () =>
               Effect.map(supervisor.activeCount, (active) =>
                 new DaemonStatus({ pid: process.pid, version, home: c.home, socket: paths.socket, started_at: startedAt, active_runs: active, reaped_at_start: reaped })

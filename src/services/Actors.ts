@@ -59,6 +59,12 @@ export interface ActorsShape {
   readonly logs: (run: string, options?: { readonly stream?: "stdout" | "stderr" | undefined; readonly follow?: boolean | undefined }) => Stream.Stream<Uint8Array, ActorsError>
   /** This session's event stream after cursor `since` (default 0); `follow` stays open. */
   readonly events: (options?: { readonly since?: number | undefined; readonly follow?: boolean | undefined }) => Stream.Stream<SessionEvent, ActorsError>
+  /**
+   * Moves terminal runs to `TROUPE_HOME/archive/<id>-<generation prefix>/` with a `run.json`
+   * (record, lifecycle events, recipe snapshot) and removes them from the store; returns the
+   * archive directories. Fails `invalid` for an active run.
+   */
+  readonly archive: (runs: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, ActorsError>
   /** Deletes terminal runs (`runs`, or all that ended more than `olderThanMs` ago); returns their ids. */
   readonly prune: (options: { readonly runs?: ReadonlyArray<string> | undefined; readonly olderThanMs?: number | undefined }) => Effect.Effect<ReadonlyArray<string>, ActorsError>
 }
@@ -95,6 +101,7 @@ export const makeLocal = (caller: Caller) =>
       wait: (run, options) => supervisor.wait(caller, run, options?.timeoutMs),
       logs: (run, options) => supervisor.logs(caller, run, options?.stream ?? "stdout", options?.follow ?? false),
       events: (options) => supervisor.sessionEvents(caller, options?.since ?? 0, options?.follow ?? false),
+      archive: (runs) => supervisor.archive(caller, runs),
       prune: (options) => supervisor.prune(caller, options.runs, options.olderThanMs ?? 0)
     }
     return shape

@@ -246,7 +246,9 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
           if (existing[0] !== undefined && activeStates.includes(existing[0].state)) {
             return yield* new ActorsError({ reason: "duplicate", message: `run:${run.id} is already active` })
           }
+          // A reused id replaces the old run: its record and its lifecycle history.
           yield* sql`DELETE FROM runs WHERE id = ${run.id}`
+          yield* sql`DELETE FROM run_events WHERE run_id = ${run.id}`
           yield* sql`INSERT INTO runs ${sql.insert({
             id: run.id,
             generation: run.generation,
@@ -377,14 +379,17 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
 
     /**
      * Deletes terminal runs that ended before `before` (epoch ms), with their events; `ids`
-     * restricts it to those runs. Returns the deleted runs' ids and state directories.
+     * restricts it to those runs, `owner` to one session's runs. Returns the deleted runs' ids
+     * and state directories.
      */
-    const pruneRuns = Effect.fn("Store.pruneRuns")(function* (before: number, ids?: ReadonlyArray<string>) {
+    const pruneRuns = Effect.fn("Store.pruneRuns")(function* (before: number, ids?: ReadonlyArray<string>, owner?: string) {
       return yield* sql.withTransaction(
         Effect.gen(function* () {
-          const rows = ids === undefined
-            ? yield* sql<{ id: string; state_dir: string }>`SELECT id, state_dir FROM runs WHERE state NOT IN ('starting', 'running') AND ended_at < ${before}`
-            : yield* sql<{ id: string; state_dir: string }>`SELECT id, state_dir FROM runs WHERE state NOT IN ('starting', 'running') AND ended_at < ${before} AND ${sql.in("id", ids)}`
+          const byId = ids === undefined ? sql`1 = 1` : sql.in("id", ids)
+          const byOwner = owner === undefined ? sql`1 = 1` : sql`owner = ${owner}`
+          const rows = yield* sql<{ id: string; state_dir: string }>`
+            SELECT id, state_dir FROM runs
+            WHERE state NOT IN ('starting', 'running') AND ended_at < ${before} AND ${byId} AND ${byOwner}`
           if (rows.length === 0) return rows
           const gone = rows.map((r) => r.id)
           yield* sql`DELETE FROM run_events WHERE ${sql.in("run_id", gone)}`

@@ -136,6 +136,8 @@ interface Entry {
   generation: string
   /** Set by kill/cancel before the fiber is interrupted: the stop is intentional. */
   intent: "kill" | "cancel" | undefined
+  /** Set once the terminal state is being written: later kills and interrupts change nothing. */
+  finished: boolean
   /** Completes with the final record once the run is terminal (across restarts). */
   readonly done: Deferred.Deferred<RunInfo, ActorsError>
   progress: { phase: string; active: number; completed: number; failures: Array<string> }
@@ -164,6 +166,12 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
 
     const mustGet = (id: string) =>
       Effect.flatMap(store.getRun(id), Option.match({ onNone: () => Effect.fail(notFound(`run:${id}`)), onSome: Effect.succeed }))
+
+    /** A caller without a session (and not the operator) may do nothing. */
+    const requireSession = (caller: Caller) =>
+      caller.all || caller.session !== ""
+        ? Effect.void
+        : Effect.fail(new ActorsError({ reason: "forbidden", message: "a session id is required" }))
 
     /** Exact-owner access, fail closed; not-found and forbidden read the same to a stranger. */
     const authorize = (caller: Caller, run: StoredRun) =>
@@ -236,6 +244,8 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       detail: { code: number | null; error?: string | undefined; stdout?: string | undefined; stderr?: string | undefined; followUp: boolean }
     ) =>
       Effect.gen(function* () {
+        if (entry.finished) return
+        entry.finished = true
         const at = yield* Clock.currentTimeMillis
         entry.progress.phase = state
         entry.progress.active = 0
@@ -267,11 +277,10 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
             }
           })
         )
-        entries.delete(entry.id)
         const final = yield* store.getRun(entry.id).pipe(Effect.option, Effect.map(Option.flatten))
         if (Option.isSome(final)) yield* Deferred.succeed(entry.done, final.value.info)
         else yield* Deferred.fail(entry.done, internal(`run:${entry.id} vanished from the store`)).pipe(Effect.asVoid)
-      })
+      }).pipe(Effect.uninterruptible)
 
     const resultState = (r: GraphResult): RunState => (r.status === "failed" || r.status === "timeout" ? "failed" : "done")
 
@@ -348,7 +357,11 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
             ? Effect.failCause(cause)
             : finish(s.entry, "failed", { code: 1, error: `internal error: ${Cause.pretty(cause).split("\n")[0]}`, followUp: true })
         ),
-        Effect.onInterrupt(() => finishInterrupted(s.entry))
+        Effect.onInterrupt(() => finishInterrupted(s.entry)),
+        // The entry goes only when the fiber is done: the id stays active until then.
+        Effect.ensuring(Effect.sync(() => {
+          if (entries.get(s.entry.id) === s.entry) entries.delete(s.entry.id)
+        }))
       )
 
     // --- spawn -------------------------------------------------------------------------------
@@ -372,6 +385,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
      *   active — nothing was touched), `internal` (store or state directory not writable).
      */
     const spawn = Effect.fn("Supervisor.spawn")(function* (caller: Caller, req: SpawnRequest) {
+      yield* requireSession(caller)
       if ((req.recipe === undefined) === (req.template === undefined)) {
         return yield* invalid("spawn needs exactly one of recipe or template")
       }
@@ -441,6 +455,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         owner: caller.session,
         generation,
         intent: undefined,
+        finished: false,
         done: yield* Deferred.make<RunInfo, ActorsError>(),
         progress: { phase: "starting", active: 0, completed: 0, failures: [] }
       }
@@ -475,7 +490,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       const run = yield* get(caller, ref)
       const id = run.info.id
       const entry = entries.get(id)
-      if (entry === undefined || isTerminal(run.info.state)) {
+      if (entry === undefined || entry.finished || isTerminal(run.info.state)) {
         return new ControlResult({ run: `run:${id}`, type, applied: false, state: run.info.state, reason: "run is not active" })
       }
       if (generation !== undefined && generation !== entry.generation) {
@@ -496,6 +511,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
      * @fails ActorsError `forbidden` when asking for another session without `all`.
      */
     const list = Effect.fn("Supervisor.list")(function* (caller: Caller, filter: StatusFilter, session?: string | undefined) {
+      yield* requireSession(caller)
       const owner = session === "all" ? undefined : session ?? (caller.all ? undefined : caller.session)
       if (owner !== caller.session && !caller.all) {
         return yield* new ActorsError({ reason: "forbidden", message: "listing another session's runs needs --all" })
@@ -567,7 +583,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
 
     /** The caller's session event stream (`all` = every session). */
     const sessionEvents = (caller: Caller, since: number, follow: boolean): Stream.Stream<SessionEvent, ActorsError> =>
-      events.stream(caller.all ? undefined : caller.session, since, follow)
+      Stream.unwrap(Effect.as(requireSession(caller), events.stream(caller.all ? undefined : caller.session, since, follow)))
 
     /** Lifecycle events of a run (`view=tail`). */
     const runEvents = Effect.fn("Supervisor.runEvents")(function* (caller: Caller, ref: string, limit: number) {
@@ -582,16 +598,53 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     })
 
     /**
-     * Deletes terminal runs and their state directories: those in `ids` (any age, caller's own
-     * unless `all`), or every terminal run that ended more than `olderThanMs` ago.
+     * Deletes terminal runs and their state directories: those in `ids` (any age), or every
+     * terminal run of the caller's session (every session with `all`) that ended more than
+     * `olderThanMs` ago. Active runs are never touched.
      * @returns the ids removed.
+     * @fails ActorsError `not_found` / `forbidden` for an id the caller may not see.
      */
     const prune = Effect.fn("Supervisor.prune")(function* (caller: Caller, ids: ReadonlyArray<string> | undefined, olderThanMs: number) {
+      yield* requireSession(caller)
       const now = yield* Clock.currentTimeMillis
       if (ids !== undefined) for (const id of ids) yield* get(caller, id)
-      const removed = yield* store.pruneRuns(ids === undefined ? now - olderThanMs : now + 1, ids?.map(runIdOf))
+      const removed = yield* store.pruneRuns(ids === undefined ? now - olderThanMs : now + 1, ids?.map(runIdOf), caller.all ? undefined : caller.session)
       for (const r of removed) yield* fs.remove(r.state_dir, { recursive: true }).pipe(Effect.ignore)
       return removed.map((r) => r.id)
+    })
+
+    /**
+     * Archives terminal runs: writes `run.json` (the record, its lifecycle events and the
+     * recipe snapshot) into the state directory, moves the directory to
+     * `TROUPE_HOME/archive/<id>-<generation prefix>/`, then deletes the run from the store (in
+     * that order, so a crash never loses the record). Active runs are refused.
+     * @returns the archive directories.
+     * @fails ActorsError `not_found`, `forbidden`, `invalid` (run still active), `internal`.
+     */
+    const archive = Effect.fn("Supervisor.archive")(function* (caller: Caller, ids: ReadonlyArray<string>) {
+      const out: Array<string> = []
+      for (const ref of ids) {
+        const run = yield* get(caller, ref)
+        const info = run.info
+        if (!isTerminal(info.state)) {
+          return yield* invalid(`run:${info.id} is ${info.state}; only terminal runs can be archived`)
+        }
+        const events = yield* store.runEvents(info.id, 100_000)
+        const target = path.join(paths.archive, `${info.id}-${info.generation.slice(0, 8)}`)
+        const io = (e: { message: string }) => internal(`cannot archive run:${info.id}: ${e.message}`)
+        yield* fs.makeDirectory(info.state_dir, { recursive: true, mode: 0o700 }).pipe(Effect.mapError(io))
+        yield* fs.writeFileString(
+          path.join(info.state_dir, "run.json"),
+          JSON.stringify({ run: info, events, recipe: run.snapshot, stdout_tail: run.stdoutTail, stderr_tail: run.stderrTail }, null, 2) + "\n"
+        ).pipe(Effect.mapError(io))
+        yield* fs.makeDirectory(paths.archive, { recursive: true, mode: 0o700 }).pipe(Effect.mapError(io))
+        yield* fs.remove(target, { recursive: true }).pipe(Effect.ignore)
+        yield* fs.rename(info.state_dir, target).pipe(Effect.mapError(io))
+        const now = yield* Clock.currentTimeMillis
+        yield* store.pruneRuns(now + 1, [info.id])
+        out.push(target)
+      }
+      return out
     })
 
     /** The ids of active runs and how many there are (daemon idle exit, status). */
@@ -625,6 +678,6 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       Effect.forkScoped
     )
 
-    return { spawn, control, get, list, wait, logs, sessionEvents, runEvents, callerForToken, prune, activeCount, reaped } as const
+    return { spawn, control, get, list, wait, logs, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, reaped } as const
   })
 }) {}

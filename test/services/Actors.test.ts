@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Fiber, Layer, Scope, Stream } from "effect"
-import { existsSync, statSync } from "node:fs"
+import { existsSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import * as Client from "../../src/daemon/Client.js"
 import { runDaemon } from "../../src/daemon/Server.js"
@@ -196,6 +196,24 @@ const suite = (name: string, make: Flavour) =>
         expect(tail.text).toContain("run.done")
         const bad = yield* actors.inspect(run.address, "nope").pipe(Effect.flip)
         expect(bad.message).toBe("inspect view for run:chatty must be one of: status, tail, files, artifacts, tree, recipe")
+      }).pipe(Effect.scoped), 30_000)
+
+    it.live("archive moves a terminal run out of the store with run.json; active runs are refused", () =>
+      Effect.gen(function* () {
+        const actors = yield* (yield* make(scratch()))("s1")
+        yield* actors.spawn({ template: "echo kept", as: "old" })
+        yield* actors.wait("run:old")
+        yield* actors.spawn({ template: "sleep 30", as: "busy" })
+        expect((yield* actors.archive(["run:busy"]).pipe(Effect.flip)).reason).toBe("invalid")
+        const [dir] = yield* actors.archive(["run:old"])
+        const saved = JSON.parse(readFileSync(join(dir!, "run.json"), "utf8")) as { run: { id: string; state: string }; events: Array<{ type: string }> }
+        expect(saved.run).toMatchObject({ id: "old", state: "done" })
+        expect(saved.events.map((e) => e.type)).toContain("run.done")
+        expect(readFileSync(join(dir!, "stdout.log"), "utf8")).toBe("kept\n")
+        expect((yield* actors.inspect("run:old").pipe(Effect.flip)).reason).toBe("not_found")
+        expect(yield* actors.prune({ olderThanMs: 0 })).toEqual([])
+        yield* actors.kill("run:busy")
+        expect(yield* actors.prune({ runs: ["run:busy"] })).toEqual(["busy"])
       }).pipe(Effect.scoped), 30_000)
 
     it.live("wait with a timeout returns the live run", () =>

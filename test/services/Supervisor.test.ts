@@ -6,7 +6,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Layer, Option, Stream, TestClock } from "effect"
-import type { ActorsError, RunEvent, SessionEvent } from "../../src/domain/Run.js"
+import { type ActorsError, isTerminal, type RunEvent, type SessionEvent } from "../../src/domain/Run.js"
 import { homePaths, TroupeConfig } from "../../src/layers/Config.js"
 import { makeLocal } from "../../src/services/Actors.js"
 import { type Caller, SpawnRequest, Supervisor } from "../../src/services/Supervisor.js"
@@ -18,6 +18,8 @@ type Runtime = Layer.Layer.Success<ReturnType<typeof testRuntime>>
 const A: Caller = { session: "A", all: false }
 const B: Caller = { session: "B", all: false }
 const operator: Caller = { session: "cli", all: true }
+/** An empty session: owns nothing, whatever it started (fail closed). */
+const nobody: Caller = { session: "", all: false }
 
 /** Runs `body` against a fresh runtime on a fake Clock-driven host. */
 const withFakeHost = <X, E>(body: (host: ClockHostStats) => Effect.Effect<X, E, Runtime>) => {
@@ -88,6 +90,7 @@ describe("restart policy and backoff (TestClock)", () => {
 
         // Attempt 3 fails at t=330: 2 restarts within the window already → failed for good.
         yield* TestClock.adjust(10)
+        yield* until("flaky", "terminal", (r) => isTerminal(r.state))
         const outcome = yield* sup.wait(A, "run:flaky")
         expect(outcome.timed_out).toBe(false)
         expect(outcome.run.state).toBe("failed")
@@ -117,6 +120,8 @@ describe("restart policy and backoff (TestClock)", () => {
         expect(restarts.map((e) => e.generation)).toEqual(generations.slice(0, 2))
         expect(outcome.run.generation).toBe(generations[2])
         expect(types(events).at(-1)).toBe("run.failed")
+        // The owner saw each failed attempt and one final failure.
+        expect(types(yield* sessionEvents(A))).toEqual(["command.done", "command.done", "command.done", "run.failed"])
         // Each attempt is a separate leaf with the run's environment.
         expect(host.specs.every((s) => s.env?.TROUPE_RUN === "flaky")).toBe(true)
       })
@@ -152,7 +157,8 @@ describe("restart policy and backoff (TestClock)", () => {
         yield* TestClock.adjust(100)
         yield* started(host, 2)
         yield* TestClock.adjust(10)
-        const final = yield* until("loop", "terminal", (r) => r.state !== "starting" && r.state !== "running").pipe(Effect.zipRight(info("loop")))
+        yield* until("loop", "terminal", (r) => isTerminal(r.state))
+        const final = yield* info("loop")
         // Intensity exceeded: the run fails for good even though every attempt succeeded.
         expect(final.state).toBe("failed")
         expect(final.restarts).toBe(1)
@@ -216,6 +222,30 @@ describe("restart policy and backoff (TestClock)", () => {
 })
 
 const backoff = (base: number, restart: number) => base * 2 ** (restart - 1)
+
+describe("backoff cap", () => {
+  it.effect("the backoff doubles up to 30 s and stays there", () =>
+    withFakeHost((host) =>
+      Effect.gen(function* () {
+        yield* spawn(A, { template: "leaf 10 1", as: "capped", restart: { restart: "on-failure", max_restarts: 4, restart_window_ms: 1_000_000, backoff_ms: 10_000 } })
+        const expected = [10_000, 20_000, 30_000, 30_000]
+        for (let k = 1; k <= expected.length; k++) {
+          yield* started(host, k)
+          yield* TestClock.adjust(10)
+          yield* until("capped", `restart ${k} recorded`, (r) => r.restarts === k)
+          yield* TestClock.adjust(expected[k - 1]! - 1)
+          yield* settle
+          expect(host.specs).toHaveLength(k)
+          yield* TestClock.adjust(1)
+        }
+        yield* started(host, 5)
+        yield* TestClock.adjust(10)
+        yield* until("capped", "failed", (r) => r.state === "failed")
+        const restarts = (yield* runEvents("capped")).filter((e) => e.type === "run.restart")
+        expect(restarts.map((e) => e.data.delay_ms)).toEqual(expected)
+      })
+    ))
+})
 
 // ---------------------------------------------------------------------------------------------
 
@@ -340,13 +370,13 @@ describe("spawn", () => {
           ["bad id", { template: "leaf 5 0", as: "../x" }, /^Invalid run id "\.\.\/x"/],
           ["bad id (run: prefix)", { template: "leaf 5 0", as: "run:a/b" }, /^Invalid run id/],
           ["dot id", { template: "leaf 5 0", as: ".." }, /^Invalid run id/],
-          ["bad template (failure scope)", { template: { template: "leaf 5 0", failure: "nowhere" }, as: "t1" }, /./],
-          ["bad template (empty parallel)", { template: { parallel: true, template: [] }, as: "t2" }, /./],
-          ["missing required value", { template: "leaf {ms} 0", as: "t3" }, /ms/],
+          ["bad template (failure scope)", { template: { template: "leaf 5 0", failure: "nowhere" }, as: "t1" }, /^Unknown failure scope: nowhere\./],
+          ["bad template (empty parallel)", { template: { parallel: true, template: [] }, as: "t2" }, /^Tool template produced no command steps\.$/],
+          ["missing required value", { template: "leaf {ms} 0", as: "t3" }, /^Missing command template value: ms$/],
           ["neither recipe nor template", { as: "t4" }, /exactly one of recipe or template/],
           ["both recipe and template", { recipe: "nope", template: "leaf 5 0", as: "t5" }, /exactly one of recipe or template/],
           ["unknown recipe", { recipe: "no_such_recipe_xyz", as: "t6" }, /no_such_recipe_xyz/],
-          ["bad restart policy", { template: "leaf 5 0", as: "t7", restart: { max_restarts: -1 } }, /^Invalid restart policy/],
+          ["bad restart policy", { template: "leaf 5 0", as: "t7", restart: { max_restarts: -1 } }, /^Invalid restart policy: [^]*max_restarts/],
           ["relative cwd", { template: "leaf 5 0", as: "t8", cwd: "rel/dir" }, /^cwd must be an absolute path/]
         ]
         for (const [what, fields, message] of requests) {
@@ -398,7 +428,7 @@ describe("ownership", () => {
         yield* forbidden(asB.inspect("session:A", "runs"))
         yield* forbidden(asB.inspect("session:all", "runs"))
         // An empty session owns nothing (fail closed).
-        yield* forbidden(sup.get({ session: "", all: false }, "run:mine"))
+        yield* forbidden(sup.get(nobody, "run:mine"))
 
         // The forbidden control did nothing.
         yield* settle
@@ -420,6 +450,34 @@ describe("ownership", () => {
         expect((yield* asOperator.inspect("run:mine", "status")).text).toContain("run=mine")
         expect(yield* sup.control(operator, "run:mine", "control.kill")).toMatchObject({ applied: true, state: "killed" })
         expect(yield* asB.kill("run:theirs")).toMatchObject({ applied: true, state: "killed" })
+      })
+    ))
+
+  /** Session "" starts a run that fails; undefined when the spawn is refused (also fail-closed). */
+  const reason = <R>(e: Effect.Effect<unknown, ActorsError, R>) => Effect.map(Effect.flip(e), (err) => err.reason)
+
+  it.effect("an empty session may do nothing: spawn, list, events, prune are forbidden and nothing starts", () =>
+    withFakeHost((host) =>
+      Effect.gen(function* () {
+        const sup = yield* Supervisor
+        expect(yield* reason(spawn(nobody, { template: "leaf 10 1", as: "orphan" }))).toBe("forbidden")
+        expect(yield* reason(sup.list(nobody, "all"))).toBe("forbidden")
+        expect(yield* reason(sessionEvents(nobody))).toBe("forbidden")
+        expect(yield* reason(sup.prune(nobody, undefined, 0))).toBe("forbidden")
+        expect(host.specs.length).toBe(0)
+        expect(yield* sup.list(operator, "all")).toEqual([])
+      })
+    ))
+
+  it.effect("an empty session cannot get, wait for or control another run", () =>
+    withFakeHost(() =>
+      Effect.gen(function* () {
+        const sup = yield* Supervisor
+        yield* spawn(A, { template: "leaf 10 1", as: "someone" })
+        expect(yield* reason(sup.get(nobody, "run:someone"))).toBe("forbidden")
+        expect(yield* reason(sup.wait(nobody, "run:someone"))).toBe("forbidden")
+        expect(yield* reason(sup.runEvents(nobody, "run:someone", 10))).toBe("forbidden")
+        expect(yield* reason(sup.control(nobody, "run:someone", "control.kill"))).toBe("forbidden")
       })
     ))
 })
@@ -500,6 +558,7 @@ describe("session events", () => {
         yield* spawn(A, { template: "leaf 20 6", as: "later" })
         yield* started(host, 3)
         yield* TestClock.adjust(20)
+        yield* eventually("follower done", Effect.map(Fiber.poll(follower), Option.isSome))
         const got = Chunk.toReadonlyArray(yield* Fiber.join(follower))
         expect(got.map((e) => [e.run_id, e.type])).toEqual([["later", "command.done"], ["later", "run.failed"]])
         expect(got.every((e) => e.id > cursor)).toBe(true)
