@@ -5,8 +5,10 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect } from "effect"
 import { cli } from "../src/cli/Cli.js"
-import { exitCodeOf } from "../src/cli/RunCommand.js"
-import * as Live from "../src/layers/Live.js"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Layer } from "effect"
+import { exitCodeOf } from "../src/cli/Common.js"
+import * as Config from "../src/layers/Config.js"
 
 const report = (cause: Cause.Cause<unknown>) =>
   Effect.sync(() => {
@@ -32,6 +34,7 @@ cli(process.argv).pipe(
   // Daemon connections opened by a command close when the command ends.
   Effect.scoped,
   Effect.catchAllCause(report),
-  Effect.provide(Live.layer()),
+  // Only configuration and the platform here: each command loads what it needs.
+  Effect.provide(Layer.mergeAll(Config.layer(), NodeContext.layer)),
   NodeRuntime.runMain({ disableErrorReporting: true })
 )

@@ -1,5 +1,7 @@
-// Build: tsc emits dist/ (library + declarations); esbuild bundles the CLI into one file
-// so `troupe --version` does not pay for resolving hundreds of modules at startup.
+// Build: tsc emits dist/ (library + declarations); esbuild bundles the CLI so startup does not
+// pay for resolving hundreds of modules. Code splitting keeps what only some commands need
+// (the runtime for `daemon start --foreground`, the execution core for `run`) in chunks that
+// are loaded on demand.
 import { execFileSync } from "node:child_process"
 import { chmodSync, rmSync } from "node:fs"
 import { build } from "esbuild"
@@ -8,7 +10,10 @@ rmSync("dist", { recursive: true, force: true })
 execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" })
 await build({
   entryPoints: ["bin/troupe.ts"],
-  outfile: "dist/bin/troupe.js",
+  outdir: "dist/bin",
+  entryNames: "[name]",
+  chunkNames: "chunks/[name]-[hash]",
+  splitting: true,
   bundle: true,
   platform: "node",
   format: "esm",

@@ -12,7 +12,7 @@
  * ```
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as Client from "./daemon/Client.js"
 import type { ActorsError } from "./domain/Run.js"
 import * as Config from "./layers/Config.js"
@@ -42,7 +42,7 @@ export const Troupe = {
    * @fails ActorsError `unavailable` when no daemon answers and none could be started.
    */
   client: (options: Client.ClientOptions = {}): Layer.Layer<Actors, ActorsError> =>
-    Client.layer(options).pipe(
+    Layer.scoped(Actors, Effect.map(Client.makeRemote(options), (r) => r.actors)).pipe(
       Layer.provide(Config.layer(options.home === undefined ? {} : { home: options.home })),
       Layer.provide(NodeContext.layer)
     )

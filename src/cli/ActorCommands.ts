@@ -8,12 +8,14 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Console, Duration, Effect, Option, Schema, Stream } from "effect"
 import * as Client from "../daemon/Client.js"
-import { runDaemon } from "../daemon/Server.js"
-import { type RunInfo, StatusFilter } from "../domain/Run.js"
+import { compact } from "../domain/Inspect.js"
+import { ControlType, type RunInfo, StatusFilter } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
-import { compact } from "../services/Inspector.js"
-import { ControlType } from "../services/Supervisor.js"
-import { CliExit, parsePairs, parseValuesJson, templateFromFlag, UsageError } from "./RunCommand.js"
+import { CliExit, parsePairs, parseValuesJson, templateFromFlag, UsageError } from "./Common.js"
+
+/** The daemon itself (the whole runtime) loads only in `daemon start --foreground`. */
+const runDaemon = (options: { readonly idleMs: number }) =>
+  Effect.flatMap(Effect.promise(() => import("../daemon/Server.js")), (server) => server.runDaemon(options))
 
 // ---------------------------------------------------------------------------------------------
 // Shared options

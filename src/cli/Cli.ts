@@ -2,9 +2,20 @@
  * The `troupe` command tree (pure definitions; `bin/troupe.ts` provides the platform).
  */
 import { Args, Command, Options } from "@effect/cli"
+import { Effect } from "effect"
 import { version } from "../version.js"
 import { actorCommands } from "./ActorCommands.js"
-import { runCommand } from "./RunCommand.js"
+import type { RunInput } from "./RunCommand.js"
+
+/**
+ * `troupe run` loads the execution core (CommandGraph, LocalHost, Recipes) only when it runs,
+ * so the commands that only talk to the daemon start fast.
+ */
+const runCommand = (input: RunInput) =>
+  Effect.flatMap(
+    Effect.promise(() => Promise.all([import("./RunCommand.js"), import("../layers/Live.js")])),
+    ([run, live]) => run.runCommand(input).pipe(Effect.provide(live.layer()))
+  )
 
 const run = Command.make(
   "run",

@@ -1,7 +1,8 @@
 /**
- * The RPC client of the daemon: an `Actors` layer that talks to `TROUPE_HOME/troupe.sock`,
- * starting the daemon (detached, logging to `TROUPE_HOME/daemon.log`) when no daemon answers.
- * Used by the CLI and the Pi adapter; an Effect program gets it from `Troupe.client`.
+ * The RPC client of the daemon: a session-bound `Actors` implementation that talks to
+ * `TROUPE_HOME/troupe.sock`, starting the daemon (detached, logging to `TROUPE_HOME/daemon.log`)
+ * when no daemon answers. Used by the CLI and the Pi adapter; an Effect program gets it as a
+ * layer from `Troupe.client`. (This module stays free of the runtime so the CLI loads fast.)
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
@@ -11,10 +12,9 @@ import { spawn } from "node:child_process"
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs"
 import { createConnection } from "node:net"
 import { join } from "node:path"
-import { ActorsError } from "../domain/Run.js"
+import { ActorsError, SpawnRequest } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
-import { Actors, type ActorsShape } from "../services/Actors.js"
-import { SpawnRequest } from "../services/Supervisor.js"
+import type { ActorsShape } from "../services/Actors.js"
 import { type DaemonStatus, headers, TroupeRpcs } from "./Protocol.js"
 
 export interface ClientOptions {
@@ -177,10 +177,6 @@ export const makeRemote = (options: ClientOptions = {}) =>
       shutdown: eff(client.Shutdown(undefined, call))
     }
   })
-
-/** `Actors` over the daemon (see {@link makeRemote}). */
-export const layer = (options: ClientOptions = {}): Layer.Layer<Actors, ActorsError, Config.TroupeConfig> =>
-  Layer.scoped(Actors, Effect.map(makeRemote(options), (r) => r.actors))
 
 /** Whether a daemon is running for `home` (socket answers) — for `daemon status`. */
 export const isRunning = (home: string) => probe(Config.homePaths(home).socket)

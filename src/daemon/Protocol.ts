@@ -7,9 +7,8 @@
  */
 import { Rpc, RpcGroup, RpcMiddleware } from "@effect/rpc"
 import { Context, Schema } from "effect"
-import { ActorsError, ControlResult, RunInfo, RunOutcome, SessionEvent, StatusFilter } from "../domain/Run.js"
-import { InspectView } from "../services/Inspector.js"
-import { type Caller, ControlType, SpawnRequest } from "../services/Supervisor.js"
+import { InspectView } from "../domain/Inspect.js"
+import { ActorsError, type Caller, ControlResult, ControlType, RunInfo, RunOutcome, SessionEvent, SpawnRequest, StatusFilter } from "../domain/Run.js"
 
 /** Header names of the caller identity. */
 export const headers = {

@@ -170,3 +170,35 @@ export class ActorsError extends Schema.TaggedError<ActorsError>()("ActorsError"
   reason: Schema.Literal("invalid", "duplicate", "not_found", "forbidden", "unavailable", "internal"),
   message: Schema.String
 }) {}
+
+/**
+ * Who is asking. `session` is the exact owner the caller acts as; `all` lets the operator act
+ * across sessions; `run` is set when the caller is an actor process authenticated by its run
+ * token (it then acts with its run's owner session, and its spawns record it as parent).
+ */
+export interface Caller {
+  readonly session: string
+  readonly all: boolean
+  readonly run?: string | undefined
+}
+
+/** A spawn request (SPEC-runtime §3). Exactly one of `recipe` / `template`. */
+export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
+  /** Recipe id (packaged or user) or an absolute path to a recipe file. */
+  recipe: Schema.optional(Schema.String),
+  /** Inline command template (string, array or node object). */
+  template: Schema.optional(Schema.Unknown),
+  values: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
+  /** Requested id: `run:<id>` or `<id>`; generated when absent. */
+  as: Schema.optional(Schema.String),
+  /** Absolute working directory of every leaf (default: the owner's current directory). */
+  cwd: Schema.optional(Schema.String),
+  restart: Schema.optional(Schema.encodedSchema(RestartPolicy))
+}) {}
+
+/** Control message types handled by the supervisor. */
+export const ControlType = Schema.Literal("control.kill", "control.stop", "control.cancel")
+export type ControlType = typeof ControlType.Type
+
+/** `run:<id>` or `<id>` → `<id>`. */
+export const runIdOf = (ref: string): string => (ref.startsWith("run:") ? ref.slice(4) : ref)

@@ -8,9 +8,10 @@
  * `bg_*` tools, as library calls.
  */
 import { Context, Effect, Layer, type Stream } from "effect"
-import type { ActorsError, ControlResult, RunInfo, RunOutcome, SessionEvent, StatusFilter } from "../domain/Run.js"
-import { type InspectOptions, type InspectView, Inspector } from "./Inspector.js"
-import { type Caller, type ControlType, SpawnRequest, Supervisor } from "./Supervisor.js"
+import type { InspectOptions, InspectView } from "../domain/Inspect.js"
+import { type ActorsError, type Caller, type ControlResult, type ControlType, type RunInfo, type RunOutcome, type SessionEvent, SpawnRequest, type StatusFilter } from "../domain/Run.js"
+import { Inspector } from "./Inspector.js"
+import { Supervisor } from "./Supervisor.js"
 
 /** What `spawn` takes; see {@link SpawnRequest}. */
 export interface SpawnInput {

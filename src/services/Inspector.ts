@@ -8,33 +8,9 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Schema } from "effect"
-import { ActorsError, type RunInfo, StatusFilter } from "../domain/Run.js"
-import { type Caller, runIdOf, Supervisor } from "./Supervisor.js"
-
-/** Views of `run:<id>` that exist today. */
-export const runViews = ["status", "tail", "files", "artifacts", "tree", "recipe"] as const
-/** Views of `coordinator`, `session:<id>` and `session:all`. */
-export const sessionViews = ["runs", "status"] as const
-
-/** Default number of lines / events in `tail`-like views. */
-export const defaultLines = 40
-
-/** One rendered view: compact `text` and the same content as JSON-safe `data`. */
-export class InspectView extends Schema.Class<InspectView>("InspectView")({
-  target: Schema.String,
-  view: Schema.String,
-  text: Schema.String,
-  data: Schema.Unknown
-}) {}
-
-export interface InspectOptions {
-  readonly lines?: number | undefined
-  readonly status?: StatusFilter | undefined
-}
-
-/** `value` in compact text: empty for null/undefined, spaces as `_`. */
-export const compact = (value: unknown): string =>
-  value === undefined || value === null ? "" : String(value).replace(/\s+/g, "_")
+import { compact, defaultLines, type InspectOptions, InspectView, runViews, sessionViews } from "../domain/Inspect.js"
+import { ActorsError, type Caller, type RunInfo, runIdOf, StatusFilter } from "../domain/Run.js"
+import { Supervisor } from "./Supervisor.js"
 
 const pairs = (obj: Record<string, unknown>) =>
   Object.entries(obj).map(([k, v]) => `${k}=${compact(v)}`).join(" ")
@@ -187,3 +163,5 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
     return { inspect } as const
   })
 }) {}
+
+export { compact, defaultLines, type InspectOptions, InspectView, runViews, sessionViews } from "../domain/Inspect.js"

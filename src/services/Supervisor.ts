@@ -17,7 +17,9 @@ import type { GraphEvent, GraphResult, PlannedNode } from "../domain/Plan.js"
 import { RecipeError } from "../domain/Recipe.js"
 import {
   ActorsError,
+  type Caller,
   ControlResult,
+  type ControlType,
   isTerminal,
   matchesFilter,
   maxBackoffMs,
@@ -26,8 +28,10 @@ import {
   RunId,
   type RunInfo,
   RunOutcome,
+  runIdOf,
   type RunState,
   type SessionEvent,
+  SpawnRequest,
   type StatusFilter
 } from "../domain/Run.js"
 import { TemplateError } from "../domain/Template.js"
@@ -37,38 +41,6 @@ import { Events } from "./Events.js"
 import { Host } from "./Host.js"
 import { Recipes } from "./Recipes.js"
 import { Store, type StoredRun } from "./Store.js"
-
-// ---------------------------------------------------------------------------------------------
-// Requests
-
-/**
- * Who is asking. `session` is the exact owner the caller acts as; `all` lets the operator act
- * across sessions; `run` is set when the caller is an actor process authenticated by its run
- * token (it then acts with its run's owner session, and its spawns record it as parent).
- */
-export interface Caller {
-  readonly session: string
-  readonly all: boolean
-  readonly run?: string | undefined
-}
-
-/** A spawn request (SPEC-runtime §3). Exactly one of `recipe` / `template`. */
-export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
-  /** Recipe id (packaged or user) or an absolute path to a recipe file. */
-  recipe: Schema.optional(Schema.String),
-  /** Inline command template (string, array or node object). */
-  template: Schema.optional(Schema.Unknown),
-  values: Schema.optionalWith(Schema.Record({ key: Schema.String, value: Schema.Unknown }), { default: () => ({}) }),
-  /** Requested id: `run:<id>` or `<id>`; generated when absent. */
-  as: Schema.optional(Schema.String),
-  /** Absolute working directory of every leaf (default: the owner's current directory). */
-  cwd: Schema.optional(Schema.String),
-  restart: Schema.optional(Schema.encodedSchema(RestartPolicy))
-}) {}
-
-/** Control message types handled by the supervisor. */
-export const ControlType = Schema.Literal("control.kill", "control.stop", "control.cancel")
-export type ControlType = typeof ControlType.Type
 
 // ---------------------------------------------------------------------------------------------
 // Policies
@@ -89,9 +61,6 @@ const tokenHash = (token: string) => createHash("sha256").update(token).digest("
 
 const decodeRunId = Schema.decodeUnknownEither(RunId)
 const decodeRestart = Schema.decodeUnknown(RestartPolicy)
-
-/** `run:<id>` or `<id>` → `<id>`. */
-export const runIdOf = (ref: string): string => (ref.startsWith("run:") ? ref.slice(4) : ref)
 
 const slug = (text: string) => text.replace(/[^A-Za-z0-9_.-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 40) || "run"
 
@@ -681,3 +650,5 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     return { spawn, control, get, list, wait, logs, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, reaped } as const
   })
 }) {}
+
+export { type Caller, ControlType, runIdOf, SpawnRequest } from "../domain/Run.js"

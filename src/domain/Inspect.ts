@@ -1,0 +1,32 @@
+/**
+ * Inspect views as data: the rendered view (`text` + `data`) and the compact text rules of
+ * SPEC-messaging §6 (one leading newline, `key=value` pairs, spaces inside values as `_`).
+ */
+import { Schema } from "effect"
+import type { StatusFilter } from "./Run.js"
+
+/** Views of `run:<id>` that exist today. */
+export const runViews = ["status", "tail", "files", "artifacts", "tree", "recipe"] as const
+/** Views of `coordinator`, `session:<id>` and `session:all`. */
+export const sessionViews = ["runs", "status"] as const
+
+/** Default number of lines / events in `tail`-like views. */
+export const defaultLines = 40
+
+/** One rendered view: compact `text` and the same content as JSON-safe `data`. */
+export class InspectView extends Schema.Class<InspectView>("InspectView")({
+  target: Schema.String,
+  view: Schema.String,
+  text: Schema.String,
+  data: Schema.Unknown
+}) {}
+
+export interface InspectOptions {
+  readonly lines?: number | undefined
+  readonly status?: StatusFilter | undefined
+}
+
+/** `value` in compact text: empty for null/undefined, spaces as `_`. */
+export const compact = (value: unknown): string =>
+  value === undefined || value === null ? "" : String(value).replace(/\s+/g, "_")
+
