@@ -13,8 +13,7 @@ import * as fsp from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { Readable } from "node:stream"
-import * as NodeStream from "@effect/platform-node/NodeStream"
-import { Clock, Deferred, Duration, Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
+import { Clock, Duration, Effect, Fiber, Layer, Option, Schedule } from "effect"
 import { captureLimitBytes, type CapturedOutput, spilledTailBytes, utf8SafeTail } from "../domain/Output.js"
 import { Host, HostError, type LeafSpec, type LeafResult, type LeafStdin, type ProcessIdentity } from "./Host.js"
 import { inheritedEnvironment } from "../layers/Config.js"
@@ -465,22 +464,10 @@ const concatBytes = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Arr
   return out
 }
 
-const writeAll = (handle: fsp.FileHandle, bytes: Uint8Array, file: string) =>
-  Effect.tryPromise({
-    try: async () => {
-      let at = 0
-      while (at < bytes.length) {
-        const { bytesWritten } = await handle.write(bytes, at, bytes.length - at)
-        at += bytesWritten
-      }
-    },
-    catch: (error) => new HostError({ reason: "io", code: 1, message: `cannot write ${file}: ${errorMessage(error)}` })
-  })
-
 /** A live log file a stream is copied to ({@link LeafSpec.logs}). */
 interface Tee {
   readonly path: string
-  readonly handle: fsp.FileHandle
+  readonly fd: number
 }
 
 /**
@@ -491,83 +478,117 @@ const openTee = (file: string | undefined) =>
   file === undefined
     ? Effect.succeed(undefined)
     : Effect.acquireRelease(
-        Effect.tryPromise({
-          try: async (): Promise<Tee> => {
-            await fsp.mkdir(path.dirname(file), { recursive: true })
-            return { path: file, handle: await fsp.open(file, "a") }
+        Effect.try({
+          try: (): Tee => {
+            fs.mkdirSync(path.dirname(file), { recursive: true })
+            return { path: file, fd: fs.openSync(file, "a") }
           },
           catch: (error) => new HostError({ reason: "io", code: 1, message: `cannot open ${file}: ${errorMessage(error)}` })
         }),
-        (tee) => Effect.promise(() => tee.handle.close().catch(() => undefined))
+        (tee) => Effect.sync(() => closeQuietly(tee.fd))
       )
+
+const closeQuietly = (fd: number) => {
+  try {
+    fs.closeSync(fd)
+  } catch {
+    // already closed
+  }
+}
+
+/** Writes all of `bytes` to `fd` (appends and spills are small, local and sequential). */
+const writeAllSync = (fd: number, bytes: Uint8Array) => {
+  let at = 0
+  while (at < bytes.length) at += fs.writeSync(fd, bytes, at, bytes.length - at)
+}
 
 /**
  * Drains one output stream. Up to {@link captureLimitBytes} stay in memory; past that the complete
  * stream goes to `<outputDir>/<name>.<stream>.log` and memory keeps a tail of
- * {@link spilledTailBytes}. The spill file is closed before this completes.
+ * {@link spilledTailBytes}. The spill file is closed before this completes. `tee` receives a
+ * copy of every chunk as it arrives.
+ *
+ * Plain `data` listeners with synchronous appends, no Stream: a live actor holds two of these,
+ * and a Stream pipeline per stream cost tens of KB of heap per actor.
  */
 const captureStream = (
   readable: Readable,
   spec: LeafSpec,
   stream: "stdout" | "stderr",
-  abandon: Deferred.Deferred<void>,
   tee: Tee | undefined
 ) =>
-  Effect.gen(function* () {
+  Effect.async<CapturedOutput, HostError>((resume) => {
     const spillPath = path.resolve(spec.outputDir, `${spec.name}.${stream}.log`)
     let size = 0
     // The whole stream until it spills; afterwards a window of chunks covering the tail.
     const held: Array<Uint8Array> = []
     let heldBytes = 0
-    let spill: { handle: fsp.FileHandle; closed: boolean } | undefined
+    let spillFd: number | undefined
+    let settled = false
 
-    const openSpill = Effect.acquireRelease(
-      Effect.tryPromise({
-        try: async () => {
-          await fsp.mkdir(spec.outputDir, { recursive: true })
-          return { handle: await fsp.open(spillPath, "w"), closed: false }
-        },
-        catch: (error) =>
-          new HostError({ reason: "io", code: 1, message: `cannot create ${spillPath}: ${errorMessage(error)}` })
-      }),
-      (file) => (file.closed ? Effect.void : Effect.promise(() => file.handle.close().catch(() => undefined)))
-    )
+    const settle = (result: Effect.Effect<CapturedOutput, HostError>) => {
+      if (settled) return
+      settled = true
+      readable.off("data", onData)
+      readable.off("end", finish)
+      readable.off("close", finish)
+      readable.off("error", onError)
+      if (spillFd !== undefined) closeQuietly(spillFd)
+      resume(result)
+    }
+    const ioError = (file: string, error: unknown) =>
+      new HostError({ reason: "io", code: 1, message: `cannot write ${file}: ${errorMessage(error)}` })
 
-    yield* NodeStream.fromReadable<HostError, Uint8Array>(
-      () => readable,
-      (error) => new HostError({ reason: "io", code: 1, message: `cannot read ${stream}: ${errorMessage(error)}` })
-    ).pipe(
-      Stream.interruptWhen(Deferred.await(abandon)),
-      Stream.runForEach((chunk) =>
-        Effect.gen(function* () {
-          if (tee !== undefined) yield* writeAll(tee.handle, chunk, tee.path)
-          size += chunk.length
-          held.push(chunk)
-          heldBytes += chunk.length
-          if (spill === undefined) {
-            if (heldBytes <= captureLimitBytes) return
-            spill = yield* openSpill
-            for (const piece of held) yield* writeAll(spill.handle, piece, spillPath)
-          } else {
-            yield* writeAll(spill.handle, chunk, spillPath)
-          }
-          while (held.length > 1 && heldBytes - held[0]!.length >= spilledTailBytes) {
-            heldBytes -= held.shift()!.length
-          }
-        })
-      )
-    )
+    const onData = (chunk: Buffer) => {
+      if (tee !== undefined) {
+        try {
+          writeAllSync(tee.fd, chunk)
+        } catch (error) {
+          readable.destroy()
+          return settle(Effect.fail(ioError(tee.path, error)))
+        }
+      }
+      size += chunk.length
+      held.push(chunk)
+      heldBytes += chunk.length
+      try {
+        if (spillFd === undefined) {
+          if (heldBytes <= captureLimitBytes) return
+          fs.mkdirSync(spec.outputDir, { recursive: true })
+          spillFd = fs.openSync(spillPath, "w")
+          for (const piece of held) writeAllSync(spillFd, piece)
+        } else {
+          writeAllSync(spillFd, chunk)
+        }
+      } catch (error) {
+        readable.destroy()
+        return settle(Effect.fail(new HostError({ reason: "io", code: 1, message: `cannot create ${spillPath}: ${errorMessage(error)}` })))
+      }
+      while (held.length > 1 && heldBytes - held[0]!.length >= spilledTailBytes) {
+        heldBytes -= held.shift()!.length
+      }
+    }
+    const finish = () => {
+      const bytes = concatBytes(held, heldBytes)
+      if (spillFd === undefined) return settle(Effect.succeed({ size, bytes }))
+      const fd = spillFd
+      spillFd = undefined
+      try {
+        fs.closeSync(fd)
+      } catch (error) {
+        return settle(Effect.fail(ioError(spillPath, error)))
+      }
+      settle(Effect.succeed({ size, bytes: utf8SafeTail(bytes, spilledTailBytes), spill: spillPath }))
+    }
+    const onError = (error: unknown) => settle(Effect.fail(new HostError({ reason: "io", code: 1, message: `cannot read ${stream}: ${errorMessage(error)}` })))
 
-    const bytes = concatBytes(held, heldBytes)
-    if (spill === undefined) return { size, bytes } satisfies CapturedOutput
-    const file = spill
-    yield* Effect.tryPromise({
-      try: () => file.handle.close(),
-      catch: (error) => new HostError({ reason: "io", code: 1, message: `cannot write ${spillPath}: ${errorMessage(error)}` })
-    })
-    file.closed = true
-    return { size, bytes: utf8SafeTail(bytes, spilledTailBytes), spill: spillPath } satisfies CapturedOutput
-  }).pipe(Effect.scoped)
+    readable.on("data", onData)
+    readable.once("end", finish)
+    // `close` without `end`: the pipe was destroyed (abandoned, see `run`); keep what was read.
+    readable.once("close", finish)
+    readable.once("error", onError)
+    return Effect.sync(() => settle(Effect.interrupt))
+  })
 
 const signalNumber = (signal: NodeJS.Signals): number => os.constants.signals[signal] ?? 0
 
@@ -616,11 +637,10 @@ export const make = (options: LocalHostOptions = {}) =>
           : yield* spawnWith(stdinMode(spec.stdin))
         yield* Effect.annotateCurrentSpan({ pid: leaf.identity.pid, argv0: spec.argv[0] })
 
-        const abandonPipes = yield* Deferred.make<void>()
         const { stderr: childStderr, stdout: childStdout } = leaf.child
         if (childStdout === null || childStderr === null) return yield* Effect.dieMessage("leaf spawned without pipes")
-        const stdoutFiber = yield* Effect.forkScoped(captureStream(childStdout, spec, "stdout", abandonPipes, stdoutTee))
-        const stderrFiber = yield* Effect.forkScoped(captureStream(childStderr, spec, "stderr", abandonPipes, stderrTee))
+        const stdoutFiber = yield* Effect.forkScoped(captureStream(childStdout, spec, "stdout", stdoutTee))
+        const stderrFiber = yield* Effect.forkScoped(captureStream(childStderr, spec, "stderr", stderrTee))
         const stdinFiber = yield* Effect.forkScoped(
           spec.stdin._tag === "Bytes" ? feedStdin(leaf, spec.stdin.bytes) : Effect.void
         )
@@ -640,7 +660,8 @@ export const make = (options: LocalHostOptions = {}) =>
             yield* Effect.logWarning("LocalHost: leaf output pipes still open after exit; capture cut short").pipe(
               Effect.annotateLogs({ pid: leaf.identity.pid, name: spec.name })
             )
-            yield* Deferred.succeed(abandonPipes, undefined)
+            childStdout.destroy()
+            childStderr.destroy()
             leaf.child.stdin?.destroy()
             return yield* settle
           })
