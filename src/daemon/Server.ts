@@ -23,8 +23,8 @@ import { Authentication, CurrentCaller, DaemonStatus, headers, TroupeRpcs } from
 /** Idle exit: no runs, no requests in flight and none for this long (default 30 minutes). */
 export const defaultIdleMs = 30 * 60 * 1000
 
-/** How often the idle check runs. */
-const idleCheck = Schedule.spaced("10 seconds")
+/** How often the idle check runs: a quarter of the idle time, between 100 ms and 10 s. */
+const idleCheck = (idleMs: number) => Schedule.spaced(Duration.millis(Math.min(10_000, Math.max(100, idleMs / 4))))
 
 export interface DaemonOptions {
   /** Overrides of the configuration (`home`, `killGraceMs`, …). */
@@ -161,7 +161,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
             yield* Effect.logInfo(`troupe daemon idle for ${Duration.format(Duration.millis(idleMs))}; exiting`)
             yield* Deferred.succeed(stop, undefined)
           }
-        }).pipe(Effect.repeat(idleCheck), Effect.forkScoped)
+        }).pipe(Effect.repeat(idleCheck(idleMs)), Effect.forkScoped)
       }
 
       yield* Deferred.await(stop)

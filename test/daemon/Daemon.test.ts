@@ -5,7 +5,7 @@
  * identity) and crash consistency of the store.
  */
 import { spawn, spawnSync } from "node:child_process"
-import { readFileSync, statSync } from "node:fs"
+import { existsSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import Database from "better-sqlite3"
@@ -147,6 +147,29 @@ describe("troupe daemon (built binary)", () => {
     const events = troupe(home, ["events"])
     expect(events.stdout).toContain("run.lost run:orphan")
   }, 60_000)
+
+  it("an actor process acts as its run through TROUPE_TOKEN; a forged token is refused", () => {
+    const home = freshHome()
+    troupe(home, ["spawn", "--template", "sleep 30", "--as", "other", "--session", "alice"])
+    // The actor inspects itself and lists its session with the CLI, with no --session given.
+    troupe(home, ["spawn", "--template", "sh -c {s}", `s=node ${bin} inspect run:self && node ${bin} ps`, "--as", "self", "--session", "alice"])
+    const waited = troupe(home, ["wait", "run:self", "--session", "alice"])
+    expect(waited.code).toBe(0)
+    expect(waited.stdout).toContain("run=self status=running")
+    expect(waited.stdout).toContain("run=other status=running")
+    const forged = troupe(home, ["ps"], { TROUPE_TOKEN: "0".repeat(48) })
+    expect(forged.code).toBe(1)
+    expect(forged.stderr).toContain("unknown run token")
+    troupe(home, ["kill", "run:other", "--session", "alice"])
+  }, 60_000)
+
+  it("an idle daemon exits by itself and removes its socket", async () => {
+    const home = freshHome()
+    expect(troupe(home, ["daemon", "start", "--idle-ms", "400"]).code).toBe(0)
+    const pid = daemonPid(home)
+    expect(await until(() => !alive(pid), 15_000)).toBe(true)
+    expect(existsSync(join(home, "troupe.sock"))).toBe(false)
+  }, 30_000)
 
   it("kill -9 during a burst of spawns: the store opens cleanly and every acknowledged spawn is there", async () => {
     const home = freshHome()
