@@ -9,7 +9,7 @@ import { RpcClient, RpcSerialization } from "@effect/rpc"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Effect, Layer, Schedule, Stream } from "effect"
 import { spawn } from "node:child_process"
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs"
+import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs"
 import { createConnection } from "node:net"
 import { join } from "node:path"
 import { ActorsError, SpawnRequest } from "../domain/Run.js"
@@ -180,6 +180,3 @@ export const makeRemote = (options: ClientOptions = {}) =>
 
 /** Whether a daemon is running for `home` (socket answers) — for `daemon status`. */
 export const isRunning = (home: string) => probe(Config.homePaths(home).socket)
-
-/** Whether `home` has a socket file at all. */
-export const socketExists = (home: string) => existsSync(Config.homePaths(home).socket)

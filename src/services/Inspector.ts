@@ -39,6 +39,9 @@ const viewError = (target: string, views: ReadonlyArray<string>) =>
 
 const decodeFilter = Schema.decodeUnknownEither(StatusFilter)
 
+/** How much of a live run's `stdout.log` `view=tail` reads: its last 64 KiB. */
+const liveTailBytes = 64 * 1024
+
 export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
   effect: Effect.gen(function* () {
     const supervisor = yield* Supervisor
@@ -69,10 +72,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
             const tail = (s: string) => s.split("\n").slice(-lines).join("\n")
             // A live run's output so far is in its log; a finished run's final output is stored.
             const stdout = r.state === "starting" || r.state === "running"
-              ? yield* fs.readFile(path.join(r.state_dir, "stdout.log")).pipe(
-                  Effect.map((b) => new TextDecoder().decode(b.subarray(Math.max(0, b.length - 64 * 1024)))),
-                  Effect.orElseSucceed(() => "")
-                )
+              ? yield* supervisor.logTail(caller, r.id, "stdout", liveTailBytes)
               : stored.stdoutTail
             const text = [
               "\n" + pairs({ run: r.id, status: r.state, code: r.code }),

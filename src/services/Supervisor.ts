@@ -130,6 +130,18 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const fibers = yield* FiberMap.make<string>()
     const entries = new Map<string, Entry>()
 
+    /** Up to `length` bytes of `file` from `offset` (what exists now; empty on any error). */
+    const readSlice = (file: string, offset: number, length: number) =>
+      Effect.gen(function* () {
+        const size = yield* fs.stat(file).pipe(Effect.map((i) => Number(i.size)))
+        const wanted = Math.min(length, size - offset)
+        if (wanted <= 0) return new Uint8Array(0)
+        const bytes = yield* Effect.scoped(
+          Effect.flatMap(fs.open(file, { flag: "r" }), (h) => Effect.flatMap(h.seek(offset, "start"), () => h.readAlloc(wanted)))
+        )
+        return Option.getOrElse(bytes, () => new Uint8Array(0))
+      }).pipe(Effect.orElseSucceed(() => new Uint8Array(0)))
+
     const internal = (message: string) => new ActorsError({ reason: "internal", message })
     const notFound = (id: string) => new ActorsError({ reason: "not_found", message: `No run ${id}. Use troupe ps to list runs.` })
 
@@ -523,13 +535,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           const file = path.join(run.info.state_dir, `${stream}.log`)
           let offset = 0
           const readMore = Effect.gen(function* () {
-            const size = yield* fs.stat(file).pipe(Effect.map((i) => Number(i.size)), Effect.orElseSucceed(() => 0))
-            if (size <= offset) return new Uint8Array(0)
-            const bytes = yield* Effect.scoped(
-              Effect.flatMap(fs.open(file, { flag: "r" }), (h) =>
-                Effect.flatMap(h.seek(offset, "start"), () => h.readAlloc(size - offset))
-              )
-            ).pipe(Effect.map(Option.getOrElse(() => new Uint8Array(0))), Effect.orElseSucceed(() => new Uint8Array(0)))
+            const bytes = yield* readSlice(file, offset, Number.POSITIVE_INFINITY)
             offset += bytes.length
             return bytes
           })
@@ -549,6 +555,19 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           )
         })
       )
+
+    /**
+     * The last `maxBytes` of a live run's `stdout.log` / `stderr.log` (a UTF-8 character cut at
+     * the start is dropped). Empty when the file does not exist.
+     * @fails ActorsError `not_found`, `forbidden`.
+     */
+    const logTail = Effect.fn("Supervisor.logTail")(function* (caller: Caller, ref: string, stream: "stdout" | "stderr", maxBytes: number) {
+      const run = yield* get(caller, ref)
+      const file = path.join(run.info.state_dir, `${stream}.log`)
+      const size = yield* fs.stat(file).pipe(Effect.map((i) => Number(i.size)), Effect.orElseSucceed(() => 0))
+      const bytes = yield* readSlice(file, Math.max(0, size - maxBytes), maxBytes)
+      return Output.decodeUtf8(Output.utf8SafeTail(bytes, maxBytes))
+    })
 
     /** The caller's session event stream (`all` = every session). */
     const sessionEvents = (caller: Caller, since: number, follow: boolean): Stream.Stream<SessionEvent, ActorsError> =>
@@ -647,7 +666,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       Effect.forkScoped
     )
 
-    return { spawn, control, get, list, wait, logs, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, reaped } as const
+    return { spawn, control, get, list, wait, logs, logTail, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, reaped } as const
   })
 }) {}
 
