@@ -33,11 +33,12 @@ interface Identity {
 }
 
 /** The daemon client for this invocation's identity (auto-starts the daemon). */
-const connect = (id: Identity) =>
+const connect = (id: Identity, autoStart = true) =>
   Effect.gen(function* () {
     const env = Config.inheritedEnvironment()
     const token = env.TROUPE_TOKEN
     return yield* Client.makeRemote({
+      autoStart,
       // An empty variable counts as unset.
       session: Option.getOrElse(id.session, () => (env.TROUPE_SESSION === undefined || env.TROUPE_SESSION === "" ? "cli" : env.TROUPE_SESSION)),
       token: token !== undefined && token !== "" ? token : undefined,
@@ -354,16 +355,20 @@ const daemonStop = Command.make("stop", {}, () =>
   Effect.gen(function* () {
     const config = yield* Config.TroupeConfig
     if (!(yield* Client.isRunning(config.home))) return yield* print("troupe daemon is not running")
-    const remote = yield* Client.makeRemote({ autoStart: false })
+    const pid = Client.daemonPid(config.home)
+    const remote = yield* connect({ session: Option.none(), all: false })
     yield* remote.shutdown
-    // Wait until the socket is gone: the daemon has killed its runs and closed the store.
-    yield* Client.isRunning(config.home).pipe(
-      Effect.repeat({ schedule: Client.stopPoll, until: (up) => !up }),
+    // Wait for the process to exit: it has then killed its runs and closed the store.
+    const gone = yield* Effect.sync(() => pid === undefined || !Client.processAlive(pid)).pipe(
+      Effect.repeat({ schedule: Client.stopPoll, until: (done) => done }),
       Effect.timeoutOption(Client.stopTimeoutMs)
     )
+    if (Option.isNone(gone)) {
+      return yield* new UsageError({ message: `the troupe daemon (pid ${pid}) did not stop within ${Client.stopTimeoutMs} ms` })
+    }
     yield* print("troupe daemon stopped")
   }).pipe(Effect.scoped)
-).pipe(Command.withDescription("Stop the daemon: kill every run's process groups, close the store, remove the socket."))
+).pipe(Command.withDescription("Stop the daemon: kill every run's process groups, close the store, remove the socket; waits until it has exited."))
 
 const daemonStatus = Command.make("status", { json }, (input) =>
   Effect.gen(function* () {
@@ -373,7 +378,7 @@ const daemonStatus = Command.make("status", { json }, (input) =>
       yield* print(`troupe daemon is not running (home ${config.home})`)
       return yield* new CliExit({ code: 3 })
     }
-    const remote = yield* Client.makeRemote({ autoStart: false })
+    const remote = yield* connect({ session: Option.none(), all: false }, false)
     const s = yield* remote.status
     if (input.json) return yield* printJson({ running: true, ...s })
     yield* print(`troupe daemon running pid=${s.pid} version=${s.version} active_runs=${s.active_runs} home=${s.home} socket=${s.socket}`)

@@ -178,5 +178,25 @@ export const makeRemote = (options: ClientOptions = {}) =>
     }
   })
 
+/** The pid in `home`'s `daemon.pid`, if any. */
+export const daemonPid = (home: string): number | undefined => {
+  try {
+    const pid = Number(readFileSync(Config.homePaths(home).daemonPid, "utf8").trim())
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether process `pid` exists. */
+export const processAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as { code?: string }).code === "EPERM"
+  }
+}
+
 /** Whether a daemon is running for `home` (socket answers) — for `daemon status`. */
 export const isRunning = (home: string) => probe(Config.homePaths(home).socket)

@@ -79,9 +79,11 @@ export const runDaemon = (options: DaemonOptions = {}) =>
 
       // We hold the store's exclusive lock, so a socket or pid file left here is stale. The pid
       // file is written before listening: a client that sees the socket also finds the pid.
+      // Finalizers run in reverse: the server closes first (the socket goes), then the runtime
+      // is released (every run killed, the store closed and unlocked); `troupe daemon stop`
+      // therefore waits for this process to exit, not for the socket.
       yield* fs.remove(paths.socket).pipe(Effect.ignore)
       yield* fs.writeFileString(paths.daemonPid, `${process.pid}\n`).pipe(Effect.ignore)
-      yield* Effect.addFinalizer(() => fs.remove(paths.daemonPid).pipe(Effect.ignore))
 
       const auth = Layer.effect(
         Authentication,
@@ -145,7 +147,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
       yield* Layer.build(server).pipe(
         Effect.mapError((e) => new ActorsError({ reason: "internal", message: `cannot listen on ${paths.socket}: ${e.message}` }))
       )
-      yield* Effect.addFinalizer(() => fs.remove(paths.socket).pipe(Effect.ignore))
+      yield* Effect.addFinalizer(() => Effect.zipRight(fs.remove(paths.socket), fs.remove(paths.daemonPid)).pipe(Effect.ignore))
       yield* fs.chmod(paths.socket, 0o600).pipe(Effect.mapError((e) => new ActorsError({ reason: "internal", message: e.message })))
       yield* Effect.logInfo(`troupe daemon ${version} listening on ${paths.socket} (pid ${process.pid})`)
 

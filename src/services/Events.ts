@@ -19,6 +19,8 @@ export class Events extends Effect.Service<Events>()("troupe/Events", {
   scoped: Effect.gen(function* () {
     const store = yield* Store
     const hub = yield* Effect.acquireRelease(PubSub.unbounded<SessionEvent>(), PubSub.shutdown)
+    // Store then publish as one step, so live subscribers see ids in increasing order.
+    const ordered = yield* Effect.makeSemaphore(1)
 
     /**
      * Persists an event on `session`'s stream and publishes it to live subscribers.
@@ -28,9 +30,9 @@ export class Events extends Effect.Service<Events>()("troupe/Events", {
     const publish = Effect.fn("Events.publish")(function* (
       e: { session: string; runId: string; generation: string; type: string; at: number; text: string; data: Record<string, unknown> }
     ) {
-      const stored = yield* store.appendSessionEvent(e)
-      yield* PubSub.publish(hub, stored)
-      return stored
+      return yield* ordered.withPermits(1)(
+        Effect.tap(store.appendSessionEvent(e), (stored) => PubSub.publish(hub, stored))
+      )
     })
 
     /** Stored events after `since`, page by page (`session` undefined = every session). */

@@ -242,9 +242,12 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
     const insertRun = Effect.fn("Store.insertRun")(function* (run: NewRun) {
       yield* sql.withTransaction(
         Effect.gen(function* () {
-          const existing = yield* sql<{ state: RunState }>`SELECT state FROM runs WHERE id = ${run.id}`
+          const existing = yield* sql<{ state: RunState; owner: string }>`SELECT state, owner FROM runs WHERE id = ${run.id}`
           if (existing[0] !== undefined && activeStates.includes(existing[0].state)) {
             return yield* new ActorsError({ reason: "duplicate", message: `run:${run.id} is already active` })
+          }
+          if (existing[0] !== undefined && existing[0].owner !== run.owner) {
+            return yield* new ActorsError({ reason: "forbidden", message: `run:${run.id} belongs to another session; choose another id` })
           }
           // A reused id replaces the old run: its record and its lifecycle history.
           yield* sql`DELETE FROM runs WHERE id = ${run.id}`
@@ -310,7 +313,9 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
 
     /** The id of the run whose token hashes to `hash`, if any. */
     const runByToken = Effect.fn("Store.runByToken")(function* (hash: string) {
-      const rows = yield* q(sql<{ id: string; owner: string; generation: string }>`SELECT id, owner, generation FROM runs WHERE token_hash = ${hash}`)
+      // Only a live run's token authenticates.
+      const rows = yield* q(sql<{ id: string; owner: string; generation: string }>`
+        SELECT id, owner, generation FROM runs WHERE token_hash = ${hash} AND state IN ('starting', 'running')`)
       return Option.fromNullable(rows[0])
     })
 
@@ -378,7 +383,8 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
     })
 
     /**
-     * Deletes terminal runs that ended before `before` (epoch ms), with their events; `ids`
+     * Deletes terminal runs that ended before `before` (epoch ms), with their lifecycle and
+     * session events; `ids`
      * restricts it to those runs, `owner` to one session's runs. Returns the deleted runs' ids
      * and state directories.
      */
@@ -393,6 +399,7 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
           if (rows.length === 0) return rows
           const gone = rows.map((r) => r.id)
           yield* sql`DELETE FROM run_events WHERE ${sql.in("run_id", gone)}`
+          yield* sql`DELETE FROM session_events WHERE ${sql.in("run_id", gone)}`
           yield* sql`DELETE FROM runs WHERE ${sql.in("id", gone)}`
           return rows
         })

@@ -52,7 +52,10 @@ const logFollowPoll = Schedule.spaced("100 millis")
 const retentionSchedule = Schedule.spaced("1 hour")
 
 /** Bytes of final stdout/stderr kept in the store for `wait` and `view=tail`: 64 KiB. */
-const outputTailBytes = 64 * 1024
+const outputTailBytes = Output.spilledTailBytes
+
+/** Largest piece `logs` reads (and sends) at once: 1 MiB. */
+const logChunkBytes = 1024 * 1024
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -148,6 +151,10 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const mustGet = (id: string) =>
       Effect.flatMap(store.getRun(id), Option.match({ onNone: () => Effect.fail(notFound(`run:${id}`)), onSome: Effect.succeed }))
 
+    /** An actor process (run token) acts on its own run and on the runs it spawned. */
+    const mayTouch = (caller: Caller, info: RunInfo) =>
+      info.owner === caller.session && (info.id === caller.run || info.parent === caller.run)
+
     /** A caller without a session (and not the operator) may do nothing. */
     const requireSession = (caller: Caller) =>
       caller.all || caller.session !== ""
@@ -156,9 +163,13 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
 
     /** Exact-owner access, fail closed; not-found and forbidden read the same to a stranger. */
     const authorize = (caller: Caller, run: StoredRun) =>
-      caller.all || (caller.session !== "" && run.info.owner === caller.session)
-        ? Effect.succeed(run)
-        : Effect.fail(new ActorsError({ reason: "forbidden", message: `run:${run.info.id} belongs to another session` }))
+      caller.run !== undefined
+        ? mayTouch(caller, run.info)
+          ? Effect.succeed(run)
+          : Effect.fail(new ActorsError({ reason: "forbidden", message: `run:${caller.run} may only act on itself and the runs it spawned` }))
+        : caller.all || (caller.session !== "" && run.info.owner === caller.session)
+          ? Effect.succeed(run)
+          : Effect.fail(new ActorsError({ reason: "forbidden", message: `run:${run.info.id} belongs to another session` }))
 
     /**
      * Reads a run the caller may see.
@@ -314,10 +325,12 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           const next = randomUUID()
           yield* logged("restart", recordEvent(entry, "run.restart", { code: result.code, state, restart: restarts, delay_ms: delay, next_generation: next }))
           yield* logged("restart", store.clearProcesses(entry.generation))
-          yield* logged(
-            "restart",
-            store.updateRun(entry.id, entry.generation, { generation: next, state: "starting", code: result.code, restarts, stdoutTail: stdout, stderrTail: stderr }, now)
+          const moved = yield* store.updateRun(entry.id, entry.generation, { generation: next, state: "starting", code: result.code, restarts, stdoutTail: stdout, stderrTail: stderr }, now).pipe(
+            Effect.catchAll((e) => Effect.as(Effect.logError(`Supervisor: restart of run:${entry.id} not recorded: ${e.message}`), false))
           )
+          if (!moved) {
+            return yield* finish(entry, state, { code: result.code, error: error ?? "restart could not be recorded in the store", stdout, stderr, followUp: true })
+          }
           entry.generation = next
           yield* Effect.sleep(Duration.millis(delay))
         }
@@ -398,57 +411,63 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       const generation = randomUUID()
       const token = randomBytes(24).toString("hex")
       const at = yield* Clock.currentTimeMillis
-      yield* store.insertRun({
-        id,
-        generation,
-        owner: caller.session,
-        parent: caller.run,
-        recipe: recipeName,
-        snapshot: recipe === undefined
-          ? { template }
-          : {
-              id: recipe.id,
-              path: recipe.path,
-              source: recipe.source,
-              description: recipe.file.description,
-              template,
-              args: recipe.file.args,
-              defaults: recipe.file.defaults,
-              artifacts: recipe.file.artifacts,
-              mailbox: recipe.file.mailbox
-            },
-        values: req.values,
-        cwd,
-        stateDir,
-        restart: policy,
-        tokenHash: tokenHash(token),
-        at
-      })
-      // A reused id starts with a fresh state directory.
-      yield* fs.remove(stateDir, { recursive: true }).pipe(Effect.catchAll(() => Effect.void))
-      yield* fs.makeDirectory(stateDir, { recursive: true, mode: 0o700 }).pipe(
-        Effect.tapError(() => store.updateRun(id, generation, { state: "failed", error: `cannot create ${stateDir}`, endedAt: at }, at).pipe(Effect.ignore)),
-        Effect.mapError((e) => internal(`cannot create state directory ${stateDir}: ${e.message}`))
-      )
+      // From the first write until the fiber runs nothing may interrupt: a half-started run
+      // would stay `starting` with no fiber to finish it.
+      yield* Effect.uninterruptible(
+        Effect.gen(function* () {
+          yield* store.insertRun({
+            id,
+            generation,
+            owner: caller.session,
+            parent: caller.run,
+            recipe: recipeName,
+            snapshot: recipe === undefined
+              ? { template }
+              : {
+                  id: recipe.id,
+                  path: recipe.path,
+                  source: recipe.source,
+                  description: recipe.file.description,
+                  template,
+                  args: recipe.file.args,
+                  defaults: recipe.file.defaults,
+                  artifacts: recipe.file.artifacts,
+                  mailbox: recipe.file.mailbox
+                },
+            values: req.values,
+            cwd,
+            stateDir,
+            restart: policy,
+            tokenHash: tokenHash(token),
+            at
+          })
+          // A reused id starts with a fresh state directory.
+          yield* fs.remove(stateDir, { recursive: true }).pipe(Effect.catchAll(() => Effect.void))
+          yield* fs.makeDirectory(stateDir, { recursive: true, mode: 0o700 }).pipe(
+            Effect.tapError(() => store.updateRun(id, generation, { state: "failed", error: `cannot create ${stateDir}`, endedAt: at }, at).pipe(Effect.ignore)),
+            Effect.mapError((e) => internal(`cannot create state directory ${stateDir}: ${e.message}`))
+          )
 
-      const entry: Entry = {
-        id,
-        owner: caller.session,
-        generation,
-        intent: undefined,
-        finished: false,
-        done: yield* Deferred.make<RunInfo, ActorsError>(),
-        progress: { phase: "starting", active: 0, completed: 0, failures: [] }
-      }
-      entries.set(id, entry)
-      const env: Record<string, string> = {
-        TROUPE_RUN: id,
-        TROUPE_ADDRESS: `run:${id}`,
-        TROUPE_SOCKET: paths.socket,
-        TROUPE_TOKEN: token,
-        TROUPE_HOME: config.home
-      }
-      yield* FiberMap.run(fibers, id, superviseRun({ entry, plan, policy, stateDir, env }))
+          const entry: Entry = {
+            id,
+            owner: caller.session,
+            generation,
+            intent: undefined,
+            finished: false,
+            done: yield* Deferred.make<RunInfo, ActorsError>(),
+            progress: { phase: "starting", active: 0, completed: 0, failures: [] }
+          }
+          entries.set(id, entry)
+          const env: Record<string, string> = {
+            TROUPE_RUN: id,
+            TROUPE_ADDRESS: `run:${id}`,
+            TROUPE_SOCKET: paths.socket,
+            TROUPE_TOKEN: token,
+            TROUPE_HOME: config.home
+          }
+          yield* FiberMap.run(fibers, id, superviseRun({ entry, plan, policy, stateDir, env }))
+        })
+      )
       return (yield* mustGet(id)).info
     })
 
@@ -498,7 +517,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         return yield* new ActorsError({ reason: "forbidden", message: "listing another session's runs needs --all" })
       }
       const runs = yield* store.listRuns(owner)
-      return runs.filter((r) => matchesFilter(r.state, filter))
+      return runs.filter((r) => matchesFilter(r.state, filter) && (caller.run === undefined || mayTouch(caller, r)))
     })
 
     /**
@@ -535,13 +554,17 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           const file = path.join(run.info.state_dir, `${stream}.log`)
           let offset = 0
           const readMore = Effect.gen(function* () {
-            const bytes = yield* readSlice(file, offset, Number.POSITIVE_INFINITY)
+            const bytes = yield* readSlice(file, offset, logChunkBytes)
             offset += bytes.length
             return bytes
           })
-          if (!follow) return Stream.fromEffect(readMore).pipe(Stream.filter((b) => b.length > 0))
-          const id = run.info.id
-          const ended = () => !entries.has(id)
+          const untilDrained = Stream.repeatEffectOption(
+            Effect.flatMap(readMore, (bytes) => (bytes.length === 0 ? Effect.fail(Option.none()) : Effect.succeed(bytes)))
+          )
+          if (!follow) return untilDrained
+          // Follow this run, not the id: a later run reusing the id is not followed.
+          const entry = entries.get(run.info.id)
+          const ended = () => entry === undefined || entry.finished
           return Stream.repeatEffectOption(
             Effect.gen(function* () {
               const wasEnded = ended()
@@ -596,7 +619,10 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       yield* requireSession(caller)
       const now = yield* Clock.currentTimeMillis
       if (ids !== undefined) for (const id of ids) yield* get(caller, id)
-      const removed = yield* store.pruneRuns(ids === undefined ? now - olderThanMs : now + 1, ids?.map(runIdOf), caller.all ? undefined : caller.session)
+      else if (caller.run !== undefined) return yield* new ActorsError({ reason: "forbidden", message: "an actor process may only prune runs by id" })
+      const removed = (yield* store.pruneRuns(ids === undefined ? now - olderThanMs : now + 1, ids?.map(runIdOf), caller.all ? undefined : caller.session))
+        // A run reusing one of these ids right now keeps its fresh state directory.
+        .filter((r) => !entries.has(r.id))
       for (const r of removed) yield* fs.remove(r.state_dir, { recursive: true }).pipe(Effect.ignore)
       return removed.map((r) => r.id)
     })
@@ -642,11 +668,18 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
 
     const reap = Effect.gen(function* () {
       const stale = yield* store.activeRuns()
-      for (const run of stale) {
-        let signalled = 0
-        for (const p of run.processes) {
-          signalled += yield* host.reap({ pid: p.pid, pgid: p.pgid, startTime: p.start_time, marker: p.marker })
-        }
+      // Every leftover process at once: each sweep may wait out the kill grace.
+      const signalledPerRun = yield* Effect.forEach(
+        stale,
+        (run) =>
+          Effect.map(
+            Effect.forEach(run.processes, (p) => host.reap({ pid: p.pid, pgid: p.pgid, startTime: p.start_time, marker: p.marker }), { concurrency: "unbounded" }),
+            (counts) => counts.reduce((a, b) => a + b, 0)
+          ),
+        { concurrency: "unbounded" }
+      )
+      for (const [i, run] of stale.entries()) {
+        const signalled = signalledPerRun[i]!
         const at = yield* Clock.currentTimeMillis
         const error = `its owner stopped before it finished${signalled > 0 ? `; ${signalled} leftover process(es) killed` : ""}`
         yield* store.updateRun(run.id, run.generation, { state: "lost", error, endedAt: at, progress: new Progress({ ...run.progress, active: 0, phase: "lost" }) }, at)

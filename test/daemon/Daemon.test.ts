@@ -148,19 +148,31 @@ describe("troupe daemon (built binary)", () => {
     expect(events.stdout).toContain("run.lost run:orphan")
   }, 60_000)
 
-  it("an actor process acts as its run through TROUPE_TOKEN; a forged token is refused", () => {
+  it("an actor process acts as its run through TROUPE_TOKEN: itself and its children only; a forged token is refused", () => {
     const home = freshHome()
-    troupe(home, ["spawn", "--template", "sleep 30", "--as", "other", "--session", "alice"])
-    // The actor inspects itself and lists its session with the CLI, with no --session given.
-    troupe(home, ["spawn", "--template", "sh -c {s}", `s=node ${bin} inspect run:self && node ${bin} ps`, "--as", "self", "--session", "alice"])
+    troupe(home, ["spawn", "--template", "sleep 30", "--as", "sibling", "--session", "alice"])
+    // The actor inspects itself, spawns a child, lists what it may see, and tries its sibling.
+    const script = [
+      `node ${bin} inspect run:self`,
+      `node ${bin} spawn --template 'sleep 30' --as child >/dev/null`,
+      `node ${bin} ps`,
+      `node ${bin} kill run:child`,
+      `node ${bin} kill run:sibling || echo sibling-refused`
+    ].join(" && ")
+    troupe(home, ["spawn", "--template", "sh -c {s}", `s=${script}`, "--as", "self", "--session", "alice"])
     const waited = troupe(home, ["wait", "run:self", "--session", "alice"])
     expect(waited.code).toBe(0)
     expect(waited.stdout).toContain("run=self status=running")
-    expect(waited.stdout).toContain("run=other status=running")
+    expect(waited.stdout).toMatch(/run=child status=running .* owner=alice/)
+    expect(waited.stdout).not.toContain("run=sibling")
+    expect(waited.stdout).toContain("run:child killed")
+    expect(waited.stdout).toContain("sibling-refused")
+    const child = JSON.parse(troupe(home, ["inspect", "run:child", "--json", "--session", "alice"]).stdout) as { data: { parent: string; owner: string } }
+    expect(child.data).toMatchObject({ parent: "self", owner: "alice" })
     const forged = troupe(home, ["ps"], { TROUPE_TOKEN: "0".repeat(48) })
     expect(forged.code).toBe(1)
     expect(forged.stderr).toContain("unknown run token")
-    troupe(home, ["kill", "run:other", "--session", "alice"])
+    troupe(home, ["kill", "run:sibling", "--session", "alice"])
   }, 60_000)
 
   it("an idle daemon exits by itself and removes its socket", async () => {

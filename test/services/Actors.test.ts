@@ -165,6 +165,9 @@ const suite = (name: string, make: Flavour) =>
         const all = yield* op.inspect("session:all", "runs")
         expect(all.text).toContain("run=alices")
         expect((yield* op.kill("run:alices")).state).toBe("killed")
+        // A finished run's id stays its session's: another session cannot replace it.
+        expect((yield* b.spawn({ template: "echo mine", as: "alices" }).pipe(Effect.flip)).reason).toBe("forbidden")
+        expect((yield* a.spawn({ template: "echo again", as: "alices" })).owner).toBe("alice")
       }).pipe(Effect.scoped)
     }, 30_000)
 
