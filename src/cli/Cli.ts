@@ -5,6 +5,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect } from "effect"
 import { version } from "../version.js"
 import { actorCommands } from "./ActorCommands.js"
+import { recipesCommand } from "./RecipeCommands.js"
 import type { RunInput } from "./RunCommand.js"
 
 /**
@@ -47,7 +48,7 @@ const run = Command.make(
 
 export const troupe = Command.make("troupe").pipe(
   Command.withDescription("Effect-native actor runtime for coding agents"),
-  Command.withSubcommands([run, ...actorCommands])
+  Command.withSubcommands([run, ...actorCommands, recipesCommand])
 )
 
 export const cli = Command.run(troupe, { name: "troupe", version })

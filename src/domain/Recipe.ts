@@ -42,11 +42,36 @@ export interface Recipe {
 }
 
 /**
- * A recipe could not be found, read or decoded. `reason`: `not_found`, `invalid` (schema or
- * JSON), `too_large` (> 1 MiB), `rejected` (a `tool`/`script` field, a name mismatch).
+ * A recipe could not be found, read or decoded. `reason`: `not_found`, `invalid` (schema,
+ * JSON or argument declarations), `too_large` (> 1 MiB), `rejected` (a `tool`/`script` field,
+ * a name mismatch), `disabled` (`"disabled": true` on the deciding recipe).
  */
 export class RecipeError extends Schema.TaggedError<RecipeError>("troupe/RecipeError")("RecipeError", {
-  reason: Schema.Literal("not_found", "invalid", "too_large", "rejected"),
+  reason: Schema.Literal("not_found", "invalid", "too_large", "rejected", "disabled"),
   recipe: Schema.String,
   message: Schema.String
+}) {}
+
+/**
+ * Where a discovered recipe stands (SPEC-runtime §2):
+ * - `active`: valid, enabled and the highest-priority file for its id;
+ * - `shadowed`: a higher-priority file has the same id (`shadowed_by`);
+ * - `invalid`: the highest-priority file does not load or validate — it stays visible and
+ *   blocks lower-priority files with the same id (`diagnostics` say why);
+ * - `disabled`: the highest-priority file says `"disabled": true` — the id is off.
+ */
+export const RecipeStatus = Schema.Literal("active", "shadowed", "invalid", "disabled")
+export type RecipeStatus = typeof RecipeStatus.Type
+
+/** One recipe file found by discovery (`troupe recipes list --json`). */
+export class CatalogEntry extends Schema.Class<CatalogEntry>("CatalogEntry")({
+  id: Schema.String,
+  source: Schema.Literal("user", "packaged"),
+  path: Schema.String,
+  status: RecipeStatus,
+  description: Schema.optional(Schema.String),
+  async: Schema.optional(Schema.Boolean),
+  /** Every problem found with the file (empty when valid). */
+  diagnostics: Schema.Array(Schema.String),
+  shadowed_by: Schema.optional(Schema.String)
 }) {}

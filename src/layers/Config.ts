@@ -13,6 +13,11 @@ export interface TroupeConfigShape {
   readonly home: string
   /** The packaged standard recipe library (`recipes/` of the installed package). */
   readonly packagedRecipes: string
+  /**
+   * The user recipe root: `TROUPE_RECIPES`, else `$PI_CODING_AGENT_DIR/recipes`, else
+   * `~/.pi/agent/recipes` (pi-actors' root, so existing recipe folders just work).
+   */
+  readonly userRecipes: string
   /** The user's home directory (for `~` in command position). */
   readonly userHome: string
   /** Grace between SIGTERM and SIGKILL when killing a process group, ms (default 5,000). */
@@ -61,8 +66,9 @@ export const packageRoot = (): string => {
 }
 
 /**
- * Reads `TROUPE_HOME` and `TROUPE_KILL_GRACE_MS` (SIGTERM → SIGKILL grace, default 5,000 ms;
- * a malformed value is ignored); everything else has fixed defaults overridable by `overrides`.
+ * Reads `TROUPE_HOME`, `TROUPE_KILL_GRACE_MS` (SIGTERM → SIGKILL grace, default 5,000 ms;
+ * a malformed value is ignored) and the user recipe root (`TROUPE_RECIPES`,
+ * `PI_CODING_AGENT_DIR`); everything else has fixed defaults overridable by `overrides`.
  */
 export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
   Layer.effect(
@@ -72,9 +78,16 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
       // A missing variable is None; a string variable cannot be malformed.
       const home = yield* Effect.orDie(Config.option(Config.string("TROUPE_HOME")))
       const grace = yield* Config.option(Config.integer("TROUPE_KILL_GRACE_MS")).pipe(Effect.orElseSucceed(() => Option.none<number>()))
+      const recipesVar = yield* Effect.orDie(Config.option(Config.nonEmptyString("TROUPE_RECIPES")))
+      const piDir = yield* Effect.orDie(Config.option(Config.nonEmptyString("PI_CODING_AGENT_DIR")))
+      const userRecipes = Option.getOrElse(
+        Option.orElse(recipesVar, () => Option.map(piDir, (d) => join(d, "recipes"))),
+        () => join(userHome, ".pi", "agent", "recipes")
+      )
       return {
         home: overrides.home ?? Option.getOrElse(home, () => join(userHome, ".troupe")),
         packagedRecipes: overrides.packagedRecipes ?? join(packageRoot(), "recipes"),
+        userRecipes: overrides.userRecipes ?? userRecipes,
         userHome: overrides.userHome ?? userHome,
         killGraceMs: overrides.killGraceMs ?? Option.getOrElse(grace, () => 5000),
         retentionMs: overrides.retentionMs ?? defaultRetentionMs

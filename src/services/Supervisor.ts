@@ -385,7 +385,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       }
       const recipe = req.recipe === undefined
         ? undefined
-        : yield* recipes.resolve(req.recipe).pipe(Effect.mapError((e: RecipeError) => invalid(e.message)))
+        : yield* recipes.resolve(req.recipe).pipe(
+            Effect.mapError((e: RecipeError) => (e.reason === "not_found" ? new ActorsError({ reason: "not_found", message: e.message }) : invalid(e.message)))
+          )
       const recipeName = recipe?.id ?? "inline"
       const id = yield* chooseId(req, recipeName)
       if (entries.has(id)) return yield* new ActorsError({ reason: "duplicate", message: `run:${id} is already active` })

@@ -360,7 +360,7 @@ describe("spawn", () => {
       })
     ))
 
-  it.effect("invalid requests fail with invalid and write nothing", () =>
+  it.effect("invalid requests fail with invalid (an unknown recipe with not_found) and write nothing", () =>
     withFakeHost((host) =>
       Effect.gen(function* () {
         const fs = yield* FileSystem.FileSystem
@@ -381,7 +381,7 @@ describe("spawn", () => {
         ]
         for (const [what, fields, message] of requests) {
           const err = yield* Effect.flip(spawn(A, fields))
-          expect({ what, reason: err.reason }).toEqual({ what, reason: "invalid" })
+          expect({ what, reason: err.reason }).toEqual({ what, reason: what === "unknown recipe" ? "not_found" : "invalid" })
           expect(err.message).toMatch(message)
         }
         yield* settle

@@ -1,0 +1,179 @@
+/**
+ * Recipe discovery and resolution across roots (SPEC-runtime §2): identity from the filename,
+ * shadowing, invalid and disabled files blocking fallback, rejected fields, validation of
+ * defaults at load, and robustness against arbitrary JSON in the user root.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import * as fc from "fast-check"
+import { mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import * as Config from "../../src/layers/Config.js"
+import { Recipes } from "../../src/services/Recipes.js"
+import { scratch } from "../support/graph.js"
+
+interface Roots {
+  readonly user: string
+  readonly packaged: string
+}
+
+const roots = (): Roots => {
+  const base = scratch("troupe-recipes-")
+  const r = { user: join(base, "user"), packaged: join(base, "packaged") }
+  mkdirSync(r.user, { recursive: true })
+  mkdirSync(r.packaged, { recursive: true })
+  return r
+}
+
+const write = (dir: string, name: string, content: unknown) =>
+  writeFileSync(join(dir, name), typeof content === "string" ? content : JSON.stringify(content, null, 2))
+
+const recipesOn = (r: Roots) =>
+  Recipes.Default.pipe(
+    Layer.provide(Config.layer({ userRecipes: r.user, packagedRecipes: r.packaged })),
+    Layer.provide(NodeContext.layer)
+  )
+
+const withRecipes = <A, E>(r: Roots, f: (recipes: Recipes) => Effect.Effect<A, E>) =>
+  Effect.flatMap(Recipes, f).pipe(Effect.provide(recipesOn(r)))
+
+const echo = (description: string, extra: Record<string, unknown> = {}) => ({ description, ...extra, template: "echo {msg=hi}" })
+
+describe("recipe discovery", () => {
+  it.effect("the user root shadows a packaged recipe of the same id; ids come from file names", () => {
+    const r = roots()
+    write(r.packaged, "greet.json", echo("packaged greet"))
+    write(r.user, "greet.json", echo("user greet"))
+    write(r.packaged, "only_packaged.json", echo("component"))
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        const list = yield* recipes.list
+        expect(list.map((e) => [e.id, e.source, e.status])).toEqual([
+          ["greet", "user", "active"],
+          ["greet", "packaged", "shadowed"],
+          ["only_packaged", "packaged", "active"]
+        ])
+        expect(list[1]!.shadowed_by).toBe(join(r.user, "greet.json"))
+        const greet = yield* recipes.resolve("greet")
+        expect(greet.file.description).toBe("user greet")
+        expect(greet.source).toBe("user")
+        expect((yield* recipes.resolve("only_packaged")).source).toBe("packaged")
+      })
+    )
+  })
+
+  it.effect("an invalid user recipe stays visible and blocks the packaged fallback", () => {
+    const r = roots()
+    write(r.packaged, "review.json", echo("fine"))
+    write(r.user, "review.json", { description: "broken", args: ["n:bogus"], template: "echo {n}" })
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        const list = yield* recipes.list
+        expect(list.map((e) => [e.source, e.status])).toEqual([["user", "invalid"], ["packaged", "shadowed"]])
+        expect(list[0]!.diagnostics.join(" ")).toContain("Recipe review is invalid")
+        const err = yield* Effect.flip(recipes.resolve("review"))
+        expect(err.reason).toBe("invalid")
+        expect(err.message).toContain("it blocks the lower-priority recipe with the same id")
+      })
+    )
+  })
+
+  it.effect("disabled blocks and turns the id off", () => {
+    const r = roots()
+    write(r.packaged, "tool.json", echo("packaged"))
+    write(r.user, "tool.json", echo("off", { disabled: true }))
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        expect((yield* recipes.list).map((e) => e.status)).toEqual(["disabled", "shadowed"])
+        const err = yield* Effect.flip(recipes.resolve("tool"))
+        expect(err.reason).toBe("disabled")
+      })
+    )
+  })
+
+  it.effect("tool and script fields, a name mismatch and bad file names are rejected with guidance", () => {
+    const r = roots()
+    write(r.user, "a.json", { description: "x", tool: "a", template: "echo" })
+    write(r.user, "b.json", { description: "x", script: "./b.sh", template: "echo" })
+    write(r.user, "c.json", { name: "other", description: "x", template: "echo" })
+    write(r.user, "bad name.json", echo("x"))
+    write(r.user, "notes.txt", "not a recipe")
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        const list = yield* recipes.list
+        expect(list.map((e) => [e.id, e.status])).toEqual([["a", "invalid"], ["b", "invalid"], ["bad name", "invalid"], ["c", "invalid"]])
+        const messages = list.map((e) => e.diagnostics[0])
+        expect(messages[0]).toContain(`has a "tool" field; the filename is the tool name`)
+        expect(messages[1]).toContain(`has a "script" field; put the command in "template"`)
+        expect(messages[2]).toContain("Invalid recipe file name bad name.json")
+        expect(messages[3]).toContain(`has name "other"; the name must equal the filename (c)`)
+      })
+    )
+  })
+
+  it.effect("defaults are validated at load: unknown names, ints and enums", () => {
+    const r = roots()
+    write(r.user, "typo.json", { description: "x", args: ["scope:string"], defaults: { scop: "a" }, template: "echo {scope}" })
+    write(r.user, "int.json", { description: "x", args: ["n:int"], defaults: { n: "many" }, template: "echo {n}" })
+    write(r.user, "enum.json", { description: "x", args: ["mode:enum(fast,slow)"], defaults: { mode: "medium" }, template: "echo {mode}" })
+    write(r.user, "ok.json", { description: "x", args: ["mode:enum(fast,slow)=fast", "n:int"], defaults: { n: 3, state_dir: "/x" }, template: "echo {mode} {n} {extra=1}" })
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        const byId = Object.fromEntries((yield* recipes.list).map((e) => [e.id, e]))
+        expect(byId.typo!.diagnostics[0]).toContain("Unknown Recipe default argument: scop")
+        expect(byId.int!.status).toBe("invalid")
+        expect(byId.int!.diagnostics[0]).toContain("n")
+        expect(byId.enum!.status).toBe("invalid")
+        expect(byId.ok!.diagnostics).toEqual([])
+        expect(byId.ok!.status).toBe("active")
+      })
+    )
+  })
+
+  it.effect("unknown ids and missing roots are clear errors", () => {
+    const r = { user: join(scratch(), "missing"), packaged: join(scratch(), "also-missing") }
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        expect(yield* recipes.list).toEqual([])
+        const err = yield* Effect.flip(recipes.resolve("nope"))
+        expect(err.reason).toBe("not_found")
+        expect(err.message).toContain(`Unknown recipe: nope (looked in ${r.user} and ${r.packaged})`)
+      })
+    )
+  })
+
+  it.effect("an explicitly referenced file resolves to itself", () => {
+    const r = roots()
+    const elsewhere = scratch()
+    write(elsewhere, "mine.json", echo("explicit"))
+    write(r.user, "mine.json", echo("user"))
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        const got = yield* recipes.resolve(join(elsewhere, "mine.json"))
+        expect(got.source).toBe("explicit")
+        expect(got.file.description).toBe("explicit")
+      })
+    )
+  })
+
+  it.effect.prop(
+    "arbitrary JSON in the user root never breaks discovery of the valid recipes",
+    [fc.array(fc.tuple(fc.stringMatching(/^[a-z][a-z0-9_]{0,8}$/), fc.oneof(fc.json(), fc.string())), { maxLength: 6 })],
+    ([junk]) => {
+      const r = roots()
+      write(r.user, "valid_one.json", echo("kept"))
+      write(r.packaged, "valid_two.json", echo("kept too"))
+      for (const [name, text] of junk) if (name !== "valid_one") write(r.user, `${name}.json`, text)
+      return withRecipes(r, (recipes) =>
+        Effect.gen(function* () {
+          const list = yield* recipes.list
+          expect(list.find((e) => e.id === "valid_one")?.status).toBe("active")
+          if (!junk.some(([n]) => n === "valid_two")) expect(list.find((e) => e.id === "valid_two")?.status).toBe("active")
+          expect((yield* recipes.resolve("valid_one")).file.description).toBe("kept")
+        })
+      ).pipe(Effect.ensuring(Effect.sync(() => rmSync(join(r.user, ".."), { recursive: true, force: true }))))
+    },
+    { fastCheck: { numRuns: 40 } }
+  )
+})
