@@ -12,7 +12,7 @@ import { spawn } from "node:child_process"
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs"
 import { createConnection } from "node:net"
 import { join } from "node:path"
-import { ActorsError, SpawnRequest } from "../domain/Run.js"
+import { ActorsError, spawnRequestOf } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import type { ActorsShape } from "../services/Actors.js"
 import { type DaemonStatus, headers, TroupeRpcs } from "./Protocol.js"
@@ -153,14 +153,7 @@ export const makeRemote = (options: ClientOptions = {}) =>
     const shape: ActorsShape = {
       session,
       spawn: (input) =>
-        eff(client.Spawn(SpawnRequest.make({
-          recipe: input.recipe,
-          template: input.template,
-          values: { ...input.values },
-          as: input.as,
-          cwd: input.cwd ?? process.cwd(),
-          restart: input.restart
-        }), call)),
+        eff(client.Spawn(spawnRequestOf(input), call)),
       control: (run, type, o) => eff(client.Control({ run, type, generation: o?.generation }, call)),
       kill: (run) => eff(client.Control({ run, type: "control.kill" }, call)),
       inspect: (target, view, o) => eff(client.Inspect({ target, view, lines: o?.lines, status: o?.status }, call)),

@@ -196,6 +196,37 @@ export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
   restart: Schema.optional(Schema.encodedSchema(RestartPolicy))
 }) {}
 
+/** What `spawn` takes; see {@link SpawnRequest}. */
+export interface SpawnInput {
+  /** Recipe id or absolute path of a recipe file. */
+  readonly recipe?: string | undefined
+  /** Inline template: a leaf command string, an array (sequence) or a node object. */
+  readonly template?: unknown
+  readonly values?: Readonly<Record<string, unknown>> | undefined
+  /** `run:<id>` or `<id>`; generated when absent. */
+  readonly as?: string | undefined
+  /** Absolute working directory (default: this process's current directory). */
+  readonly cwd?: string | undefined
+  /** `{ restart: "never" | "on-failure" | "always", max_restarts, restart_window_ms, backoff_ms }`. */
+  readonly restart?: {
+    readonly restart?: "never" | "on-failure" | "always" | undefined
+    readonly max_restarts?: number | undefined
+    readonly restart_window_ms?: number | undefined
+    readonly backoff_ms?: number | undefined
+  } | undefined
+}
+
+/** The request `spawn` sends: defaults filled in (`values` {}, `cwd` this process's directory). */
+export const spawnRequestOf = (input: SpawnInput): SpawnRequest =>
+  SpawnRequest.make({
+    recipe: input.recipe,
+    template: input.template,
+    values: { ...input.values },
+    as: input.as,
+    cwd: input.cwd ?? process.cwd(),
+    restart: input.restart
+  })
+
 /** Control message types handled by the supervisor. */
 export const ControlType = Schema.Literal("control.kill", "control.stop", "control.cancel")
 export type ControlType = typeof ControlType.Type

@@ -9,29 +9,20 @@
  */
 import { Context, Effect, Layer, type Stream } from "effect"
 import type { InspectOptions, InspectView } from "../domain/Inspect.js"
-import { type ActorsError, type Caller, type ControlResult, type ControlType, type RunInfo, type RunOutcome, type SessionEvent, SpawnRequest, type StatusFilter } from "../domain/Run.js"
+import {
+  type ActorsError,
+  type Caller,
+  type ControlResult,
+  type ControlType,
+  type RunInfo,
+  type RunOutcome,
+  type SessionEvent,
+  type SpawnInput,
+  spawnRequestOf,
+  type StatusFilter
+} from "../domain/Run.js"
 import { Inspector } from "./Inspector.js"
 import { Supervisor } from "./Supervisor.js"
-
-/** What `spawn` takes; see {@link SpawnRequest}. */
-export interface SpawnInput {
-  /** Recipe id or absolute path of a recipe file. */
-  readonly recipe?: string | undefined
-  /** Inline template: a leaf command string, an array (sequence) or a node object. */
-  readonly template?: unknown
-  readonly values?: Readonly<Record<string, unknown>> | undefined
-  /** `run:<id>` or `<id>`; generated when absent. */
-  readonly as?: string | undefined
-  /** Absolute working directory (default: this process's current directory). */
-  readonly cwd?: string | undefined
-  /** `{ restart: "never" | "on-failure" | "always", max_restarts, restart_window_ms, backoff_ms }`. */
-  readonly restart?: {
-    readonly restart?: "never" | "on-failure" | "always" | undefined
-    readonly max_restarts?: number | undefined
-    readonly restart_window_ms?: number | undefined
-    readonly backoff_ms?: number | undefined
-  } | undefined
-}
 
 /** The session-bound actor API. Every method fails with {@link ActorsError} only. */
 export interface ActorsShape {
@@ -87,14 +78,7 @@ export const makeLocal = (caller: Caller) =>
     const shape: ActorsShape = {
       session: caller.session,
       spawn: (input) =>
-        supervisor.spawn(caller, SpawnRequest.make({
-          recipe: input.recipe,
-          template: input.template,
-          values: { ...input.values },
-          as: input.as,
-          cwd: input.cwd ?? process.cwd(),
-          restart: input.restart
-        })),
+        supervisor.spawn(caller, spawnRequestOf(input)),
       control: (run, type, options) => supervisor.control(caller, run, type, options?.generation),
       kill: (run) => supervisor.control(caller, run, "control.kill"),
       inspect: (target, view, options) => inspector.inspect(caller, target, view, options),
@@ -107,3 +91,5 @@ export const makeLocal = (caller: Caller) =>
     }
     return shape
   })
+
+export type { SpawnInput } from "../domain/Run.js"
