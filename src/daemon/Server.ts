@@ -11,8 +11,8 @@
 import { FileSystem } from "@effect/platform"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
-import { Clock, Deferred, Duration, Effect, Layer, Option, Ref, Schedule, Stream } from "effect"
-import { ActorsError } from "../domain/Run.js"
+import { Clock, Deferred, Duration, Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
+import { ActorsError, SessionId } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import * as Runtime from "../layers/Runtime.js"
 import { Inspector } from "../services/Inspector.js"
@@ -33,7 +33,7 @@ export interface DaemonOptions {
   readonly idleMs?: number | undefined
 }
 
-const sessionPattern = /^[^\s]{1,256}$/
+const decodeSession = Schema.decodeUnknownOption(SessionId)
 
 /** Activity bookkeeping for the idle exit. */
 interface Activity {
@@ -98,7 +98,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
                 return caller.value
               }
               const session = h[headers.session] ?? "cli"
-              if (!sessionPattern.test(session)) return yield* new ActorsError({ reason: "forbidden", message: "invalid session id" })
+              if (Option.isNone(decodeSession(session))) return yield* new ActorsError({ reason: "forbidden", message: "invalid session id" })
               return { session, all: h[headers.all] === "1" }
             })
         })

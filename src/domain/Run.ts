@@ -19,9 +19,9 @@ export const RunId = Schema.String.pipe(
 )
 export type RunId = typeof RunId.Type
 
-/** A session id: `cli`, a Pi session id, or any explicit non-empty name. */
+/** A session id: `cli`, a Pi session id, or any explicit name without whitespace. */
 export const SessionId = Schema.String.pipe(
-  Schema.minLength(1, { message: () => "session id must not be empty" }),
+  Schema.pattern(/^\S+$/, { message: () => "session id must be non-empty and without whitespace" }),
   Schema.maxLength(256, { message: () => "session id must be at most 256 characters" })
 )
 

@@ -8,6 +8,7 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Schema } from "effect"
+import * as Output from "../domain/Output.js"
 import { compact, defaultLines, type InspectOptions, InspectView, runViews, sessionViews } from "../domain/Inspect.js"
 import { ActorsError, type Caller, type RunInfo, runIdOf, StatusFilter } from "../domain/Run.js"
 import { Supervisor } from "./Supervisor.js"
@@ -39,9 +40,6 @@ const viewError = (target: string, views: ReadonlyArray<string>) =>
 
 const decodeFilter = Schema.decodeUnknownEither(StatusFilter)
 
-/** How much of a live run's `stdout.log` `view=tail` reads: its last 64 KiB. */
-const liveTailBytes = 64 * 1024
-
 export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
   effect: Effect.gen(function* () {
     const supervisor = yield* Supervisor
@@ -72,7 +70,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
             const tail = (s: string) => s.split("\n").slice(-lines).join("\n")
             // A live run's output so far is in its log; a finished run's final output is stored.
             const stdout = r.state === "starting" || r.state === "running"
-              ? yield* supervisor.logTail(caller, r.id, "stdout", liveTailBytes)
+              ? yield* supervisor.logTail(caller, r.id, "stdout", Output.spilledTailBytes)
               : stored.stdoutTail
             const text = [
               "\n" + pairs({ run: r.id, status: r.state, code: r.code }),

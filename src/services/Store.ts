@@ -123,13 +123,17 @@ export interface RunPatch {
   readonly endedAt?: number | null | undefined
 }
 
-interface RunRow {
+/** The columns a run record needs; `snapshot`, the output tails and the token stay out of lists. */
+const infoColumns =
+  "id, generation, owner, parent, recipe, run_values, cwd, state_dir, state, code, error, restart, restarts, progress, created_at, updated_at, ended_at"
+
+/** A `runs` row as read for a run record (`infoColumns`). */
+interface InfoRow {
   readonly id: string
   readonly generation: string
   readonly owner: string
   readonly parent: string | null
   readonly recipe: string
-  readonly snapshot: string
   readonly run_values: string
   readonly cwd: string
   readonly state_dir: string
@@ -139,11 +143,16 @@ interface RunRow {
   readonly restart: string
   readonly restarts: number
   readonly progress: string
-  readonly stdout_tail: string
-  readonly stderr_tail: string
   readonly created_at: number
   readonly updated_at: number
   readonly ended_at: number | null
+}
+
+/** A whole `runs` row (`getRun`). */
+interface RunRow extends InfoRow {
+  readonly snapshot: string
+  readonly stdout_tail: string
+  readonly stderr_tail: string
 }
 
 interface ProcessRow {
@@ -173,7 +182,7 @@ const toProcess = (p: ProcessRow) =>
     argv: JSON.parse(p.argv) as Array<string>
   })
 
-const toInfo = (r: RunRow, processes: ReadonlyArray<ProcessRow>): RunInfo =>
+const toInfo = (r: InfoRow, processes: ReadonlyArray<ProcessRow>): RunInfo =>
   new RunInfo({
     id: r.id,
     address: `run:${r.id}`,
@@ -233,7 +242,7 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
         ? Effect.succeed<ReadonlyArray<ProcessRow>>([])
         : q(sql<ProcessRow>`SELECT generation, path, pid, pgid, start_time, marker, argv FROM processes WHERE ${sql.in("generation", generations)} ORDER BY rowid`)
 
-    const withProcesses = (rows: ReadonlyArray<RunRow>) =>
+    const withProcesses = (rows: ReadonlyArray<InfoRow>) =>
       Effect.map(processRows(rows.filter((r) => activeStates.includes(r.state)).map((r) => r.generation)), (procs) =>
         rows.map((r) => toInfo(r, procs.filter((p) => p.generation === r.generation)))
       )
@@ -300,14 +309,14 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
     /** Runs, newest first; `owner` undefined = every session (operator). */
     const listRuns = Effect.fn("Store.listRuns")(function* (owner: string | undefined) {
       const rows = owner === undefined
-        ? yield* q(sql<RunRow>`SELECT * FROM runs ORDER BY created_at DESC, id`)
-        : yield* q(sql<RunRow>`SELECT * FROM runs WHERE owner = ${owner} ORDER BY created_at DESC, id`)
+        ? yield* q(sql<InfoRow>`SELECT ${sql.literal(infoColumns)} FROM runs ORDER BY created_at DESC, id`)
+        : yield* q(sql<InfoRow>`SELECT ${sql.literal(infoColumns)} FROM runs WHERE owner = ${owner} ORDER BY created_at DESC, id`)
       return yield* withProcesses(rows)
     })
 
     /** Runs still marked starting/running (reaping on startup). */
     const activeRuns = Effect.fn("Store.activeRuns")(function* () {
-      const rows = yield* q(sql<RunRow>`SELECT * FROM runs WHERE state IN ('starting', 'running') ORDER BY created_at`)
+      const rows = yield* q(sql<InfoRow>`SELECT ${sql.literal(infoColumns)} FROM runs WHERE state IN ('starting', 'running') ORDER BY created_at`)
       return yield* withProcesses(rows)
     })
 
@@ -406,11 +415,6 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
       ).pipe(Effect.mapError(internal))
     })
 
-    /** `PRAGMA integrity_check` result (`ok` when healthy). */
-    const integrityCheck = q(sql<{ integrity_check: string }>`PRAGMA integrity_check`).pipe(
-      Effect.map((rows) => rows.map((r) => r.integrity_check).join("; "))
-    )
-
     return {
       insertRun,
       updateRun,
@@ -425,8 +429,7 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
       runEvents,
       appendSessionEvent,
       sessionEvents,
-      pruneRuns,
-      integrityCheck
+      pruneRuns
     } as const
   })
 }) {
