@@ -42,11 +42,17 @@ const show = Command.make(
     withRecipes((recipes) =>
       Effect.gen(function* () {
         const r = yield* recipes.resolve(input.recipe)
-        if (input.json) return yield* Console.log(JSON.stringify({ id: r.id, source: r.source, path: r.path, recipe: r.file }))
-        yield* Console.log(`id=${r.id} source=${r.source} path=${compact(r.path)}\n${JSON.stringify(r.file, null, 2)}`)
+        const imports = r.imports.map((i) => ({ alias: i.alias, id: i.id, path: i.path }))
+        if (input.json) {
+          return yield* Console.log(JSON.stringify({ id: r.id, source: r.source, path: r.path, async: r.async, recipe: r.file, imports, template: r.template }))
+        }
+        const lines = [`id=${r.id} source=${r.source} async=${r.async} path=${compact(r.path)}`]
+        for (const i of imports) lines.push(`import ${i.alias}=${i.id} path=${compact(i.path)}`)
+        lines.push(JSON.stringify(r.file, null, 2))
+        yield* Console.log(lines.join("\n"))
       })
     )
-).pipe(Command.withDescription("Print the recipe an id (or file) resolves to, and where it comes from."))
+).pipe(Command.withDescription("Print the recipe an id (or file) resolves to, where it comes from and what it imports (--json adds the linked template that runs)."))
 
 const validate = Command.make(
   "validate",

@@ -50,13 +50,13 @@ export const runCommand = Effect.fn("cli.run")(function* (input: RunInput) {
   const cwd = path.resolve(Option.getOrElse(input.cwd, () => process.cwd()))
 
   const recipe = recipeRef === undefined ? undefined : yield* recipes.resolve(recipeRef)
-  const template = recipe === undefined ? templateFromFlag(Option.getOrThrow(input.template)) : recipe.file.template
+  const template = recipe === undefined ? templateFromFlag(Option.getOrThrow(input.template)) : recipe.template
   if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
 
   const plan = yield* graph.plan(template, {
     values,
-    args: recipe?.file.args,
-    defaults: recipe?.file.defaults,
+    args: recipe?.args,
+    defaults: recipe?.defaults,
     cwd,
     home: config.userHome
   })

@@ -29,7 +29,22 @@ export class RecipeFile extends Schema.Class<RecipeFile>("troupe/RecipeFile")({
   template: TemplateInput
 }) {}
 
-/** A recipe resolved to a file: its identity, location and decoded content. */
+/** One import of a recipe, linked to the file it resolved to. */
+export interface RecipeImport {
+  readonly alias: string
+  /** The imported recipe's id. */
+  readonly id: string
+  /** Absolute path of the imported file. */
+  readonly path: string
+}
+
+/**
+ * A recipe resolved to a file, with its imports linked. `file` is the file as written;
+ * `template`, `args`, `defaults`, `async`, `mailbox`, `artifacts` are what runs: import nodes
+ * inlined, `{alias.*}` references resolved, and — for a recipe whose template is a recipe file
+ * reference (`"template": "subagent-prompt.json"`, a registered tool pointing at a recipe) —
+ * the referenced recipe's template, arguments, defaults and `async` mode under this id.
+ */
 export interface Recipe {
   /** Identity = filename without `.json`. */
   readonly id: string
@@ -39,15 +54,28 @@ export interface Recipe {
   readonly dir: string
   readonly source: "user" | "explicit" | "packaged"
   readonly file: RecipeFile
+  readonly template: TemplateInput
+  readonly args?: ReadonlyArray<string> | undefined
+  readonly defaults?: Readonly<Record<string, unknown>> | undefined
+  readonly async: boolean
+  readonly mailbox?: RecipeFile["mailbox"]
+  readonly artifacts?: RecipeFile["artifacts"]
+  /** Every import, transitively, in link order. */
+  readonly imports: ReadonlyArray<RecipeImport>
+  /** sha256 (hex) of the file's bytes: the usage fingerprint (an edit resets usage). */
+  readonly fingerprint: string
 }
 
 /**
  * A recipe could not be found, read or decoded. `reason`: `not_found`, `invalid` (schema,
  * JSON or argument declarations), `too_large` (> 1 MiB), `rejected` (a `tool`/`script` field,
- * a name mismatch), `disabled` (`"disabled": true` on the deciding recipe).
+ * a name mismatch, a reserved or malformed tool name), `disabled` (`"disabled": true` on the
+ * deciding recipe), `import` (an unknown, missing, broken or cyclic import, or import depth
+ * over 32), `conflict` (registering a tool that exists without `update`, or updating or
+ * deleting one that does not), `io` (the user root cannot be written).
  */
 export class RecipeError extends Schema.TaggedError<RecipeError>("troupe/RecipeError")("RecipeError", {
-  reason: Schema.Literal("not_found", "invalid", "too_large", "rejected", "disabled"),
+  reason: Schema.Literal("not_found", "invalid", "too_large", "rejected", "disabled", "import", "conflict", "io"),
   recipe: Schema.String,
   message: Schema.String
 }) {}

@@ -190,21 +190,37 @@ const mergeDefaults = (parent: Text.Scope, own: Readonly<Record<string, unknown>
   if (own === undefined) return { ...parent.defaults }
   const out: Record<string, unknown> = { ...parent.defaults }
   for (const [k, v] of Object.entries(own)) {
-    if (typeof v === "string" && exactRef.test(v)) {
-      const seg = Text.segmentText(v)[0]
-      if (seg !== undefined && seg._tag === "Ph") {
-        const names = Text.placeholderNames(seg.ph)
-        if (names.every((n) => Text.lookupRaw(parent, n) !== undefined)) {
-          const ph = seg.ph
-          out[k] = ph._tag === "Name" ? Text.lookup(parent, ph.name) : Text.evalPlaceholder(parent, ph)
-        } else delete out[k]
-        continue
-      }
-    }
-    out[k] = v
+    const ref = exactReference(parent, v)
+    if (ref === undefined) out[k] = v
+    else if (ref.found) out[k] = ref.value
+    else delete out[k]
   }
   return out
 }
+
+/**
+ * A value written exactly `{x}` / `{x[i]}`: its raw value in `scope` (an array stays an array),
+ * `found: false` when a name is not in scope; undefined for any other value.
+ */
+const exactReference = (scope: Text.Scope, v: unknown): { readonly found: boolean; readonly value?: unknown } | undefined => {
+  if (typeof v !== "string" || !exactRef.test(v)) return undefined
+  const seg = Text.segmentText(v)[0]
+  if (seg === undefined || seg._tag !== "Ph") return undefined
+  if (!Text.placeholderNames(seg.ph).every((n) => Text.lookupRaw(scope, n) !== undefined)) return { found: false }
+  return { found: true, value: seg.ph._tag === "Name" ? Text.lookup(scope, seg.ph.name) : Text.evalPlaceholder(scope, seg.ph) }
+}
+
+/**
+ * A node's `values` (set by an inlined recipe import): they win over the caller's runtime
+ * values inside the node. Text values are expanded in the parent's scope first, so
+ * `{ "target": "{scope}/docs" }` reads the importing recipe's `scope`.
+ */
+const boundValues = (parent: Text.Scope, values: Readonly<Record<string, unknown>>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(values).map(([k, v]) => {
+    const ref = exactReference(parent, v)
+    if (ref?.found === true) return [k, ref.value]
+    return [k, typeof v === "string" ? Text.expandValue(parent, v, 0) : v]
+  }))
 
 /** Inline declarations of every leaf string in a template tree (import nodes excluded). */
 const collectInline = (t: TemplateInput, acc: Array<ArgDecl>, seen = new Set<unknown>()): Array<ArgDecl> => {
@@ -262,7 +278,7 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
   const declDefaults: Record<string, unknown> = {}
   if (node.args !== undefined) for (const d of decls.values()) if (d.source === "args" && d.default !== undefined) declDefaults[d.name] = d.default
   const scope: Text.Scope = {
-    values: parent.scope.values,
+    values: node.values === undefined ? parent.scope.values : { ...parent.scope.values, ...boundValues(parent.scope, node.values) },
     defaults: mergeDefaults(parent.scope, { ...declDefaults, ...node.defaults }),
     decls
   }

@@ -9,8 +9,10 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Either, ParseResult, Schema } from "effect"
-import { CatalogEntry, type Recipe, RecipeError, RecipeFile } from "../domain/Recipe.js"
-import { strictParse } from "../domain/Template.js"
+import { createHash } from "node:crypto"
+import { CatalogEntry, type Recipe, RecipeError, RecipeFile, type RecipeImport } from "../domain/Recipe.js"
+import * as Imports from "../domain/RecipeImports.js"
+import { strictParse, type TemplateInput } from "../domain/Template.js"
 import * as Text from "../domain/TemplateText.js"
 import { TroupeConfig } from "../layers/Config.js"
 import { injectedNames, templateArgsSchema } from "./CommandGraph.js"
@@ -23,24 +25,32 @@ export const recipeId = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
 
 const decodeRecipe = Schema.decodeUnknown(RecipeFile)
 
+/** Deepest chain of imports followed (`Recipe import depth exceeds 32: …`). */
+export const maxImportDepth = 32
+
 /**
- * Checks a decoded recipe beyond its schema: argument declarations, inline placeholders that
- * conflict with them, defaults naming unknown arguments (`Unknown Recipe default argument: x`),
- * and typed defaults (ints, enums) that do not fit their declaration.
+ * Checks a recipe's template beyond its schema: argument declarations, inline placeholders
+ * that conflict with them, defaults naming unknown arguments
+ * (`Unknown Recipe default argument: x`), and typed defaults (ints, enums) that do not fit
+ * their declaration.
  * @returns every problem found (empty when valid).
  */
-export const validateRecipe = (file: RecipeFile): ReadonlyArray<string> => {
+export const validateRecipe = (recipe: {
+  readonly template: TemplateInput
+  readonly args?: ReadonlyArray<string> | undefined
+  readonly defaults?: Readonly<Record<string, unknown>> | undefined
+}): ReadonlyArray<string> => {
   const problems: Array<string> = []
-  const schema = Text.attempt(() => templateArgsSchema(file.template, file.args ?? [], file.defaults ?? {}))
+  const schema = Text.attempt(() => templateArgsSchema(recipe.template, recipe.args ?? [], recipe.defaults ?? {}))
   if (Either.isLeft(schema)) return [schema.left.message]
   const known = schema.right.properties
-  for (const key of Object.keys(file.defaults ?? {})) {
+  for (const key of Object.keys(recipe.defaults ?? {})) {
     if (!(key in known) && !injectedNames.has(key)) problems.push(`Unknown Recipe default argument: ${key}`)
   }
-  const decls = Text.attempt(() => Text.parseArgDecls(file.args ?? []))
+  const decls = Text.attempt(() => Text.parseArgDecls(recipe.args ?? []))
   if (Either.isRight(decls)) {
     for (const d of decls.right) {
-      const v = file.defaults?.[d.name] ?? d.default
+      const v = recipe.defaults?.[d.name] ?? d.default
       if (v === undefined) continue
       const checked = Text.attempt(() => Text.normalizeTyped(d.name, d.type, v))
       if (Either.isLeft(checked)) problems.push(checked.left.message)
@@ -49,56 +59,165 @@ export const validateRecipe = (file: RecipeFile): ReadonlyArray<string> => {
   return problems
 }
 
+/**
+ * Decodes a recipe file's text: JSON, the `tool`/`script` guidance, the schema, and `name`
+ * equal to the id.
+ * @fails RecipeError `invalid` (JSON, schema), `rejected` (`tool`, `script`, name mismatch).
+ */
+export const decodeText = (id: string, text: string): Effect.Effect<RecipeFile, RecipeError> =>
+  Effect.gen(function* () {
+    const fail = (reason: RecipeError["reason"], message: string) => new RecipeError({ reason, recipe: id, message })
+    if (!recipeId.test(id)) return yield* fail("invalid", `Invalid recipe file name ${id}.json: ids match ^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+    const json = yield* Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (e) => fail("invalid", `Recipe ${id} is not valid JSON: ${(e as Error).message}`)
+    })
+    if (typeof json === "object" && json !== null && !Array.isArray(json)) {
+      if ("tool" in json) {
+        return yield* fail("rejected", `Recipe ${id} has a "tool" field; the filename is the tool name. Remove "tool" and name the file ${id}.json.`)
+      }
+      if ("script" in json) {
+        return yield* fail("rejected", `Recipe ${id} has a "script" field; put the command in "template" (a script file runs as the first word, e.g. "./scripts/x.sh {arg}").`)
+      }
+    }
+    const decoded = yield* decodeRecipe(json, strictParse).pipe(
+      Effect.mapError((e) => fail("invalid", `Recipe ${id} is invalid: ${ParseResult.TreeFormatter.formatErrorSync(e)}`))
+    )
+    if (decoded.name !== undefined && decoded.name !== id) {
+      return yield* fail("rejected", `Recipe ${id} has name "${decoded.name}"; the name must equal the filename (${id}).`)
+    }
+    return decoded
+  })
+
 export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
   effect: Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const config = yield* TroupeConfig
 
+    interface Raw {
+      readonly id: string
+      readonly path: string
+      readonly dir: string
+      readonly file: RecipeFile
+      readonly fingerprint: string
+    }
+
+    const err = (reason: RecipeError["reason"], recipe: string, message: string) => new RecipeError({ reason, recipe, message })
+
     /**
-     * Reads, decodes and validates one recipe file.
+     * Reads and decodes one recipe file (no import linking, no argument validation).
+     * @fails RecipeError `not_found`, `too_large`, `invalid`, `rejected`.
+     */
+    const readFile = Effect.fn("Recipes.readFile")(function* (location: string) {
+      const abs = path.resolve(location)
+      const id = path.basename(abs).replace(/\.json$/, "")
+      const info = yield* fs.stat(abs).pipe(Effect.mapError(() => err("not_found", id, `Recipe file not found: ${abs}`)))
+      if (Number(info.size) > maxRecipeBytes) return yield* err("too_large", id, `Recipe ${id} is larger than 1 MiB: ${abs}`)
+      const bytes = yield* fs.readFile(abs).pipe(Effect.mapError((e) => err("not_found", id, `Cannot read recipe ${abs}: ${e.message}`)))
+      const file = yield* decodeText(id, new TextDecoder().decode(bytes))
+      return { id, path: abs, dir: path.dirname(abs), file, fingerprint: createHash("sha256").update(bytes).digest("hex") } satisfies Raw
+    })
+
+    /** Where an import or a recipe-file reference points: a path relative to `dir`, else an id through the roots. */
+    const locate = (dir: string, ref: string) =>
+      Effect.gen(function* () {
+        const relative = path.resolve(dir, ref.endsWith(".json") ? ref : `${ref}.json`)
+        if (ref.includes("/") || (yield* fs.exists(relative).pipe(Effect.orElseSucceed(() => false)))) return relative
+        const id = ref.replace(/\.json$/, "")
+        for (const root of [config.userRecipes, config.packagedRecipes]) {
+          const candidate = path.join(root, `${id}.json`)
+          if (yield* fs.exists(candidate).pipe(Effect.orElseSucceed(() => false))) return candidate
+        }
+        return relative
+      })
+
+    /**
+     * Links a read recipe: resolves each import (transitively, cycle- and depth-checked),
+     * replaces `{alias.*}` references, inlines import nodes, follows a recipe-file template
+     * reference, then validates the arguments of the result.
+     * @fails RecipeError `import` (`Unknown recipe import: x`, `Cyclic recipe import: a -> b -> a`,
+     *   `Recipe import depth exceeds 32: …`, a broken or disabled import), `invalid`.
+     */
+    const link = (raw: Raw, source: Recipe["source"], chain: ReadonlyArray<Raw>): Effect.Effect<Recipe, RecipeError> =>
+      Effect.gen(function* () {
+        const trail = [...chain, raw]
+        if (chain.length > maxImportDepth) {
+          return yield* err("import", trail[0]!.id, `Recipe import depth exceeds ${maxImportDepth}: ${trail.map((r) => r.id).join(" -> ")}`)
+        }
+        const loadImport = (alias: string, ref: string) =>
+          Effect.gen(function* () {
+            const target = yield* locate(raw.dir, ref)
+            const cycle = trail.findIndex((r) => r.path === target)
+            if (cycle >= 0) {
+              const ids = [...trail.slice(cycle).map((r) => r.id), trail[cycle]!.id]
+              return yield* err("import", raw.id, `Cyclic recipe import: ${ids.join(" -> ")}`)
+            }
+            const imported = yield* readFile(target).pipe(
+              Effect.mapError((e) =>
+                e.reason === "not_found"
+                  ? err("import", raw.id, `Unknown recipe import: ${alias} (${ref} not found; looked at ${target})`)
+                  : err("import", raw.id, `Recipe ${raw.id} imports ${alias} (${target}): ${e.message}`)
+              )
+            )
+            if (imported.file.disabled === true) {
+              return yield* err("import", raw.id, `Recipe ${raw.id} imports ${alias}, which is disabled (${target})`)
+            }
+            return yield* link(imported, source, trail).pipe(
+              Effect.mapError((e) => (e.reason === "import" ? e : err("import", raw.id, `Recipe ${raw.id} imports ${alias} (${target}): ${e.message}`)))
+            )
+          })
+
+        const linked = new Map<string, Imports.LinkedImport>()
+        const imports: Array<RecipeImport> = []
+        for (const [alias, spec] of Object.entries(raw.file.imports ?? {})) {
+          if (!Text.isIdentifier(alias)) return yield* err("invalid", raw.id, `Recipe ${raw.id} has an invalid import alias: ${alias}`)
+          const ref = typeof spec === "string" ? spec : spec.from
+          const r = yield* loadImport(alias, ref)
+          linked.set(alias, { id: r.id, dir: r.dir, template: r.template, args: r.args, defaults: r.defaults ?? {}, values: typeof spec === "string" ? {} : spec.values ?? {} })
+          imports.push({ alias, id: r.id, path: r.path }, ...r.imports)
+        }
+
+        const pointer = Imports.recipePointer(raw.file.template)
+        let base: Pick<Recipe, "template" | "args" | "defaults" | "async" | "mailbox" | "artifacts">
+        if (pointer !== undefined) {
+          const r = yield* loadImport(pointer.replace(/\.json$/, ""), pointer)
+          imports.push({ alias: "template", id: r.id, path: r.path }, ...r.imports)
+          base = {
+            template: Imports.importedNode({ id: r.id, dir: r.dir, template: r.template, args: raw.file.args ?? r.args, defaults: { ...r.defaults, ...raw.file.defaults }, values: {} }),
+            args: undefined,
+            defaults: undefined,
+            async: raw.file.async ?? r.async,
+            mailbox: raw.file.mailbox ?? r.mailbox,
+            artifacts: raw.file.artifacts ?? r.artifacts
+          }
+        } else {
+          const out = yield* Effect.try({
+            try: () => Imports.link(raw.file.template, raw.file.defaults, linked),
+            catch: (e) => err("import", raw.id, e instanceof Imports.ImportProblem ? `Recipe ${raw.id}: ${e.message}` : String(e))
+          })
+          base = {
+            template: out.template,
+            args: raw.file.args,
+            defaults: out.defaults,
+            async: raw.file.async === true,
+            mailbox: raw.file.mailbox,
+            artifacts: raw.file.artifacts
+          }
+        }
+        const problems = validateRecipe({ template: base.template, args: base.args, defaults: base.defaults })
+        if (problems.length > 0) return yield* err("invalid", raw.id, `Recipe ${raw.id} is invalid: ${problems.join("; ")}`)
+        return { id: raw.id, path: raw.path, dir: raw.dir, source, file: raw.file, fingerprint: raw.fingerprint, imports, ...base } satisfies Recipe
+      })
+
+    /**
+     * Reads, decodes, links and validates one recipe file.
      * @fails RecipeError `not_found`, `too_large` (> 1 MiB), `invalid` (JSON, schema,
      *   argument declarations, defaults), `rejected` (`tool` or `script` fields, which
-     *   pi-actors 0.17 also refused; a `name` that differs from the filename).
+     *   pi-actors 0.17 also refused; a `name` that differs from the filename), `import`.
      */
     const load = Effect.fn("Recipes.load")(function* (file: string, source: Recipe["source"]) {
-      const abs = path.resolve(file)
-      const id = path.basename(abs).replace(/\.json$/, "")
-      const info = yield* fs.stat(abs).pipe(
-        Effect.mapError(() => new RecipeError({ reason: "not_found", recipe: id, message: `Recipe file not found: ${abs}` }))
-      )
-      if (Number(info.size) > maxRecipeBytes) {
-        return yield* new RecipeError({ reason: "too_large", recipe: id, message: `Recipe ${id} is larger than 1 MiB: ${abs}` })
-      }
-      if (!recipeId.test(id)) {
-        return yield* new RecipeError({ reason: "invalid", recipe: id, message: `Invalid recipe file name ${path.basename(abs)}: ids match ^[A-Za-z0-9_][A-Za-z0-9_.-]*$` })
-      }
-      const text = yield* fs.readFileString(abs).pipe(
-        Effect.mapError((e) => new RecipeError({ reason: "not_found", recipe: id, message: `Cannot read recipe ${abs}: ${e.message}` }))
-      )
-      const json = yield* Effect.try({
-        try: () => JSON.parse(text) as unknown,
-        catch: (e) => new RecipeError({ reason: "invalid", recipe: id, message: `Recipe ${id} is not valid JSON: ${(e as Error).message}` })
-      })
-      if (typeof json === "object" && json !== null && !Array.isArray(json)) {
-        if ("tool" in json) {
-          return yield* new RecipeError({ reason: "rejected", recipe: id, message: `Recipe ${id} has a "tool" field; the filename is the tool name. Remove "tool" and name the file ${id}.json.` })
-        }
-        if ("script" in json) {
-          return yield* new RecipeError({ reason: "rejected", recipe: id, message: `Recipe ${id} has a "script" field; put the command in "template" (a script file runs as the first word, e.g. "./scripts/x.sh {arg}").` })
-        }
-      }
-      const decoded = yield* decodeRecipe(json, strictParse).pipe(
-        Effect.mapError((e) => new RecipeError({ reason: "invalid", recipe: id, message: `Recipe ${id} is invalid: ${ParseResult.TreeFormatter.formatErrorSync(e)}` }))
-      )
-      if (decoded.name !== undefined && decoded.name !== id) {
-        return yield* new RecipeError({ reason: "rejected", recipe: id, message: `Recipe ${id} has name "${decoded.name}"; the name must equal the filename (${id}).` })
-      }
-      const problems = validateRecipe(decoded)
-      if (problems.length > 0) {
-        return yield* new RecipeError({ reason: "invalid", recipe: id, message: `Recipe ${id} is invalid: ${problems.join("; ")}` })
-      }
-      return { id, path: abs, dir: path.dirname(abs), source, file: decoded } satisfies Recipe
+      return yield* link(yield* readFile(file), source, [])
     })
 
     /** The `.json` files of a root, sorted; a missing or unreadable root has none. */
@@ -126,7 +245,7 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
           if (Either.isRight(loaded)) {
             const r = loaded.right
             found.push({
-              entry: { id, source, path: file, description: r.file.description, async: r.file.async, diagnostics: [] },
+              entry: { id, source, path: file, description: r.file.description, async: r.async, diagnostics: [] },
               recipe: r,
               disabled: r.file.disabled === true
             })
@@ -154,36 +273,42 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
     /**
      * Resolves a reference: a path (ends in `.json` or contains `/`) loads that file; an id
      * goes through the roots, where the highest-priority file decides.
+     * The highest-priority file for an id decides, even when it is broken (it blocks the
+     * lower-priority files instead of silently falling back to them).
      * @fails RecipeError `not_found` (no file for the id), `invalid` / `rejected` /
-     *   `too_large` (the deciding file is broken — it blocks lower-priority files), `disabled`.
+     *   `too_large` / `import` (the deciding file is broken), `disabled`.
      */
     const resolve = Effect.fn("Recipes.resolve")(function* (ref: string) {
       if (ref.endsWith(".json") || ref.includes("/")) return yield* load(ref, "explicit")
       if (!recipeId.test(ref)) {
         return yield* new RecipeError({ reason: "not_found", recipe: ref, message: `Invalid recipe id: ${ref}` })
       }
-      const catalog = yield* discover()
-      const deciding = catalog.entries.find((e) => e.id === ref && e.status !== "shadowed")
-      if (deciding === undefined) {
-        return yield* new RecipeError({
-          reason: "not_found",
-          recipe: ref,
-          message: `Unknown recipe: ${ref} (looked in ${config.userRecipes} and ${config.packagedRecipes})`
-        })
+      const exists = (file: string) => fs.exists(file).pipe(Effect.orElseSucceed(() => false))
+      const candidates: ReadonlyArray<readonly ["user" | "packaged", string]> = [
+        ["user", path.join(config.userRecipes, `${ref}.json`)],
+        ["packaged", path.join(config.packagedRecipes, `${ref}.json`)]
+      ]
+      for (const [i, [source, file]] of candidates.entries()) {
+        if (!(yield* exists(file))) continue
+        const blocks = (message: string) =>
+          Effect.gen(function* () {
+            const lower = candidates.slice(i + 1)
+            for (const [, other] of lower) if (yield* exists(other)) return `${message} (${file}; it blocks the lower-priority recipe with the same id)`
+            return `${message} (${file})`
+          })
+        const recipe = yield* load(file, source).pipe(
+          Effect.catchAll((e) => Effect.flatMap(blocks(e.message), (message) => new RecipeError({ reason: e.reason, recipe: ref, message })))
+        )
+        if (recipe.file.disabled === true) {
+          return yield* new RecipeError({ reason: "disabled", recipe: ref, message: yield* blocks(`Recipe ${ref} is disabled`) })
+        }
+        return recipe
       }
-      if (deciding.status === "disabled") {
-        return yield* new RecipeError({ reason: "disabled", recipe: ref, message: `Recipe ${ref} is disabled (${deciding.path})` })
-      }
-      const recipe = catalog.active.get(ref)
-      if (recipe === undefined) {
-        const blocked = catalog.entries.some((e) => e.id === ref && e.status === "shadowed")
-        return yield* new RecipeError({
-          reason: "invalid",
-          recipe: ref,
-          message: `${deciding.diagnostics.join("; ")} (${deciding.path}${blocked ? "; it blocks the lower-priority recipe with the same id" : ""})`
-        })
-      }
-      return recipe
+      return yield* new RecipeError({
+        reason: "not_found",
+        recipe: ref,
+        message: `Unknown recipe: ${ref} (looked in ${config.userRecipes} and ${config.packagedRecipes})`
+      })
     })
 
     /** Every discovered recipe file with its status, per id in priority order. */

@@ -405,9 +405,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         communication_file: path.join(stateDir, "communication.json")
       }
       if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
-      const template = recipe === undefined ? req.template : recipe.file.template
+      const template = recipe === undefined ? req.template : recipe.template
       const plan = yield* graph
-        .plan(template, { values, args: recipe?.file.args, defaults: recipe?.file.defaults, cwd, home: config.userHome })
+        .plan(template, { values, args: recipe?.args, defaults: recipe?.defaults, cwd, home: config.userHome })
         .pipe(Effect.mapError((e: TemplateError) => invalid(e.message)))
 
       const generation = randomUUID()
@@ -431,10 +431,10 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
                   source: recipe.source,
                   description: recipe.file.description,
                   template,
-                  args: recipe.file.args,
-                  defaults: recipe.file.defaults,
-                  artifacts: recipe.file.artifacts,
-                  mailbox: recipe.file.mailbox
+                  args: recipe.args,
+                  defaults: recipe.defaults,
+                  artifacts: recipe.artifacts,
+                  mailbox: recipe.mailbox
                 },
             values: req.values,
             cwd,

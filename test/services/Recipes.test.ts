@@ -10,8 +10,9 @@ import * as fc from "fast-check"
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Config from "../../src/layers/Config.js"
+import { CommandGraph, flattenPlan } from "../../src/services/CommandGraph.js"
 import { Recipes } from "../../src/services/Recipes.js"
-import { scratch } from "../support/graph.js"
+import { graphLayer, scratch } from "../support/graph.js"
 
 interface Roots {
   readonly user: string
@@ -176,4 +177,145 @@ describe("recipe discovery", () => {
     },
     { fastCheck: { numRuns: 40 } }
   )
+})
+
+/** The argv of every leaf a resolved recipe plans to, with runtime `values`. */
+const planned = (recipes: Recipes, id: string, values: Record<string, unknown> = {}) =>
+  Effect.gen(function* () {
+    const recipe = yield* recipes.resolve(id)
+    const graph = yield* CommandGraph
+    const plan = yield* graph.plan(recipe.template, { values: { recipe_dir: recipe.dir, ...values }, args: recipe.args, defaults: recipe.defaults, cwd: "/" })
+    return flattenPlan(plan).map((l) => l.argv.join(" "))
+  }).pipe(Effect.provide(graphLayer))
+
+describe("recipe imports", () => {
+  const greet = {
+    description: "greet",
+    args: ["who:string=world", "punct=!"],
+    defaults: { greeting: "hello" },
+    template: "echo {greeting} {who}{punct}"
+  }
+
+  it.effect("import nodes embed the imported template; values beat runtime values beat defaults", () => {
+    const r = roots()
+    write(r.user, "greet.json", greet)
+    write(r.user, "wrap.json", {
+      description: "wrapper",
+      args: ["who:string=outer"],
+      imports: { g: "greet.json", bound: { from: "greet", values: { who: "declared" } } },
+      template: [
+        { name: "g" },
+        { name: "g", values: { who: "node" } },
+        { name: "bound" },
+        { name: "bound", values: { greeting: "hi", who: "{who}-too" }, label: "last" }
+      ]
+    })
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        // `who` is a runtime value of the wrapper: it wins over the imported default only.
+        expect(yield* planned(recipes, "wrap", { who: "cli" })).toEqual([
+          "echo hello cli!",
+          "echo hello node!",
+          "echo hello declared!",
+          "echo hi cli-too!"
+        ])
+        // Without a runtime value the wrapper's declared default is a default like any other:
+        // the imported recipe's own default (child) wins inside the import.
+        expect(yield* planned(recipes, "wrap")).toEqual(["echo hello world!", "echo hello node!", "echo hello declared!", "echo hi outer-too!"])
+        const wrap = yield* recipes.resolve("wrap")
+        expect(wrap.imports.map((i) => [i.alias, i.id])).toEqual([["g", "greet"], ["bound", "greet"]])
+      })
+    )
+  })
+
+  it.effect("reference forms resolve before the template runs", () => {
+    const r = roots()
+    write(r.user, "greet.json", greet)
+    write(r.user, "refs.json", {
+      description: "references",
+      imports: { g: { from: "./greet.json", values: { loud: "yes", quiet: "no" } } },
+      defaults: { base: "{g.defaults.greeting}-base" },
+      template: "echo {g.name} {g.defaults.greeting} {g.defaults.who} {g.defaults.missing=fb} {g.values.loud?LOUD:soft} {g.values.quiet?LOUD:soft} {g.values.absent?x:y} {base} {{g.name}}"
+    })
+    write(r.user, "badref.json", { description: "x", imports: { g: "greet.json" }, template: "echo {g.values.nope}" })
+    write(r.user, "noalias.json", { description: "x", template: "echo {h.name}" })
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        expect(yield* planned(recipes, "refs")).toEqual(["echo greet hello world fb LOUD soft y hello-base {g.name}"])
+        const bad = yield* Effect.flip(recipes.resolve("badref"))
+        expect(bad.reason).toBe("import")
+        expect(bad.message).toContain("Unknown recipe import reference: {g.values.nope} (g has no value nope)")
+        expect((yield* Effect.flip(recipes.resolve("noalias"))).message).toContain("Unknown recipe import: h")
+      })
+    )
+  })
+
+  it.effect("unknown, missing, cyclic and too deep imports are diagnostics of the importing recipe", () => {
+    const r = roots()
+    write(r.user, "a.json", { description: "a", imports: { b: "b.json" }, template: { name: "b" } })
+    write(r.user, "b.json", { description: "b", imports: { c: "c.json" }, template: { name: "c" } })
+    write(r.user, "c.json", { description: "c", imports: { a: "a.json" }, template: { name: "a" } })
+    write(r.user, "undeclared.json", { description: "x", template: ["echo 1", { name: "helper" }] })
+    write(r.user, "missing.json", { description: "x", imports: { m: "nowhere.json" }, template: { name: "m" } })
+    for (let i = 0; i <= 33; i++) {
+      write(r.user, `d${i}.json`, i === 33 ? { description: "leaf", template: "echo deep" } : { description: "chain", imports: { next: `d${i + 1}` }, template: { name: "next" } })
+    }
+    write(r.user, "off.json", { description: "off", disabled: true, template: "echo off" })
+    write(r.user, "uses_off.json", { description: "x", imports: { o: "off" }, template: { name: "o" } })
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        const byId = Object.fromEntries((yield* recipes.list).map((e) => [e.id, e]))
+        expect(byId.a!.status).toBe("invalid")
+        expect(byId.a!.diagnostics[0]).toBe("Cyclic recipe import: a -> b -> c -> a")
+        expect(byId.b!.diagnostics[0]).toBe("Cyclic recipe import: b -> c -> a -> b")
+        expect(byId.undeclared!.diagnostics[0]).toContain("Unknown recipe import: helper (the recipe declares no imports)")
+        expect(byId.missing!.diagnostics[0]).toContain("Unknown recipe import: m (nowhere.json not found")
+        expect(byId.d0!.diagnostics[0]).toMatch(/^Recipe import depth exceeds 32: d0 -> d1 -> .* -> d33$/)
+        expect(byId.d1!.status).toBe("active")
+        expect(byId.uses_off!.diagnostics[0]).toContain("imports o, which is disabled")
+        expect((yield* Effect.flip(recipes.resolve("a"))).reason).toBe("import")
+      })
+    )
+  })
+
+  it.effect("a recipe whose template is a recipe file follows it: template, args, async mode, recipe_dir", () => {
+    const r = roots()
+    mkdirSync(join(r.packaged, "scripts"))
+    write(r.packaged, "subagent.json", {
+      description: "component",
+      async: true,
+      args: ["prompt:string", "model:string=m1"],
+      template: "{recipe_dir}/scripts/run.sh {model} {prompt}"
+    })
+    write(r.user, "ask.json", { description: "my tool", defaults: { model: "m2" }, template: "subagent.json" })
+    write(r.user, "ask_sync.json", { description: "my sync tool", async: false, template: "subagent.json" })
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        const ask = yield* recipes.resolve("ask")
+        expect(ask.async).toBe(true)
+        expect(ask.imports).toEqual([{ alias: "template", id: "subagent", path: join(r.packaged, "subagent.json") }])
+        expect(yield* planned(recipes, "ask", { prompt: "say hi" })).toEqual([`bash ${join(r.packaged, "scripts/run.sh")} m2 say hi`])
+        expect((yield* recipes.resolve("ask_sync")).async).toBe(false)
+        const entry = (yield* recipes.list).find((e) => e.id === "ask")!
+        expect(entry.async).toBe(true)
+      })
+    )
+  })
+
+  it.effect("imports resolve relative to the importing file and by id through the roots; a file's fingerprint is its content hash", () => {
+    const r = roots()
+    mkdirSync(join(r.user, "parts"))
+    write(join(r.user, "parts"), "piece.json", { description: "piece", template: "echo piece" })
+    write(r.packaged, "lib.json", { description: "lib", template: "echo lib" })
+    write(r.user, "both.json", { description: "x", imports: { p: "parts/piece.json", l: "lib" }, template: [{ name: "p" }, { name: "l" }] })
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        expect(yield* planned(recipes, "both")).toEqual(["echo piece", "echo lib"])
+        const both = yield* recipes.resolve("both")
+        expect(both.fingerprint).toMatch(/^[0-9a-f]{64}$/)
+        write(r.user, "both.json", { description: "y", imports: { p: "parts/piece.json", l: "lib" }, template: [{ name: "p" }, { name: "l" }] })
+        expect((yield* recipes.resolve("both")).fingerprint).not.toBe(both.fingerprint)
+      })
+    )
+  })
 })
