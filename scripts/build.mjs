@@ -24,6 +24,6 @@ await build({
   banner: {
     js: "#!/usr/bin/env node\nimport { createRequire as __troupeCreateRequire } from 'node:module'; const require = __troupeCreateRequire(import.meta.url);"
   },
-  external: ["better-sqlite3", "ssh2", "cpu-features"]
+  external: ["better-sqlite3", "ssh2", "cpu-features", "write-file-atomic", "proper-lockfile"]
 })
 chmodSync("dist/bin/troupe.js", 0o755)

@@ -1,15 +1,23 @@
 /**
- * `troupe recipes list|show|validate|doctor`: the recipe roots as the CLI sees them
+ * `troupe recipes list|show|validate|register|delete|doctor`: the recipe roots as the CLI sees them
  * (SPEC-runtime §2). They read the files directly; no daemon is involved. The Recipes service
  * is loaded on demand so other commands start fast.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Effect, Either } from "effect"
+import { FileSystem } from "@effect/platform"
+import { Console, Effect, Either, Option } from "effect"
 import type { CatalogEntry } from "../domain/Recipe.js"
 import { compact } from "../domain/Inspect.js"
-import { CliExit } from "./Common.js"
+import { CliExit, templateFromFlag, UsageError } from "./Common.js"
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print stable JSON instead of compact text"))
+
+/** The Registry service with the live configuration, loaded on demand. */
+const withRegistry = <A, E>(f: (registry: import("../services/Registry.js").Registry) => Effect.Effect<A, E, FileSystem.FileSystem>) =>
+  Effect.flatMap(
+    Effect.promise(() => Promise.all([import("../services/Registry.js"), import("../layers/Live.js")])),
+    ([mod, live]) => Effect.flatMap(mod.Registry, f).pipe(Effect.provide(live.layer()))
+  )
 
 /** The Recipes service with the live configuration, loaded on demand. */
 const withRecipes = <A, E>(f: (recipes: import("../services/Recipes.js").Recipes) => Effect.Effect<A, E>) =>
@@ -102,11 +110,81 @@ const doctor = Command.make(
     )
 ).pipe(Command.withDescription("Explain how an id resolves: which file decides, what it shadows, and every diagnostic."))
 
+const resultLine = (r: { action: string; name: string; path: string; async?: boolean | undefined }) =>
+  `${r.name} ${r.action} path=${compact(r.path)}${r.async === true ? " async" : ""}`
+
+const register = Command.make(
+  "register",
+  {
+    name: Args.text({ name: "name" }).pipe(Args.withDescription("Tool name: ^[a-z][a-z0-9_]*$, not a built-in tool")),
+    description: Options.text("description").pipe(Options.optional, Options.withDescription("One-line description")),
+    template: Options.text("template").pipe(
+      Options.optional,
+      Options.withDescription("Command template: text, a JSON array/object, or a recipe file (\"subagent-prompt.json\")")
+    ),
+    args: Options.text("args").pipe(Options.optional, Options.withDescription("Argument declarations, comma-separated: \"scope:path,mode:enum(a,b)=a\"")),
+    defaults: Options.keyValueMap("default").pipe(Options.optional, Options.withDescription("A default value (repeatable): --default model=m1")),
+    from: Options.file("from").pipe(Options.optional, Options.withDescription("A JSON file with recipe fields to register (flags override it)")),
+    async: Options.boolean("async").pipe(Options.withDescription("Mark the tool async (starts an actor)")),
+    sync: Options.boolean("sync").pipe(Options.withDescription("Mark the tool foreground (async: false)")),
+    update: Options.boolean("update").pipe(Options.withDescription("Change an existing tool; only the given fields change")),
+    json
+  },
+  (input) =>
+    withRegistry((registry) =>
+      Effect.gen(function* () {
+        const mod = yield* Effect.promise(() => import("../services/Registry.js"))
+        const params: Record<string, unknown> = {}
+        if (Option.isSome(input.from)) {
+          const from = input.from.value
+          const fs = yield* FileSystem.FileSystem
+          const text = yield* fs.readFileString(from).pipe(Effect.mapError((e) => new UsageError({ message: `Cannot read --from ${from}: ${e.message}` })))
+          const parsed = yield* Effect.try({
+            try: () => JSON.parse(text) as unknown,
+            catch: (e) => new UsageError({ message: `--from ${from} is not valid JSON: ${(e as Error).message}` })
+          })
+          if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+            return yield* new UsageError({ message: `--from ${from} must hold a JSON object of recipe fields` })
+          }
+          Object.assign(params, parsed)
+        }
+        params.name = input.name
+        if (Option.isSome(input.description)) params.description = input.description.value
+        if (Option.isSome(input.template)) params.template = templateFromFlag(input.template.value)
+        if (Option.isSome(input.args)) params.args = input.args.value
+        if (Option.isSome(input.defaults)) params.defaults = Object.fromEntries(input.defaults.value)
+        if (input.async) params.async = true
+        if (input.sync) params.async = false
+        if (input.update) params.update = true
+        const result = yield* registry.register(yield* mod.decodeRegisterInput(params))
+        yield* Console.log(input.json ? JSON.stringify(result) : resultLine(result))
+      })
+    )
+).pipe(
+  Command.withDescription(
+    "Create (or with --update change) a tool in the user root: a recipe file written atomically after validation.\n" +
+      "Examples:\n  troupe recipes register word_count --description 'Count words' --template 'wc -w {file:path}'\n" +
+      "  troupe recipes register ask --description 'Ask a sub-agent' --template subagent-prompt.json --default model=m1"
+  )
+)
+
+const deleteTool = Command.make(
+  "delete",
+  { name: Args.text({ name: "name" }), json },
+  (input) =>
+    withRegistry((registry) =>
+      Effect.gen(function* () {
+        const result = yield* registry.remove(input.name)
+        yield* Console.log(input.json ? JSON.stringify(result) : resultLine(result))
+      })
+    )
+).pipe(Command.withDescription("Delete a tool (its recipe file) from the user root."))
+
 /** `troupe recipes …`. */
 export const recipesCommand = Command.make("recipes").pipe(
   Command.withDescription(
     "Recipe files: the user root (TROUPE_RECIPES, else $PI_CODING_AGENT_DIR/recipes, else ~/.pi/agent/recipes) shadows the packaged library.\n" +
-      "Examples:\n  troupe recipes list\n  troupe recipes show repo-health\n  troupe recipes validate ./my.json\n  troupe recipes doctor review"
+      "Examples:\n  troupe recipes list\n  troupe recipes show repo-health\n  troupe recipes validate ./my.json\n  troupe recipes register greet --description 'Greet' --template 'echo hi {who}'\n  troupe recipes delete greet\n  troupe recipes doctor review"
   ),
-  Command.withSubcommands([list, show, validate, doctor])
+  Command.withSubcommands([list, show, validate, register, deleteTool, doctor])
 )

@@ -6,15 +6,16 @@ import { Effect, Layer } from "effect"
 import { CommandGraph } from "../services/CommandGraph.js"
 import { LocalHost } from "../services/LocalHost.js"
 import { Recipes } from "../services/Recipes.js"
+import { Registry } from "../services/Registry.js"
 import * as Config from "./Config.js"
 
-/** CommandGraph + Recipes on LocalHost with the environment's configuration. */
+/** CommandGraph + Recipes + Registry on LocalHost with the environment's configuration. */
 export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}) => {
   const config = Config.layer(overrides)
   const host = Layer.unwrapEffect(
     Effect.map(Config.TroupeConfig, (c) => LocalHost.layer({ graceMs: c.killGraceMs }))
   )
-  return Layer.mergeAll(CommandGraph.Default, Recipes.Default).pipe(
+  return Layer.mergeAll(CommandGraph.Default, Recipes.Default, Registry.Default).pipe(
     Layer.provideMerge(host),
     Layer.provideMerge(config),
     Layer.provideMerge(NodeContext.layer)

@@ -115,9 +115,16 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
       const info = yield* fs.stat(abs).pipe(Effect.mapError(() => err("not_found", id, `Recipe file not found: ${abs}`)))
       if (Number(info.size) > maxRecipeBytes) return yield* err("too_large", id, `Recipe ${id} is larger than 1 MiB: ${abs}`)
       const bytes = yield* fs.readFile(abs).pipe(Effect.mapError((e) => err("not_found", id, `Cannot read recipe ${abs}: ${e.message}`)))
-      const file = yield* decodeText(id, new TextDecoder().decode(bytes))
-      return { id, path: abs, dir: path.dirname(abs), file, fingerprint: createHash("sha256").update(bytes).digest("hex") } satisfies Raw
+      return yield* fromBytes(abs, bytes)
     })
+
+    const fromBytes = (abs: string, bytes: Uint8Array) =>
+      Effect.gen(function* () {
+        const id = path.basename(abs).replace(/\.json$/, "")
+        if (bytes.length > maxRecipeBytes) return yield* err("too_large", id, `Recipe ${id} is larger than 1 MiB: ${abs}`)
+        const file = yield* decodeText(id, new TextDecoder().decode(bytes))
+        return { id, path: abs, dir: path.dirname(abs), file, fingerprint: createHash("sha256").update(bytes).digest("hex") } satisfies Raw
+      })
 
     /** Where an import or a recipe-file reference points: a path relative to `dir`, else an id through the roots. */
     const locate = (dir: string, ref: string) =>
@@ -220,6 +227,16 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
       return yield* link(yield* readFile(file), source, [])
     })
 
+    /**
+     * Checks recipe text as if it were the file `file` (which need not exist): decoding,
+     * imports (relative to the file's directory) and argument validation — what `load` would
+     * report, before anything is written.
+     * @fails RecipeError like `load`.
+     */
+    const check = Effect.fn("Recipes.check")(function* (file: string, text: string, source: Recipe["source"]) {
+      return yield* link(yield* fromBytes(path.resolve(file), new TextEncoder().encode(text)), source, [])
+    })
+
     /** The `.json` files of a root, sorted; a missing or unreadable root has none. */
     const listRoot = (dir: string) =>
       fs.readDirectory(dir).pipe(
@@ -314,6 +331,6 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
     /** Every discovered recipe file with its status, per id in priority order. */
     const list = Effect.map(discover(), (c): ReadonlyArray<CatalogEntry> => c.entries)
 
-    return { load, resolve, discover, list } as const
+    return { load, check, resolve, discover, list } as const
   })
 }) {}

@@ -87,8 +87,34 @@ const migrations = Migrator.fromRecord({
       data TEXT NOT NULL
     )`
     yield* sql`CREATE INDEX session_events_session ON session_events (session, id)`
+  }),
+  "2_recipe_usage": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE recipe_usage (
+      path TEXT PRIMARY KEY,
+      id TEXT NOT NULL,
+      calls INTEGER NOT NULL,
+      last_called INTEGER NOT NULL,
+      fingerprint TEXT NOT NULL,
+      reset_at INTEGER
+    )`
   })
 })
+
+/**
+ * How often a recipe file was launched (SPEC-runtime §2 usage metadata), keyed by its path.
+ * `calls` counts launches since `reset_at` (the first launch after its content changed);
+ * `last_called` is in ms since the epoch; `fingerprint` is the sha256 of the file the count
+ * belongs to.
+ */
+export interface RecipeUsage {
+  readonly path: string
+  readonly id: string
+  readonly calls: number
+  readonly last_called: number
+  readonly fingerprint: string
+  readonly reset_at: number | null
+}
 
 // ---------------------------------------------------------------------------------------------
 // Rows
@@ -415,6 +441,23 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
       ).pipe(Effect.mapError(internal))
     })
 
+    /**
+     * Counts one launch of a recipe file. A different `fingerprint` than the stored one (the
+     * file was edited) restarts the count at 1 and sets `reset_at`.
+     */
+    const recordUsage = Effect.fn("Store.recordUsage")(function* (recipe: { readonly path: string; readonly id: string; readonly fingerprint: string }, at: number) {
+      yield* q(sql`INSERT INTO recipe_usage ${sql.insert({ path: recipe.path, id: recipe.id, calls: 1, last_called: at, fingerprint: recipe.fingerprint, reset_at: null })}
+        ON CONFLICT (path) DO UPDATE SET
+          id = excluded.id,
+          calls = CASE WHEN fingerprint = excluded.fingerprint THEN calls + 1 ELSE 1 END,
+          reset_at = CASE WHEN fingerprint = excluded.fingerprint THEN reset_at ELSE excluded.last_called END,
+          fingerprint = excluded.fingerprint,
+          last_called = excluded.last_called`)
+    })
+
+    /** Usage rows of every recipe file ever launched. */
+    const recipeUsage = q(sql<RecipeUsage>`SELECT path, id, calls, last_called, fingerprint, reset_at FROM recipe_usage ORDER BY path`)
+
     return {
       insertRun,
       updateRun,
@@ -429,7 +472,9 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
       runEvents,
       appendSessionEvent,
       sessionEvents,
-      pruneRuns
+      pruneRuns,
+      recordUsage,
+      recipeUsage
     } as const
   })
 }) {

@@ -470,6 +470,11 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           yield* FiberMap.run(fibers, id, superviseRun({ entry, plan, policy, stateDir, env }))
         })
       )
+      // Usage metadata (SPEC-runtime §2): counted in the store, never in the recipe file. A
+      // failure to count is logged, not a failed spawn: the run is already started.
+      if (recipe !== undefined) {
+        yield* store.recordUsage(recipe, at).pipe(Effect.catchAll((e) => Effect.logWarning(`recipe usage of ${recipe.id} not recorded: ${e.message}`)))
+      }
       return (yield* mustGet(id)).info
     })
 

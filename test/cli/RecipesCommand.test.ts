@@ -2,8 +2,8 @@
  * `troupe recipes …` and `troupe run <id>` through the built binary, against a user root in
  * the pi-actors 0.17 shape (TROUPE_RECIPES), with a packaged recipe shadowed and a broken one.
  */
-import { spawnSync } from "node:child_process"
-import { mkdirSync, writeFileSync } from "node:fs"
+import { spawn, spawnSync } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { scratch } from "../support/graph.js"
@@ -91,11 +91,68 @@ describe("troupe recipes (built binary)", () => {
     const validate = troupe(root, ["recipes", "validate", "greet", "broken"])
     expect(validate.code).toBe(1)
     expect(validate.stdout).toContain("ok greet")
-    expect(validate.stdout).toContain("invalid broken:")
+    expect(validate.stdout).toContain("rejected broken:")
     const run = troupe(root, ["run", "off"])
     expect(run.code).toBe(1)
     expect(run.stderr).toContain("Recipe off is disabled")
     const show = troupe(root, ["recipes", "show", "greet", "--json"])
     expect(JSON.parse(show.stdout)).toMatchObject({ id: "greet", source: "user", recipe: { description: "Greet someone, twice in parallel" } })
+  })
+
+  it("register, run and delete a tool; concurrent registrations from several processes all land", async () => {
+    const root = join(scratch("troupe-reg-cli-"), "recipes")
+    const created = troupe(root, ["recipes", "register", "shout", "--description", "Shout", "--args", "word:string=hey", "--template", "echo {word}!"])
+    expect(created).toMatchObject({ code: 0, stdout: `shout created path=${join(root, "shout.json")}\n` })
+    expect(troupe(root, ["run", "shout", "word=hi"]).stdout).toBe("hi!\n")
+    expect(troupe(root, ["recipes", "register", "shout", "--description", "again", "--template", "echo"])).toMatchObject({ code: 1 })
+    expect(troupe(root, ["recipes", "register", "shout", "--update", "--default", "word=yo"]).code).toBe(0)
+    expect(troupe(root, ["run", "shout"]).stdout).toBe("yo!\n")
+    expect(troupe(root, ["recipes", "delete", "shout"]).code).toBe(0)
+    expect(existsSync(join(root, "shout.json"))).toBe(false)
+
+    // 4 processes × 3 names, at the same time.
+    const worker = (w: number) =>
+      new Promise<number | null>((resolve) => {
+        const script = Array.from({ length: 3 }, (_, i) =>
+          `"${process.execPath}" "${bin}" recipes register tool_${w}_${i} --description "w${w} i${i}" --template "echo ${w}-${i}"`
+        ).join(" && ")
+        spawn("sh", ["-c", script], { env: { ...process.env, TROUPE_RECIPES: root }, stdio: "ignore" }).on("exit", resolve)
+      })
+    expect(await Promise.all([0, 1, 2, 3].map(worker))).toEqual([0, 0, 0, 0])
+    const files = readdirSync(root).filter((f) => f.endsWith(".json")).sort()
+    expect(files).toHaveLength(12)
+    for (const f of files) expect(JSON.parse(readFileSync(join(root, f), "utf8")).template).toMatch(/^echo \d-\d$/)
+  })
+
+  it("a registration killed with SIGKILL leaves the old or the new file, never a torn one", async () => {
+    const dir = scratch("troupe-reg-crash-")
+    const root = join(dir, "recipes")
+    // A large template makes the write long enough to be hit.
+    const big = (version: number) => {
+      const from = join(dir, `v${version}.json`)
+      writeFileSync(from, JSON.stringify({ description: `v${version}`, template: Array.from({ length: 4000 }, (_, i) => `echo v${version} step ${i} ${"x".repeat(100)}`) }))
+      return from
+    }
+    expect(troupe(root, ["recipes", "register", "big", "--from", big(0)]).code).toBe(0)
+    let previous = 0
+    let killed = 0
+    for (let round = 1; round <= 12; round++) {
+      const from = big(round)
+      const child = spawn(process.execPath, [bin, "recipes", "register", "big", "--update", "--from", from], {
+        env: { ...process.env, TROUPE_RECIPES: root },
+        stdio: "ignore"
+      })
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+      await new Promise((resolve) => setTimeout(resolve, 150 + ((round * 37) % 250)))
+      child.kill("SIGKILL")
+      const code = await exited
+      if (code === null) killed++
+      const description = (JSON.parse(readFileSync(join(root, "big.json"), "utf8")) as { description: string }).description
+      expect([`v${previous}`, `v${round}`]).toContain(description)
+      previous = Number(description.slice(1))
+    }
+    // The kills must have landed in flight for the test to mean anything.
+    expect(killed).toBeGreaterThan(0)
+    expect(troupe(root, ["recipes", "validate", "big"]).code).toBe(0)
   })
 })
