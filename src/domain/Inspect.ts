@@ -10,6 +10,11 @@ export const runViews = ["status", "tail", "files", "artifacts", "tree", "recipe
 /** Views of `coordinator`, `session:<id>` and `session:all`. */
 export const sessionViews = ["runs", "status"] as const
 
+/** Views of `recipes` (the registry). */
+export const recipesViews = ["status", "summary", "doctor"] as const
+/** Views of `tool:<name>` (a user-root recipe). */
+export const toolViews = ["status", "schema"] as const
+
 /** Default number of lines / events in `tail`-like views. */
 export const defaultLines = 40
 

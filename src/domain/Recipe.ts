@@ -101,5 +101,7 @@ export class CatalogEntry extends Schema.Class<CatalogEntry>("CatalogEntry")({
   async: Schema.optional(Schema.Boolean),
   /** Every problem found with the file (empty when valid). */
   diagnostics: Schema.Array(Schema.String),
-  shadowed_by: Schema.optional(Schema.String)
+  shadowed_by: Schema.optional(Schema.String),
+  /** sha256 (hex) of the file, when it could be read and decoded. */
+  fingerprint: Schema.optional(Schema.String)
 }) {}

@@ -1,15 +1,20 @@
 /**
  * `Inspector`: the inspect views of runs and sessions (SPEC-messaging §6) as compact text and
  * JSON. Compact text starts with one newline and prints `key=value` pairs; spaces inside values
- * become `_`. Views of other targets (branches, rooms, tools, recipes) join as their features land.
+ * become `_`. `recipes` and `tool:<name>` report the registry with usage from the store. Views of
+ * other targets (branches, rooms) join as their features land.
  *
  * Corresponds to pi-actors' `inspect target=run:<id> view=status|tail|files|artifacts|…` and
  * `target=coordinator|session:<id>|session:all view=runs` with `status=` filters.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Effect, Schema } from "effect"
+import { Clock, DateTime, Effect, Schema } from "effect"
 import * as Output from "../domain/Output.js"
-import { compact, defaultLines, type InspectOptions, InspectView, runViews, sessionViews } from "../domain/Inspect.js"
+import { compact, defaultLines, type InspectOptions, InspectView, recipesViews, runViews, sessionViews, toolViews } from "../domain/Inspect.js"
+import * as Report from "../domain/RecipeReport.js"
+import { templateArgsSchema } from "./CommandGraph.js"
+import { Recipes } from "./Recipes.js"
+import { Store } from "./Store.js"
 import { ActorsError, type Caller, type RunInfo, runIdOf, StatusFilter } from "../domain/Run.js"
 import { Supervisor } from "./Supervisor.js"
 
@@ -43,6 +48,8 @@ const decodeFilter = Schema.decodeUnknownEither(StatusFilter)
 export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
   effect: Effect.gen(function* () {
     const supervisor = yield* Supervisor
+    const recipes = yield* Recipes
+    const store = yield* Store
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
 
@@ -132,6 +139,82 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
         }
       })
 
+    const iso = (ms: number | undefined) => (ms === undefined ? undefined : DateTime.formatIso(DateTime.unsafeMake(ms)))
+
+    const registryReport = Effect.gen(function* () {
+      const catalog = yield* recipes.discover()
+      const usage = yield* store.recipeUsage
+      const rows = Report.reportRows(catalog.entries, usage)
+      const templates = new Map(
+        [...catalog.active].map(([id, r]) => [id, JSON.stringify({ template: r.template, args: r.args, defaults: r.defaults })] as const)
+      )
+      const now = yield* Clock.currentTimeMillis
+      return { rows, catalog, recommendations: Report.recommendations(rows, templates, now) }
+    }).pipe(Effect.withSpan("Inspector.registryReport"))
+
+    const rowText = (r: Report.ReportRow) =>
+      pairs({ id: r.id, status: r.status, source: r.source, ...(r.async === true ? { async: true } : {}), calls: r.calls, ...(r.last_called === undefined ? {} : { last_called: iso(r.last_called) }) }) +
+      (r.status === "shadowed" ? ` shadowed_by=${compact(r.shadowed_by)}` : "") +
+      (r.diagnostics.length > 0 ? `\n  ${r.diagnostics.join("\n  ")}` : "")
+
+    const recipesView = (view: string) =>
+      Effect.gen(function* () {
+        const { rows, recommendations } = yield* registryReport
+        const counts: Record<string, number> = { active: 0, shadowed: 0, invalid: 0, disabled: 0 }
+        for (const r of rows) counts[r.status] = (counts[r.status] ?? 0) + 1
+        const tools = rows.filter((r) => r.source === "user" && r.status === "active").length
+        const calls = rows.reduce((n, r) => n + r.calls, 0)
+        const advice = recommendations.map((a) => `- ${a.kind} ${a.text}`)
+        switch (view) {
+          case "status":
+            return { text: "\n" + pairs({ recipes: rows.length, ...counts, tools }) + rows.map((r) => "\n" + rowText(r)).join(""), data: { counts, tools, recipes: rows } }
+          case "summary":
+            return {
+              text: "\n" + pairs({ recipes: rows.length, ...counts, tools, calls, recommendations: recommendations.length }) + (advice.length > 0 ? "\n" + advice.join("\n") : ""),
+              data: { counts, tools, calls, recommendations }
+            }
+          case "doctor": {
+            const troubled = rows.filter((r) => r.status !== "active" && r.status !== "shadowed" || r.diagnostics.length > 0)
+            return {
+              text: "\n" + pairs({ problems: troubled.length, recommendations: recommendations.length }) +
+                troubled.map((r) => "\n" + rowText(r)).join("") + (advice.length > 0 ? "\n" + advice.join("\n") : "") +
+                "\n(recommendations only: nothing is deleted automatically)",
+              data: { problems: troubled, recommendations }
+            }
+          }
+          default:
+            return yield* viewError("recipes", recipesViews)
+        }
+      })
+
+    const toolView = (name: string, view: string) =>
+      Effect.gen(function* () {
+        if (!(toolViews as ReadonlyArray<string>).includes(view)) return yield* viewError(`tool:${name}`, toolViews)
+        const { rows, catalog } = yield* registryReport
+        const row = rows.find((r) => r.id === name && r.status !== "shadowed")
+        const recipe = catalog.active.get(name)
+        if (row === undefined) return yield* new ActorsError({ reason: "not_found", message: `Unknown tool: ${name} (no ${name}.json in the user root)` })
+        if (row.source !== "user") {
+          return yield* new ActorsError({
+            reason: "not_found",
+            message: `tool:${name} is not a tool: ${name} is a packaged recipe (a component). Register it (troupe recipes register ${name} --description … --template ${name}.json) or copy it into the user root.`
+          })
+        }
+        if (recipe === undefined) {
+          return yield* new ActorsError({ reason: "invalid", message: `tool:${name} is ${row.status}: ${row.diagnostics[0] ?? row.path}` })
+        }
+        if (view === "schema") {
+          const schema = templateArgsSchema(recipe.template, recipe.args ?? [], recipe.defaults ?? {})
+          return { text: "\n" + JSON.stringify(schema, null, 2), data: schema }
+        }
+        const data = { tool: name, status: row.status, async: recipe.async, path: row.path, description: row.description, calls: row.calls, last_called: iso(row.last_called), imports: recipe.imports }
+        return {
+          text: "\n" + pairs({ tool: name, status: row.status, async: recipe.async, calls: row.calls, last_called: iso(row.last_called), path: row.path }) +
+            `\n${row.description ?? ""}` + recipe.imports.map((i) => `\nimport ${i.alias}=${i.id} ${i.path}`).join(""),
+          data
+        }
+      })
+
     /**
      * Renders `view` of `target` for the caller.
      * @fails ActorsError `invalid` (unknown target kind or view: the message lists the valid
@@ -152,9 +235,17 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
         const out = yield* sessionView(caller, target, v, options)
         return new InspectView({ target, view: v, ...out })
       }
+      if (target === "recipes") {
+        const v = view ?? "status"
+        return new InspectView({ target, view: v, ...(yield* recipesView(v)) })
+      }
+      if (target.startsWith("tool:")) {
+        const v = view ?? "status"
+        return new InspectView({ target, view: v, ...(yield* toolView(target.slice("tool:".length), v)) })
+      }
       return yield* new ActorsError({
         reason: "invalid",
-        message: `inspect target must be run:<id>, coordinator, session:<id> or session:all (got ${target})`
+        message: `inspect target must be run:<id>, coordinator, session:<id>, session:all, recipes or tool:<name> (got ${target})`
       })
     })
 
@@ -162,4 +253,4 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
   })
 }) {}
 
-export { compact, defaultLines, type InspectOptions, InspectView, runViews, sessionViews } from "../domain/Inspect.js"
+export { compact, defaultLines, type InspectOptions, InspectView, recipesViews, runViews, sessionViews, toolViews } from "../domain/Inspect.js"

@@ -262,7 +262,7 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
           if (Either.isRight(loaded)) {
             const r = loaded.right
             found.push({
-              entry: { id, source, path: file, description: r.file.description, async: r.async, diagnostics: [] },
+              entry: { id, source, path: file, description: r.file.description, async: r.async, diagnostics: [], fingerprint: r.fingerprint },
               recipe: r,
               disabled: r.file.disabled === true
             })

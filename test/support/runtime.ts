@@ -23,15 +23,22 @@ export const testKillGraceMs = 300
 /**
  * Supervisor + Inspector + Events + Store (SQLite under a fresh temporary home) + CommandGraph +
  * Recipes + `host` (default: a real `LocalHost` with a 300 ms grace) + `TroupeConfig` + Node
- * platform. `home`: use this directory instead of a temporary one (created if missing, kept).
+ * platform. `home`: use this directory instead of a temporary one (created if missing, kept);
+ * `config`: other configuration overrides (e.g. `userRecipes`).
  */
-export const testRuntime = (options: { readonly host?: Layer.Layer<Host> | undefined; readonly home?: string | undefined } = {}) => {
+export const testRuntime = (
+  options: {
+    readonly host?: Layer.Layer<Host> | undefined
+    readonly home?: string | undefined
+    readonly config?: Partial<Config.TroupeConfigShape> | undefined
+  } = {}
+) => {
   const config = Layer.unwrapScoped(
     Effect.gen(function* () {
       const fs = yield* FileSystem.FileSystem
       const home = options.home ?? (yield* fs.makeTempDirectoryScoped({ prefix: "troupe-home-" }))
       yield* fs.makeDirectory(home, { recursive: true, mode: 0o700 })
-      return Config.layer({ home, killGraceMs: testKillGraceMs })
+      return Config.layer({ home, killGraceMs: testKillGraceMs, ...options.config })
     })
   ).pipe(Layer.provide(NodeContext.layer))
   const host = options.host ?? LocalHost.layer({ graceMs: testKillGraceMs, pipeCloseGraceMs: 500 })
