@@ -5,7 +5,7 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { FileSystem } from "@effect/platform"
-import { Console, Effect, Either, Option } from "effect"
+import { Console, Effect, Either, Option, Stream } from "effect"
 import type { CatalogEntry } from "../domain/Recipe.js"
 import { compact } from "../domain/Inspect.js"
 import { CliExit, templateFromFlag, UsageError } from "./Common.js"
@@ -32,14 +32,23 @@ const line = (e: CatalogEntry) =>
   (e.status === "shadowed" ? `  (shadowed by ${e.shadowed_by})` : "") +
   (e.status === "invalid" ? `  ${e.diagnostics[0] ?? ""}` : "")
 
-const list = Command.make("list", { json }, (input) =>
+const printList = (entries: ReadonlyArray<CatalogEntry>, asJson: boolean) =>
+  Console.log(asJson ? JSON.stringify(entries) : entries.length === 0 ? "no recipes" : entries.map(line).join("\n"))
+
+const watchOption = Options.boolean("watch").pipe(
+  Options.withDescription("Keep running and print the list again after every change under the user root (Ctrl-C stops)")
+)
+
+const list = Command.make("list", { json, watch: watchOption }, (input) =>
   withRecipes((recipes) =>
-    Effect.gen(function* () {
-      const entries = yield* recipes.list
-      if (input.json) return yield* Console.log(JSON.stringify(entries))
-      if (entries.length === 0) return yield* Console.log("no recipes")
-      yield* Console.log(entries.map(line).join("\n"))
-    })
+    input.watch
+      ? recipes.watch().pipe(
+          Stream.zipWithIndex,
+          Stream.runForEach(([entries, i]) =>
+            Effect.zipRight(input.json || i === 0 ? Effect.void : Console.log("---"), printList(entries, input.json))
+          )
+        )
+      : Effect.flatMap(recipes.list, (entries) => printList(entries, input.json))
   )
 ).pipe(Command.withDescription("List every recipe file of the user root and the packaged library with its status (active, shadowed, invalid, disabled)."))
 

@@ -8,7 +8,7 @@
  * disabled one blocks the lower ones instead of silently falling back to them.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Effect, Either, ParseResult, Schema } from "effect"
+import { Duration, Effect, Either, ParseResult, Schedule, Schema, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { CatalogEntry, type Recipe, RecipeError, RecipeFile, type RecipeImport } from "../domain/Recipe.js"
 import * as Imports from "../domain/RecipeImports.js"
@@ -331,6 +331,26 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
     /** Every discovered recipe file with its status, per id in priority order. */
     const list = Effect.map(discover(), (c): ReadonlyArray<CatalogEntry> => c.entries)
 
-    return { load, check, resolve, discover, list } as const
+    /**
+     * The catalog now and after every change under the user root (a watcher, debounced by
+     * `debounceMs`, default 150 ms): each element is the full `list`, emitted only when it
+     * differs from the previous one. When the root is missing or the watch fails, it retries
+     * every second, so a root created later is picked up. Never fails; runs until interrupted.
+     * Used by adapters to re-register tools (pi-actors re-read its recipe root on reload).
+     */
+    const watch = (debounceMs = 150): Stream.Stream<ReadonlyArray<CatalogEntry>> =>
+      // Each (re)start of the watch re-reads the catalog: files written while no watch ran
+      // (the root did not exist yet) are seen too.
+      Stream.concat(Stream.make(undefined), fs.watch(config.userRecipes, { recursive: true })).pipe(
+        Stream.tapError((e) => Effect.logDebug(`recipe root watch: ${e.message}; retrying in 1 s`)),
+        // Retried forever: the error channel is empty in practice.
+        Stream.retry(Schedule.spaced(Duration.seconds(1))),
+        Stream.orDie,
+        Stream.debounce(Duration.millis(debounceMs)),
+        Stream.mapEffect(() => list),
+        Stream.changesWith((a, b) => JSON.stringify(a) === JSON.stringify(b))
+      )
+
+    return { load, check, resolve, discover, list, watch } as const
   })
 }) {}

@@ -5,7 +5,7 @@
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Queue, Stream } from "effect"
 import * as fc from "fast-check"
 import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
@@ -316,6 +316,35 @@ describe("recipe imports", () => {
         write(r.user, "both.json", { description: "y", imports: { p: "parts/piece.json", l: "lib" }, template: [{ name: "p" }, { name: "l" }] })
         expect((yield* recipes.resolve("both")).fingerprint).not.toBe(both.fingerprint)
       })
+    )
+  })
+})
+
+describe("recipe root watcher", () => {
+  it.live("changes under the user root take effect without a restart: added, broken, fixed, removed", () => {
+    const base = scratch("troupe-watch-")
+    const r = { user: join(base, "user"), packaged: join(base, "packaged") }
+    mkdirSync(r.packaged, { recursive: true })
+    return withRecipes(r, (recipes) =>
+      Effect.scoped(Effect.gen(function* () {
+        const seen = yield* Queue.unbounded<ReadonlyArray<string>>()
+        yield* recipes.watch(50).pipe(
+          Stream.runForEach((entries) => Queue.offer(seen, entries.map((e) => `${e.id}:${e.status}`))),
+          Effect.forkScoped
+        )
+        const next = Queue.take(seen).pipe(Effect.timeout("10 seconds"))
+        expect(yield* next).toEqual([])
+        // The root does not exist yet: it is picked up when it appears.
+        mkdirSync(r.user)
+        write(r.user, "one.json", echo("one"))
+        expect(yield* next).toEqual(["one:active"])
+        write(r.user, "one.json", "{ broken")
+        expect(yield* next).toEqual(["one:invalid"])
+        write(r.user, "one.json", echo("fixed"))
+        expect(yield* next).toEqual(["one:active"])
+        rmSync(join(r.user, "one.json"))
+        expect(yield* next).toEqual([])
+      }))
     )
   })
 })
