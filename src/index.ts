@@ -11,6 +11,8 @@
 export * as DaemonClient from "./daemon/Client.js"
 export { Authentication, CurrentCaller, DaemonStatus, TroupeRpcs } from "./daemon/Protocol.js"
 export { runDaemon, type DaemonOptions } from "./daemon/Server.js"
+export * as Address from "./domain/Address.js"
+export * as Envelope from "./domain/Envelope.js"
 export * as Output from "./domain/Output.js"
 export type * from "./domain/Plan.js"
 export { RecipeError, RecipeFile, type Recipe } from "./domain/Recipe.js"
