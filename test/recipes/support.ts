@@ -99,3 +99,6 @@ process.stdout.write("answer: " + prompt.slice(0, 20) + " (model=" + flag("--mod
       : []
   return { env, calls, log }
 }
+
+/** The failed leaf's own stderr inside `troupe run`'s failure text (`Exit code N\n\nstderr:\n…\n\nstdout:\n…`). */
+export const leafStderr = (stderr: string): string => /(?:^|\n)stderr:\n([\s\S]*?)\n\nstdout:\n/.exec(stderr)?.[1] ?? stderr
