@@ -116,7 +116,7 @@ run(async () => {
       return withLock(dir, () => {
         const leases = readLeases(leasesFile)
         const now = Date.now()
-        const current = leases[resource]
+        const current = Object.hasOwn(leases, resource) ? leases[resource] : undefined
         if (current !== undefined && current.holder !== holder && current.expires_ms > now) {
           throw new Exit(3, `lease busy: ${resource} held by ${current.holder} until ${current.expires_at}`)
         }
@@ -138,7 +138,7 @@ run(async () => {
       const holder = need(flags, "holder", action)
       return withLock(dir, () => {
         const leases = readLeases(leasesFile)
-        const current = leases[resource]
+        const current = Object.hasOwn(leases, resource) ? leases[resource] : undefined
         if (current === undefined) throw new Exit(4, `no lease: ${resource} is not held`)
         if (current.holder !== holder) {
           throw new Exit(3, `not the holder: ${resource} is held by ${current.holder} until ${current.expires_at}, not by ${holder}`)
