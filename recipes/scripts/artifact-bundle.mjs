@@ -1,81 +1,33 @@
 // recipes/artifact-bundle.json: bundles files and directories (--files=<JSON array>, paths
 // relative to --base) into a gzipped POSIX tar at --path, atomically: the archive is written to
-// a temp file in the target's directory, fsynced, then renamed into place. The tar is written
-// here (ustar + pax headers for long names), so the manifest describes exactly the bytes that
-// went into the archive: every regular file's name, size and sha256, plus directories and
-// symlinks. Entries: directories recursively in name order, owner 0:0, mtime from the file
-// (or SOURCE_DATE_EPOCH when set).
+// a temp file in the target's directory, fsynced, then renamed into place.
+//
+// The tar itself is written by node-tar (`tar`'s Pack: portable headers, pax for long or
+// non-ASCII names, gzip). Entries are walked here, not by node-tar, so paths stay inside base
+// and the order is fixed: directories recursively, names sorted, each path passed to Pack with
+// `noDirRecurse`, one at a time (`jobs: 1`, see `bundle`). Every regular file is stored in
+// full (hard-link detection is off). mtime is the file's own, or SOURCE_DATE_EPOCH when set;
+// `portable` drops owner, atime/ctime and the mtime of directories, and normalises modes.
+//
+// The manifest is read back from the archive: every compressed chunk written to the temp file
+// is also fed to node-tar's Parser (the reader behind `tar.t`), which hashes each file's
+// content as stored in the archive. So name, bytes and sha256 describe the archived bytes,
+// not a separate read of the file. The listing must then match the walk (same names, types
+// and order, each file the size lstat saw before archiving); a file that changed size or type
+// in between, or while node-tar read it, fails with exit 1 and no archive.
 //
 // Exit codes: 0 written; 2 usage (no path/files, a path outside base, a missing file);
-// 1 I/O errors (including a file that changed size while being read).
+// 1 I/O errors (including a file that changed while being bundled).
 import { createHash } from "node:crypto"
-import { closeSync, createReadStream, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, unlinkSync, writeSync } from "node:fs"
+import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, unlinkSync, writeSync } from "node:fs"
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path"
-import { once } from "node:events"
-import { createGzip } from "node:zlib"
+import * as tar from "tar"
 import { commitTemp, Exit, parseFlags, run, tempPathFor } from "./lib/common.mjs"
-
-const block = 512
-
-const octal = (n, width) => n.toString(8).padStart(width - 1, "0") + "\0"
-
-/** One ustar header; `name`/`linkname` must already fit (long ones go in a pax header). */
-const header = ({ name, mode, size, mtime, type, linkname = "" }) => {
-  const h = Buffer.alloc(block)
-  h.write(name, 0, 100, "utf8")
-  h.write(octal(mode & 0o7777, 8), 100, "ascii")
-  h.write(octal(0, 8), 108, "ascii")
-  h.write(octal(0, 8), 116, "ascii")
-  h.write(octal(size, 12), 124, "ascii")
-  h.write(octal(mtime, 12), 136, "ascii")
-  h.fill(" ", 148, 156)
-  h.write(type, 156, "ascii")
-  h.write(linkname, 157, 100, "utf8")
-  h.write("ustar\0", 257, "ascii")
-  h.write("00", 263, "ascii")
-  let sum = 0
-  for (const b of h) sum += b
-  h.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "ascii")
-  return h
-}
-
-const padding = (size) => Buffer.alloc((block - (size % block)) % block)
-
-/** A pax record `"<len> key=value\n"`, where len counts the whole record. */
-const paxRecord = (key, value) => {
-  const body = ` ${key}=${value}\n`
-  let len = Buffer.byteLength(body) + 1
-  while (String(len).length + Buffer.byteLength(body) !== len) len = String(len).length + Buffer.byteLength(body)
-  return `${len}${body}`
-}
-
-/** Header blocks for an entry: a pax header first when the name or link target is too long. */
-const headers = (entry) => {
-  const fits = (s) => Buffer.byteLength(s) <= 100 && /^[\x20-\x7e]*$/.test(s)
-  const out = []
-  if (!fits(entry.name) || !fits(entry.linkname ?? "")) {
-    const pax = Buffer.from(
-      (fits(entry.name) ? "" : paxRecord("path", entry.name)) + (fits(entry.linkname ?? "") ? "" : paxRecord("linkpath", entry.linkname)),
-      "utf8"
-    )
-    out.push(header({ name: "PaxHeader/" + entry.name.replace(/[^\x20-\x7e]/g, "_").slice(-80), mode: 0o644, size: pax.length, mtime: entry.mtime, type: "x" }))
-    out.push(pax, padding(pax.length))
-  }
-  out.push(
-    header({
-      ...entry,
-      name: fits(entry.name) ? entry.name : entry.name.replace(/[^\x20-\x7e]/g, "_").slice(-100),
-      linkname: fits(entry.linkname ?? "") ? entry.linkname : ""
-    })
-  )
-  return out
-}
 
 /** Walks the items in order (directories recursively, names sorted); skips `exclude`d paths. */
 const collect = (base, items, exclude) => {
   const entries = []
   const seen = new Set()
-  const epoch = process.env.SOURCE_DATE_EPOCH
   const visit = (abs) => {
     const rel = relative(base, abs)
     if (rel === "" && lstatSync(abs).isDirectory()) {
@@ -87,9 +39,9 @@ const collect = (base, items, exclude) => {
       throw new Exit(2, `artifact-bundle: ${abs} is not inside base ${base}`)
     }
     if (exclude.has(abs)) return
-    const name = rel.split(sep).join("/")
-    if (seen.has(name)) return
-    seen.add(name)
+    const path = rel.split(sep).join("/")
+    if (seen.has(path)) return
+    seen.add(path)
     let st
     try {
       st = lstatSync(abs)
@@ -97,20 +49,117 @@ const collect = (base, items, exclude) => {
       if (e?.code === "ENOENT") throw new Exit(2, `artifact-bundle: no such file: ${rel}`)
       throw e
     }
-    const mtime = epoch !== undefined && /^\d+$/.test(epoch) ? Number(epoch) : Math.floor(st.mtimeMs / 1000)
     if (st.isDirectory()) {
-      entries.push({ name: name + "/", type: "5", mode: st.mode, size: 0, mtime })
+      entries.push({ path, name: path + "/", type: "Directory" })
       for (const child of readdirSync(abs).sort()) visit(resolve(abs, child))
     } else if (st.isFile()) {
-      entries.push({ name, type: "0", mode: st.mode, size: st.size, mtime, abs })
+      entries.push({ path, name: path, type: "File", size: st.size })
     } else if (st.isSymbolicLink()) {
-      entries.push({ name, type: "2", mode: st.mode, size: 0, mtime, linkname: readlinkSync(abs) })
+      entries.push({ path, name: path, type: "SymbolicLink" })
     } else {
-      process.stderr.write(`artifact-bundle: skipped ${name} (not a file, directory or symlink)\n`)
+      process.stderr.write(`artifact-bundle: skipped ${path} (not a file, directory or symlink)\n`)
     }
   }
   for (const item of items) visit(resolve(base, item))
   return entries
+}
+
+/**
+ * node-tar stores a second path to an inode it has already archived as a 0-byte hard-link
+ * entry; a link cache that never remembers keeps every regular file a complete File entry.
+ */
+class NoHardLinks extends Map {
+  set() {
+    return this
+  }
+}
+
+/**
+ * Packs `entries` (relative to `base`) into a gzipped tar, handing each compressed chunk to
+ * `onChunk`, and reads the same chunks back: resolves with the archive's entries in order, each
+ * file with the byte count and sha256 of its stored content.
+ */
+const bundle = (base, entries, onChunk) =>
+  new Promise((resolvePromise, reject) => {
+    let failed = false
+    const fail = (e) => {
+      if (failed) return
+      failed = true
+      process.off("beforeExit", stalled)
+      reject(e)
+    }
+    // If node-tar stalls, the event loop drains with this promise pending and Node would exit 0
+    // with a truncated temp file; fail instead, so the caller cleans up and exits 1.
+    const stalled = () => fail(new Error("node-tar stopped before the archive was complete"))
+    process.once("beforeExit", stalled)
+    const archived = []
+    const parser = new tar.Parser({
+      strict: true,
+      // Our own archive, just written: runs of zeros may compress past the default 1000:1 guard.
+      maxDecompressionRatio: Infinity,
+      onReadEntry: (entry) => {
+        const record = { name: entry.path, type: entry.type, size: entry.size, linkpath: entry.linkpath }
+        archived.push(record)
+        if (entry.type !== "File") return entry.resume()
+        const hash = createHash("sha256")
+        let bytes = 0
+        entry.on("data", (chunk) => {
+          hash.update(chunk)
+          bytes += chunk.length
+        })
+        entry.on("end", () => Object.assign(record, { bytes, sha256: hash.digest("hex") }))
+      }
+    })
+    parser.on("error", fail)
+    parser.on("end", () => {
+      if (failed) return
+      process.off("beforeExit", stalled)
+      resolvePromise(archived)
+    })
+
+    const epoch = process.env.SOURCE_DATE_EPOCH
+    const pack = new tar.Pack({
+      cwd: base,
+      gzip: true,
+      portable: true,
+      strict: true,
+      noDirRecurse: true,
+      linkCache: new NoHardLinks(),
+      // One entry at a time: with read-ahead (the default 4 jobs), async Pack deadlocks on
+      // hard-linked files in 7.5.x (isaacs/node-tar#460) and never ends.
+      jobs: 1,
+      ...(epoch !== undefined && /^\d+$/.test(epoch) ? { mtime: new Date(Number(epoch) * 1000) } : {})
+    })
+    pack.on("error", fail)
+    pack.on("data", (chunk) => {
+      if (failed) return
+      try {
+        onChunk(chunk)
+        parser.write(chunk)
+      } catch (e) {
+        fail(e)
+      }
+    })
+    pack.on("end", () => {
+      if (!failed) parser.end()
+    })
+    for (const entry of entries) pack.add(entry.path)
+    pack.end()
+  })
+
+/** The first difference between the walk and the archive's listing, or undefined. */
+const mismatch = (entries, archived) => {
+  for (let i = 0; i < Math.max(entries.length, archived.length); i++) {
+    const want = entries[i]
+    const got = archived[i]
+    if (want === undefined) return `${got.name}: archived but not asked for`
+    if (got === undefined || got.name !== want.name) return `${want.name}: missing from the archive`
+    if (got.type !== want.type) return `${want.name}: changed from ${want.type} to ${got.type} while being bundled`
+    if (want.type === "File" && (got.size !== want.size || got.bytes !== want.size)) {
+      return `${want.name}: changed size while being bundled (${want.size} bytes, then ${got.bytes ?? got.size})`
+    }
+  }
+  return undefined
 }
 
 run(async () => {
@@ -131,61 +180,37 @@ run(async () => {
   const tmp = tempPathFor(target)
   const entries = collect(base, items, new Set([target, tmp]))
 
-  const fd = openSync(tmp, "wx", 0o644)
+  let fd = openSync(tmp, "wx", 0o644)
   const archiveHash = createHash("sha256")
   let archiveBytes = 0
-  const gzip = createGzip()
-  gzip.on("data", (chunk) => {
-    archiveHash.update(chunk)
-    archiveBytes += chunk.length
-    try {
+  let archived
+  try {
+    archived = await bundle(base, entries, (chunk) => {
+      archiveHash.update(chunk)
+      archiveBytes += chunk.length
       let off = 0
       while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off)
-    } catch (e) {
-      gzip.destroy(e)
-    }
-  })
-  const ended = once(gzip, "end")
-  ended.catch(() => {}) // awaited below; an early error surfaces through put()
-  const put = async (buf) => {
-    if (!gzip.write(buf)) await once(gzip, "drain")
-  }
-  const files = []
-  try {
-    for (const entry of entries) {
-      for (const h of headers(entry)) await put(h)
-      if (entry.type !== "0") continue
-      const hash = createHash("sha256")
-      let read = 0
-      for await (const chunk of createReadStream(entry.abs)) {
-        read += chunk.length
-        if (read > entry.size) break
-        hash.update(chunk)
-        await put(chunk)
-      }
-      if (read !== entry.size) throw new Exit(1, `artifact-bundle: ${entry.name} changed size while being bundled`)
-      await put(padding(entry.size))
-      files.push({ name: entry.name, bytes: entry.size, sha256: hash.digest("hex") })
-    }
-    await put(Buffer.alloc(block * 2))
-    gzip.end()
-    await ended
+    })
+    const diff = mismatch(entries, archived)
+    if (diff !== undefined) throw new Exit(1, `artifact-bundle: ${diff}`)
     fsyncSync(fd)
     closeSync(fd)
+    fd = undefined
   } catch (e) {
-    gzip.destroy()
-    closeSync(fd)
+    if (fd !== undefined) closeSync(fd)
     unlinkSync(tmp)
-    throw e
+    if (e instanceof Exit) throw e
+    if (e?.code === "EOF") throw new Exit(1, `artifact-bundle: ${relative(base, e.path ?? "")} changed size while being bundled`)
+    throw new Exit(1, `artifact-bundle: ${e?.message ?? String(e)}`)
   }
   commitTemp(tmp, target)
   const manifest = {
     path: target,
     bytes: archiveBytes,
     sha256: archiveHash.digest("hex"),
-    files,
-    dirs: entries.filter((e) => e.type === "5").map((e) => e.name),
-    symlinks: entries.filter((e) => e.type === "2").map((e) => ({ name: e.name, target: e.linkname }))
+    files: archived.filter((e) => e.type === "File").map(({ name, bytes, sha256 }) => ({ name, bytes, sha256 })),
+    dirs: archived.filter((e) => e.type === "Directory").map((e) => e.name),
+    symlinks: archived.filter((e) => e.type === "SymbolicLink").map((e) => ({ name: e.name, target: e.linkpath }))
   }
   process.stdout.write(JSON.stringify(manifest, null, 2) + "\n")
 })

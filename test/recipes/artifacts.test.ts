@@ -5,7 +5,7 @@
  */
 import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
+import { linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { scratch } from "../support/graph.js"
@@ -137,6 +137,30 @@ describe("artifact-bundle", () => {
     expect(outside.code).toBe(2)
     expect(outside.stderr).toContain("is not inside base")
     expect(readdirSync(dir).sort()).toEqual(["README.md", "not-bundled.txt", "src"])
+  })
+
+  it("hard-linked files are each archived in full (node-tar's async Pack can deadlock on them)", () => {
+    const dir = scratch("troupe-bundle-")
+    writeFileSync(join(dir, "a"), "shared content\n")
+    linkSync(join(dir, "a"), join(dir, "hard"))
+    writeFileSync(join(dir, "b"), "b\n")
+    writeFileSync(join(dir, "empty"), "")
+    symlinkSync("t", join(dir, "link"))
+    mkdirSync(join(dir, "sub"))
+    writeFileSync(join(dir, "sub/y"), "y\n")
+    const r = troupe(["run", "artifact-bundle", "path=out/links.tar.gz", `files=["."]`], { cwd: dir })
+    expect(r.stderr).toBe("")
+    expect(r.code).toBe(0)
+    const manifest = JSON.parse(r.stdout) as Manifest
+    expect(manifest.files.map((f) => f.name)).toEqual(["a", "b", "empty", "hard", "sub/y"])
+    const shared = { bytes: 15, sha256: sha256("shared content\n") }
+    expect(manifest.files.filter((f) => f.name === "a" || f.name === "hard")).toEqual([{ name: "a", ...shared }, { name: "hard", ...shared }])
+    const archive = join(dir, "out/links.tar.gz")
+    const verbose = spawnSync("tar", ["-tvzf", archive], { encoding: "utf8" }).stdout
+    expect(verbose.split("\n").filter((l) => l.startsWith("h"))).toEqual([])
+    const out = scratch("troupe-unbundle-")
+    expect(spawnSync("tar", ["-xzf", archive, "-C", out]).status).toBe(0)
+    expect(readFileSync(join(out, "hard"), "utf8")).toBe("shared content\n")
   })
 
   it("base=. bundles the directory's contents and leaves the archive itself out", () => {
