@@ -1,6 +1,7 @@
 /**
  * CLI commands over the daemon: `spawn`, `ps`, `inspect`, `logs`, `wait`, `kill`, `events`,
- * `message` (control types), `prune` and `daemon start|stop|status` (SPEC-adapters §2). Every
+ * `message`, `inbox next|ack|fail|list`, `room post|tail`, `prune` and
+ * `daemon start|stop|status` (SPEC-adapters §2). Every
  * command acts as a session: `--session` (env `TROUPE_SESSION`, default `cli`), or, inside an
  * actor process, as its run (env `TROUPE_TOKEN`, which wins). `--all` acts across sessions.
  * Compact text by default; `--json` prints the documented JSON shapes.
@@ -8,6 +9,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Console, Duration, Effect, Option, Schema, Stream } from "effect"
 import * as Client from "../daemon/Client.js"
+import * as Envelope from "../domain/Envelope.js"
 import { compact } from "../domain/Inspect.js"
 import { ControlType, type RunInfo, StatusFilter } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
@@ -267,28 +269,175 @@ const events = Command.make(
     })
 ).pipe(Command.withDescription(withExamples("Print this session's event stream (terminal transitions, failed steps).", ["troupe events", "troupe events --follow --since 12"])))
 
+const optText = (name: string, description: string) => Options.text(name).pipe(Options.withDescription(description), Options.optional)
+
 const message = Command.make(
   "message",
   {
-    fields: Args.text({ name: "key=value" }).pipe(Args.withDescription("to=<address> type=<type> [body=…]"), Args.repeated),
+    fields: Args.text({ name: "key=value" }).pipe(Args.withDescription("to=<address> type=<type> [body=…] [summary=…] [metadata.k=…] (pi-actors style)"), Args.repeated),
+    to: optText("to", "Target address: run:<id>, branch:<run>/<label>, room:<run>, tool:<name>, coordinator, session:<id>"),
+    type: optText("type", "Message type (channel.action), e.g. control.continue"),
+    body: optText("body", "Body: text, or JSON when it starts with { or ["),
+    summary: optText("summary", "One-line summary"),
+    from: optText("from", "Sender: inside an actor its run or one of its branches; a session sends as coordinator"),
+    replyTo: optText("reply-to", "Id of the message this answers"),
+    correlationId: optText("correlation-id", "Correlation id"),
     session,
     all,
     json
   },
   (input) =>
     Effect.gen(function* () {
-      const fields = yield* parsePairs(input.fields)
-      const to = typeof fields.to === "string" ? fields.to : undefined
-      const type = typeof fields.type === "string" ? fields.type : undefined
-      if (to === undefined || type === undefined) return yield* new UsageError({ message: "troupe message needs to=<address> and type=<type>" })
-      if (!to.startsWith("run:")) return yield* new UsageError({ message: `message targets other than run:<id> are not available yet (got ${to})` })
-      const control = Schema.decodeUnknownOption(ControlType)(type)
-      if (Option.isNone(control)) {
-        return yield* new UsageError({ message: `message type must be one of: ${ControlType.literals.join(", ")} (other envelopes come with messaging)` })
+      const pairs = [...input.fields]
+      const flag = (key: string, v: Option.Option<string>) => {
+        if (Option.isSome(v)) pairs.push(`${key}=${v.value}`)
       }
-      yield* controlCommand({ run: to, type: control.value, json: input.json, identity: input })
+      flag("to", input.to)
+      flag("type", input.type)
+      flag("body", input.body)
+      flag("summary", input.summary)
+      flag("from", input.from)
+      flag("reply_to", input.replyTo)
+      flag("correlation_id", input.correlationId)
+      const envelope = yield* Envelope.envelopeFromPairs(pairs).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
+      const remote = yield* connect(input)
+      const out = yield* remote.actors.message(envelope)
+      if (input.json) return yield* printJson(out)
+      if (out.consumer === "run-control") return yield* print(`${out.to} ${out.delivered ? out.state : `unchanged (${out.reason ?? out.state})`}`)
+      yield* print(
+        `${out.id} to=${out.to} from=${out.from} consumer=${out.consumer} delivered=${out.delivered} queued=${out.queued}` +
+          (out.reason === undefined ? "" : ` reason=${out.reason}`) + (out.run === undefined ? "" : ` run=run:${out.run}`)
+      )
     })
-).pipe(Command.withDescription(withExamples("Send a control message to a run.", ["troupe message to=run:nap type=control.cancel", "troupe message to=run:nap type=control.kill"])))
+).pipe(
+  Command.withDescription(
+    withExamples("Send one message (an envelope) to an address; prints the delivery outcome.", [
+      "troupe message to=run:nap type=control.cancel",
+      "troupe message to=run:player type=control.continue body=continue",
+      "troupe message --to room:swarm --type note.posted --from coordinator --body 'round 2'",
+      "troupe message to=tool:shout type=tool.call 'body={\"word\":\"hi\"}'"
+    ])
+  )
+)
+
+const addressArg = Args.text({ name: "address" }).pipe(Args.withDescription("run:<id> or branch:<run>/<label>"))
+
+const inboxNext = Command.make(
+  "next",
+  {
+    address: addressArg,
+    claim: Options.boolean("claim").pipe(Options.withDescription("Take the message exclusively (state claimed)")),
+    wait: optText("wait", "Wait this long for a message (500ms, 30s); exit 3 when none came"),
+    session,
+    all,
+    json
+  },
+  (input) =>
+    Effect.gen(function* () {
+      const waitMs = Option.isSome(input.wait) ? yield* parseDuration(input.wait.value) : undefined
+      const remote = yield* connect(input)
+      const next = yield* remote.actors.inboxNext(input.address, { claim: input.claim, waitMs })
+      if (Option.isNone(next)) {
+        if (input.json) yield* printJson(null)
+        else yield* Console.error(`no message in ${input.address}`)
+        return yield* new CliExit({ code: 3 })
+      }
+      const r = next.value
+      yield* input.json ? printJson(r) : print(`${r.id} state=${r.state} from=${r.envelope.from} type=${r.envelope.type}${r.envelope.body === undefined ? "" : `\n${typeof r.envelope.body === "string" ? r.envelope.body : JSON.stringify(r.envelope.body)}`}`)
+    })
+).pipe(Command.withDescription(withExamples("Read the oldest unhandled message of an inbox (pull delivery).", ["troupe inbox next run:worker --claim", "troupe inbox next run:worker --wait 30s --json"])))
+
+const inboxAck = Command.make("ack", { address: addressArg, id: Args.text({ name: "id" }), session, all, json }, (input) =>
+  Effect.gen(function* () {
+    const remote = yield* connect(input)
+    const r = yield* remote.actors.inboxSettle(input.address, input.id)
+    yield* input.json ? printJson(r) : print(`${r.id} ${r.state}`)
+  })
+).pipe(Command.withDescription("Mark an inbox message handled (idempotent)."))
+
+const inboxFail = Command.make(
+  "fail",
+  { address: addressArg, id: Args.text({ name: "id" }), error: Options.text("error").pipe(Options.withDescription("Why handling failed"), Options.withDefault("failed")), session, all, json },
+  (input) =>
+    Effect.gen(function* () {
+      const remote = yield* connect(input)
+      const r = yield* remote.actors.inboxSettle(input.address, input.id, { error: input.error })
+      yield* input.json ? printJson(r) : print(`${r.id} ${r.state}`)
+    })
+).pipe(Command.withDescription("Mark an inbox message failed, with --error (idempotent)."))
+
+const inboxList = Command.make(
+  "list",
+  { address: addressArg, lines: Options.integer("lines").pipe(Options.withDefault(40)), session, all, json },
+  (input) =>
+    Effect.gen(function* () {
+      const remote = yield* connect(input)
+      const records = yield* remote.actors.inboxList(input.address, { limit: input.lines })
+      if (input.json) return yield* printJson(records)
+      yield* print(records.length === 0 ? "no messages" : records.map((r) => `${r.id} state=${r.state} from=${r.envelope.from} type=${r.envelope.type}`).join("\n"))
+    })
+).pipe(Command.withDescription("List an inbox's messages with their states."))
+
+const inbox = Command.make("inbox").pipe(
+  Command.withDescription("Pull delivery: read and settle the messages of run:<id> or branch:<run>/<label> inboxes."),
+  Command.withSubcommands([inboxNext, inboxAck, inboxFail, inboxList])
+)
+
+const roomArg = Args.text({ name: "run" }).pipe(Args.withDescription("The run whose room (room:<run>) to use"))
+const roomOf = (run: string) => (run.startsWith("room:") ? run : `room:${run.replace(/^run:/, "")}`)
+
+const roomPost = Command.make(
+  "post",
+  {
+    run: roomArg,
+    type: Options.text("type").pipe(Options.withDefault("note.posted"), Options.withDescription("Message type (default note.posted)")),
+    body: Args.text({ name: "body" }).pipe(Args.withDescription("Text, or JSON when it starts with { or [")),
+    summary: optText("summary", "One-line summary"),
+    from: optText("from", "Sender (default: this actor's run, or coordinator)"),
+    session,
+    all,
+    json
+  },
+  (input) =>
+    Effect.gen(function* () {
+      const pairs = [`to=${roomOf(input.run)}`, `type=${input.type}`, `body=${input.body}`]
+      if (Option.isSome(input.summary)) pairs.push(`summary=${input.summary.value}`)
+      const inActor = (Config.inheritedEnvironment().TROUPE_TOKEN ?? "") !== ""
+      pairs.push(`from=${Option.getOrElse(input.from, () => (inActor ? `run:${Config.inheritedEnvironment().TROUPE_RUN ?? ""}` : "coordinator"))}`)
+      const envelope = yield* Envelope.envelopeFromPairs(pairs).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
+      const remote = yield* connect(input)
+      const out = yield* remote.actors.message(envelope)
+      yield* input.json ? printJson(out) : print(`${out.id} posted to ${out.to} from=${out.from}`)
+    })
+).pipe(Command.withDescription(withExamples("Post to a run's room.", ["troupe room post swarm 'hello everyone'", "troupe room post swarm --type plan.proposed '{\"step\":1}'"])))
+
+const roomTail = Command.make(
+  "tail",
+  {
+    run: roomArg,
+    follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Stay open and print new posts")),
+    after: Options.integer("after").pipe(Options.withDescription("Cursor: only entries with a larger seq"), Options.optional),
+    session,
+    all,
+    json
+  },
+  (input) =>
+    Effect.gen(function* () {
+      const remote = yield* connect(input)
+      yield* remote.actors.roomTail(roomOf(input.run), { afterSeq: Option.getOrUndefined(input.after), follow: input.follow }).pipe(
+        Stream.runForEach((e) =>
+          input.json
+            ? printJson(e)
+            : print(`#${e.seq} ${e.envelope.from} ${e.envelope.type}${e.envelope.summary === undefined ? "" : ` ${e.envelope.summary}`}${e.envelope.body === undefined ? "" : `: ${typeof e.envelope.body === "string" ? e.envelope.body : JSON.stringify(e.envelope.body)}`}`)
+        )
+      )
+    })
+).pipe(Command.withDescription(withExamples("Print a run's room timeline.", ["troupe room tail swarm", "troupe room tail swarm --follow"])))
+
+const room = Command.make("room").pipe(
+  Command.withDescription("A run's room (room:<run>): post to its timeline, tail it."),
+  Command.withSubcommands([roomPost, roomTail])
+)
 
 const prune = Command.make(
   "prune",
@@ -391,4 +540,4 @@ const daemon = Command.make("daemon").pipe(
 )
 
 /** The subcommands over the daemon. */
-export const actorCommands = [spawn, ps, inspect, logs, wait, kill, events, message, archive, prune, daemon] as const
+export const actorCommands = [spawn, ps, inspect, logs, wait, kill, events, message, inbox, room, archive, prune, daemon] as const

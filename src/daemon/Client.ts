@@ -162,7 +162,12 @@ export const makeRemote = (options: ClientOptions = {}) =>
       logs: (run, o) => str(client.Logs({ run, stream: o?.stream ?? "stdout", follow: o?.follow ?? false }, call)),
       events: (o) => str(client.Events({ since: o?.since ?? 0, follow: o?.follow ?? false }, call)),
       archive: (runs) => eff(client.Archive({ runs }, call)),
-      prune: (o) => eff(client.Prune({ runs: o.runs, older_than_ms: o.olderThanMs }, call))
+      prune: (o) => eff(client.Prune({ runs: o.runs, older_than_ms: o.olderThanMs }, call)),
+      message: (envelope) => eff(client.Message({ envelope }, call)),
+      inboxNext: (address, o) => eff(client.InboxNext({ address, claim: o?.claim ?? false, wait_ms: o?.waitMs }, call)),
+      inboxList: (address, o) => eff(client.InboxList({ address, limit: o?.limit }, call)),
+      inboxSettle: (address, id, o) => eff(client.InboxSettle({ address, id, error: o?.error }, call)),
+      roomTail: (room, o) => str(client.RoomTail({ room, after_seq: o?.afterSeq, follow: o?.follow ?? false }, call))
     }
     return {
       actors: shape,

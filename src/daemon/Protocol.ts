@@ -9,6 +9,9 @@ import { Rpc, RpcGroup, RpcMiddleware } from "@effect/rpc"
 import { Context, Schema } from "effect"
 import { InspectView } from "../domain/Inspect.js"
 import { ActorsError, type Caller, ControlResult, ControlType, RunInfo, RunOutcome, SessionEvent, SpawnRequest, StatusFilter } from "../domain/Run.js"
+import { InboxRecord } from "../services/Mailbox.js"
+import { TimelineEntry } from "../domain/Room.js"
+import { MessageResult } from "../services/Router.js"
 
 /** Header names of the caller identity. */
 export const headers = {
@@ -82,6 +85,24 @@ export class TroupeRpcs extends RpcGroup.make(
     error: ActorsError
   }),
   Rpc.make("Archive", { payload: { runs: Schema.Array(Schema.String) }, success: Schema.Array(Schema.String), error: ActorsError }),
+  Rpc.make("Message", { payload: { envelope: Schema.Unknown }, success: MessageResult, error: ActorsError }),
+  Rpc.make("InboxNext", {
+    payload: { address: Schema.String, claim: Schema.Boolean, wait_ms: Schema.optional(Schema.Int) },
+    success: Schema.OptionFromNullOr(InboxRecord),
+    error: ActorsError
+  }),
+  Rpc.make("InboxList", { payload: { address: Schema.String, limit: Schema.optional(Schema.Int) }, success: Schema.Array(InboxRecord), error: ActorsError }),
+  Rpc.make("InboxSettle", {
+    payload: { address: Schema.String, id: Schema.String, error: Schema.optional(Schema.String) },
+    success: InboxRecord,
+    error: ActorsError
+  }),
+  Rpc.make("RoomTail", {
+    payload: { room: Schema.String, after_seq: Schema.optional(Schema.Int), follow: Schema.Boolean },
+    success: TimelineEntry,
+    error: ActorsError,
+    stream: true
+  }),
   Rpc.make("Status", { success: DaemonStatus, error: ActorsError }),
   Rpc.make("Shutdown", { success: Schema.Void, error: ActorsError })
 ).middleware(Authentication) {}

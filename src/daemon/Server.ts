@@ -16,6 +16,7 @@ import { ActorsError, SessionId } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import * as Runtime from "../layers/Runtime.js"
 import { Inspector } from "../services/Inspector.js"
+import { Router } from "../services/Router.js"
 import { Supervisor } from "../services/Supervisor.js"
 import { version } from "../version.js"
 import { Authentication, CurrentCaller, DaemonStatus, headers, TroupeRpcs } from "./Protocol.js"
@@ -108,6 +109,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
         Effect.gen(function* () {
           const supervisor = yield* Supervisor
           const inspector = yield* Inspector
+          const router = yield* Router
           const reaped = supervisor.reaped
           return {
             Spawn: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.spawn(caller, req))),
@@ -122,6 +124,13 @@ export const runDaemon = (options: DaemonOptions = {}) =>
               trackedStream(activity, Stream.unwrap(Effect.map(CurrentCaller, (caller) => supervisor.sessionEvents(caller, req.since, req.follow)))),
             Prune: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.prune(caller, req.runs, req.older_than_ms ?? 0))),
             Archive: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.archive(caller, req.runs))),
+            Message: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => router.send(caller, req.envelope))),
+            InboxNext: (req) =>
+              tracked(activity, Effect.flatMap(CurrentCaller, (caller) => router.inboxNext(caller, req.address, { claim: req.claim, waitMs: req.wait_ms }))),
+            InboxList: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => router.inboxList(caller, req.address, req.limit))),
+            InboxSettle: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => router.inboxSettle(caller, req.address, req.id, { error: req.error }))),
+            RoomTail: (req) =>
+              trackedStream(activity, Stream.unwrap(Effect.map(CurrentCaller, (caller) => router.roomTail(caller, req.room, { afterSeq: req.after_seq, follow: req.follow })))),
             Status: () =>
               Effect.map(supervisor.activeCount, (active) =>
                 new DaemonStatus({ pid: process.pid, version, home: c.home, socket: paths.socket, started_at: startedAt, active_runs: active, reaped_at_start: reaped })

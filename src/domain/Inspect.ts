@@ -6,7 +6,11 @@ import { Schema } from "effect"
 import type { StatusFilter } from "./Run.js"
 
 /** Views of `run:<id>` that exist today. */
-export const runViews = ["status", "tail", "files", "artifacts", "tree", "recipe"] as const
+export const runViews = ["status", "tail", "messages", "inbox", "artifacts", "files", "mailbox", "communication", "tree", "recipe"] as const
+/** Views of `branch:<run>/<label>`. */
+export const branchViews = ["status", "inbox", "messages", "communication"] as const
+/** Views of `room:<run>`. */
+export const roomViews = ["status", "messages", "previews", "roster", "contacts"] as const
 /** Views of `coordinator`, `session:<id>` and `session:all`. */
 export const sessionViews = ["runs", "status"] as const
 

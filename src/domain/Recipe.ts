@@ -15,7 +15,9 @@ export class RecipeFile extends Schema.Class<RecipeFile>("troupe/RecipeFile")({
   mailbox: Schema.optional(
     Schema.Struct({
       accepts: Schema.optional(Schema.Array(Schema.String)),
-      emits: Schema.optional(Schema.Array(Schema.String))
+      emits: Schema.optional(Schema.Array(Schema.String)),
+      /** How inbox messages reach the process (SPEC-messaging §4); absent = FIFO when `control.fifo` exists, else pull. */
+      delivery: Schema.optional(Schema.Literal("fifo", "stdin-jsonl", "pi-rpc"))
     })
   ),
   artifacts: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),

@@ -6,8 +6,12 @@
 import { FileSystem } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { ActorsError } from "../domain/Run.js"
+import { MessageIds } from "../domain/Envelope.js"
 import { Events } from "../services/Events.js"
 import { Inspector } from "../services/Inspector.js"
+import { Mailbox } from "../services/Mailbox.js"
+import { Rooms } from "../services/Rooms.js"
+import { Router } from "../services/Router.js"
 import { Store } from "../services/Store.js"
 import { Supervisor } from "../services/Supervisor.js"
 import * as Config from "./Config.js"
@@ -26,15 +30,19 @@ const homeDirectory = Layer.effectDiscard(
 const store = Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => Store.sqlite(Config.homePaths(c.home).database)))
 
 /**
- * Supervisor + Inspector + Events + Store + the live services, for `TROUPE_HOME` (or
+ * Router + Supervisor + Inspector + Events + Mailbox + Rooms + Store + the live services, for `TROUPE_HOME` (or
  * `overrides.home`). Building it migrates the store and reaps runs left by a dead owner;
  * releasing it kills every run's process groups.
  * @fails ActorsError `unavailable` when another owner holds the store, `internal` otherwise.
  */
 export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}) => {
   const base = Live.layer(overrides)
-  const persistence = Events.Default.pipe(Layer.provideMerge(store), Layer.provideMerge(homeDirectory))
-  return Inspector.Default.pipe(
+  const persistence = Layer.mergeAll(Events.Default, Mailbox.Default, Rooms.Default, MessageIds.Default).pipe(
+    Layer.provideMerge(store),
+    Layer.provideMerge(homeDirectory)
+  )
+  return Router.Default.pipe(
+    Layer.provideMerge(Inspector.Default),
     Layer.provideMerge(Supervisor.Default),
     Layer.provideMerge(persistence),
     Layer.provideMerge(base)

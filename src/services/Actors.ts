@@ -7,7 +7,7 @@
  * Corresponds to pi-actors' `spawn` / `message` (control) / `inspect` tools and pi-vers'
  * `bg_*` tools, as library calls.
  */
-import { Context, Effect, Layer, type Stream } from "effect"
+import { Context, Effect, Layer, type Option, type Stream } from "effect"
 import type { InspectOptions, InspectView } from "../domain/Inspect.js"
 import {
   type ActorsError,
@@ -22,6 +22,9 @@ import {
   type StatusFilter
 } from "../domain/Run.js"
 import { Inspector } from "./Inspector.js"
+import type { InboxRecord } from "./Mailbox.js"
+import type { TimelineEntry } from "../domain/Room.js"
+import { type MessageResult, Router } from "./Router.js"
 import { Supervisor } from "./Supervisor.js"
 
 /** The session-bound actor API. Every method fails with {@link ActorsError} only. */
@@ -59,6 +62,21 @@ export interface ActorsShape {
   readonly archive: (runs: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<string>, ActorsError>
   /** Deletes terminal runs (`runs`, or all that ended more than `olderThanMs` ago); returns their ids. */
   readonly prune: (options: { readonly runs?: ReadonlyArray<string> | undefined; readonly olderThanMs?: number | undefined }) => Effect.Effect<ReadonlyArray<string>, ActorsError>
+  /**
+   * Sends one envelope (`{to, type, from?, summary?, body?, reply_to?, correlation_id?,
+   * metadata?}`, SPEC-messaging §2) through the router; the result reports the delivery
+   * outcome. Fails `invalid` (bad envelope, type not accepted), `forbidden` (forged `from`,
+   * another session's run), `not_found`. pi-actors: the `message` tool.
+   */
+  readonly message: (envelope: unknown) => Effect.Effect<MessageResult, ActorsError>
+  /** Inbox of `run:<id>` / `branch:<run>/<label>`: the oldest unhandled message (pull delivery). */
+  readonly inboxNext: (address: string, options?: { readonly claim?: boolean | undefined; readonly waitMs?: number | undefined }) => Effect.Effect<Option.Option<InboxRecord>, ActorsError>
+  /** The newest `limit` records of an inbox, oldest first. */
+  readonly inboxList: (address: string, options?: { readonly limit?: number | undefined }) => Effect.Effect<ReadonlyArray<InboxRecord>, ActorsError>
+  /** Marks an inbox message `handled` (no `error`) or `failed` (with `error`); idempotent. */
+  readonly inboxSettle: (address: string, id: string, options?: { readonly error?: string | undefined }) => Effect.Effect<InboxRecord, ActorsError>
+  /** A room's timeline after `afterSeq`; `follow` keeps streaming live posts. */
+  readonly roomTail: (room: string, options?: { readonly afterSeq?: number | undefined; readonly follow?: boolean | undefined }) => Stream.Stream<TimelineEntry, ActorsError>
 }
 
 export class Actors extends Context.Tag("troupe/Actors")<Actors, ActorsShape>() {
@@ -75,6 +93,7 @@ export const makeLocal = (caller: Caller) =>
   Effect.gen(function* () {
     const supervisor = yield* Supervisor
     const inspector = yield* Inspector
+    const router = yield* Router
     const shape: ActorsShape = {
       session: caller.session,
       spawn: (input) =>
@@ -87,7 +106,12 @@ export const makeLocal = (caller: Caller) =>
       logs: (run, options) => supervisor.logs(caller, run, options?.stream ?? "stdout", options?.follow ?? false),
       events: (options) => supervisor.sessionEvents(caller, options?.since ?? 0, options?.follow ?? false),
       archive: (runs) => supervisor.archive(caller, runs),
-      prune: (options) => supervisor.prune(caller, options.runs, options.olderThanMs ?? 0)
+      prune: (options) => supervisor.prune(caller, options.runs, options.olderThanMs ?? 0),
+      message: (envelope) => router.send(caller, envelope),
+      inboxNext: (address, options) => router.inboxNext(caller, address, options),
+      inboxList: (address, options) => router.inboxList(caller, address, options?.limit),
+      inboxSettle: (address, id, options) => router.inboxSettle(caller, address, id, { error: options?.error }),
+      roomTail: (room, options) => router.roomTail(caller, room, options)
     }
     return shape
   })

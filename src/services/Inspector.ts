@@ -10,10 +10,13 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Clock, DateTime, Effect, Schema } from "effect"
 import * as Output from "../domain/Output.js"
-import { compact, defaultLines, type InspectOptions, InspectView, recipesViews, runViews, sessionViews, toolViews } from "../domain/Inspect.js"
+import { parseAddress } from "../domain/Address.js"
+import { branchViews, compact, defaultLines, type InspectOptions, InspectView, recipesViews, roomViews, runViews, sessionViews, toolViews } from "../domain/Inspect.js"
 import * as Report from "../domain/RecipeReport.js"
 import { templateArgsSchema } from "./CommandGraph.js"
+import { type InboxRecord, Mailbox } from "./Mailbox.js"
 import { Recipes } from "./Recipes.js"
+import { Rooms } from "./Rooms.js"
 import { Store } from "./Store.js"
 import { ActorsError, type Caller, type RunInfo, runIdOf, StatusFilter } from "../domain/Run.js"
 import { Supervisor } from "./Supervisor.js"
@@ -50,6 +53,8 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
     const supervisor = yield* Supervisor
     const recipes = yield* Recipes
     const store = yield* Store
+    const mailbox = yield* Mailbox
+    const rooms = yield* Rooms
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
 
@@ -118,6 +123,24 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
           }
           case "recipe":
             return { text: "\n" + JSON.stringify(stored.snapshot, null, 2), data: stored.snapshot }
+          case "inbox":
+            return yield* inboxView(`run:${r.id}`, lines)
+          case "messages":
+            return yield* messagesView(`run:${r.id}`, r.id, lines, (from) => from === `run:${r.id}` || from.startsWith(`branch:${r.id}/`))
+          case "mailbox": {
+            const contract = (stored.snapshot as { mailbox?: { accepts?: ReadonlyArray<string>; emits?: ReadonlyArray<string>; delivery?: string } } | null)?.mailbox ?? {}
+            const fifo = path.join(r.state_dir, "control.fifo")
+            const hasFifo = (yield* fs.stat(fifo).pipe(Effect.option))._tag === "Some"
+            const delivery = contract.delivery ?? (hasFifo ? "fifo" : "pull")
+            const counts = yield* mailbox.counts(`run:${r.id}`)
+            const data = { run: r.id, accepts: contract.accepts ?? null, emits: contract.emits ?? null, delivery, declared: contract.delivery ?? null, fifo: hasFifo ? fifo : null, counts }
+            return {
+              text: "\n" + pairs({ run: r.id, delivery, accepts: (contract.accepts ?? ["any"]).join(","), emits: (contract.emits ?? []).join(","), fifo: hasFifo ? fifo : "", ...counts }),
+              data
+            }
+          }
+          case "communication":
+            return yield* communicationView(`run:${r.id}`, r.id, r.parent === undefined ? undefined : `run:${r.parent}`)
           default:
             return yield* viewError(target, runViews)
         }
@@ -136,6 +159,111 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
         return {
           text: "\n" + head + rows.map((r) => "\n" + runRow(r)).join(""),
           data: { session, counts, runs: target === "session:all" ? rows.map((r) => ({ id: r.id, owner: r.owner, state: r.state, recipe: r.recipe, code: r.code })) : rows }
+        }
+      })
+
+    const recordLine = (rec: InboxRecord) =>
+      pairs({ id: rec.id, state: rec.state, from: rec.envelope.from, type: rec.envelope.type, summary: rec.envelope.summary, consumer: rec.consumer, error: rec.error })
+
+    const inboxView = (address: string, lines: number) =>
+      Effect.gen(function* () {
+        const records = yield* mailbox.list(address, { limit: lines })
+        const counts = yield* mailbox.counts(address)
+        return { text: "\n" + pairs({ inbox: address, ...counts }) + records.map((rec) => "\n" + recordLine(rec)).join(""), data: { address, counts, records } }
+      })
+
+    /** Received (inbox) and emitted (room posts by `emitted(from)`) envelopes, by id. */
+    const messagesView = (address: string, run: string, lines: number, emitted: (from: string) => boolean) =>
+      Effect.gen(function* () {
+        const received = (yield* mailbox.list(address, { limit: lines })).map((rec) => ({ direction: "in" as const, envelope: rec.envelope, state: rec.state }))
+        const posted = (yield* rooms.timeline(`room:${run}`, { limit: 10_000 }))
+          .filter((e) => emitted(e.envelope.from))
+          .map((e) => ({ direction: "out" as const, envelope: e.envelope, state: "posted" }))
+        const all = [...received, ...posted].sort((a, b) => (a.envelope.id < b.envelope.id ? -1 : 1)).slice(-lines)
+        return {
+          text: "\n" + pairs({ messages: all.length, address }) +
+            all.map((m) => "\n" + `${m.direction === "in" ? "<-" : "->"} ` + pairs({ id: m.envelope.id, from: m.envelope.from, to: m.envelope.to, type: m.envelope.type, summary: m.envelope.summary, state: m.state })).join(""),
+          data: { address, messages: all }
+        }
+      })
+
+    const communicationView = (self: string, run: string, parent: string | undefined) =>
+      Effect.gen(function* () {
+        const snapshot = yield* rooms.snapshot({ self, root: `run:${run}`, ...(parent === undefined ? {} : { parent }), rooms: [`room:${run}`] })
+        return { text: "\n" + JSON.stringify(snapshot, null, 2), data: snapshot }
+      })
+
+    const branchView = (caller: Caller, run: string, branch: string, view: string, options: InspectOptions) =>
+      Effect.gen(function* () {
+        const stored = yield* supervisor.get(caller, run)
+        const address = `branch:${run}/${branch}`
+        const lines = options.lines ?? defaultLines
+        switch (view) {
+          case "status": {
+            const member = (yield* rooms.roster(`room:${run}`)).find((m) => m.address === address)
+            const counts = yield* mailbox.counts(address)
+            return {
+              text: "\n" + pairs({ branch: address, run: run, run_status: stored.info.state, member: member?.status ?? "unknown", role: member?.role, ...counts }),
+              data: { branch: address, run, run_status: stored.info.state, member: member ?? null, counts }
+            }
+          }
+          case "inbox":
+            return yield* inboxView(address, lines)
+          case "messages":
+            return yield* messagesView(address, run, lines, (from) => from === address)
+          case "communication":
+            return yield* communicationView(address, run, `run:${run}`)
+          default:
+            return yield* viewError(address, branchViews)
+        }
+      })
+
+    const roomView = (caller: Caller, run: string, view: string, options: InspectOptions) =>
+      Effect.gen(function* () {
+        yield* supervisor.get(caller, run)
+        const room = `room:${run}`
+        const lines = options.lines ?? defaultLines
+        switch (view) {
+          case "status": {
+            const status = yield* rooms.status(room)
+            return { text: "\n" + pairs({ ...status, compaction: status.compaction === undefined ? undefined : JSON.stringify(status.compaction) }), data: status }
+          }
+          case "messages": {
+            const entries = yield* rooms.timeline(room, { limit: lines })
+            return {
+              text: "\n" + pairs({ room, messages: entries.length }) +
+                entries.map((e) => "\n" + pairs({ seq: e.seq, id: e.envelope.id, from: e.envelope.from, type: e.envelope.type, summary: e.envelope.summary }) +
+                  (e.envelope.body === undefined ? "" : ` body=${compact(typeof e.envelope.body === "string" ? e.envelope.body : JSON.stringify(e.envelope.body))}`)).join(""),
+              data: { room, entries }
+            }
+          }
+          case "previews": {
+            const previews = yield* rooms.previews(room, lines)
+            return {
+              text: "\n" + pairs({ room, previews: previews.length }) +
+                previews.map((p) => "\n" + pairs({ at: p.timestamp, from: p.from, type: p.type, summary: p.summary }) + (p.body_preview === undefined ? "" : ` | ${p.body_preview}`)).join(""),
+              data: { room, previews }
+            }
+          }
+          case "roster": {
+            const roster = yield* rooms.roster(room)
+            return {
+              text: "\n" + pairs({ room, members: roster.length }) +
+                roster.map((m) => "\n" + pairs({ address: m.address, role: m.role, status: m.status, claim: m.claim, caps: (m.caps ?? []).join(","), display: m.display })).join(""),
+              data: { room, roster }
+            }
+          }
+          case "contacts": {
+            const self = caller.run === undefined ? "coordinator" : `run:${caller.run}`
+            const contacts = yield* rooms.contacts(room, self)
+            return {
+              text: "\n" + pairs({ room, self, contacts: contacts.length }) +
+                contacts.map((c) => "\n" + pairs({ address: c.address, role: c.role, status: c.status, claim: c.claim, caps: (c.caps ?? []).join(",") })).join(""),
+              data: { room, self, contacts }
+            }
+          }
+          default:
+            return yield* viewError(room, roomViews)
         }
       })
 
@@ -235,6 +363,19 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
         const out = yield* sessionView(caller, target, v, options)
         return new InspectView({ target, view: v, ...out })
       }
+      if (target.startsWith("branch:") || target.startsWith("room:")) {
+        const parsed = parseAddress(target)
+        if (parsed._tag === "Left") return yield* new ActorsError({ reason: "invalid", message: parsed.left.message })
+        const a = parsed.right
+        if (a._tag === "Branch") {
+          const v = view ?? "status"
+          return new InspectView({ target: `branch:${a.run}/${a.branch}`, view: v, ...(yield* branchView(caller, a.run, a.branch, v, options)) })
+        }
+        if (a._tag === "Room") {
+          const v = view ?? "status"
+          return new InspectView({ target: `room:${a.run}`, view: v, ...(yield* roomView(caller, a.run, v, options)) })
+        }
+      }
       if (target === "recipes") {
         const v = view ?? "status"
         return new InspectView({ target, view: v, ...(yield* recipesView(v)) })
@@ -245,7 +386,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
       }
       return yield* new ActorsError({
         reason: "invalid",
-        message: `inspect target must be run:<id>, coordinator, session:<id>, session:all, recipes or tool:<name> (got ${target})`
+        message: `inspect target must be run:<id>, branch:<run>/<label>, room:<run>, coordinator, session:<id>, session:all, recipes or tool:<name> (got ${target})`
       })
     })
 
@@ -253,4 +394,4 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
   })
 }) {}
 
-export { compact, defaultLines, type InspectOptions, InspectView, recipesViews, runViews, sessionViews, toolViews } from "../domain/Inspect.js"
+export { branchViews, compact, defaultLines, type InspectOptions, InspectView, recipesViews, roomViews, runViews, sessionViews, toolViews } from "../domain/Inspect.js"

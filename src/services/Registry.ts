@@ -13,8 +13,6 @@
  */
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Schema } from "effect"
-import * as lockfile from "proper-lockfile"
-import writeFileAtomic from "write-file-atomic"
 import type { CatalogEntry, Recipe } from "../domain/Recipe.js"
 import { RecipeError } from "../domain/Recipe.js"
 import { TemplateInput } from "../domain/Template.js"
@@ -125,14 +123,26 @@ export class Registry extends Effect.Service<Registry>()("troupe/Registry", {
     // In-process writers queue here, so only other processes contend for the file lock.
     const mutex = yield* Effect.makeSemaphore(1)
 
+    // Loaded on first use, not at startup: both libraries install signal-exit handlers, and a
+    // signal-exit handler that finds itself the last SIGTERM listener re-raises the signal —
+    // which would kill a long-running process (the daemon) in the middle of its own orderly
+    // shutdown. Only processes that actually write the registry load them.
+    const libs = yield* Effect.cached(
+      Effect.promise(async () => {
+        const [lock, atomic] = await Promise.all([import("proper-lockfile"), import("write-file-atomic")])
+        return { lock: lock.default ?? lock, writeFileAtomic: atomic.default }
+      })
+    )
+
     /** Runs `body` holding the registry lock (in-process, then inter-process; stale after 10 s). */
     const locked = <A, E>(name: string, body: Effect.Effect<A, E>) =>
       mutex.withPermits(1)(Effect.acquireUseRelease(
         Effect.gen(function* () {
           yield* fs.makeDirectory(root, { recursive: true }).pipe(Effect.mapError(io(name, "create the recipe root")))
+          const { lock } = yield* libs
           return yield* Effect.tryPromise({
             try: () =>
-              lockfile.lock(root, {
+              lock.lock(root, {
                 lockfilePath: path.join(root, ".troupe-registry.lock"),
                 stale: 10_000,
                 retries: { retries: 200, minTimeout: 5, maxTimeout: 100 }
@@ -221,6 +231,7 @@ export class Registry extends Effect.Service<Registry>()("troupe/Registry", {
           }
           const text = JSON.stringify(ordered, null, 2) + "\n"
           const recipe: Recipe = yield* recipes.check(file, text, "user")
+          const { writeFileAtomic } = yield* libs
           yield* Effect.tryPromise({ try: () => writeFileAtomic(file, text, { fsync: true }), catch: io(name, `write ${file}`) })
           return new RegisterResult({
             action: existing === undefined ? "created" : "updated",

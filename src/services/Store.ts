@@ -98,6 +98,61 @@ const migrations = Migrator.fromRecord({
       fingerprint TEXT NOT NULL,
       reset_at INTEGER
     )`
+  }),
+  // Messaging (SPEC-messaging §4, §5): durable inboxes, room timelines, rosters. Used by
+  // `Mailbox` and `Rooms`; see docs/messaging.md "Mailboxes" and "Rooms".
+  "3_messages": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // One row per (envelope id) delivery to an actor address.
+    yield* sql`CREATE TABLE inbox (
+      id TEXT PRIMARY KEY,
+      address TEXT NOT NULL,
+      run_id TEXT NOT NULL,
+      state TEXT NOT NULL,
+      envelope TEXT NOT NULL,
+      consumer TEXT,
+      error TEXT,
+      created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`
+    yield* sql`CREATE INDEX inbox_address ON inbox (address, id)`
+    yield* sql`CREATE INDEX inbox_state ON inbox (address, state, id)`
+    // `next` (oldest open record) and retention (oldest terminal records) in index order.
+    yield* sql`CREATE INDEX inbox_open ON inbox (address, id) WHERE state IN ('queued', 'delivered')`
+    yield* sql`CREATE INDEX inbox_terminal ON inbox (address, id) WHERE state IN ('handled', 'failed')`
+    yield* sql`CREATE INDEX inbox_run ON inbox (run_id)`
+    // Per room: the last sequence number given out and the compaction record.
+    yield* sql`CREATE TABLE rooms (
+      room TEXT PRIMARY KEY,
+      last_seq INTEGER NOT NULL,
+      removed INTEGER NOT NULL DEFAULT 0,
+      before_seq INTEGER,
+      compacted_at INTEGER
+    )`
+    yield* sql`CREATE TABLE room_entries (
+      room TEXT NOT NULL,
+      seq INTEGER NOT NULL,
+      id TEXT NOT NULL,
+      envelope TEXT NOT NULL,
+      received_at INTEGER NOT NULL,
+      PRIMARY KEY (room, seq)
+    )`
+    yield* sql`CREATE UNIQUE INDEX room_entries_id ON room_entries (room, id)`
+    yield* sql`CREATE TABLE room_members (
+      room TEXT NOT NULL,
+      address TEXT NOT NULL,
+      parent TEXT,
+      role TEXT NOT NULL,
+      caps TEXT NOT NULL,
+      claim TEXT,
+      status TEXT NOT NULL,
+      display TEXT,
+      glyph TEXT,
+      joined_at INTEGER NOT NULL,
+      joined_seq INTEGER NOT NULL,
+      last_seen INTEGER NOT NULL,
+      PRIMARY KEY (room, address)
+    ) WITHOUT ROWID`
   })
 })
 

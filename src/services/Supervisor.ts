@@ -12,6 +12,8 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Clock, Deferred, Duration, Effect, Fiber, FiberMap, Option, Schedule, Schema, Stream } from "effect"
 import { createHash, randomBytes, randomUUID } from "node:crypto"
+import type { MessageableAddress } from "../domain/Address.js"
+import { MessageIds, stamp } from "../domain/Envelope.js"
 import * as Output from "../domain/Output.js"
 import type { GraphEvent, GraphResult, PlannedNode } from "../domain/Plan.js"
 import { RecipeError } from "../domain/Recipe.js"
@@ -37,9 +39,12 @@ import {
 import { TemplateError } from "../domain/Template.js"
 import { homePaths, TroupeConfig } from "../layers/Config.js"
 import { CommandGraph } from "./CommandGraph.js"
+import { writeSnapshot } from "./Communication.js"
 import { Events } from "./Events.js"
 import { Host } from "./Host.js"
+import { Mailbox } from "./Mailbox.js"
 import { Recipes } from "./Recipes.js"
+import { Rooms } from "./Rooms.js"
 import { Store, type StoredRun } from "./Store.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -125,6 +130,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const graph = yield* CommandGraph
     const host = yield* Host
     const recipes = yield* Recipes
+    const rooms = yield* Rooms
+    const mailbox = yield* Mailbox
+    const messageIds = yield* MessageIds
     const config = yield* TroupeConfig
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
@@ -470,6 +478,22 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           yield* FiberMap.run(fibers, id, superviseRun({ entry, plan, policy, stateDir, env }))
         })
       )
+      // The default room (SPEC-messaging §5): the run joins `room:<id>`; its communication
+      // snapshot is written. A reused id starts with an empty room and inbox.
+      yield* Effect.gen(function* () {
+        yield* rooms.removeRun(id)
+        yield* mailbox.removeRun(id)
+        const join = yield* stamp(
+          { to: `room:${id}`, type: "actor.join", summary: "Run joined default room", body: { role: "run", status: "present" } },
+          { from: { _tag: "Run", run: id } as MessageableAddress }
+        ).pipe(Effect.provideService(MessageIds, messageIds))
+        yield* rooms.post({ room: `room:${id}`, envelope: join, ...(caller.run === undefined ? {} : { parent: `run:${caller.run}` }) })
+        yield* writeSnapshot({ run: id, stateDir, parent: caller.run }).pipe(
+          Effect.provideService(Rooms, rooms),
+          Effect.provideService(FileSystem.FileSystem, fs),
+          Effect.provideService(Path.Path, path)
+        )
+      }).pipe(Effect.catchAll((e) => Effect.logWarning(`run:${id} did not join its default room: ${e.message}`)))
       // Usage metadata (SPEC-runtime §2): counted in the store, never in the recipe file. A
       // failure to count is logged, not a failed spawn: the run is already started.
       if (recipe !== undefined) {
@@ -630,7 +654,12 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       const removed = (yield* store.pruneRuns(ids === undefined ? now - olderThanMs : now + 1, ids?.map(runIdOf), caller.all ? undefined : caller.session))
         // A run reusing one of these ids right now keeps its fresh state directory.
         .filter((r) => !entries.has(r.id))
-      for (const r of removed) yield* fs.remove(r.state_dir, { recursive: true }).pipe(Effect.ignore)
+      for (const r of removed) {
+        yield* fs.remove(r.state_dir, { recursive: true }).pipe(Effect.ignore)
+        yield* Effect.all([rooms.removeRun(r.id), mailbox.removeRun(r.id)], { discard: true }).pipe(
+          Effect.catchAll((e) => Effect.logWarning(`messages of pruned run:${r.id} not removed: ${e.message}`))
+        )
+      }
       return removed.map((r) => r.id)
     })
 
@@ -663,6 +692,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         yield* fs.rename(info.state_dir, target).pipe(Effect.mapError(io))
         const now = yield* Clock.currentTimeMillis
         yield* store.pruneRuns(now + 1, [info.id])
+        yield* Effect.all([rooms.removeRun(info.id), mailbox.removeRun(info.id)], { discard: true }).pipe(
+          Effect.catchAll((e) => Effect.logWarning(`messages of archived run:${info.id} not removed: ${e.message}`))
+        )
         out.push(target)
       }
       return out
@@ -670,6 +702,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
 
     /** The ids of active runs and how many there are (daemon idle exit, status). */
     const activeCount = Effect.sync(() => entries.size)
+
+    /** The ids of the runs this supervisor is running now. */
+    const activeIds = Effect.sync((): ReadonlyArray<string> => [...entries.keys()])
 
     // --- startup: reap, then retention -------------------------------------------------------
 
@@ -706,7 +741,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       Effect.forkScoped
     )
 
-    return { spawn, control, get, list, wait, logs, logTail, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, reaped } as const
+    return { spawn, control, get, list, wait, logs, logTail, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeIds, reaped } as const
   })
 }) {}
 

@@ -24,6 +24,7 @@ describe("packaged recipe library", () => {
       "repo-health",
       "review-lens",
       "review-quorum",
+      "room-swarm",
       "subagent-prompt",
       "subagent-prompts",
       "subagent-tools"

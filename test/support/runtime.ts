@@ -9,11 +9,15 @@ import { Clock, Effect, Layer, TestServices } from "effect"
 import * as Output from "../../src/domain/Output.js"
 import * as Config from "../../src/layers/Config.js"
 import { CommandGraph } from "../../src/services/CommandGraph.js"
+import { MessageIds } from "../../src/domain/Envelope.js"
 import { Events } from "../../src/services/Events.js"
 import { Host, type LeafSpec } from "../../src/services/Host.js"
 import { Inspector } from "../../src/services/Inspector.js"
 import { LocalHost } from "../../src/services/LocalHost.js"
+import { Mailbox } from "../../src/services/Mailbox.js"
 import { Recipes } from "../../src/services/Recipes.js"
+import { Rooms } from "../../src/services/Rooms.js"
+import { Router } from "../../src/services/Router.js"
 import { Store } from "../../src/services/Store.js"
 import { Supervisor } from "../../src/services/Supervisor.js"
 
@@ -48,8 +52,9 @@ export const testRuntime = (
     Layer.provideMerge(NodeContext.layer)
   )
   const store = Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => Store.sqlite(Config.homePaths(c.home).database)))
-  const persistence = Events.Default.pipe(Layer.provideMerge(store))
-  return Inspector.Default.pipe(
+  const persistence = Layer.mergeAll(Events.Default, Mailbox.Default, Rooms.Default, MessageIds.Default).pipe(Layer.provideMerge(store))
+  return Router.Default.pipe(
+    Layer.provideMerge(Inspector.Default),
     Layer.provideMerge(Supervisor.Default),
     Layer.provideMerge(persistence),
     Layer.provideMerge(base)

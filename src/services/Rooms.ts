@@ -1,0 +1,461 @@
+/**
+ * `Rooms`: each run's room `room:<run>` (SPEC-messaging §5) — an append-only timeline plus a
+ * roster, in the store's `rooms`, `room_entries` and `room_members` tables, with live
+ * subscriptions. Not a broker and not a chat app: the run-local coordination surface through
+ * which actors that are not parent and child find each other. Who may post is the Router's
+ * decision; this service keeps what was posted.
+ *
+ * Corresponds to pi-actors 0.17's `rooms/main/messages.jsonl` + `roster.json` (appended under a
+ * directory lock, compacted to 10,000 lines); here posts are rows with a per-room sequence
+ * number, concurrent posts are written in one transaction per batch (group commit), and
+ * subscribers replay from a cursor then follow.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Chunk, Clock, Effect, Either, Layer, Option, PubSub, Stream } from "effect"
+import { formatAddress, parseAddress } from "../domain/Address.js"
+import { Envelope } from "../domain/Envelope.js"
+import {
+  applyPost,
+  communicationSnapshot,
+  contactsOf,
+  previewOf,
+  RosterMember,
+  roomStatus,
+  TimelineEntry
+} from "../domain/Room.js"
+import { ActorsError } from "../domain/Run.js"
+import { groupCommit, storeError } from "./Mailbox.js"
+
+/** Entries a room keeps; older ones are compacted away (pi-actors: 10,000). */
+export const roomCap = 10_000
+
+/** Default number of entries `timeline` and `previews` return. */
+export const defaultTimelineLimit = 40
+
+/** Largest number of posts one group-commit transaction takes. */
+const maxBatch = 500
+
+/** Bound of one replay page read from the store by `subscribe`. */
+const replayPage = 500
+
+// ---------------------------------------------------------------------------------------------
+// Rows
+
+interface EntryRow {
+  readonly room: string
+  readonly seq: number
+  readonly id: string
+  readonly envelope: string
+  readonly received_at: number
+}
+
+interface MemberRow {
+  readonly room: string
+  readonly address: string
+  readonly parent: string | null
+  readonly role: string
+  readonly caps: string
+  readonly claim: string | null
+  readonly status: string
+  readonly display: string | null
+  readonly glyph: string | null
+  readonly joined_at: number
+  readonly joined_seq: number
+  readonly last_seen: number
+}
+
+interface RoomRow {
+  readonly room: string
+  readonly last_seq: number
+  readonly removed: number
+  readonly before_seq: number | null
+  readonly compacted_at: number | null
+}
+
+const unreadable = (what: string) => (e: unknown) => new ActorsError({ reason: "internal", message: `store: unreadable ${what}: ${String(e)}` })
+
+/**
+ * Rows are written only by this service from checked values, so they are rebuilt without
+ * validating again (a 10,000-entry replay stays cheap); a row that is not JSON is a store fault.
+ */
+const toEntries = (rows: ReadonlyArray<EntryRow>): Effect.Effect<ReadonlyArray<TimelineEntry>, ActorsError> =>
+  Effect.try({
+    try: () =>
+      rows.map((r) =>
+        new TimelineEntry(
+          { seq: r.seq, id: r.id, room: r.room, envelope: new Envelope(JSON.parse(r.envelope) as Envelope, true), received_at: r.received_at },
+          true
+        )
+      ),
+    catch: unreadable("room entry")
+  })
+
+const toMember = (r: MemberRow): RosterMember => {
+  const fields: { -readonly [K in keyof RosterMember]: RosterMember[K] } = {
+    address: r.address,
+    role: r.role,
+    caps: JSON.parse(r.caps) as Array<string>,
+    status: r.status,
+    joined_at: r.joined_at,
+    last_seen: r.last_seen
+  }
+  if (r.parent !== null) fields.parent = r.parent
+  if (r.claim !== null) fields.claim = r.claim
+  if (r.display !== null) fields.display = r.display
+  if (r.glyph !== null) fields.glyph = r.glyph
+  return new RosterMember(fields, true)
+}
+
+const toMembers = (rows: ReadonlyArray<MemberRow>): Effect.Effect<ReadonlyArray<RosterMember>, ActorsError> =>
+  Effect.try({ try: () => rows.map(toMember), catch: unreadable("roster member") })
+
+const memberRow = (room: string, m: RosterMember, joinedSeq: number) => ({
+  room,
+  address: m.address,
+  parent: m.parent ?? null,
+  role: m.role,
+  caps: JSON.stringify(m.caps),
+  claim: m.claim ?? null,
+  status: m.status,
+  display: m.display ?? null,
+  glyph: m.glyph ?? null,
+  joined_at: m.joined_at,
+  joined_seq: joinedSeq,
+  last_seen: m.last_seen
+})
+
+const invalid = (message: string) => new ActorsError({ reason: "invalid", message })
+
+/** The canonical `room:<run>` text of a room address (`room:x/main` → `room:x`), or `invalid`. */
+const roomAddress = (text: string): Effect.Effect<string, ActorsError> => {
+  const parsed = parseAddress(text)
+  if (Either.isLeft(parsed)) return Effect.fail(invalid(parsed.left.message))
+  if (parsed.right._tag !== "Room") return Effect.fail(invalid(`${formatAddress(parsed.right)} is not a room; rooms are room:<run>`))
+  return Effect.succeed(formatAddress(parsed.right))
+}
+
+/** The canonical text of any address (`parent`, `self`), or `invalid`. */
+const anyAddress = (text: string): Effect.Effect<string, ActorsError> =>
+  Either.match(parseAddress(text), {
+    onLeft: (e) => Effect.fail(invalid(e.message)),
+    onRight: (a) => Effect.succeed(formatAddress(a))
+  })
+
+const clampLimit = (limit: number | undefined) => Math.max(0, Math.floor(limit ?? defaultTimelineLimit))
+
+// ---------------------------------------------------------------------------------------------
+// Service
+
+/** A post: the envelope goes to the timeline of `room`; `parent` is recorded on the sender's roster entry. */
+export interface PostInput {
+  readonly room: string
+  readonly envelope: Envelope
+  readonly parent?: string | undefined
+}
+
+/** Options of `makeRooms` (tests inject a small cap). */
+export interface RoomsOptions {
+  /** Entries kept per room (default {@link roomCap}). */
+  readonly roomCap?: number | undefined
+}
+
+/**
+ * Builds the rooms service over the store's `SqlClient` (the `3_messages` migration must have
+ * run: provide it with `Store.sqlite(file)`). Scoped: it owns the writer fiber and the hub of
+ * live subscribers.
+ */
+export const makeRooms = (options: RoomsOptions = {}) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const cap = Math.max(1, Math.floor(options.roomCap ?? roomCap))
+    const hub = yield* Effect.acquireRelease(PubSub.unbounded<TimelineEntry>(), PubSub.shutdown)
+
+    // -- post (group commit) --------------------------------------------------------------------
+
+    /** Appends one room's posts of a batch (in order) inside the batch transaction. */
+    const appendRoom = (room: string, posts: ReadonlyArray<{ readonly index: number; readonly input: PostInput }>, now: number, out: Array<TimelineEntry>, fresh: Array<TimelineEntry>) =>
+      Effect.gen(function* () {
+        const ids = [...new Set(posts.map((p) => p.input.envelope.id))]
+        // Posting an id again returns its entry (a retry), without a second entry or roster change.
+        const known = new Map<string, TimelineEntry>()
+        const stored = yield* sql<EntryRow>`SELECT room, seq, id, envelope, received_at FROM room_entries WHERE room = ${room} AND ${sql.in("id", ids)}`
+        for (const e of yield* toEntries(stored)) known.set(e.id, e)
+        const meta = (yield* sql<RoomRow>`SELECT * FROM rooms WHERE room = ${room}`)[0]
+        const senders = [...new Set(posts.map((p) => p.input.envelope.from))]
+        const members = new Map<string, { member: RosterMember; joinedSeq: number }>()
+        for (const r of yield* sql<MemberRow>`SELECT * FROM room_members WHERE room = ${room} AND ${sql.in("address", senders)}`) {
+          members.set(r.address, { member: yield* Effect.try({ try: () => toMember(r), catch: unreadable("roster member") }), joinedSeq: r.joined_seq })
+        }
+        let seq = meta?.last_seq ?? 0
+        const rows: Array<Omit<EntryRow, never>> = []
+        const changed = new Set<string>()
+        for (const { index, input } of posts) {
+          const envelope = input.envelope
+          const again = known.get(envelope.id)
+          if (again !== undefined) {
+            out[index] = again
+            continue
+          }
+          seq++
+          const entry = new TimelineEntry({ seq, id: envelope.id, room, envelope, received_at: now }, true)
+          rows.push({ room, seq, id: envelope.id, envelope: JSON.stringify(envelope), received_at: now })
+          known.set(entry.id, entry)
+          fresh.push(entry)
+          out[index] = entry
+          const current = members.get(envelope.from)
+          members.set(envelope.from, {
+            member: applyPost(current?.member, { envelope, at: now, parent: input.parent }),
+            joinedSeq: current?.joinedSeq ?? seq
+          })
+          changed.add(envelope.from)
+        }
+        if (rows.length === 0) return
+        yield* sql`INSERT INTO room_entries ${sql.insert(rows)}`
+        yield* sql`INSERT OR REPLACE INTO room_members ${sql.insert([...changed].map((a) => {
+          const m = members.get(a)!
+          return memberRow(room, m.member, m.joinedSeq)
+        }))}`
+        // Compaction: keep the newest `cap` entries (seq > last_seq - cap).
+        let removed = meta?.removed ?? 0
+        let beforeSeq = meta?.before_seq ?? null
+        let compactedAt = meta?.compacted_at ?? null
+        const keepFrom = seq - cap + 1
+        if (keepFrom > (beforeSeq ?? 1)) {
+          const gone = yield* sql<{ seq: number }>`DELETE FROM room_entries WHERE room = ${room} AND seq < ${keepFrom} RETURNING seq`
+          removed += gone.length
+          beforeSeq = keepFrom
+          compactedAt = now
+        }
+        yield* sql`INSERT INTO rooms ${sql.insert({ room, last_seq: seq, removed, before_seq: beforeSeq, compacted_at: compactedAt })}
+          ON CONFLICT (room) DO UPDATE SET last_seq = excluded.last_seq, removed = excluded.removed,
+            before_seq = excluded.before_seq, compacted_at = excluded.compacted_at`
+      })
+
+    const writePosts = (batch: ReadonlyArray<PostInput>) =>
+      Effect.gen(function* () {
+        // One receive time per batch: times never decrease along seq.
+        const now = yield* Clock.currentTimeMillis
+        const byRoom = new Map<string, Array<{ index: number; input: PostInput }>>()
+        batch.forEach((input, index) => {
+          const posts = byRoom.get(input.room) ?? []
+          posts.push({ index, input })
+          byRoom.set(input.room, posts)
+        })
+        const out = new Array<TimelineEntry>(batch.length)
+        const fresh: Array<TimelineEntry> = []
+        yield* sql.withTransaction(Effect.forEach(byRoom, ([room, posts]) => appendRoom(room, posts, now, out, fresh), { discard: true })).pipe(
+          Effect.catchTag("SqlError", (e) => Effect.fail(storeError(e)))
+        )
+        // Published after the commit, in seq order (one writer): subscribers dedupe by seq.
+        if (fresh.length > 0) yield* PubSub.publishAll(hub, fresh)
+        return out
+      })
+
+    const postWrite = yield* groupCommit(writePosts, { max: maxBatch, name: "Rooms.post" })
+
+    /**
+     * Appends `envelope` to the timeline of `room` (`room:<run>`; `room:<run>/main` accepted)
+     * and updates the sender's roster entry (see `applyPost` in src/domain/Room.ts: default
+     * role `actor`, status `present`; `actor.join` body fields override; `actor.leave` →
+     * `left`; `last_seen` on every post; `parent` when given). Past the room's cap the oldest
+     * entries are compacted away and the compaction recorded. Posting an envelope id that is
+     * already in the room's timeline returns that entry and changes nothing (idempotent
+     * retries). Concurrent posts are committed in batches; each post completes when its batch
+     * is committed, then live subscribers get it.
+     * @fails ActorsError `invalid` (not a room address, bad `parent`), `internal`.
+     */
+    const post = Effect.fn("Rooms.post")(function* (input: PostInput) {
+      const room = yield* roomAddress(input.room)
+      const parent = input.parent === undefined ? undefined : yield* anyAddress(input.parent)
+      return yield* postWrite({ room, envelope: input.envelope, parent })
+    })
+
+    // -- reading ----------------------------------------------------------------------------------
+
+    const entriesAfter = (room: string, afterSeq: number, limit: number) =>
+      Effect.flatMap(
+        sql<EntryRow>`SELECT room, seq, id, envelope, received_at FROM room_entries WHERE room = ${room} AND seq > ${afterSeq} ORDER BY seq LIMIT ${limit}`.pipe(
+          Effect.mapError(storeError)
+        ),
+        toEntries
+      )
+
+    const newest = (room: string, limit: number) =>
+      Effect.flatMap(
+        sql<EntryRow>`SELECT * FROM (
+            SELECT room, seq, id, envelope, received_at FROM room_entries WHERE room = ${room} ORDER BY seq DESC LIMIT ${limit}
+          ) ORDER BY seq`.pipe(Effect.mapError(storeError)),
+        toEntries
+      )
+
+    /**
+     * Timeline entries of `room`, oldest first: with `afterSeq`, the first `limit` entries with
+     * a greater seq (paging forward); without, the newest `limit`. `limit` defaults to 40.
+     * @fails ActorsError `invalid` (not a room address), `internal`.
+     */
+    const timeline = Effect.fn("Rooms.timeline")(function* (
+      room: string,
+      options: { readonly afterSeq?: number | undefined; readonly limit?: number | undefined } = {}
+    ) {
+      const canonical = yield* roomAddress(room)
+      const limit = clampLimit(options.limit)
+      return options.afterSeq === undefined ? yield* newest(canonical, limit) : yield* entriesAfter(canonical, options.afterSeq, limit)
+    })
+
+    const rosterOf = (room: string) =>
+      Effect.flatMap(
+        sql<MemberRow>`SELECT * FROM room_members WHERE room = ${room} ORDER BY joined_at, joined_seq`.pipe(Effect.mapError(storeError)),
+        toMembers
+      )
+
+    /**
+     * The roster of `room`, in the order members joined (left members included).
+     * @fails ActorsError `invalid` (not a room address), `internal`.
+     */
+    const roster = Effect.fn("Rooms.roster")(function* (room: string) {
+      return yield* rosterOf(yield* roomAddress(room))
+    })
+
+    /**
+     * One roster member of `room`, if `address` ever posted there.
+     * @fails ActorsError `invalid` (addresses), `internal`.
+     */
+    const member = Effect.fn("Rooms.member")(function* (room: string, address: string) {
+      const canonical = yield* roomAddress(room)
+      const who = yield* anyAddress(address)
+      const rows = yield* sql<MemberRow>`SELECT * FROM room_members WHERE room = ${canonical} AND address = ${who}`.pipe(Effect.mapError(storeError))
+      const [m] = yield* toMembers(rows)
+      return Option.fromNullable(m)
+    })
+
+    /**
+     * The roster of `room` minus `self`: `{address, caps, claim, parent, role, status}` each.
+     * @fails ActorsError `invalid` (addresses), `internal`.
+     */
+    const contacts = Effect.fn("Rooms.contacts")(function* (room: string, self: string) {
+      const canonical = yield* roomAddress(room)
+      const me = yield* anyAddress(self)
+      return contactsOf(yield* rosterOf(canonical), me)
+    })
+
+    /**
+     * Previews of the newest `limit` (default 40) entries of `room`, oldest first: `{timestamp
+     * (ISO), from, to, type, summary?, body_preview?}` with the body whitespace-collapsed and
+     * cut to 120 characters (`…`).
+     * @fails ActorsError `invalid` (not a room address), `internal`.
+     */
+    const previews = Effect.fn("Rooms.previews")(function* (room: string, limit?: number) {
+      const canonical = yield* roomAddress(room)
+      return (yield* newest(canonical, clampLimit(limit))).map(previewOf)
+    })
+
+    /**
+     * The status of `room`: entries now in the timeline, roster size, the last message, and
+     * the compaction record once there was one. A room nobody posted to has zero counts.
+     * @fails ActorsError `invalid` (not a room address), `internal`.
+     */
+    const status = Effect.fn("Rooms.status")(function* (room: string) {
+      const canonical = yield* roomAddress(room)
+      return yield* Effect.gen(function* () {
+        const [count] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM room_entries WHERE room = ${canonical}`
+        const [members] = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM room_members WHERE room = ${canonical}`
+        const [meta] = yield* sql<RoomRow>`SELECT * FROM rooms WHERE room = ${canonical}`
+        const lastRows = yield* sql<EntryRow>`SELECT room, seq, id, envelope, received_at FROM room_entries WHERE room = ${canonical} ORDER BY seq DESC LIMIT 1`
+        const [last] = yield* toEntries(lastRows)
+        return roomStatus({
+          room: canonical,
+          messageCount: count?.n ?? 0,
+          rosterCount: members?.n ?? 0,
+          last,
+          compaction: meta?.before_seq != null && meta.compacted_at !== null
+            ? { removed: meta.removed, lastAt: meta.compacted_at, beforeSeq: meta.before_seq }
+            : undefined
+        })
+      }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError(e))))
+    })
+
+    /**
+     * The communication snapshot of `self` (SPEC-messaging §5): each of `rooms` with its
+     * members, `contacts` = their members but `self`, `updated_at` = now (Clock). Assembled
+     * from the rosters; writing `{communication_file}` is the caller's business.
+     * @fails ActorsError `invalid` (addresses), `internal`.
+     */
+    const snapshot = Effect.fn("Rooms.snapshot")(function* (input: {
+      readonly self: string
+      readonly root: string
+      readonly parent?: string | undefined
+      readonly rooms: ReadonlyArray<string>
+    }) {
+      const self = yield* anyAddress(input.self)
+      const root = yield* anyAddress(input.root)
+      const parent = input.parent === undefined ? undefined : yield* anyAddress(input.parent)
+      const addresses = yield* Effect.forEach(input.rooms, roomAddress)
+      const rooms = yield* Effect.forEach([...new Set(addresses)], (address) => Effect.map(rosterOf(address), (members) => ({ address, members })))
+      const at = yield* Clock.currentTimeMillis
+      return communicationSnapshot({ self, root, parent, rooms, at })
+    })
+
+    /** Stored entries of `room` after `afterSeq`, page by page. */
+    const replay = (room: string, afterSeq: number): Stream.Stream<TimelineEntry, ActorsError> =>
+      Stream.paginateChunkEffect(afterSeq, (cursor) =>
+        Effect.map(entriesAfter(room, cursor, replayPage), (page) => {
+          const last = page[page.length - 1]
+          const next = page.length < replayPage || last === undefined ? Option.none<number>() : Option.some(last.seq)
+          return [Chunk.fromIterable(page), next] as const
+        })
+      )
+
+    /**
+     * The entries of `room` with seq > `afterSeq` (default 0: the whole retained timeline),
+     * oldest first, then every later post as it is committed — no gaps, no duplicates (the live
+     * subscription is taken before the replay and deduplicated by seq). Runs until
+     * interrupted. Entries compacted away before they were read are skipped.
+     * @fails ActorsError `invalid` (not a room address), `internal`.
+     */
+    const subscribe = (room: string, afterSeq = 0): Stream.Stream<TimelineEntry, ActorsError> =>
+      Stream.unwrapScoped(
+        Effect.gen(function* () {
+          const canonical = yield* roomAddress(room)
+          const live = yield* PubSub.subscribe(hub)
+          let last = afterSeq
+          const mark = (e: TimelineEntry) => {
+            if (e.room !== canonical || e.seq <= last) return false
+            last = e.seq
+            return true
+          }
+          return Stream.concat(replay(canonical, afterSeq).pipe(Stream.filter(mark)), Stream.fromQueue(live).pipe(Stream.filter(mark)))
+        })
+      )
+
+    /**
+     * Deletes the room of run `runId` — timeline, roster, compaction record (prune / archive).
+     * A later post starts the room again at seq 1.
+     * @returns how many timeline entries were deleted.
+     * @fails ActorsError `internal`.
+     */
+    const removeRun = Effect.fn("Rooms.removeRun")(function* (runId: string) {
+      const room = `room:${runId}`
+      return yield* sql.withTransaction(
+        Effect.gen(function* () {
+          const gone = yield* sql<{ seq: number }>`DELETE FROM room_entries WHERE room = ${room} RETURNING seq`
+          yield* sql`DELETE FROM room_members WHERE room = ${room}`
+          yield* sql`DELETE FROM rooms WHERE room = ${room}`
+          return gone.length
+        })
+      ).pipe(Effect.mapError(storeError))
+    })
+
+    return { post, timeline, roster, member, contacts, previews, status, snapshot, subscribe, removeRun } as const
+  })
+
+/**
+ * The rooms of all runs. Needs the store's `SqlClient` (`Store.sqlite(file)`); keeps
+ * {@link roomCap} entries per room (`Rooms.layer({ roomCap })` to choose another bound).
+ */
+export class Rooms extends Effect.Service<Rooms>()("troupe/Rooms", {
+  scoped: makeRooms()
+}) {
+  /** The service with other options (tests: a small cap). */
+  static readonly layer = (options: RoomsOptions): Layer.Layer<Rooms, never, SqlClient.SqlClient> =>
+    Layer.scoped(Rooms, Effect.map(makeRooms(options), (impl) => Rooms.make(impl)))
+}

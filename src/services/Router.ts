@@ -1,0 +1,432 @@
+/**
+ * The message router (SPEC-messaging §3): one typed envelope to one address, with the sender
+ * verified from the caller (an actor's run token decides, not the `from` it wrote), ownership
+ * and same-run provenance checked, the message persisted where the target keeps it, and the
+ * delivery outcome reported on every result (`delivered`, `persisted`, `queued`, `consumer`,
+ * `reason`).
+ *
+ * | `to` | consumer |
+ * |---|---|
+ * | `run:<id>` | `run-control` for `control.kill` (and `control.stop`/`control.cancel` unless the mailbox accepts them), else `run-inbox` |
+ * | `branch:<run>/<b>` | `branch-inbox` |
+ * | `room:<run>` | `room-timeline` (+ a copy in each `metadata.recipients` inbox) |
+ * | `tool:<name>` | `tool` (spawns the user-root recipe with the body as values) |
+ * | `coordinator`, `session:<id>` | `session-events` (a follow-up event on the owner's stream) |
+ *
+ * Inbox delivery: a recipe's `mailbox.delivery` chooses the adapter. `fifo` writes one line per
+ * message to `{state_dir}/control.fifo` while a process reads it (pi-actors compatible: for
+ * `run:` targets the string body, else the type when there is no body, else the JSON body; for
+ * `branch:` targets the full JSON envelope). Without a declared delivery, a run whose
+ * `control.fifo` exists gets `fifo` delivery too (what pi-actors scripts expect); otherwise the
+ * inbox is pull only (`troupe inbox next`). Messages that find no reader stay queued and are
+ * retried every 250 ms while the run is active.
+ *
+ * Corresponds to pi-actors' `message` tool (`to`, `type`, `body`, FIFO send, graceful cancel and
+ * force kill), where branch messages were "hints, not guarantees".
+ */
+import { FileSystem, Path } from "@effect/platform"
+import { Cause, Clock, Duration, Effect, Either, Schedule, Schema, Stream } from "effect"
+import { type Address, formatAddress, type MessageableAddress, parseAddress } from "../domain/Address.js"
+import { type Envelope, EnvelopeError, MessageIds, parseEnvelopeInput, stamp } from "../domain/Envelope.js"
+import { ActorsError, type Caller, ControlType, RunState, SpawnRequest } from "../domain/Run.js"
+import { snapshotDebounceMs, writeSnapshot } from "./Communication.js"
+import { Events } from "./Events.js"
+import * as Fifo from "./Fifo.js"
+import { Mailbox } from "./Mailbox.js"
+import { Recipes } from "./Recipes.js"
+import { Rooms } from "./Rooms.js"
+import { Supervisor } from "./Supervisor.js"
+
+/** Who consumed a message (SPEC-messaging §3). */
+export const MessageConsumer = Schema.Literal("run-control", "run-inbox", "branch-inbox", "room-timeline", "tool", "session-events")
+export type MessageConsumer = typeof MessageConsumer.Type
+
+/**
+ * The outcome of one `message`: the stored envelope's `id`, `to`, the verified `from`,
+ * `type`; `delivered` (a live consumer has it), `persisted` (in the store), `queued` (waiting
+ * in an inbox for a reader or a pull), `consumer`, `reason` when not delivered
+ * (`no_live_reader`, `pull_only`, `run_not_running`); for control messages the run's `state`,
+ * for `tool:` targets the spawned `run`.
+ */
+export class MessageResult extends Schema.Class<MessageResult>("MessageResult")({
+  id: Schema.String,
+  to: Schema.String,
+  from: Schema.String,
+  type: Schema.String,
+  delivered: Schema.Boolean,
+  persisted: Schema.Boolean,
+  queued: Schema.Boolean,
+  consumer: MessageConsumer,
+  reason: Schema.optional(Schema.String),
+  state: Schema.optional(RunState),
+  run: Schema.optional(Schema.String)
+}) {}
+
+/** A recipe's declared mailbox contract (from the run's recipe snapshot). */
+export interface MailboxContract {
+  readonly accepts?: ReadonlyArray<string> | undefined
+  readonly emits?: ReadonlyArray<string> | undefined
+  readonly delivery?: "fifo" | "stdin-jsonl" | "pi-rpc" | undefined
+}
+
+/** Retry period for queued FIFO messages of active runs: 250 ms. */
+export const redeliveryMs = 250
+
+const invalid = (message: string) => new ActorsError({ reason: "invalid", message })
+const forbidden = (message: string) => new ActorsError({ reason: "forbidden", message })
+
+/** The runtime's own view for internal reads (redelivery): every session. */
+const runtimeCaller: Caller = { session: "", all: true }
+
+/**
+ * The line a `fifo` adapter writes: for `run:` targets the string body, else the type when
+ * there is no body, else the JSON body; for `branch:` targets the full JSON envelope.
+ */
+export const fifoLine = (envelope: Envelope, target: "run" | "branch"): string => {
+  if (target === "branch") return JSON.stringify(envelope)
+  if (typeof envelope.body === "string") return envelope.body.replace(/\n/g, " ")
+  if (envelope.body === undefined) return envelope.type
+  return JSON.stringify(envelope.body)
+}
+
+export class Router extends Effect.Service<Router>()("troupe/Router", {
+  scoped: Effect.gen(function* () {
+    const supervisor = yield* Supervisor
+    const mailbox = yield* Mailbox
+    const rooms = yield* Rooms
+    const events = yield* Events
+    const recipes = yield* Recipes
+    const path = yield* Path.Path
+    const ids = yield* MessageIds
+
+    /** Addresses with queued FIFO messages, retried by the redelivery fiber. */
+    const waiting = new Set<string>()
+
+    const scope = yield* Effect.scope
+    const fs = yield* FileSystem.FileSystem
+    /** Runs whose communication snapshot is due for a rewrite (debounced, 250 ms). */
+    const snapshotDue = new Set<string>()
+    const touchSnapshot = (run: string, stateDir: string, parent: string | undefined) =>
+      snapshotDue.has(run)
+        ? Effect.void
+        : Effect.sync(() => snapshotDue.add(run)).pipe(
+            Effect.zipRight(
+              Effect.sleep(Duration.millis(snapshotDebounceMs)).pipe(
+                Effect.zipRight(Effect.sync(() => snapshotDue.delete(run))),
+                Effect.zipRight(writeSnapshot({ run, stateDir, parent })),
+                Effect.provideService(Rooms, rooms),
+                Effect.provideService(FileSystem.FileSystem, fs),
+                Effect.provideService(Path.Path, path),
+                Effect.forkIn(scope)
+              )
+            ),
+            Effect.asVoid
+          )
+
+    const parse = (text: string) =>
+      Either.match(parseAddress(text), { onLeft: (e) => Effect.fail(invalid(e.message)), onRight: (a) => Effect.succeed(a) })
+
+    /**
+     * The verified sender. An actor process (run token) may send as its run or one of its
+     * run's branches; a session may send as `coordinator` or `session:<itself>`.
+     */
+    const verifiedFrom = (caller: Caller, claimed: string | undefined) =>
+      Effect.gen(function* () {
+        if (caller.run !== undefined) {
+          if (claimed === undefined) return (yield* parse(`run:${caller.run}`)) as MessageableAddress
+          const a = yield* parse(claimed)
+          if ((a._tag === "Run" || a._tag === "Branch") && a.run === caller.run) return a as MessageableAddress
+          return yield* forbidden(`run:${caller.run} cannot send as ${claimed}: an actor sends as its run or one of its branches`)
+        }
+        if (claimed === undefined) return (yield* parse("coordinator")) as MessageableAddress
+        const a = yield* parse(claimed)
+        if (a._tag === "Coordinator" || (a._tag === "Session" && a.session === caller.session)) return a as MessageableAddress
+        return yield* forbidden(`a session sends as coordinator; ${claimed} is verified by its run token (send from inside the actor)`)
+      })
+
+    const contractOf = (snapshot: unknown): MailboxContract =>
+      ((snapshot as { mailbox?: MailboxContract } | null)?.mailbox ?? {})
+
+    /** Attempts FIFO delivery of an address's queued records; returns how the first write went. */
+    const flush = (address: string, runId: string) =>
+      Effect.gen(function* () {
+        const stored = yield* supervisor.get(runtimeCaller, runId)
+        if (stored.info.state !== "running" && stored.info.state !== "starting") {
+          waiting.delete(address)
+          return "run_not_running" as const
+        }
+        const fifo = path.join(stored.info.state_dir, "control.fifo")
+        const target = address.startsWith("branch:") ? "branch" : "run"
+        for (const record of yield* mailbox.pending(address)) {
+          const wrote = yield* Fifo.writeLine(fifo, fifoLine(record.envelope, target))
+          if (wrote !== "written") {
+            waiting.add(address)
+            return wrote
+          }
+          yield* mailbox.markDelivered(record.id, "fifo")
+        }
+        waiting.delete(address)
+        return "written" as const
+      })
+
+    // Redelivery: queued FIFO messages go out once a reader appears (or are dropped from the
+    // retry set when their run ends; they stay queued in the store, visible in `inbox`).
+    yield* Effect.forkScoped(
+      Effect.gen(function* () {
+        for (const address of [...waiting]) {
+          const parsed = parseAddress(address)
+          if (Either.isLeft(parsed) || (parsed.right._tag !== "Run" && parsed.right._tag !== "Branch")) {
+            waiting.delete(address)
+            continue
+          }
+          yield* flush(address, parsed.right.run).pipe(
+            Effect.catchAll((e) => Effect.zipRight(Effect.sync(() => waiting.delete(address)), Effect.logDebug(`redelivery to ${address} stopped: ${e.message}`)))
+          )
+        }
+      }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(redeliveryMs))))
+    )
+
+    // Outboxes (pi-actors compatible): an actor appends envelopes, one JSON object per line,
+    // to `{state_dir}/outbox.jsonl`; each complete new line is sent as that run. A bad line
+    // is logged with its run and skipped; the offset only moves past complete lines.
+    const outboxOffsets = new Map<string, { generation: string; offset: number }>()
+    const scanOutboxes = Effect.gen(function* () {
+      const active = new Set(yield* supervisor.activeIds)
+      for (const run of outboxOffsets.keys()) if (!active.has(run)) outboxOffsets.delete(run)
+      for (const run of active) {
+        const stored = yield* Effect.option(supervisor.get(runtimeCaller, run))
+        if (stored._tag === "None") continue
+        const info = stored.value.info
+        const file = path.join(info.state_dir, "outbox.jsonl")
+        const size = yield* fs.stat(file).pipe(Effect.map((i) => Number(i.size)), Effect.orElseSucceed(() => 0))
+        const seen = outboxOffsets.get(run)
+        const offset = seen !== undefined && seen.generation === info.generation ? seen.offset : 0
+        if (size <= offset) {
+          outboxOffsets.set(run, { generation: info.generation, offset: Math.min(offset, size) })
+          continue
+        }
+        const bytes = yield* fs.readFile(file).pipe(Effect.orElseSucceed(() => new Uint8Array()))
+        const text = new TextDecoder().decode(bytes.subarray(offset))
+        const end = text.lastIndexOf("\n")
+        if (end < 0) continue
+        outboxOffsets.set(run, { generation: info.generation, offset: offset + Buffer.byteLength(text.slice(0, end + 1)) })
+        const caller: Caller = { session: info.owner, all: false, run }
+        for (const line of text.slice(0, end).split("\n")) {
+          if (line.trim() === "") continue
+          const parsed = Either.try(() => JSON.parse(line) as unknown)
+          if (Either.isLeft(parsed)) {
+            yield* Effect.logWarning(`run:${run} outbox.jsonl: not JSON: ${line.slice(0, 120)}`)
+            continue
+          }
+          yield* send(caller, parsed.right).pipe(Effect.catchAll((e) => Effect.logWarning(`run:${run} outbox.jsonl message rejected: ${e.message}`)))
+        }
+      }
+    })
+
+    const result = (envelope: Envelope, fields: Omit<ConstructorParameters<typeof MessageResult>[0], "id" | "to" | "from" | "type">) =>
+      new MessageResult({ id: envelope.id, to: envelope.to, from: envelope.from, type: envelope.type, ...fields })
+
+    /** Stores a message in an inbox and delivers it through the run's adapter. */
+    const toInbox = (envelope: Envelope, address: string, runId: string, contract: MailboxContract, consumer: "run-inbox" | "branch-inbox") =>
+      Effect.gen(function* () {
+        yield* mailbox.enqueue({ address, runId, envelope })
+        const fifo = contract.delivery === "fifo" || contract.delivery === undefined
+        if (!fifo) return result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: "pull_only" })
+        const outcome = yield* flush(address, runId)
+        if (outcome === "written") return result(envelope, { delivered: true, persisted: true, queued: false, consumer })
+        if (outcome === "absent" && contract.delivery === undefined) {
+          waiting.delete(address)
+          return result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: "pull_only" })
+        }
+        return result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: outcome === "run_not_running" ? outcome : "no_live_reader" })
+      })
+
+    const toRun = (caller: Caller, envelope: Envelope, run: string) =>
+      Effect.gen(function* () {
+        const stored = yield* supervisor.get(caller, run)
+        const contract = contractOf(stored.snapshot)
+        const accepts = contract.accepts
+        const isControl = Schema.is(ControlType)(envelope.type)
+        if (isControl && (envelope.type === "control.kill" || accepts?.includes(envelope.type) !== true)) {
+          const control = yield* supervisor.control(caller, run, envelope.type as ControlType)
+          return result(envelope, {
+            delivered: control.applied,
+            persisted: false,
+            queued: false,
+            consumer: "run-control",
+            state: control.state,
+            ...(control.applied ? {} : { reason: control.reason ?? "run_not_running" })
+          })
+        }
+        if (accepts !== undefined && !accepts.includes(envelope.type)) {
+          return yield* invalid(`run:${run} does not accept type ${envelope.type}; accepts: ${accepts.join(", ")}`)
+        }
+        if (stored.info.state !== "running" && stored.info.state !== "starting") {
+          return result(envelope, { delivered: false, persisted: false, queued: false, consumer: "run-inbox", reason: "run_not_running", state: stored.info.state })
+        }
+        return yield* toInbox(envelope, `run:${run}`, run, contract, "run-inbox")
+      })
+
+    /** Same-run senders (`run:<run>`, `branch:<run>/*`) or the run's owner. */
+    const sameRunOrOwner = (caller: Caller, from: Address, run: string, what: string) =>
+      Effect.gen(function* () {
+        if ((from._tag === "Run" || from._tag === "Branch") && from.run === run) return
+        if (from._tag === "Coordinator" && caller.run === undefined) {
+          yield* supervisor.get(caller, run)
+          return
+        }
+        return yield* forbidden(`${what} accepts messages from run:${run}, its branches, or its owner as coordinator (not ${formatAddress(from)})`)
+      })
+
+    const toBranch = (caller: Caller, envelope: Envelope, from: Address, run: string, branch: string) =>
+      Effect.gen(function* () {
+        yield* sameRunOrOwner(caller, from, run, `branch:${run}/${branch}`)
+        const stored = yield* supervisor.get(runtimeCaller, run)
+        if (stored.info.state !== "running" && stored.info.state !== "starting") {
+          return result(envelope, { delivered: false, persisted: false, queued: false, consumer: "branch-inbox", reason: "run_not_running", state: stored.info.state })
+        }
+        return yield* toInbox(envelope, `branch:${run}/${branch}`, run, contractOf(stored.snapshot), "branch-inbox")
+      })
+
+    const toRoom = (caller: Caller, input: { from?: string | undefined }, envelope: Envelope, from: Address, run: string) =>
+      Effect.gen(function* () {
+        if (input.from === undefined && caller.run === undefined) {
+          return yield* invalid(`room posts need from: run:${run}, branch:${run}/<label> or coordinator`)
+        }
+        yield* sameRunOrOwner(caller, from, run, `room:${run}`)
+        const stored = yield* supervisor.get(runtimeCaller, run)
+        const recipients = (envelope.metadata?.recipients ?? []) as ReadonlyArray<string>
+        for (const r of recipients) {
+          const a = yield* parse(r)
+          if (a._tag !== "Branch" || a.run !== run) return yield* invalid(`metadata.recipients must be branches of run:${run} (got ${r})`)
+        }
+        yield* rooms.post({ room: `room:${run}`, envelope, ...(stored.info.parent === undefined ? {} : { parent: `run:${stored.info.parent}` }) })
+        yield* touchSnapshot(run, stored.info.state_dir, stored.info.parent)
+        const contract = contractOf(stored.snapshot)
+        for (const r of recipients) {
+          const copy = yield* stamp({ to: r, type: envelope.type, from: envelope.from, ...(envelope.summary === undefined ? {} : { summary: envelope.summary }), ...(envelope.body === undefined ? {} : { body: envelope.body }), correlation_id: envelope.id }, { from: from as MessageableAddress }).pipe(Effect.provideService(MessageIds, ids))
+          yield* toInbox(copy, r, run, contract, "branch-inbox")
+        }
+        return result(envelope, { delivered: true, persisted: true, queued: false, consumer: "room-timeline" })
+      })
+
+    const toTool = (caller: Caller, envelope: Envelope, name: string) =>
+      Effect.gen(function* () {
+        const recipe = yield* recipes.resolve(name).pipe(Effect.mapError((e) => new ActorsError({ reason: e.reason === "not_found" ? "not_found" : "invalid", message: e.message })))
+        if (recipe.source !== "user") {
+          return yield* new ActorsError({ reason: "not_found", message: `tool:${name} is not a tool: ${name} is a packaged recipe (a component); register it first` })
+        }
+        const body = envelope.body
+        const values = typeof body === "object" && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : body === undefined ? {} : { input: body }
+        const run = yield* supervisor.spawn(caller, new SpawnRequest({ recipe: name, values }))
+        return result(envelope, { delivered: true, persisted: true, queued: false, consumer: "tool", run: run.id, state: run.state })
+      })
+
+    const toSession = (caller: Caller, envelope: Envelope, target: Address) =>
+      Effect.gen(function* () {
+        if (caller.run === undefined) {
+          return yield* forbidden(`${formatAddress(target)} receives messages from runs (send from inside an actor, with its token)`)
+        }
+        const stored = yield* supervisor.get(runtimeCaller, caller.run)
+        const owner = stored.info.owner
+        if (target._tag === "Session" && target.session !== owner) {
+          return yield* forbidden(`run:${caller.run} belongs to session ${owner}; it cannot message session:${target.session}`)
+        }
+        const at = yield* Clock.currentTimeMillis
+        const text = `Message from ${envelope.from} (${envelope.type})${envelope.summary === undefined ? "" : `: ${envelope.summary}`}` +
+          (typeof envelope.body === "string" ? `\n${envelope.body.slice(0, 2000)}` : envelope.body === undefined ? "" : `\n${JSON.stringify(envelope.body).slice(0, 2000)}`)
+        yield* events.publish({ session: owner, runId: caller.run, generation: stored.info.generation, type: "message", at, text, data: { envelope: { ...envelope } } })
+        return result(envelope, { delivered: true, persisted: true, queued: false, consumer: "session-events" })
+      })
+
+    /**
+     * Sends one message as `caller`.
+     * @fails ActorsError `invalid` (a bad envelope — the `EnvelopeError` text —, a type the
+     *   mailbox does not accept, bad recipients), `forbidden` (a forged `from`, another
+     *   session's run, a room post from outside the run), `not_found` (unknown run or tool).
+     */
+    const send = Effect.fn("Router.send")(function* (caller: Caller, input: unknown) {
+      const checked = yield* Either.match(parseEnvelopeInput(input), {
+        onLeft: (e: EnvelopeError) => Effect.fail(invalid(e.message)),
+        onRight: (v) => Effect.succeed(v)
+      })
+      const from = yield* verifiedFrom(caller, checked.from)
+      const to = yield* parse(checked.to)
+      const envelope = yield* stamp(checked, { from }).pipe(Effect.provideService(MessageIds, ids))
+      switch (to._tag) {
+        case "Run":
+          return yield* toRun(caller, envelope, to.run)
+        case "Branch":
+          return yield* toBranch(caller, envelope, from, to.run, to.branch)
+        case "Room":
+          return yield* toRoom(caller, checked, envelope, from, to.run)
+        case "Tool":
+          return yield* toTool(caller, envelope, to.name)
+        case "Coordinator":
+        case "Session":
+          return yield* toSession(caller, envelope, to)
+        default:
+          return yield* invalid(`${formatAddress(to)} is inspect only and cannot be messaged`)
+      }
+    })
+
+    /** The run an inbox or room address belongs to, checked against the caller. */
+    const authorizeAddress = (caller: Caller, address: string, kinds: ReadonlyArray<"Run" | "Branch" | "Room">) =>
+      Effect.gen(function* () {
+        const a = yield* parse(address)
+        if (!(kinds as ReadonlyArray<string>).includes(a._tag)) {
+          return yield* invalid(`expected ${kinds.map((k) => (k === "Run" ? "run:<id>" : k === "Branch" ? "branch:<run>/<label>" : "room:<run>")).join(" or ")}, got ${address}`)
+        }
+        const run = (a as { run: string }).run
+        yield* supervisor.get(caller, run)
+        return { canonical: formatAddress(a), run }
+      })
+
+    /**
+     * The oldest unhandled message of an inbox (`run:<id>` or `branch:<run>/<label>`) for its
+     * run (token) or owner; `claim` takes it exclusively, `waitMs` waits for one.
+     * @fails ActorsError `invalid` (not an inbox address), `not_found`, `forbidden`.
+     */
+    const inboxNext = Effect.fn("Router.inboxNext")(function* (caller: Caller, address: string, options: { readonly claim?: boolean | undefined; readonly waitMs?: number | undefined } = {}) {
+      const { canonical } = yield* authorizeAddress(caller, address, ["Run", "Branch"])
+      return yield* mailbox.next(canonical, { claim: options.claim === true, ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }), consumer: "pull" })
+    })
+
+    /** An inbox's records (newest `limit`, oldest first). */
+    const inboxList = Effect.fn("Router.inboxList")(function* (caller: Caller, address: string, limit?: number) {
+      const { canonical } = yield* authorizeAddress(caller, address, ["Run", "Branch"])
+      return yield* mailbox.list(canonical, limit === undefined ? {} : { limit })
+    })
+
+    /**
+     * Marks a message `handled` (`ack`) or `failed` (`fail`, with the error). Idempotent.
+     * @fails ActorsError `not_found` (unknown id), `forbidden`, `invalid` (already in the other terminal state).
+     */
+    const inboxSettle = Effect.fn("Router.inboxSettle")(function* (caller: Caller, address: string, id: string, outcome: { readonly error?: string | undefined }) {
+      const { canonical } = yield* authorizeAddress(caller, address, ["Run", "Branch"])
+      const records = yield* mailbox.list(canonical, { limit: 100_000 })
+      if (!records.some((r) => r.id === id)) return yield* new ActorsError({ reason: "not_found", message: `no message ${id} in ${canonical}` })
+      return outcome.error === undefined ? yield* mailbox.ack(id) : yield* mailbox.fail(id, outcome.error)
+    })
+
+    /** A room's timeline after `afterSeq`; with `follow`, then its live posts (owner or same run). */
+    const roomTail = (caller: Caller, room: string, options: { readonly afterSeq?: number | undefined; readonly follow?: boolean | undefined } = {}) =>
+      Stream.unwrap(
+        Effect.map(authorizeAddress(caller, room, ["Room"]), ({ canonical }) =>
+          options.follow === true
+            ? rooms.subscribe(canonical, options.afterSeq)
+            : Stream.fromIterableEffect(rooms.timeline(canonical, { ...(options.afterSeq === undefined ? {} : { afterSeq: options.afterSeq }), limit: 10_000 }))
+        )
+      )
+
+    yield* Effect.forkScoped(
+      scanOutboxes.pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning(`outbox scan failed: ${Cause.pretty(cause)}`)),
+        Effect.repeat(Schedule.spaced(Duration.millis(redeliveryMs)))
+      )
+    )
+
+    return { send, flush, inboxNext, inboxList, inboxSettle, roomTail } as const
+  })
+}) {}
+
