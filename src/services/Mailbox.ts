@@ -89,47 +89,69 @@ export const groupCommit = <I, O>(
   Effect.gen(function* () {
     interface Pending {
       readonly input: I
-      readonly done: Deferred.Deferred<O, ActorsError>
+      readonly resume: (result: Effect.Effect<O, ActorsError>) => void
     }
     const queue = yield* Queue.unbounded<Pending>()
-    const closed = new ActorsError({ reason: "unavailable", message: `${options.name}: the store is closing` })
+    const closed = Exit.fail(new ActorsError({ reason: "unavailable", message: `${options.name}: the store is closing` }))
     yield* Effect.addFinalizer(() =>
       Queue.takeAll(queue).pipe(
-        Effect.flatMap((left) => Effect.forEach(left, (p) => Deferred.fail(p.done, closed), { discard: true })),
+        Effect.flatMap((left) => Effect.sync(() => Array.from(left).forEach((p) => p.resume(closed)))),
         Effect.zipRight(Queue.shutdown(queue))
       )
     )
-    // Waiting for work is interruptible (the scope can close while idle); a batch, once
-    // taken, is written and answered whole, also when the scope closes.
-    const step = Effect.flatMap(Queue.takeBetween(queue, 1, options.max), (chunk) => {
-      const batch = Array.from(chunk)
-      return Effect.uninterruptible(
-        Effect.flatMap(Effect.exit(write(batch.map((p) => p.input))), (exit) =>
-          Effect.forEach(
-            batch,
-            (p, i) => Deferred.done(p.done, Exit.isSuccess(exit) ? Exit.succeed(exit.value[i]!) : exit as Exit.Exit<never, ActorsError>),
-            { discard: true }
-          )
-        )
+    const answer = (batch: ReadonlyArray<Pending>) =>
+      Effect.flatMap(Effect.exit(write(batch.map((p) => p.input))), (exit) =>
+        Effect.sync(() => {
+          if (Exit.isSuccess(exit)) batch.forEach((p, i) => p.resume(Exit.succeed(exit.value[i]!)))
+          else batch.forEach((p) => p.resume(exit as Exit.Exit<never, ActorsError>))
+        })
       )
-    })
+    // Waiting for work is interruptible; a batch, once taken, is written and answered whole,
+    // also when the scope closes.
+    const step = Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(Queue.takeBetween(queue, 1, options.max)), (chunk) => answer(Array.from(chunk)))
+    )
     yield* Effect.forkScoped(Effect.forever(step))
+    // A resumption per caller, not a Deferred: cheaper, and a caller that was interrupted in
+    // the meantime simply ignores it.
     return (input: I) =>
-      Effect.flatMap(Deferred.make<O, ActorsError>(), (done) => Effect.zipRight(Queue.offer(queue, { input, done }), Deferred.await(done)))
+      Effect.async<O, ActorsError>((resume) => {
+        if (!queue.unsafeOffer({ input, resume })) resume(closed)
+      })
   })
+
+/** Distinct texts `memoCheck` remembers before it starts over. */
+const memoSize = 1_024
+
+/**
+ * Memoizes a pure address check (text → canonical text or error): the same few addresses are
+ * checked once per message on the throughput paths, and parsing costs more than a lookup.
+ */
+export const memoCheck = (check: (text: string) => Either.Either<string, ActorsError>) => {
+  const known = new Map<string, Either.Either<string, ActorsError>>()
+  return (text: string): Effect.Effect<string, ActorsError> => {
+    let result = known.get(text)
+    if (result === undefined) {
+      result = check(text)
+      if (known.size >= memoSize) known.clear()
+      known.set(text, result)
+    }
+    return result
+  }
+}
 
 /**
  * The canonical text of an actor address that may hold an inbox (any messageable address),
  * or `ActorsError` `invalid` with the address error.
  */
-const inboxAddress = (text: string): Effect.Effect<string, ActorsError> => {
+const inboxAddress = memoCheck((text) => {
   const parsed = parseAddress(text)
-  if (Either.isLeft(parsed)) return Effect.fail(new ActorsError({ reason: "invalid", message: parsed.left.message }))
+  if (Either.isLeft(parsed)) return Either.left(new ActorsError({ reason: "invalid", message: parsed.left.message }))
   if (isInspectOnly(parsed.right)) {
-    return Effect.fail(new ActorsError({ reason: "invalid", message: `${formatAddress(parsed.right)} is inspect only and has no inbox` }))
+    return Either.left(new ActorsError({ reason: "invalid", message: `${formatAddress(parsed.right)} is inspect only and has no inbox` }))
   }
-  return Effect.succeed(formatAddress(parsed.right))
-}
+  return Either.right(formatAddress(parsed.right))
+})
 
 // ---------------------------------------------------------------------------------------------
 // Rows
@@ -295,7 +317,9 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
      * (whatever its state or address). Concurrent enqueues are committed in batches.
      * @fails ActorsError `invalid` (not an address, or an inspect-only one), `internal`.
      */
-    const enqueue = Effect.fn("Mailbox.enqueue")(function* (input: EnqueueInput) {
+    // Untraced: one call per message (a span and a call-site stack per enqueue cost more than
+    // the enqueue's share of its batch).
+    const enqueue = Effect.fnUntraced(function* (input: EnqueueInput) {
       const address = yield* inboxAddress(input.address)
       if (input.runId === "") return yield* new ActorsError({ reason: "invalid", message: "inbox run id is required" })
       return yield* enqueueWrite({ address, runId: input.runId, envelope: input.envelope })

@@ -35,6 +35,9 @@ export const defaultTimelineLimit = 40
 /** Largest number of posts one group-commit transaction takes. */
 const maxBatch = 500
 
+/** Rooms whose state the writer keeps in memory. */
+const cachedRooms = 256
+
 /** Bound of one replay page read from the store by `subscribe`. */
 const replayPage = 500
 
@@ -66,7 +69,6 @@ interface MemberRow {
 
 interface RoomRow {
   readonly room: string
-  readonly last_seq: number
   readonly removed: number
   readonly before_seq: number | null
   readonly compacted_at: number | null
@@ -172,22 +174,67 @@ export const makeRooms = (options: RoomsOptions = {}) =>
 
     // -- post (group commit) --------------------------------------------------------------------
 
-    /** Appends one room's posts of a batch (in order) inside the batch transaction. */
-    const appendRoom = (room: string, posts: ReadonlyArray<{ readonly index: number; readonly input: PostInput }>, now: number, out: Array<TimelineEntry>, fresh: Array<TimelineEntry>) =>
+    /**
+     * What the writer knows of a room, so a batch needs no reads: the last seq, the largest
+     * envelope id (a batch of larger ids cannot repeat one), the compaction record and the
+     * roster with each member's first seq (roster order). Loaded from the store on first use
+     * and changed only under `writeLock` (by a batch, or dropped by `removeRun`); a batch that
+     * fails drops the rooms it touched, so the next one reads the store again.
+     */
+    interface RoomState {
+      lastSeq: number
+      maxId: string
+      removed: number
+      beforeSeq: number | null
+      readonly members: Map<string, { readonly member: RosterMember; readonly joinedSeq: number }>
+    }
+    const cache = new Map<string, RoomState>()
+    const writeLock = yield* Effect.makeSemaphore(1)
+
+    const loadRoom = (room: string) =>
       Effect.gen(function* () {
-        const ids = [...new Set(posts.map((p) => p.input.envelope.id))]
-        // Posting an id again returns its entry (a retry), without a second entry or roster change.
-        const known = new Map<string, TimelineEntry>()
-        const stored = yield* sql<EntryRow>`SELECT room, seq, id, envelope, received_at FROM room_entries WHERE room = ${room} AND ${sql.in("id", ids)}`
-        for (const e of yield* toEntries(stored)) known.set(e.id, e)
-        const meta = (yield* sql<RoomRow>`SELECT * FROM rooms WHERE room = ${room}`)[0]
-        const senders = [...new Set(posts.map((p) => p.input.envelope.from))]
+        const cached = cache.get(room)
+        if (cached !== undefined) return cached
+        const [meta] = yield* sql<RoomRow>`SELECT * FROM rooms WHERE room = ${room}`
+        const [top] = yield* sql<{ seq: number | null; id: string | null }>`
+          SELECT (SELECT MAX(seq) FROM room_entries WHERE room = ${room}) AS seq, (SELECT MAX(id) FROM room_entries WHERE room = ${room}) AS id`
+        const rows = yield* sql<MemberRow>`SELECT * FROM room_members WHERE room = ${room}`
         const members = new Map<string, { member: RosterMember; joinedSeq: number }>()
-        for (const r of yield* sql<MemberRow>`SELECT * FROM room_members WHERE room = ${room} AND ${sql.in("address", senders)}`) {
-          members.set(r.address, { member: yield* Effect.try({ try: () => toMember(r), catch: unreadable("roster member") }), joinedSeq: r.joined_seq })
+        for (const r of rows) members.set(r.address, { member: yield* Effect.try({ try: () => toMember(r), catch: unreadable("roster member") }), joinedSeq: r.joined_seq })
+        const state: RoomState = {
+          lastSeq: top?.seq ?? 0,
+          maxId: top?.id ?? "",
+          removed: meta?.removed ?? 0,
+          beforeSeq: meta?.before_seq ?? null,
+          members
         }
-        let seq = meta?.last_seq ?? 0
-        const rows: Array<Omit<EntryRow, never>> = []
+        // Bounded: the least recently loaded room makes way (it is reloaded when posted to).
+        if (cache.size >= cachedRooms) cache.delete(cache.keys().next().value!)
+        cache.set(room, state)
+        return state
+      })
+
+    /** Appends one room's posts of a batch (in order) inside the batch transaction. */
+    const appendRoom = (
+      room: string,
+      posts: ReadonlyArray<{ readonly index: number; readonly input: PostInput }>,
+      now: number,
+      out: Array<TimelineEntry>,
+      fresh: Array<TimelineEntry>
+    ) =>
+      Effect.gen(function* () {
+        const state = yield* loadRoom(room)
+        // Posting an id again returns its entry (a retry), without a second entry or roster
+        // change. Only ids not above every stored one need looking up.
+        const known = new Map<string, TimelineEntry>()
+        const older = [...new Set(posts.map((p) => p.input.envelope.id).filter((id) => id <= state.maxId))]
+        if (older.length > 0) {
+          const stored = yield* sql<EntryRow>`SELECT room, seq, id, envelope, received_at FROM room_entries WHERE room = ${room} AND ${sql.in("id", older)}`
+          for (const e of yield* toEntries(stored)) known.set(e.id, e)
+        }
+        let seq = state.lastSeq
+        let maxId = state.maxId
+        const rows: Array<{ room: string; seq: number; id: string; envelope: string; received_at: number }> = []
         const changed = new Set<string>()
         for (const { index, input } of posts) {
           const envelope = input.envelope
@@ -197,38 +244,36 @@ export const makeRooms = (options: RoomsOptions = {}) =>
             continue
           }
           seq++
+          if (envelope.id > maxId) maxId = envelope.id
           const entry = new TimelineEntry({ seq, id: envelope.id, room, envelope, received_at: now }, true)
           rows.push({ room, seq, id: envelope.id, envelope: JSON.stringify(envelope), received_at: now })
           known.set(entry.id, entry)
           fresh.push(entry)
           out[index] = entry
-          const current = members.get(envelope.from)
-          members.set(envelope.from, {
+          const current = state.members.get(envelope.from)
+          state.members.set(envelope.from, {
             member: applyPost(current?.member, { envelope, at: now, parent: input.parent }),
             joinedSeq: current?.joinedSeq ?? seq
           })
           changed.add(envelope.from)
         }
         if (rows.length === 0) return
+        state.lastSeq = seq
+        state.maxId = maxId
         yield* sql`INSERT INTO room_entries ${sql.insert(rows)}`
         yield* sql`INSERT OR REPLACE INTO room_members ${sql.insert([...changed].map((a) => {
-          const m = members.get(a)!
+          const m = state.members.get(a)!
           return memberRow(room, m.member, m.joinedSeq)
         }))}`
-        // Compaction: keep the newest `cap` entries (seq > last_seq - cap).
-        let removed = meta?.removed ?? 0
-        let beforeSeq = meta?.before_seq ?? null
-        let compactedAt = meta?.compacted_at ?? null
+        // Compaction: keep the newest `cap` entries (seq > last seq - cap).
         const keepFrom = seq - cap + 1
-        if (keepFrom > (beforeSeq ?? 1)) {
+        if (keepFrom > (state.beforeSeq ?? 1)) {
           const gone = yield* sql<{ seq: number }>`DELETE FROM room_entries WHERE room = ${room} AND seq < ${keepFrom} RETURNING seq`
-          removed += gone.length
-          beforeSeq = keepFrom
-          compactedAt = now
+          state.removed += gone.length
+          state.beforeSeq = keepFrom
+          yield* sql`INSERT INTO rooms ${sql.insert({ room, removed: state.removed, before_seq: keepFrom, compacted_at: now })}
+            ON CONFLICT (room) DO UPDATE SET removed = excluded.removed, before_seq = excluded.before_seq, compacted_at = excluded.compacted_at`
         }
-        yield* sql`INSERT INTO rooms ${sql.insert({ room, last_seq: seq, removed, before_seq: beforeSeq, compacted_at: compactedAt })}
-          ON CONFLICT (room) DO UPDATE SET last_seq = excluded.last_seq, removed = excluded.removed,
-            before_seq = excluded.before_seq, compacted_at = excluded.compacted_at`
       })
 
     const writePosts = (batch: ReadonlyArray<PostInput>) =>
@@ -243,9 +288,12 @@ export const makeRooms = (options: RoomsOptions = {}) =>
         })
         const out = new Array<TimelineEntry>(batch.length)
         const fresh: Array<TimelineEntry> = []
-        yield* sql.withTransaction(Effect.forEach(byRoom, ([room, posts]) => appendRoom(room, posts, now, out, fresh), { discard: true })).pipe(
-          Effect.catchTag("SqlError", (e) => Effect.fail(storeError(e)))
-        )
+        yield* writeLock.withPermits(1)(
+          sql.withTransaction(Effect.forEach(byRoom, ([room, posts]) => appendRoom(room, posts, now, out, fresh), { discard: true })).pipe(
+            // The cached state may be ahead of what was rolled back: read it again next time.
+            Effect.onError(() => Effect.sync(() => byRoom.forEach((_, room) => cache.delete(room))))
+          )
+        ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError(e))))
         // Published after the commit, in seq order (one writer): subscribers dedupe by seq.
         if (fresh.length > 0) yield* PubSub.publishAll(hub, fresh)
         return out
@@ -264,7 +312,9 @@ export const makeRooms = (options: RoomsOptions = {}) =>
      * is committed, then live subscribers get it.
      * @fails ActorsError `invalid` (not a room address, bad `parent`), `internal`.
      */
-    const post = Effect.fn("Rooms.post")(function* (input: PostInput) {
+    // Untraced: one call per message, on the room-throughput path (a span and a call-site
+    // stack per post cost more than the post's share of its batch).
+    const post = Effect.fnUntraced(function* (input: PostInput) {
       const room = yield* roomAddress(input.room)
       const parent = input.parent === undefined ? undefined : yield* anyAddress(input.parent)
       return yield* postWrite({ room, envelope: input.envelope, parent })
@@ -435,13 +485,15 @@ export const makeRooms = (options: RoomsOptions = {}) =>
      */
     const removeRun = Effect.fn("Rooms.removeRun")(function* (runId: string) {
       const room = `room:${runId}`
-      return yield* sql.withTransaction(
-        Effect.gen(function* () {
-          const gone = yield* sql<{ seq: number }>`DELETE FROM room_entries WHERE room = ${room} RETURNING seq`
-          yield* sql`DELETE FROM room_members WHERE room = ${room}`
-          yield* sql`DELETE FROM rooms WHERE room = ${room}`
-          return gone.length
-        })
+      return yield* writeLock.withPermits(1)(
+        sql.withTransaction(
+          Effect.gen(function* () {
+            const gone = yield* sql<{ seq: number }>`DELETE FROM room_entries WHERE room = ${room} RETURNING seq`
+            yield* sql`DELETE FROM room_members WHERE room = ${room}`
+            yield* sql`DELETE FROM rooms WHERE room = ${room}`
+            return gone.length
+          })
+        ).pipe(Effect.ensuring(Effect.sync(() => cache.delete(room))))
       ).pipe(Effect.mapError(storeError))
     })
 

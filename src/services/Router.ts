@@ -404,8 +404,8 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
      */
     const inboxSettle = Effect.fn("Router.inboxSettle")(function* (caller: Caller, address: string, id: string, outcome: { readonly error?: string | undefined }) {
       const { canonical } = yield* authorizeAddress(caller, address, ["Run", "Branch"])
-      const records = yield* mailbox.list(canonical, { limit: 100_000 })
-      if (!records.some((r) => r.id === id)) return yield* new ActorsError({ reason: "not_found", message: `no message ${id} in ${canonical}` })
+      const record = yield* mailbox.get(id)
+      if (record._tag === "None" || record.value.address !== canonical) return yield* new ActorsError({ reason: "not_found", message: `no message ${id} in ${canonical}` })
       return outcome.error === undefined ? yield* mailbox.ack(id) : yield* mailbox.fail(id, outcome.error)
     })
 

@@ -121,10 +121,9 @@ const migrations = Migrator.fromRecord({
     yield* sql`CREATE INDEX inbox_open ON inbox (address, id) WHERE state IN ('queued', 'delivered')`
     yield* sql`CREATE INDEX inbox_terminal ON inbox (address, id) WHERE state IN ('handled', 'failed')`
     yield* sql`CREATE INDEX inbox_run ON inbox (run_id)`
-    // Per room: the last sequence number given out and the compaction record.
+    // Per room: its compaction record (entries with seq < before_seq were removed).
     yield* sql`CREATE TABLE rooms (
       room TEXT PRIMARY KEY,
-      last_seq INTEGER NOT NULL,
       removed INTEGER NOT NULL DEFAULT 0,
       before_seq INTEGER,
       compacted_at INTEGER

@@ -1,0 +1,149 @@
+/**
+ * The router against real actor processes (SPEC-messaging §3–§4): FIFO delivery of exactly
+ * the lines sent, a message with no reader staying queued until one appears, pull inboxes,
+ * verified senders and provenance, the mailbox contract, `tool:` and `coordinator` targets.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Option, Stream } from "effect"
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import type { Caller } from "../../src/domain/Run.js"
+import { Router } from "../../src/services/Router.js"
+import { SpawnRequest, Supervisor } from "../../src/services/Supervisor.js"
+import { scratch } from "../support/graph.js"
+import { testRuntime } from "../support/runtime.js"
+
+const A: Caller = { session: "A", all: false }
+const B: Caller = { session: "B", all: false }
+const asRun = (run: string): Caller => ({ session: "A", all: false, run })
+
+/** A script that makes `control.fifo`, reads `n` lines from it and writes them to `got.txt`. */
+const fifoReader = (dir: string) => {
+  const script = join(dir, "reader.sh")
+  writeFileSync(
+    script,
+    `#!/bin/sh\nstate="$1"; n="$2"; delay="$3"\nsleep "$delay"\nmkfifo "$state/control.fifo"\ni=0\nexec 3<"$state/control.fifo"\nwhile [ "$i" -lt "$n" ]; do IFS= read -r line <&3 && { printf '%s\\n' "$line" >> "$state/got.txt"; i=$((i+1)); }; done\n`
+  )
+  chmodSync(script, 0o755)
+  return script
+}
+
+const waitFor = <A, E, R>(check: Effect.Effect<A | undefined, E, R>, ms = 10_000) =>
+  Effect.gen(function* () {
+    for (let waited = 0; waited < ms; waited += 50) {
+      const v = yield* check
+      if (v !== undefined) return v
+      yield* Effect.sleep("50 millis")
+    }
+    return yield* Effect.die(new Error("condition not met in time"))
+  })
+
+describe("router (real processes)", () => {
+  it.live("a FIFO actor receives exactly the lines sent: string body, type without body, JSON body", () => {
+    const dir = scratch("troupe-router-")
+    const reader = fifoReader(dir)
+    return Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      const run = yield* supervisor.spawn(A, new SpawnRequest({ template: `${reader} {state_dir} 3 0`, as: "reader" }))
+      yield* waitFor(Effect.sync(() => (existsSync(join(run.state_dir, "control.fifo")) && statSync(join(run.state_dir, "control.fifo")).isFIFO() ? true : undefined)))
+      const r1 = yield* router.send(A, { to: "run:reader", type: "control.continue", body: "continue now" })
+      expect(r1).toMatchObject({ delivered: true, persisted: true, queued: false, consumer: "run-inbox", from: "coordinator" })
+      yield* router.send(A, { to: "run:reader", type: "player.pause" })
+      yield* router.send(A, { to: "run:reader", type: "player.next", body: { track: 2 } })
+      yield* supervisor.wait(A, "reader", 10_000)
+      expect(readFileSync(join(run.state_dir, "got.txt"), "utf8")).toBe('continue now\nplayer.pause\n{"track":2}\n')
+    }).pipe(Effect.provide(testRuntime()))
+  })
+
+  it.live("no reader: delivered false, reason no_live_reader, queued — then delivered once a reader appears", () => {
+    const dir = scratch("troupe-router-")
+    const reader = fifoReader(dir)
+    const recipes = join(dir, "recipes")
+    mkdirSync(recipes)
+    writeFileSync(join(recipes, "late.json"), JSON.stringify({ description: "late reader", mailbox: { accepts: ["note.add"], delivery: "fifo" }, template: `${reader} {state_dir} 1 1` }))
+    return Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      const run = yield* supervisor.spawn(A, new SpawnRequest({ recipe: "late", as: "late" }))
+      const sent = yield* router.send(A, { to: "run:late", type: "note.add", body: "hello later" })
+      expect(sent).toMatchObject({ delivered: false, persisted: true, queued: true, reason: "no_live_reader" })
+      yield* supervisor.wait(A, "late", 10_000)
+      expect(readFileSync(join(run.state_dir, "got.txt"), "utf8")).toBe("hello later\n")
+      const inbox = yield* router.inboxList(A, "run:late")
+      expect(inbox.map((r) => [r.state, r.consumer])).toEqual([["delivered", "fifo"]])
+      const refused = yield* Effect.flip(router.send(A, { to: "run:late", type: "note.remove" }))
+      expect(refused.message).toBe("run:late does not accept type note.remove; accepts: note.add")
+    }).pipe(Effect.provide(testRuntime({ config: { userRecipes: recipes } })))
+  })
+
+  it.live("pull inboxes: next, claim, ack; senders are verified and provenance is enforced", () => {
+    return Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "worker" }))
+      yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "other" }))
+
+      const pulled = yield* router.send(A, { to: "run:worker", type: "task.do", body: { n: 1 } })
+      expect(pulled).toMatchObject({ from: "coordinator", delivered: false, queued: true, reason: "pull_only" })
+      // A sibling run is not the target's owner: it talks through the room instead.
+      expect((yield* Effect.flip(router.send(asRun("other"), { to: "run:worker", type: "task.do" }))).reason).toBe("forbidden")
+      const next = yield* router.inboxNext(asRun("worker"), "run:worker", { claim: true })
+      expect(Option.map(next, (r) => [r.state, r.envelope.from, r.envelope.body])).toEqual(Option.some(["claimed", "coordinator", { n: 1 }]))
+      const acked = yield* router.inboxSettle(asRun("worker"), "run:worker", Option.getOrThrow(next).id, {})
+      expect(acked.state).toBe("handled")
+      expect(Option.isNone(yield* router.inboxNext(A, "run:worker", { waitMs: 50 }))).toBe(true)
+
+      const err = (caller: Caller, envelope: unknown) => Effect.map(Effect.flip(router.send(caller, envelope)), (e) => [e.reason, e.message] as const)
+      expect(yield* err(asRun("other"), { to: "room:worker", type: "note", from: "run:worker" })).toEqual([
+        "forbidden",
+        "run:other cannot send as run:worker: an actor sends as its run or one of its branches"
+      ])
+      expect((yield* err(asRun("other"), { to: "room:worker", type: "note", from: "branch:worker/a" }))[0]).toBe("forbidden")
+      expect((yield* err(asRun("other"), { to: "room:worker", type: "note" }))[1]).toContain("room:worker accepts messages from run:worker, its branches, or its owner")
+      expect((yield* err(A, { to: "room:worker", type: "note" }))[1]).toBe("room posts need from: run:worker, branch:worker/<label> or coordinator")
+      expect((yield* err(A, { to: "room:worker", type: "note", from: "run:worker" }))[0]).toBe("forbidden")
+      expect((yield* err(B, { to: "run:worker", type: "task.do" }))[0]).toBe("forbidden")
+      expect((yield* err(B, { to: "room:worker", type: "note", from: "coordinator" }))[0]).toBe("forbidden")
+      expect((yield* err(A, { to: "run:worker", type: "task.do", priority: 1 }))[1]).toContain("Unknown envelope field: priority")
+
+      const posted = yield* router.send(asRun("worker"), { to: "room:worker", type: "note", from: "branch:worker/scout", body: "found it" })
+      expect(posted).toMatchObject({ consumer: "room-timeline", delivered: true, from: "branch:worker/scout" })
+      const owner = yield* router.send(A, { to: "room:worker", type: "note", from: "coordinator", body: "thanks" })
+      expect(owner.from).toBe("coordinator")
+      const tail = yield* router.roomTail(A, "room:worker").pipe(Stream.runCollect)
+      expect(Chunk.toArray(tail).map((e) => [e.envelope.from, e.envelope.type])).toEqual([
+        ["run:worker", "actor.join"],
+        ["branch:worker/scout", "note"],
+        ["coordinator", "note"]
+      ])
+      yield* supervisor.control(A, "worker", "control.kill")
+      yield* supervisor.control(A, "other", "control.kill")
+    }).pipe(Effect.provide(testRuntime()))
+  })
+
+  it.live("coordinator messages become session events; tool: targets spawn the user-root recipe with the body", () => {
+    const recipes = join(scratch("troupe-router-"), "recipes")
+    mkdirSync(recipes)
+    writeFileSync(join(recipes, "shout.json"), JSON.stringify({ description: "shout", args: ["word:string"], template: "echo {word}!" }))
+    return Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "child" }))
+      const note = yield* router.send(asRun("child"), { to: "coordinator", type: "review.completed", summary: "all good", body: "3 findings" })
+      expect(note).toMatchObject({ consumer: "session-events", delivered: true })
+      const events = yield* supervisor.sessionEvents(A, 0, false).pipe(Stream.runCollect)
+      const message = Chunk.toArray(events).find((e) => e.type === "message")!
+      expect(message.text).toBe("Message from run:child (review.completed): all good\n3 findings")
+      expect((yield* Effect.flip(router.send(A, { to: "coordinator", type: "x" }))).reason).toBe("forbidden")
+      expect((yield* Effect.flip(router.send(asRun("child"), { to: "session:B", type: "x" }))).reason).toBe("forbidden")
+
+      const tool = yield* router.send(A, { to: "tool:shout", type: "tool.call", body: { word: "hey" } })
+      expect(tool.consumer).toBe("tool")
+      const outcome = yield* supervisor.wait(A, tool.run!, 10_000)
+      expect(outcome.stdout).toBe("hey!\n")
+      expect((yield* Effect.flip(router.send(A, { to: "tool:repo-health", type: "tool.call" }))).message).toContain("is a packaged recipe")
+      yield* supervisor.control(A, "child", "control.kill")
+    }).pipe(Effect.provide(testRuntime({ config: { userRecipes: recipes } })))
+  })
+})
