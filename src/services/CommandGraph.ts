@@ -10,7 +10,7 @@
  * (root failures interrupt running siblings; a failed last step fails its sequence).
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Cause, Clock, Data, Duration, Effect, Either, Exit, Option, ParseResult, Ref, Schema } from "effect"
+import { Cause, Clock, Data, Duration, Effect, Either, Exit, Option, ParseResult, Ref, Schema, type Stream } from "effect"
 import * as Output from "../domain/Output.js"
 import type {
   DryRunLeaf,
@@ -99,6 +99,28 @@ export interface ExecuteOptions {
    * pipe data stays out of it. Branch outputs interleave there as they arrive.
    */
   readonly logs?: { readonly stdout: string; readonly stderr: string } | undefined
+  /**
+   * A live stdin for the leaf at `leafPath` (see {@link firstLeafPath}), used instead of "no
+   * stdin" when that leaf gets none from a previous step: `stdin-jsonl` delivery.
+   */
+  readonly liveStdin?: { readonly leafPath: string; readonly source: Stream.Stream<Uint8Array> } | undefined
+}
+
+/**
+ * The leaf that receives the template's own stdin first: the root leaf, the first step of a
+ * sequence, the first branch of a parallel node (recursively); undefined for a skipped root.
+ */
+export const firstLeafPath = (node: PlannedNode): string | undefined => {
+  switch (node._tag) {
+    case "Leaf":
+      return node.path
+    case "Sequence":
+      return node.steps[0] === undefined ? undefined : firstLeafPath(node.steps[0])
+    case "Parallel":
+      return node.children[0] === undefined ? undefined : firstLeafPath(node.children[0])
+    case "Skip":
+      return undefined
+  }
 }
 
 /** Paths of the leaves whose stdout is the node's output (see {@link ExecuteOptions.logs}). */
@@ -568,7 +590,9 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
               argv: leaf.argv,
               cwd: leaf.cwd,
               env: options.env,
-              stdin: stdinOf(stdin),
+              stdin: stdin === undefined && options.liveStdin !== undefined && options.liveStdin.leafPath === leaf.path
+                ? { _tag: "Live", source: options.liveStdin.source }
+                : stdinOf(stdin),
               outputDir: options.outputDir,
               name,
               logs: logs === undefined ? undefined : { stderr: logs.stderr, stdout: finals.has(leaf.path) ? logs.stdout : undefined },

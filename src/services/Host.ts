@@ -1,14 +1,16 @@
-import { Context, Data, type Effect } from "effect"
+import { Context, Data, type Effect, type Stream } from "effect"
 import type { CapturedOutput } from "../domain/Output.js"
 
 /**
  * Where a leaf's stdin comes from: nothing (`/dev/null`-like: closed at once), bytes held in
- * memory, or a file holding a previous step's complete stdout (a spill).
+ * memory, a file holding a previous step's complete stdout (a spill), or a live stream.
  */
 export type LeafStdin =
   | { readonly _tag: "None" }
   | { readonly _tag: "Bytes"; readonly bytes: Uint8Array }
   | { readonly _tag: "File"; readonly path: string }
+  /** A pipe kept open while the leaf runs, fed from `source` (`stdin-jsonl` delivery). */
+  | { readonly _tag: "Live"; readonly source: Stream.Stream<Uint8Array> }
 
 /** Identity of a started leaf process, persisted so a restarted owner can reap by identity. */
 export interface ProcessIdentity {

@@ -13,7 +13,7 @@ import * as fsp from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import type { Readable } from "node:stream"
-import { Clock, Duration, Effect, Fiber, Layer, Option, Schedule } from "effect"
+import { Cause, Clock, Duration, Effect, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import { captureLimitBytes, type CapturedOutput, spilledTailBytes, utf8SafeTail } from "../domain/Output.js"
 import { Host, HostError, type LeafSpec, type LeafResult, type LeafStdin, type ProcessIdentity } from "./Host.js"
 import { inheritedEnvironment } from "../layers/Config.js"
@@ -592,7 +592,35 @@ const captureStream = (
 
 const signalNumber = (signal: NodeJS.Signals): number => os.constants.signals[signal] ?? 0
 
-const stdinMode = (stdin: LeafStdin): "ignore" | "pipe" => (stdin._tag === "Bytes" ? "pipe" : "ignore")
+const stdinMode = (stdin: LeafStdin): "ignore" | "pipe" => (stdin._tag === "Bytes" || stdin._tag === "Live" ? "pipe" : "ignore")
+
+/** Writes one chunk, waiting for `drain` when the pipe is full; a closed pipe ends quietly. */
+const writeChunk = (leaf: Leaf, chunk: Uint8Array) =>
+  Effect.async<void>((resume) => {
+    const stdin = leaf.child.stdin
+    if (stdin === null || stdin.destroyed || stdin.writableEnded) {
+      resume(Effect.void)
+      return
+    }
+    if (stdin.write(chunk)) {
+      resume(Effect.void)
+      return
+    }
+    const done = () => resume(Effect.void)
+    stdin.once("drain", done)
+    stdin.once("close", done)
+    return Effect.sync(() => {
+      stdin.off("drain", done)
+      stdin.off("close", done)
+    })
+  })
+
+/** Feeds a live stream into the leaf's stdin until the stream ends (then closes stdin) or the leaf exits. */
+const feedLive = (leaf: Leaf, source: Stream.Stream<Uint8Array>) =>
+  Stream.runForEach(source, (chunk) => writeChunk(leaf, chunk)).pipe(
+    Effect.zipRight(Effect.sync(() => leaf.child.stdin?.end())),
+    Effect.catchAllCause((cause) => Effect.logDebug(`LocalHost: live stdin ended: ${Cause.pretty(cause)}`))
+  )
 
 /**
  * Builds a {@link Host} that runs leaves as local processes.
@@ -644,10 +672,13 @@ export const make = (options: LocalHostOptions = {}) =>
         const stdinFiber = yield* Effect.forkScoped(
           spec.stdin._tag === "Bytes" ? feedStdin(leaf, spec.stdin.bytes) : Effect.void
         )
+        // A live stdin never ends by itself: it stops when the leaf exits.
+        const liveFiber = spec.stdin._tag === "Live" ? yield* Effect.forkScoped(feedLive(leaf, spec.stdin.source)) : undefined
         if (spec.onSpawn !== undefined) yield* spec.onSpawn(leaf.identity)
 
         const status = yield* awaitExit(leaf.child)
         const endedAt = yield* Clock.currentTimeMillis
+        if (liveFiber !== undefined) yield* Fiber.interrupt(liveFiber)
         // Sweep before waiting for end-of-file: a background process left in the group holds
         // the pipes open until it is gone.
         yield* sweep(leaf, grace)

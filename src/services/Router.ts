@@ -230,6 +230,12 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
     const toInbox = (envelope: Envelope, address: string, runId: string, contract: MailboxContract, consumer: "run-inbox" | "branch-inbox") =>
       Effect.gen(function* () {
         yield* mailbox.enqueue({ address, runId, envelope })
+        if (contract.delivery === "stdin-jsonl") {
+          const written = yield* supervisor.writeStdin(runId, new TextEncoder().encode(JSON.stringify(envelope) + "\n"))
+          if (!written) return result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: "run_not_running" })
+          yield* mailbox.markDelivered(envelope.id, "stdin-jsonl")
+          return result(envelope, { delivered: true, persisted: true, queued: false, consumer })
+        }
         const fifo = contract.delivery === "fifo" || contract.delivery === undefined
         if (!fifo) return result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: "pull_only" })
         const outcome = yield* flush(address, runId)

@@ -10,7 +10,7 @@
  * generations (fencing), an OTP-style restart policy and reaping by verified process identity.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Cause, Clock, Deferred, Duration, Effect, Fiber, FiberMap, Option, Schedule, Schema, Stream } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Fiber, FiberMap, Option, Queue, Schedule, Schema, Stream } from "effect"
 import { createHash, randomBytes, randomUUID } from "node:crypto"
 import type { MessageableAddress } from "../domain/Address.js"
 import { MessageIds, stamp } from "../domain/Envelope.js"
@@ -38,7 +38,7 @@ import {
 } from "../domain/Run.js"
 import { TemplateError } from "../domain/Template.js"
 import { homePaths, TroupeConfig } from "../layers/Config.js"
-import { CommandGraph } from "./CommandGraph.js"
+import { CommandGraph, firstLeafPath } from "./CommandGraph.js"
 import { writeSnapshot } from "./Communication.js"
 import { Events } from "./Events.js"
 import { Host } from "./Host.js"
@@ -118,6 +118,8 @@ interface Entry {
   /** Completes with the final record once the run is terminal (across restarts). */
   readonly done: Deferred.Deferred<RunInfo, ActorsError>
   progress: { phase: string; active: number; completed: number; failures: Array<string> }
+  /** `stdin-jsonl` delivery: lines queued here are fed to the first leaf's stdin. */
+  readonly stdin?: Queue.Queue<Uint8Array> | undefined
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -282,6 +284,21 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         else yield* Deferred.fail(entry.done, internal(`run:${entry.id} vanished from the store`)).pipe(Effect.asVoid)
       }).pipe(Effect.uninterruptible)
 
+    const liveStdinFor = (plan: PlannedNode, queue: Queue.Queue<Uint8Array>) => {
+      const leafPath = firstLeafPath(plan)
+      return leafPath === undefined ? undefined : { leafPath, source: Stream.fromQueue(queue) }
+    }
+
+    /**
+     * Queues bytes for a `stdin-jsonl` run's stdin (SPEC-messaging §4); they reach the process
+     * in order while it runs. False when the run is not active or has no live stdin.
+     */
+    const writeStdin = (id: string, bytes: Uint8Array) =>
+      Effect.suspend(() => {
+        const entry = entries.get(id)
+        return entry?.stdin === undefined || entry.finished ? Effect.succeed(false) : Queue.offer(entry.stdin, bytes)
+      })
+
     const resultState = (r: GraphResult): RunState => (r.status === "failed" || r.status === "timeout" ? "failed" : "done")
 
     interface Started {
@@ -303,7 +320,8 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           outputDir: path.join(s.stateDir, "spill"),
           env: s.env,
           logs: { stdout: path.join(s.stateDir, "stdout.log"), stderr: path.join(s.stateDir, "stderr.log") },
-          onEvent: onGraphEvent(entry)
+          onEvent: onGraphEvent(entry),
+          liveStdin: entry.stdin === undefined ? undefined : liveStdinFor(s.plan, entry.stdin)
         })
       })
 
@@ -361,9 +379,14 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         ),
         Effect.onInterrupt(() => finishInterrupted(s.entry)),
         // The entry goes only when the fiber is done: the id stays active until then.
-        Effect.ensuring(Effect.sync(() => {
-          if (entries.get(s.entry.id) === s.entry) entries.delete(s.entry.id)
-        }))
+        Effect.ensuring(
+          Effect.zipRight(
+            Effect.sync(() => {
+              if (entries.get(s.entry.id) === s.entry) entries.delete(s.entry.id)
+            }),
+            s.entry.stdin === undefined ? Effect.void : Queue.shutdown(s.entry.stdin)
+          )
+        )
       )
 
     // --- spawn -------------------------------------------------------------------------------
@@ -465,7 +488,8 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
             intent: undefined,
             finished: false,
             done: yield* Deferred.make<RunInfo, ActorsError>(),
-            progress: { phase: "starting", active: 0, completed: 0, failures: [] }
+            progress: { phase: "starting", active: 0, completed: 0, failures: [] },
+            stdin: recipe?.mailbox?.delivery === "stdin-jsonl" ? yield* Queue.unbounded<Uint8Array>() : undefined
           }
           entries.set(id, entry)
           const env: Record<string, string> = {
@@ -741,7 +765,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       Effect.forkScoped
     )
 
-    return { spawn, control, get, list, wait, logs, logTail, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeIds, reaped } as const
+    return { spawn, control, get, list, wait, logs, logTail, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeIds, writeStdin, reaped } as const
   })
 }) {}
 

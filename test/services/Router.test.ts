@@ -70,7 +70,8 @@ describe("router (real processes)", () => {
       expect(sent).toMatchObject({ delivered: false, persisted: true, queued: true, reason: "no_live_reader" })
       yield* supervisor.wait(A, "late", 10_000)
       expect(readFileSync(join(run.state_dir, "got.txt"), "utf8")).toBe("hello later\n")
-      const inbox = yield* router.inboxList(A, "run:late")
+      // The record turns `delivered` right after the write the reader already consumed.
+      const inbox = yield* waitFor(Effect.map(router.inboxList(A, "run:late"), (rs) => (rs[0]?.state === "delivered" ? rs : undefined)))
       expect(inbox.map((r) => [r.state, r.consumer])).toEqual([["delivered", "fifo"]])
       const refused = yield* Effect.flip(router.send(A, { to: "run:late", type: "note.remove" }))
       expect(refused.message).toBe("run:late does not accept type note.remove; accepts: note.add")
@@ -144,6 +145,33 @@ describe("router (real processes)", () => {
       expect(outcome.stdout).toBe("hey!\n")
       expect((yield* Effect.flip(router.send(A, { to: "tool:repo-health", type: "tool.call" }))).message).toContain("is a packaged recipe")
       yield* supervisor.control(A, "child", "control.kill")
+    }).pipe(Effect.provide(testRuntime({ config: { userRecipes: recipes } })))
+  })
+})
+
+describe("stdin-jsonl delivery", () => {
+  it.live("an actor reads envelopes in order as JSON lines on its stdin", () => {
+    const dir = scratch("troupe-router-")
+    const recipes = join(dir, "recipes")
+    mkdirSync(recipes)
+    const script = join(dir, "lines.sh")
+    writeFileSync(script, `#!/bin/sh\ni=0\nwhile [ "$i" -lt "$1" ] && IFS= read -r line; do printf '%s\\n' "$line" >> "$2/got.jsonl"; i=$((i+1)); done\n`)
+    chmodSync(script, 0o755)
+    writeFileSync(join(recipes, "lines.json"), JSON.stringify({ description: "reads JSON lines", mailbox: { delivery: "stdin-jsonl" }, template: `${script} 20 {state_dir}` }))
+    return Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      const run = yield* supervisor.spawn(A, new SpawnRequest({ recipe: "lines", as: "lines" }))
+      for (let i = 0; i < 20; i++) {
+        const r = yield* router.send(A, { to: "run:lines", type: "task.item", body: { i } })
+        expect(r).toMatchObject({ delivered: true, consumer: "run-inbox" })
+      }
+      yield* supervisor.wait(A, "lines", 10_000)
+      const got = readFileSync(join(run.state_dir, "got.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { body: { i: number }; from: string; type: string })
+      expect(got.map((e) => e.body.i)).toEqual(Array.from({ length: 20 }, (_, i) => i))
+      expect(got[0]).toMatchObject({ from: "coordinator", type: "task.item", to: "run:lines" })
+      const late = yield* router.send(A, { to: "run:lines", type: "task.item" })
+      expect(late).toMatchObject({ delivered: false, reason: "run_not_running" })
     }).pipe(Effect.provide(testRuntime({ config: { userRecipes: recipes } })))
   })
 })
