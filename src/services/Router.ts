@@ -310,7 +310,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         yield* touchSnapshot(run, stored.info.state_dir, stored.info.parent)
         const contract = contractOf(stored.snapshot)
         for (const r of recipients) {
-          const copy = yield* stamp({ to: r, type: envelope.type, from: envelope.from, ...(envelope.summary === undefined ? {} : { summary: envelope.summary }), ...(envelope.body === undefined ? {} : { body: envelope.body }), correlation_id: envelope.id }, { from: from as MessageableAddress }).pipe(Effect.provideService(MessageIds, ids))
+          const copy = yield* stamp({ to: r, type: envelope.type, from: envelope.from, ...(envelope.summary === undefined ? {} : { summary: envelope.summary }), ...(envelope.body === undefined ? {} : { body: envelope.body }), correlation_id: envelope.correlation_id ?? envelope.id }, { from: from as MessageableAddress }).pipe(Effect.provideService(MessageIds, ids))
           yield* toInbox(copy, r, run, contract, "branch-inbox")
         }
         return result(envelope, { delivered: true, persisted: true, queued: false, consumer: "room-timeline" })
