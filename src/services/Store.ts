@@ -327,9 +327,9 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
         rows.map((r) => toInfo(r, procs.filter((p) => p.generation === r.generation)))
       )
 
-    /** Inserts a new run (replacing a terminal run of the same id). */
+    /** Inserts a new run (replacing a terminal run of the same id); true when it replaced one. */
     const insertRun = Effect.fn("Store.insertRun")(function* (run: NewRun) {
-      yield* sql.withTransaction(
+      return yield* sql.withTransaction(
         Effect.gen(function* () {
           const existing = yield* sql<{ state: RunState; owner: string }>`SELECT state, owner FROM runs WHERE id = ${run.id}`
           if (existing[0] !== undefined && activeStates.includes(existing[0].state)) {
@@ -358,6 +358,7 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
             created_at: run.at,
             updated_at: run.at
           })}`
+          return existing[0] !== undefined
         })
       ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(internal(e))))
     })

@@ -448,7 +448,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       // would stay `starting` with no fiber to finish it.
       yield* Effect.uninterruptible(
         Effect.gen(function* () {
-          yield* store.insertRun({
+          const replaced = yield* store.insertRun({
             id,
             generation,
             owner: caller.session,
@@ -492,6 +492,24 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
             stdin: recipe?.mailbox?.delivery === "stdin-jsonl" ? yield* Queue.unbounded<Uint8Array>() : undefined
           }
           entries.set(id, entry)
+          // The default room (SPEC-messaging §5), before the process starts so the join is the
+          // room's first entry: a reused id starts with an empty room and inbox, then the run
+          // joins `room:<id>`. A failure here is logged; the run starts anyway.
+          yield* Effect.gen(function* () {
+            if (replaced) yield* Effect.all([rooms.removeRun(id), mailbox.removeRun(id)], { discard: true })
+            const join = yield* stamp(
+              { to: `room:${id}`, type: "actor.join", summary: "Run joined default room", body: { role: "run", status: "present" } },
+              { from: { _tag: "Run", run: id } as MessageableAddress }
+            ).pipe(Effect.provideService(MessageIds, messageIds))
+            yield* rooms.post({ room: `room:${id}`, envelope: join, ...(caller.run === undefined ? {} : { parent: `run:${caller.run}` }) })
+          }).pipe(Effect.catchAll((e) => Effect.logWarning(`run:${id} did not join its default room: ${e.message}`)))
+          // Its communication snapshot ({communication_file}) exists before the process starts;
+          // later room changes rewrite it.
+          yield* writeSnapshot({ run: id, stateDir, parent: caller.run }).pipe(
+            Effect.provideService(Rooms, rooms),
+            Effect.provideService(FileSystem.FileSystem, fs),
+            Effect.provideService(Path.Path, path)
+          )
           const env: Record<string, string> = {
             TROUPE_RUN: id,
             TROUPE_ADDRESS: `run:${id}`,
@@ -502,22 +520,6 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           yield* FiberMap.run(fibers, id, superviseRun({ entry, plan, policy, stateDir, env }))
         })
       )
-      // The default room (SPEC-messaging §5): the run joins `room:<id>`; its communication
-      // snapshot is written. A reused id starts with an empty room and inbox.
-      yield* Effect.gen(function* () {
-        yield* rooms.removeRun(id)
-        yield* mailbox.removeRun(id)
-        const join = yield* stamp(
-          { to: `room:${id}`, type: "actor.join", summary: "Run joined default room", body: { role: "run", status: "present" } },
-          { from: { _tag: "Run", run: id } as MessageableAddress }
-        ).pipe(Effect.provideService(MessageIds, messageIds))
-        yield* rooms.post({ room: `room:${id}`, envelope: join, ...(caller.run === undefined ? {} : { parent: `run:${caller.run}` }) })
-        yield* writeSnapshot({ run: id, stateDir, parent: caller.run }).pipe(
-          Effect.provideService(Rooms, rooms),
-          Effect.provideService(FileSystem.FileSystem, fs),
-          Effect.provideService(Path.Path, path)
-        )
-      }).pipe(Effect.catchAll((e) => Effect.logWarning(`run:${id} did not join its default room: ${e.message}`)))
       // Usage metadata (SPEC-runtime §2): counted in the store, never in the recipe file. A
       // failure to count is logged, not a failed spawn: the run is already started.
       if (recipe !== undefined) {
