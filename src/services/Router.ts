@@ -191,13 +191,12 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
     // is logged with its run and skipped; the offset only moves past complete lines.
     const outboxOffsets = new Map<string, { generation: string; offset: number }>()
     const scanOutboxes = Effect.gen(function* () {
-      const active = new Set(yield* supervisor.activeIds)
+      const runs = yield* supervisor.activeRuns
+      const active = new Set(runs.map((r) => r.id))
       for (const run of outboxOffsets.keys()) if (!active.has(run)) outboxOffsets.delete(run)
-      for (const run of active) {
-        const stored = yield* Effect.option(supervisor.get(runtimeCaller, run))
-        if (stored._tag === "None") continue
-        const info = stored.value.info
-        const file = path.join(info.state_dir, "outbox.jsonl")
+      for (const info of runs) {
+        const run = info.id
+        const file = path.join(info.stateDir, "outbox.jsonl")
         const size = yield* fs.stat(file).pipe(Effect.map((i) => Number(i.size)), Effect.orElseSucceed(() => 0))
         const seen = outboxOffsets.get(run)
         const offset = seen !== undefined && seen.generation === info.generation ? seen.offset : 0

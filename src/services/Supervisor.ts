@@ -118,6 +118,8 @@ interface Entry {
   /** Completes with the final record once the run is terminal (across restarts). */
   readonly done: Deferred.Deferred<RunInfo, ActorsError>
   progress: { phase: string; active: number; completed: number; failures: Array<string> }
+  /** The run's state directory. */
+  readonly stateDir: string
   /** `stdin-jsonl` delivery: lines queued here are fed to the first leaf's stdin. */
   readonly stdin?: Queue.Queue<Uint8Array> | undefined
 }
@@ -483,6 +485,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
 
           const entry: Entry = {
             id,
+            stateDir,
             owner: caller.session,
             generation,
             intent: undefined,
@@ -729,8 +732,10 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     /** The ids of active runs and how many there are (daemon idle exit, status). */
     const activeCount = Effect.sync(() => entries.size)
 
-    /** The ids of the runs this supervisor is running now. */
-    const activeIds = Effect.sync((): ReadonlyArray<string> => [...entries.keys()])
+    /** The runs this supervisor is running now (from memory: no store reads). */
+    const activeRuns = Effect.sync((): ReadonlyArray<{ readonly id: string; readonly owner: string; readonly generation: string; readonly stateDir: string }> =>
+      [...entries.values()].map((e) => ({ id: e.id, owner: e.owner, generation: e.generation, stateDir: e.stateDir }))
+    )
 
     // --- startup: reap, then retention -------------------------------------------------------
 
@@ -767,7 +772,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       Effect.forkScoped
     )
 
-    return { spawn, control, get, list, wait, logs, logTail, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeIds, writeStdin, reaped } as const
+    return { spawn, control, get, list, wait, logs, logTail, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeRuns, writeStdin, reaped } as const
   })
 }) {}
 

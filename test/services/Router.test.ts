@@ -175,3 +175,36 @@ describe("stdin-jsonl delivery", () => {
     }).pipe(Effect.provide(testRuntime({ config: { userRecipes: recipes } })))
   })
 })
+
+describe("outbox.jsonl", () => {
+  it.live("lines an actor appends are sent as that run; a bad line is skipped, a forged from refused", () => {
+    const dir = scratch("troupe-router-")
+    const script = join(dir, "emit.sh")
+    writeFileSync(
+      script,
+      `#!/bin/sh\nout="$1/outbox.jsonl"\n` +
+        `printf '%s\\n' '{"to":"room:emitter","type":"note.posted","from":"branch:emitter/w1","body":"first"}' >> "$out"\n` +
+        `printf '%s\\n' 'not json' >> "$out"\n` +
+        `printf '%s\\n' '{"to":"room:emitter","type":"note.posted","from":"run:someone-else","body":"forged"}' >> "$out"\n` +
+        `printf '%s' '{"to":"room:emitter","type":"note.posted","body":"second"}' >> "$out"\nprintf '\\n' >> "$out"\nsleep 30\n`
+    )
+    chmodSync(script, 0o755)
+    return Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      yield* supervisor.spawn(A, new SpawnRequest({ template: `${script} {state_dir}`, as: "emitter" }))
+      const entries = yield* waitFor(
+        Effect.map(router.roomTail(A, "room:emitter").pipe(Stream.runCollect), (c) => {
+          const all = Chunk.toArray(c)
+          return all.length >= 3 ? all : undefined
+        })
+      )
+      expect(entries.map((e) => [e.envelope.from, e.envelope.body])).toEqual([
+        ["run:emitter", { role: "run", status: "present" }],
+        ["branch:emitter/w1", "first"],
+        ["run:emitter", "second"]
+      ])
+      yield* supervisor.control(A, "emitter", "control.kill")
+    }).pipe(Effect.provide(testRuntime()))
+  })
+})
