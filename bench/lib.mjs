@@ -4,7 +4,7 @@
 // (`npm run bench` builds first), prints its table row(s) and writes
 // `bench/results/<name>.json` = {name, unit, troupe, baseline, ratio, samples, machine, ...}.
 // `ratio` is always troupe / baseline (lower is better for troupe).
-import { execFileSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { cpus, tmpdir } from "node:os"
 import { dirname, join } from "node:path"
@@ -145,15 +145,15 @@ export const awaitDaemonPid = async (home) => {
 export const stopDaemon = async (home) => {
   const pid = daemonPid(home)
   if (existsSync(join(home, "troupe.sock"))) {
-    try {
-      execFileSync(process.execPath, [cliEntry, "daemon", "stop"], {
-        env: { ...process.env, TROUPE_HOME: home },
-        stdio: ["ignore", "ignore", "pipe"],
-        timeout: 60_000
+    // Asynchronously: a daemon auto-started by this process's client is our child, and until
+    // our event loop reaps it, its exit leaves a zombie that `daemon stop` (kill(pid, 0))
+    // takes for a live daemon — a synchronous exec would make it wait its full 30 s.
+    await new Promise((resolve) => {
+      execFile(process.execPath, [cliEntry, "daemon", "stop"], { env: { ...process.env, TROUPE_HOME: home }, timeout: 60_000 }, (e, _stdout, stderr) => {
+        if (e !== null) process.stderr.write(`troupe daemon stop failed for ${home}: ${e.message}${stderr ? ` ${stderr.trim()}` : ""}\n`)
+        resolve()
       })
-    } catch (e) {
-      process.stderr.write(`troupe daemon stop failed for ${home}: ${e.message}\n`)
-    }
+    })
   }
   if (pid === undefined) return
   const gone = async (ms) => {
