@@ -557,5 +557,7 @@ export const stamp = (input: EnvelopeInput, options: { readonly from: Messageabl
     if (input.reply_to !== undefined) fields.reply_to = input.reply_to
     if (input.correlation_id !== undefined) fields.correlation_id = input.correlation_id
     if (input.metadata !== undefined) fields.metadata = input.metadata
-    return new Envelope(fields as ConstructorParameters<typeof Envelope>[0])
+    // Every field was checked by parseEnvelopeInput (and from/id/received_at are ours): no
+    // second validation on the hot path.
+    return new Envelope(fields as ConstructorParameters<typeof Envelope>[0], true)
   })

@@ -144,18 +144,22 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         return yield* forbidden(`a session sends as coordinator; ${claimed} is verified by its run token (send from inside the actor)`)
       })
 
-    const contractOf = (snapshot: unknown): MailboxContract =>
-      ((snapshot as { mailbox?: MailboxContract } | null)?.mailbox ?? {})
+    const contractOf = (mailbox: unknown): MailboxContract => (mailbox as MailboxContract | undefined) ?? {}
 
     /** Attempts FIFO delivery of an address's queued records; returns how the first write went. */
     const flush = (address: string, runId: string) =>
       Effect.gen(function* () {
-        const stored = yield* supervisor.get(runtimeCaller, runId)
-        if (stored.info.state !== "running" && stored.info.state !== "starting") {
+        const stored = yield* supervisor.brief(runtimeCaller, runId)
+        if (stored.state !== "running" && stored.state !== "starting") {
           waiting.delete(address)
           return "run_not_running" as const
         }
-        const fifo = path.join(stored.info.state_dir, "control.fifo")
+        const fifo = path.join(stored.stateDir, "control.fifo")
+        // No FIFO, nothing to write to: don't load the pending records at all.
+        if (!(yield* fs.exists(fifo).pipe(Effect.orElseSucceed(() => false)))) {
+          waiting.add(address)
+          return "absent" as const
+        }
         const target = address.startsWith("branch:") ? "branch" : "run"
         for (const record of yield* mailbox.pending(address)) {
           const wrote = yield* Fifo.writeLine(fifo, fifoLine(record.envelope, target))
@@ -248,8 +252,8 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
 
     const toRun = (caller: Caller, envelope: Envelope, run: string) =>
       Effect.gen(function* () {
-        const stored = yield* supervisor.get(caller, run)
-        const contract = contractOf(stored.snapshot)
+        const stored = yield* supervisor.brief(caller, run)
+        const contract = contractOf(stored.mailbox)
         const accepts = contract.accepts
         const isControl = Schema.is(ControlType)(envelope.type)
         if (isControl && (envelope.type === "control.kill" || accepts?.includes(envelope.type) !== true)) {
@@ -266,8 +270,8 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         if (accepts !== undefined && !accepts.includes(envelope.type)) {
           return yield* invalid(`run:${run} does not accept type ${envelope.type}; accepts: ${accepts.join(", ")}`)
         }
-        if (stored.info.state !== "running" && stored.info.state !== "starting") {
-          return result(envelope, { delivered: false, persisted: false, queued: false, consumer: "run-inbox", reason: "run_not_running", state: stored.info.state })
+        if (stored.state !== "running" && stored.state !== "starting") {
+          return result(envelope, { delivered: false, persisted: false, queued: false, consumer: "run-inbox", reason: "run_not_running", state: stored.state })
         }
         return yield* toInbox(envelope, `run:${run}`, run, contract, "run-inbox")
       })
@@ -277,7 +281,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
       Effect.gen(function* () {
         if ((from._tag === "Run" || from._tag === "Branch") && from.run === run) return
         if (from._tag === "Coordinator" && caller.run === undefined) {
-          yield* supervisor.get(caller, run)
+          yield* supervisor.brief(caller, run)
           return
         }
         return yield* forbidden(`${what} accepts messages from run:${run}, its branches, or its owner as coordinator (not ${formatAddress(from)})`)
@@ -286,11 +290,11 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
     const toBranch = (caller: Caller, envelope: Envelope, from: Address, run: string, branch: string) =>
       Effect.gen(function* () {
         yield* sameRunOrOwner(caller, from, run, `branch:${run}/${branch}`)
-        const stored = yield* supervisor.get(runtimeCaller, run)
-        if (stored.info.state !== "running" && stored.info.state !== "starting") {
-          return result(envelope, { delivered: false, persisted: false, queued: false, consumer: "branch-inbox", reason: "run_not_running", state: stored.info.state })
+        const stored = yield* supervisor.brief(runtimeCaller, run)
+        if (stored.state !== "running" && stored.state !== "starting") {
+          return result(envelope, { delivered: false, persisted: false, queued: false, consumer: "branch-inbox", reason: "run_not_running", state: stored.state })
         }
-        return yield* toInbox(envelope, `branch:${run}/${branch}`, run, contractOf(stored.snapshot), "branch-inbox")
+        return yield* toInbox(envelope, `branch:${run}/${branch}`, run, contractOf(stored.mailbox), "branch-inbox")
       })
 
     const toRoom = (caller: Caller, input: { from?: string | undefined }, envelope: Envelope, from: Address, run: string) =>
@@ -299,15 +303,15 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
           return yield* invalid(`room posts need from: run:${run}, branch:${run}/<label> or coordinator`)
         }
         yield* sameRunOrOwner(caller, from, run, `room:${run}`)
-        const stored = yield* supervisor.get(runtimeCaller, run)
+        const stored = yield* supervisor.brief(runtimeCaller, run)
         const recipients = (envelope.metadata?.recipients ?? []) as ReadonlyArray<string>
         for (const r of recipients) {
           const a = yield* parse(r)
           if (a._tag !== "Branch" || a.run !== run) return yield* invalid(`metadata.recipients must be branches of run:${run} (got ${r})`)
         }
-        yield* rooms.post({ room: `room:${run}`, envelope, ...(stored.info.parent === undefined ? {} : { parent: `run:${stored.info.parent}` }) })
-        yield* touchSnapshot(run, stored.info.state_dir, stored.info.parent)
-        const contract = contractOf(stored.snapshot)
+        yield* rooms.post({ room: `room:${run}`, envelope, ...(stored.parent === undefined ? {} : { parent: `run:${stored.parent}` }) })
+        yield* touchSnapshot(run, stored.stateDir, stored.parent)
+        const contract = contractOf(stored.mailbox)
         for (const r of recipients) {
           const copy = yield* stamp({ to: r, type: envelope.type, from: envelope.from, ...(envelope.summary === undefined ? {} : { summary: envelope.summary }), ...(envelope.body === undefined ? {} : { body: envelope.body }), correlation_id: envelope.correlation_id ?? envelope.id }, { from: from as MessageableAddress }).pipe(Effect.provideService(MessageIds, ids))
           yield* toInbox(copy, r, run, contract, "branch-inbox")
@@ -332,15 +336,15 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         if (caller.run === undefined) {
           return yield* forbidden(`${formatAddress(target)} receives messages from runs (send from inside an actor, with its token)`)
         }
-        const stored = yield* supervisor.get(runtimeCaller, caller.run)
-        const owner = stored.info.owner
+        const stored = yield* supervisor.brief(runtimeCaller, caller.run)
+        const owner = stored.owner
         if (target._tag === "Session" && target.session !== owner) {
           return yield* forbidden(`run:${caller.run} belongs to session ${owner}; it cannot message session:${target.session}`)
         }
         const at = yield* Clock.currentTimeMillis
         const text = `Message from ${envelope.from} (${envelope.type})${envelope.summary === undefined ? "" : `: ${envelope.summary}`}` +
           (typeof envelope.body === "string" ? `\n${envelope.body.slice(0, 2000)}` : envelope.body === undefined ? "" : `\n${JSON.stringify(envelope.body).slice(0, 2000)}`)
-        yield* events.publish({ session: owner, runId: caller.run, generation: stored.info.generation, type: "message", at, text, data: { envelope: { ...envelope } } })
+        yield* events.publish({ session: owner, runId: caller.run, generation: stored.generation, type: "message", at, text, data: { envelope: { ...envelope } } })
         return result(envelope, { delivered: true, persisted: true, queued: false, consumer: "session-events" })
       })
 
@@ -383,7 +387,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
           return yield* invalid(`expected ${kinds.map((k) => (k === "Run" ? "run:<id>" : k === "Branch" ? "branch:<run>/<label>" : "room:<run>")).join(" or ")}, got ${address}`)
         }
         const run = (a as { run: string }).run
-        yield* supervisor.get(caller, run)
+        yield* supervisor.brief(caller, run)
         return { canonical: formatAddress(a), run }
       })
 

@@ -120,8 +120,23 @@ interface Entry {
   progress: { phase: string; active: number; completed: number; failures: Array<string> }
   /** The run's state directory. */
   readonly stateDir: string
+  /** The run that spawned this one (token callers), if any. */
+  readonly parent: string | undefined
+  /** The recipe's mailbox contract, if any. */
+  readonly mailbox: unknown
   /** `stdin-jsonl` delivery: lines queued here are fed to the first leaf's stdin. */
   readonly stdin?: Queue.Queue<Uint8Array> | undefined
+}
+
+/** A run as messaging sees it (see `Supervisor.brief`). */
+export interface RunBrief {
+  readonly id: string
+  readonly owner: string
+  readonly parent: string | undefined
+  readonly state: RunState
+  readonly stateDir: string
+  readonly generation: string
+  readonly mailbox: unknown
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -190,6 +205,39 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const get = Effect.fn("Supervisor.get")(function* (caller: Caller, ref: string) {
       return yield* authorize(caller, yield* mustGet(runIdOf(ref)))
     })
+
+    /**
+     * What messaging needs of a run the caller may see — owner, parent, state, state
+     * directory, generation, mailbox contract — from memory for an active run (no store read,
+     * no record decoding: this is on every message's path), else from the store.
+     * @fails ActorsError `not_found`, `forbidden` (as {@link get}).
+     */
+    const brief = (caller: Caller, ref: string): Effect.Effect<RunBrief, ActorsError> =>
+      Effect.suspend(() => {
+        const id = runIdOf(ref)
+        const e = entries.get(id)
+        if (e === undefined || e.finished) {
+          return Effect.map(get(caller, ref), (r): RunBrief => ({
+            id: r.info.id,
+            owner: r.info.owner,
+            parent: r.info.parent,
+            state: r.info.state,
+            stateDir: r.info.state_dir,
+            generation: r.info.generation,
+            mailbox: (r.snapshot as { mailbox?: unknown } | null)?.mailbox
+          }))
+        }
+        const allowed = caller.run !== undefined
+          ? e.owner === caller.session && (id === caller.run || e.parent === caller.run)
+          : caller.all || (caller.session !== "" && e.owner === caller.session)
+        if (!allowed) {
+          return Effect.fail(new ActorsError({
+            reason: "forbidden",
+            message: caller.run !== undefined ? `run:${caller.run} may only act on itself and the runs it spawned` : `run:${id} belongs to another session`
+          }))
+        }
+        return Effect.succeed({ id, owner: e.owner, parent: e.parent, state: e.progress.phase === "starting" ? "starting" : "running", stateDir: e.stateDir, generation: e.generation, mailbox: e.mailbox })
+      })
 
     const persistProgress = (entry: Entry) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -486,6 +534,8 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           const entry: Entry = {
             id,
             stateDir,
+            parent: caller.run,
+            mailbox: recipe?.mailbox,
             owner: caller.session,
             generation,
             intent: undefined,
@@ -772,7 +822,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       Effect.forkScoped
     )
 
-    return { spawn, control, get, list, wait, logs, logTail, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeRuns, writeStdin, reaped } as const
+    return { spawn, control, get, list, wait, logs, logTail, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeRuns, writeStdin, brief, reaped } as const
   })
 }) {}
 
