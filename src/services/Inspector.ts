@@ -126,7 +126,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
           case "inbox":
             return yield* inboxView(`run:${r.id}`, lines)
           case "messages":
-            return yield* messagesView(`run:${r.id}`, r.id, lines, (from) => from === `run:${r.id}` || from.startsWith(`branch:${r.id}/`))
+            return yield* messagesView(`run:${r.id}`, r.id, lines, (from) => from === `run:${r.id}` || from.startsWith(`branch:${r.id}/`), stored.snapshot)
           case "mailbox": {
             const contract = (stored.snapshot as { mailbox?: { accepts?: ReadonlyArray<string>; emits?: ReadonlyArray<string>; delivery?: string } } | null)?.mailbox ?? {}
             const fifo = path.join(r.state_dir, "control.fifo")
@@ -173,16 +173,24 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
       })
 
     /** Received (inbox) and emitted (room posts by `emitted(from)`) envelopes, by id. */
-    const messagesView = (address: string, run: string, lines: number, emitted: (from: string) => boolean) =>
+    /**
+     * Received (inbox) and emitted (room posts by `emitted(from)`) envelopes, by id. An emitted
+     * type outside the recipe's declared `mailbox.emits` is kept and flagged `not_in_emits`
+     * (the roster types `actor.join` / `actor.leave` are always allowed).
+     */
+    const messagesView = (address: string, run: string, lines: number, emitted: (from: string) => boolean, snapshot: unknown) =>
       Effect.gen(function* () {
-        const received = (yield* mailbox.list(address, { limit: lines })).map((rec) => ({ direction: "in" as const, envelope: rec.envelope, state: rec.state }))
+        const emits = (snapshot as { mailbox?: { emits?: ReadonlyArray<string> } } | null)?.mailbox?.emits
+        const flagOf = (type: string) =>
+          emits === undefined || emits.includes(type) || type === "actor.join" || type === "actor.leave" ? undefined : "not_in_emits"
+        const received = (yield* mailbox.list(address, { limit: lines })).map((rec) => ({ direction: "in" as const, envelope: rec.envelope, state: rec.state, flag: undefined }))
         const posted = (yield* rooms.timeline(`room:${run}`, { limit: 10_000 }))
           .filter((e) => emitted(e.envelope.from))
-          .map((e) => ({ direction: "out" as const, envelope: e.envelope, state: "posted" }))
+          .map((e) => ({ direction: "out" as const, envelope: e.envelope, state: "posted", flag: flagOf(e.envelope.type) }))
         const all = [...received, ...posted].sort((a, b) => (a.envelope.id < b.envelope.id ? -1 : 1)).slice(-lines)
         return {
           text: "\n" + pairs({ messages: all.length, address }) +
-            all.map((m) => "\n" + `${m.direction === "in" ? "<-" : "->"} ` + pairs({ id: m.envelope.id, from: m.envelope.from, to: m.envelope.to, type: m.envelope.type, summary: m.envelope.summary, state: m.state })).join(""),
+            all.map((m) => "\n" + `${m.direction === "in" ? "<-" : "->"} ` + pairs({ id: m.envelope.id, from: m.envelope.from, to: m.envelope.to, type: m.envelope.type, summary: m.envelope.summary, state: m.state }) + (m.flag === undefined ? "" : ` flag=${m.flag}`)).join(""),
           data: { address, messages: all }
         }
       })
@@ -210,7 +218,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
           case "inbox":
             return yield* inboxView(address, lines)
           case "messages":
-            return yield* messagesView(address, run, lines, (from) => from === address)
+            return yield* messagesView(address, run, lines, (from) => from === address, stored.snapshot)
           case "communication":
             return yield* communicationView(address, run, `run:${run}`)
           default:

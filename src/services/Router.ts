@@ -27,7 +27,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Clock, Duration, Effect, Either, Schedule, Schema, Stream } from "effect"
 import { type Address, formatAddress, type MessageableAddress, parseAddress } from "../domain/Address.js"
-import { type Envelope, EnvelopeError, MessageIds, parseEnvelopeInput, stamp } from "../domain/Envelope.js"
+import { type Envelope, type EnvelopeError, type EnvelopeInput, MessageIds, parseEnvelopeInput, stamp } from "../domain/Envelope.js"
 import { ActorsError, type Caller, ControlType, RunState, SpawnRequest } from "../domain/Run.js"
 import { snapshotDebounceMs, writeSnapshot } from "./Communication.js"
 import { Events } from "./Events.js"
@@ -59,7 +59,9 @@ export class MessageResult extends Schema.Class<MessageResult>("MessageResult")(
   consumer: MessageConsumer,
   reason: Schema.optional(Schema.String),
   state: Schema.optional(RunState),
-  run: Schema.optional(Schema.String)
+  run: Schema.optional(Schema.String),
+  /** `not_in_emits`: the sending run's recipe declares `mailbox.emits` without this type (kept anyway). */
+  flag: Schema.optional(Schema.Literal("not_in_emits"))
 }) {}
 
 /** A recipe's declared mailbox contract (from the run's recipe snapshot). */
@@ -362,22 +364,36 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
       const from = yield* verifiedFrom(caller, checked.from)
       const to = yield* parse(checked.to)
       const envelope = yield* stamp(checked, { from }).pipe(Effect.provideService(MessageIds, ids))
-      switch (to._tag) {
-        case "Run":
-          return yield* toRun(caller, envelope, to.run)
-        case "Branch":
-          return yield* toBranch(caller, envelope, from, to.run, to.branch)
-        case "Room":
-          return yield* toRoom(caller, checked, envelope, from, to.run)
-        case "Tool":
-          return yield* toTool(caller, envelope, to.name)
-        case "Coordinator":
-        case "Session":
-          return yield* toSession(caller, envelope, to)
-        default:
-          return yield* invalid(`${formatAddress(to)} is inspect only and cannot be messaged`)
-      }
+      const routed = yield* route(caller, checked, envelope, from, to)
+      return caller.run === undefined ? routed : yield* flagged(caller.run, routed)
     })
+
+    /** Flags a type the sending run's recipe does not list in `mailbox.emits` (kept anyway). */
+    const flagged = (run: string, r: MessageResult) =>
+      Effect.map(Effect.option(supervisor.brief(runtimeCaller, run)), (b) => {
+        const emits = b._tag === "Some" ? contractOf(b.value.mailbox).emits : undefined
+        if (emits === undefined || emits.includes(r.type) || r.type === "actor.join" || r.type === "actor.leave") return r
+        return new MessageResult({ ...r, flag: "not_in_emits" })
+      })
+
+    const route = (caller: Caller, checked: EnvelopeInput, envelope: Envelope, from: MessageableAddress, to: Address) =>
+      Effect.gen(function* () {
+        switch (to._tag) {
+          case "Run":
+            return yield* toRun(caller, envelope, to.run)
+          case "Branch":
+            return yield* toBranch(caller, envelope, from, to.run, to.branch)
+          case "Room":
+            return yield* toRoom(caller, checked, envelope, from, to.run)
+          case "Tool":
+            return yield* toTool(caller, envelope, to.name)
+          case "Coordinator":
+          case "Session":
+            return yield* toSession(caller, envelope, to)
+          default:
+            return yield* invalid(`${formatAddress(to)} is inspect only and cannot be messaged`)
+        }
+      })
 
     /** The run an inbox or room address belongs to, checked against the caller. */
     const authorizeAddress = (caller: Caller, address: string, kinds: ReadonlyArray<"Run" | "Branch" | "Room">) =>

@@ -8,6 +8,7 @@ import { Chunk, Effect, Option, Stream } from "effect"
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import type { Caller } from "../../src/domain/Run.js"
+import { Inspector } from "../../src/services/Inspector.js"
 import { Router } from "../../src/services/Router.js"
 import { SpawnRequest, Supervisor } from "../../src/services/Supervisor.js"
 import { scratch } from "../support/graph.js"
@@ -206,5 +207,27 @@ describe("outbox.jsonl", () => {
       ])
       yield* supervisor.control(A, "emitter", "control.kill")
     }).pipe(Effect.provide(testRuntime()))
+  })
+})
+
+describe("mailbox.emits", () => {
+  it.live("an emitted type outside the recipe's emits is kept and flagged, in the result and in inspect messages", () => {
+    const recipes = join(scratch("troupe-router-"), "recipes")
+    mkdirSync(recipes)
+    writeFileSync(join(recipes, "talker.json"), JSON.stringify({ description: "talks", mailbox: { emits: ["note.posted"] }, template: "sleep 30" }))
+    return Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      const inspector = yield* Inspector
+      yield* supervisor.spawn(A, new SpawnRequest({ recipe: "talker", as: "talker" }))
+      const ok = yield* router.send(asRun("talker"), { to: "room:talker", type: "note.posted", body: "fine" })
+      expect(ok.flag).toBeUndefined()
+      const odd = yield* router.send(asRun("talker"), { to: "room:talker", type: "gossip.spread", body: "psst" })
+      expect(odd).toMatchObject({ delivered: true, persisted: true, flag: "not_in_emits" })
+      const view = yield* inspector.inspect(A, "run:talker", "messages")
+      expect(view.text).toContain("type=gossip.spread summary= state=posted flag=not_in_emits")
+      expect(view.text).not.toContain("type=note.posted summary= state=posted flag=")
+      yield* supervisor.control(A, "talker", "control.kill")
+    }).pipe(Effect.provide(testRuntime({ config: { userRecipes: recipes } })))
   })
 })
