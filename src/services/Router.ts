@@ -148,9 +148,13 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
 
     const contractOf = (mailbox: unknown): MailboxContract => (mailbox as MailboxContract | undefined) ?? {}
 
+    // One flush at a time: a send and the redelivery fiber must not both write the same
+    // pending record (a message is written to a FIFO once).
+    const flushLock = yield* Effect.makeSemaphore(1)
+
     /** Attempts FIFO delivery of an address's queued records; returns how the first write went. */
     const flush = (address: string, runId: string) =>
-      Effect.gen(function* () {
+      flushLock.withPermits(1)(Effect.gen(function* () {
         const stored = yield* supervisor.brief(runtimeCaller, runId)
         if (stored.state !== "running" && stored.state !== "starting") {
           waiting.delete(address)
@@ -173,7 +177,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         }
         waiting.delete(address)
         return "written" as const
-      })
+      }))
 
     // Redelivery: queued FIFO messages go out once a reader appears (or are dropped from the
     // retry set when their run ends; they stay queued in the store, visible in `inbox`).
