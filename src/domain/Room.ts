@@ -96,14 +96,7 @@ export class RoomStatus extends Schema.Class<RoomStatus>("troupe/RoomStatus")({
 
 /** A roster member inside a communication snapshot: `RosterMember` with ISO-8601 times. */
 export class SnapshotMember extends Schema.Class<SnapshotMember>("troupe/SnapshotMember")({
-  address: Schema.String,
-  parent: Schema.optional(Schema.String),
-  role: Schema.String,
-  caps: Schema.Array(Schema.String),
-  claim: Schema.optional(Schema.String),
-  status: Schema.String,
-  display: Schema.optional(Schema.String),
-  glyph: Schema.optional(Schema.String),
+  ...RosterMember.fields,
   joined_at: Schema.String,
   last_seen: Schema.String
 }) {}
