@@ -495,7 +495,7 @@ const daemonStart = Command.make(
           )
         )
       }
-      const started = yield* Client.ensureDaemon(config.home, true, Option.getOrElse(input.idleMs, () => 30 * 60 * 1000))
+      const started = yield* Client.ensureDaemon(config.home, true, Option.getOrElse(input.idleMs, () => 30 * 60 * 1000), config.daemonNode)
       yield* print(started ? `troupe daemon started (socket ${Config.homePaths(config.home).socket})` : "troupe daemon already running")
     }).pipe(Effect.scoped)
 ).pipe(Command.withDescription(withExamples("Start the daemon for TROUPE_HOME (clients also start it on demand).", ["troupe daemon start", "troupe daemon start --foreground"])))

@@ -68,17 +68,17 @@ const lastLogLines = (file: string) => {
 }
 
 /**
- * Starts `troupe daemon start --foreground` detached from this process (own session, stdio to
- * `daemon.log`) with `TROUPE_HOME` set. The daemon takes the store lock, so two clients racing
+ * Starts `troupe daemon start --foreground` on `node` (default this process's Node) detached
+ * from this process (own session, stdio to `daemon.log`) with `TROUPE_HOME` set. The daemon takes the store lock, so two clients racing
  * to start one end with one daemon: the loser exits at once.
  */
-export const startDaemon = (home: string, idleMs: number) =>
+export const startDaemon = (home: string, idleMs: number, node: string = process.execPath) =>
   Effect.try({
     try: () => {
       mkdirSync(home, { recursive: true, mode: 0o700 })
       const log = openSync(Config.homePaths(home).daemonLog, "a", 0o600)
       try {
-        const child = spawn(process.execPath, [daemonEntry(), "daemon", "start", "--foreground", "--idle-ms", String(idleMs)], {
+        const child = spawn(node, [daemonEntry(), "daemon", "start", "--foreground", "--idle-ms", String(idleMs)], {
           detached: true,
           stdio: ["ignore", log, log],
           env: { ...Config.inheritedEnvironment(), TROUPE_HOME: home }
@@ -95,14 +95,14 @@ export const startDaemon = (home: string, idleMs: number) =>
  * Makes sure a daemon answers on `home`'s socket, starting one if allowed.
  * @fails ActorsError `unavailable` when none answers (and auto-start is off or timed out).
  */
-export const ensureDaemon = (home: string, autoStart: boolean, idleMs: number) =>
+export const ensureDaemon = (home: string, autoStart: boolean, idleMs: number, node?: string) =>
   Effect.gen(function* () {
     const paths = Config.homePaths(home)
     if (yield* probe(paths.socket)) return false
     if (!autoStart) {
       return yield* new ActorsError({ reason: "unavailable", message: `no troupe daemon is running for ${home} (start one with: troupe daemon start)` })
     }
-    yield* startDaemon(home, idleMs)
+    yield* startDaemon(home, idleMs, node)
     const up = yield* probe(paths.socket).pipe(
       Effect.repeat({ schedule: connectRetry, until: (ok) => ok }),
       Effect.timeoutOption(startTimeoutMs)
@@ -139,7 +139,7 @@ export const makeRemote = (options: ClientOptions = {}) =>
   Effect.gen(function* () {
     const config = yield* Config.TroupeConfig
     const home = options.home ?? config.home
-    yield* ensureDaemon(home, options.autoStart ?? true, options.idleMs ?? 30 * 60 * 1000)
+    yield* ensureDaemon(home, options.autoStart ?? true, options.idleMs ?? 30 * 60 * 1000, config.daemonNode)
     const client = yield* makeRpcClient(Config.homePaths(home).socket)
     const session = options.session ?? "cli"
     const h: Record<string, string> = options.token !== undefined && options.token !== ""

@@ -24,6 +24,12 @@ export interface TroupeConfigShape {
   readonly killGraceMs: number
   /** Terminal runs older than this are pruned with their state directories, ms (default 7 days). */
   readonly retentionMs: number
+  /**
+   * The Node.js executable that auto-started daemons run on (`TROUPE_NODE`, default this
+   * process's `process.execPath`). Pi runs on Node 22; when troupe's native modules were built
+   * for another Node (say Node 20), point this at that `node`.
+   */
+  readonly daemonNode: string
 }
 
 /** Default retention of terminal runs: 7 days, in ms. */
@@ -67,7 +73,7 @@ export const packageRoot = (): string => {
 
 /**
  * Reads `TROUPE_HOME`, `TROUPE_KILL_GRACE_MS` (SIGTERM → SIGKILL grace, default 5,000 ms;
- * a malformed value is ignored) and the user recipe root (`TROUPE_RECIPES`,
+ * a malformed value is ignored), `TROUPE_NODE` (the daemon's `node`) and the user recipe root (`TROUPE_RECIPES`,
  * `PI_CODING_AGENT_DIR`); everything else has fixed defaults overridable by `overrides`.
  */
 export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
@@ -80,6 +86,7 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
       const grace = yield* Config.option(Config.integer("TROUPE_KILL_GRACE_MS")).pipe(Effect.orElseSucceed(() => Option.none<number>()))
       const recipesVar = yield* Effect.orDie(Config.option(Config.nonEmptyString("TROUPE_RECIPES")))
       const piDir = yield* Effect.orDie(Config.option(Config.nonEmptyString("PI_CODING_AGENT_DIR")))
+      const node = yield* Effect.orDie(Config.option(Config.nonEmptyString("TROUPE_NODE")))
       const userRecipes = Option.getOrElse(
         Option.orElse(recipesVar, () => Option.map(piDir, (d) => join(d, "recipes"))),
         () => join(userHome, ".pi", "agent", "recipes")
@@ -90,7 +97,8 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
         userRecipes: overrides.userRecipes ?? userRecipes,
         userHome: overrides.userHome ?? userHome,
         killGraceMs: overrides.killGraceMs ?? Option.getOrElse(grace, () => 5000),
-        retentionMs: overrides.retentionMs ?? defaultRetentionMs
+        retentionMs: overrides.retentionMs ?? defaultRetentionMs,
+        daemonNode: overrides.daemonNode ?? Option.getOrElse(node, () => process.execPath)
       }
     })
   )

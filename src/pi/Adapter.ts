@@ -1,0 +1,306 @@
+/**
+ * The Pi adapter over a {@link PiHost}: troupe as a drop-in replacement for the pi-actors
+ * extension (SPEC-adapters §3).
+ *
+ * - `install` only registers (tools, commands, handlers); nothing connects, forks or ticks.
+ * - `session_start`: connect as the Pi session (`sessionManager.getSessionId()`), register one
+ *   tool per user-root recipe (and again whenever the user root changes), follow the session's
+ *   event stream, show the status indicator.
+ * - Follow-ups: terminal transitions of this session's runs and coordinator/session messages
+ *   arrive as `sendMessage({customType: "troupe-run", …}, {deliverAs: "followUp",
+ *   triggerTurn: true})`, deduplicated by event id, never after shutdown; runs a foreground
+ *   tool waited for are reported by that tool only. Failed steps (`command.done`) are
+ *   notifications, not turns.
+ * - `session_shutdown`: kill this session's active runs (pi-actors semantics), stop following,
+ *   clear the status, close the connection — idempotent, never throws.
+ */
+import { Effect, Schedule, Stream } from "effect"
+import type { RuntimeFiber } from "effect/Fiber"
+import type { CatalogEntry, Recipe } from "../domain/Recipe.js"
+import type { RunInfo, SessionEvent } from "../domain/Run.js"
+import { Actors } from "../services/Actors.js"
+import { Recipes } from "../services/Recipes.js"
+import { type AdapterOptions, type Connection, makeConnection } from "./Connection.js"
+import type { PiContext, PiHost } from "./PiHost.js"
+import { recipeTool, toolNameOf, toolNameProblem } from "./RecipeTools.js"
+import { coreTools } from "./Tools.js"
+
+export type { AdapterOptions } from "./Connection.js"
+
+/** The `customType` of troupe's follow-up messages. */
+export const followUpType = "troupe-run"
+/** The status key (`ctx.ui.setStatus`). */
+export const statusKey = "troupe"
+/** How long `session_shutdown` waits for the session's runs to die: 15 s. */
+export const shutdownKillMs = 15_000
+
+/** The status text: one `▷` per active run or branch, the `frame`-th one shown as `▶`. */
+export const statusText = (runs: ReadonlyArray<RunInfo>, frame: number): string | undefined => {
+  const slots = runs.reduce((n, r) => n + Math.max(1, r.progress.active), 0)
+  if (slots === 0) return undefined
+  const at = frame % slots
+  return `troupe ${Array.from({ length: slots }, (_, i) => (i === at ? "▶" : "▷")).join("")}`
+}
+
+/** The follow-up text of an event (the event's own action-shaped text). */
+export const followUpText = (e: SessionEvent): string =>
+  e.type === "message" ? `Message from run:${e.run_id}: ${e.text}` : e.text
+
+interface Session {
+  readonly conn: Connection
+  ctx: PiContext
+  closed: boolean
+  readonly fibers: Array<RuntimeFiber<unknown, unknown>>
+  /** Event ids already turned into a follow-up or notification. */
+  readonly seen: Set<number>
+  /** Recipe tools this adapter registered: tool name → recipe fingerprint. */
+  readonly recipeTools: Map<string, string>
+  /** Tool names deactivated because their recipe went away. */
+  readonly removed: Set<string>
+  /** Recipe names already warned about (conflicts, bad names). */
+  readonly warned: Set<string>
+  frame: number
+}
+
+const safe = (f: () => void) => {
+  try {
+    f()
+  } catch {
+    // A stale context after shutdown: nothing to tell.
+  }
+}
+
+/**
+ * Registers troupe's tools, commands and session handlers on `host`.
+ * Corresponds to pi-actors' extension factory (and pi-vers' background-process extension).
+ */
+export const install = (host: PiHost, options: AdapterOptions = {}): void => {
+  let current: Session | undefined
+  let starting: Promise<Session> | undefined
+  const statusEvery = options.statusIntervalMs ?? 1000
+
+  const coreNames = new Set<string>()
+
+  const start = (ctx: PiContext): Promise<Session> => {
+    if (current !== undefined && !current.closed) {
+      current.ctx = ctx
+      return Promise.resolve(current)
+    }
+    if (starting !== undefined) return starting
+    const session: Session = {
+      conn: makeConnection(ctx.sessionId(), options),
+      ctx,
+      closed: false,
+      fibers: [],
+      seen: new Set(),
+      recipeTools: new Map(),
+      removed: new Set(),
+      warned: new Set(),
+      frame: 0
+    }
+    starting = (async () => {
+      try {
+        await syncRecipes(session)
+        await follow(session)
+        current = session
+        return session
+      } catch (error) {
+        await session.conn.dispose()
+        throw error
+      } finally {
+        starting = undefined
+      }
+    })()
+    return starting
+  }
+
+  const connect = async (ctx: PiContext): Promise<Connection> => (await start(ctx)).conn
+
+  // --- recipe tools ---------------------------------------------------------------------------
+
+  const applyCatalog = (session: Session, entries: ReadonlyArray<CatalogEntry>, active: ReadonlyMap<string, Recipe>) => {
+    if (session.closed) return
+    const foreign = new Set(host.getAllTools().filter((n) => !coreNames.has(n) && !session.recipeTools.has(n) && !session.removed.has(n)))
+    const wanted = new Map<string, Recipe>()
+    for (const entry of entries) {
+      if (entry.source !== "user" || entry.status !== "active") continue
+      const recipe = active.get(entry.id)
+      if (recipe === undefined) continue
+      const name = toolNameOf(entry.id)
+      const problem = toolNameProblem(name) ??
+        (foreign.has(name) ? `a tool named ${name} already exists (another extension)` : undefined) ??
+        (wanted.has(name) ? `${name} is already the tool of recipe ${wanted.get(name)!.id}` : undefined)
+      if (problem !== undefined) {
+        if (!session.warned.has(entry.id)) {
+          session.warned.add(entry.id)
+          safe(() => session.ctx.notify(`troupe: recipe ${entry.id} is not a tool: ${problem}`, "warning"))
+        }
+        continue
+      }
+      wanted.set(name, recipe)
+    }
+    const added: Array<string> = []
+    for (const [name, recipe] of wanted) {
+      if (session.recipeTools.get(name) === recipe.fingerprint) continue
+      host.registerTool(recipeTool(name, recipe, connect))
+      session.recipeTools.set(name, recipe.fingerprint)
+      session.removed.delete(name)
+      added.push(name)
+    }
+    const gone = [...session.recipeTools.keys()].filter((n) => !wanted.has(n))
+    for (const name of gone) {
+      session.recipeTools.delete(name)
+      session.removed.add(name)
+    }
+    if (added.length > 0 || gone.length > 0) {
+      const active = host.getActiveTools().filter((n) => !gone.includes(n))
+      host.setActiveTools([...new Set([...active, ...added])])
+    }
+  }
+
+  const discover = Effect.flatMap(Recipes, (r) => r.discover())
+
+  const syncRecipes = async (session: Session) => {
+    const catalog = await session.conn.runLocal(discover)
+    applyCatalog(session, catalog.entries, catalog.active)
+  }
+
+  // --- the session's event stream -------------------------------------------------------------
+
+  const deliver = (session: Session, e: SessionEvent) => {
+    if (session.closed || session.seen.has(e.id)) return
+    session.seen.add(e.id)
+    if (e.type === "command.done") {
+      safe(() => session.ctx.notify(e.text, e.data.status === "failed" || e.data.status === "timeout" ? "warning" : "info"))
+      return
+    }
+    if (e.type.startsWith("run.") && session.conn.foreground.has(e.run_id)) return
+    host.sendFollowUp({
+      customType: followUpType,
+      content: followUpText(e),
+      display: true,
+      details: { event_id: e.id, run: `run:${e.run_id}`, type: e.type, generation: e.generation, at: e.at, ...e.data }
+    })
+  }
+
+  const follow = async (session: Session) => {
+    const { conn } = session
+    // Only what happens from now on: older events were this session's past (or another Pi's).
+    const head = await conn.run(
+      Effect.flatMap(Actors, (actors) => actors.events({ since: 0 }).pipe(Stream.runFold(0, (max, e) => Math.max(max, e.id))))
+    )
+    let cursor = head
+    const events = Effect.flatMap(Actors, (actors) =>
+      Effect.suspend(() => actors.events({ since: cursor, follow: true }).pipe(
+        Stream.runForEach((e) =>
+          Effect.sync(() => {
+            cursor = Math.max(cursor, e.id)
+            deliver(session, e)
+          })
+        )
+      ))
+    ).pipe(
+      Effect.tapError((e) => Effect.sync(() => {
+        if (session.warned.has("#events")) return
+        session.warned.add("#events")
+        safe(() => session.ctx.notify(`troupe: follow-ups paused, the event stream failed (${e.message}); retrying every second`, "warning"))
+      })),
+      Effect.retry(Schedule.spaced("1 second"))
+    )
+    const watch = Effect.flatMap(Recipes, (recipes) =>
+      recipes.watch().pipe(Stream.runForEach(() => Effect.promise(() => syncRecipes(session).catch(() => undefined))))
+    )
+    const status = Effect.flatMap(Actors, (actors) =>
+      actors.list({ status: "active" }).pipe(
+        Effect.tap((runs) => Effect.sync(() => {
+          if (session.closed) return
+          const text = statusText(runs, session.frame++)
+          safe(() => session.ctx.setStatus(statusKey, text))
+        })),
+        Effect.ignore,
+        Effect.repeat(Schedule.spaced(`${statusEvery} millis`))
+      )
+    )
+    session.fibers.push(
+      conn.fork(events),
+      conn.forkLocal(watch),
+      conn.fork(status)
+    )
+  }
+
+  // --- shutdown -------------------------------------------------------------------------------
+
+  const shutdown = async () => {
+    const pending = starting
+    const session = current ?? (pending === undefined ? undefined : await pending.catch(() => undefined))
+    current = undefined
+    if (session === undefined || session.closed) return
+    session.closed = true
+    const { conn } = session
+    await Promise.allSettled(session.fibers.map((f) => conn.interrupt(f)))
+    await conn.run(
+      Effect.gen(function* () {
+        const actors = yield* Actors
+        const runs = yield* actors.list({ status: "active" })
+        yield* Effect.forEach(runs, (r) => Effect.ignore(actors.kill(r.id)), { concurrency: "unbounded", discard: true })
+      }).pipe(Effect.timeout(`${shutdownKillMs} millis`))
+    ).catch((error: unknown) => safe(() => session.ctx.notify(`troupe: could not stop this session's runs: ${String(error)}`, "error")))
+    safe(() => session.ctx.setStatus(statusKey, undefined))
+    await conn.dispose()
+  }
+
+  // --- registration ---------------------------------------------------------------------------
+
+  const refresh = async (conn: Connection) => {
+    if (current !== undefined && current.conn === conn) await syncRecipes(current)
+  }
+  for (const tool of coreTools(connect, refresh)) {
+    coreNames.add(tool.name)
+    host.registerTool(tool)
+  }
+
+  host.onSessionStart(async (ctx) => {
+    try {
+      await start(ctx)
+    } catch (error) {
+      safe(() => ctx.notify(`troupe: ${error instanceof Error ? error.message : String(error)}`, "error"))
+    }
+  })
+  host.onSessionShutdown(async () => {
+    try {
+      await shutdown()
+    } catch {
+      // Never throws: contexts may be stale and Pi is going away.
+    }
+  })
+
+  host.registerCommand("troupe", "troupe: this session's runs and their rooms at a glance", async (_args, ctx) => {
+    const conn = await connect(ctx)
+    const text = await conn.run(
+      Effect.gen(function* () {
+        const actors = yield* Actors
+        const runs = yield* actors.list({ status: "all" })
+        if (runs.length === 0) return "troupe: no runs in this session"
+        const rows = runs.slice(0, 20).map((r) => `${r.state === "running" || r.state === "starting" ? "▶" : "·"} run:${r.id} ${r.state}${r.code === null ? "" : ` code=${r.code}`} recipe=${r.recipe}`)
+        const active = runs.filter((r) => r.state === "running" || r.state === "starting").slice(0, 10)
+        const rooms = yield* Effect.forEach(active, (r) =>
+          actors.inspect(`room:${r.id}`, "status").pipe(
+            Effect.map((v) => `room:${r.id}${v.text.replace(/\n/g, " ")}`),
+            Effect.orElseSucceed(() => `room:${r.id} (unavailable)`)
+          ))
+        return [`troupe: ${runs.length} run(s), ${active.length} active`, ...rows, ...(rooms.length === 0 ? [] : ["rooms:", ...rooms])].join("\n")
+      })
+    )
+    ctx.notify(text, "info")
+  })
+  host.registerCommand("troupe-inspect", "troupe: inspect <target> [view]", async (args, ctx) => {
+    const [target, view] = args.trim().split(/\s+/)
+    if (target === undefined || target === "") {
+      ctx.notify("usage: /troupe-inspect <target> [view]", "warning")
+      return
+    }
+    const conn = await connect(ctx)
+    const v = await conn.run(Effect.flatMap(Actors, (actors) => actors.inspect(target, view)))
+    ctx.notify(`${v.target} view=${v.view}${v.text}`, "info")
+  })
+}

@@ -1,0 +1,130 @@
+/**
+ * The Pi session's connection to troupe: a runtime that provides `Actors` (the daemon client
+ * bound to the Pi session id, by default) plus the file-only recipe services (`Recipes`,
+ * `Registry`), and the adapter's per-session bookkeeping. Tools run their effects through
+ * {@link Connection.run}; failures come back as one-line `Error`s, which Pi shows the model as a
+ * failed tool result.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import { Cause, Effect, Exit, Fiber, Layer, ManagedRuntime, Option } from "effect"
+import type { RuntimeFiber } from "effect/Fiber"
+import * as Client from "../daemon/Client.js"
+import type { ActorsError } from "../domain/Run.js"
+import * as Config from "../layers/Config.js"
+import { Actors } from "../services/Actors.js"
+import { Recipes } from "../services/Recipes.js"
+import { Registry } from "../services/Registry.js"
+
+/** What the local (file-only) runtime provides. */
+export type LocalServices = Recipes | Registry | Config.TroupeConfig
+/** What the session runtime provides: the local services plus the session-bound `Actors`. */
+export type SessionServices = Actors | LocalServices
+
+/** Options of the adapter (tests swap the daemon for an in-process runtime). */
+export interface AdapterOptions {
+  /**
+   * The `Actors` of a Pi session (default: the daemon client acting as `session`, started on
+   * `TROUPE_NODE` when no daemon answers — `Troupe.client`).
+   */
+  readonly actors?: ((session: string) => Layer.Layer<Actors, ActorsError>) | undefined
+  /** Configuration overrides (default: the environment's `TROUPE_*`). */
+  readonly config?: Partial<Config.TroupeConfigShape> | undefined
+  /** How often the status indicator refreshes, ms (default 1,000). */
+  readonly statusIntervalMs?: number | undefined
+}
+
+/** Turns a failure into the one line a failed tool result shows. */
+export const oneLine = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.failureOption(cause)
+  const text = Option.isSome(failure)
+    ? messageOf(failure.value)
+    : Cause.isInterruptedOnly(cause)
+      ? "cancelled"
+      : `internal error: ${messageOf(Cause.squash(cause))}`
+  return text.replace(/\s*\n\s*/g, " ").trim()
+}
+
+const messageOf = (e: unknown): string =>
+  typeof e === "object" && e !== null && "message" in e && typeof e.message === "string" ? e.message : String(e)
+
+/** A connected Pi session. */
+export interface Connection {
+  /** The Pi session id (owner of this session's runs). */
+  readonly session: string
+  /** Runs an effect against the session runtime; rejects with a one-line `Error`. */
+  readonly run: <A, E>(effect: Effect.Effect<A, E, SessionServices>, signal?: AbortSignal | undefined) => Promise<A>
+  /** Runs an effect that needs only the recipe services (no daemon). */
+  readonly runLocal: <A, E>(effect: Effect.Effect<A, E, LocalServices>, signal?: AbortSignal | undefined) => Promise<A>
+  /** Starts a background effect on the session runtime (the event follower, the status ticker). */
+  readonly fork: <A, E>(effect: Effect.Effect<A, E, SessionServices>) => RuntimeFiber<A, E | ActorsError>
+  /** Starts a background effect on the local runtime (the recipe watcher). */
+  readonly forkLocal: <A, E>(effect: Effect.Effect<A, E, LocalServices>) => RuntimeFiber<A, E>
+  /** Interrupts a forked fiber and waits for it to end. */
+  readonly interrupt: (fiber: RuntimeFiber<unknown, unknown>) => Promise<void>
+  /** Runs whose result a tool reports synchronously: their terminal follow-up is skipped. */
+  readonly foreground: Set<string>
+  /** Releases both runtimes (closes the daemon connection). Idempotent. */
+  readonly dispose: () => Promise<void>
+}
+
+const settle = async <A>(exit: Promise<Exit.Exit<A, unknown>>): Promise<A> => {
+  const result = await exit
+  if (Exit.isSuccess(result)) return result.value
+  throw new Error(oneLine(result.cause))
+}
+
+/**
+ * Builds the runtimes of `session`. Nothing connects until the first `run`; a failed connect
+ * is retried by the next `run` (the `Actors` layer is rebuilt).
+ */
+export const makeConnection = (session: string, options: AdapterOptions): Connection => {
+  const local = Layer.mergeAll(Recipes.Default, Registry.Default).pipe(
+    Layer.provideMerge(Config.layer(options.config ?? {})),
+    Layer.provideMerge(NodeContext.layer)
+  )
+  const localRuntime = ManagedRuntime.make(local)
+  const actorsLayer = options.actors?.(session) ??
+    Layer.scoped(Actors, Effect.map(Client.makeRemote({ session, home: options.config?.home }), (r) => r.actors)).pipe(
+      Layer.provide(Config.layer(options.config ?? {})),
+      Layer.provide(NodeContext.layer)
+    )
+  let remote: ManagedRuntime.ManagedRuntime<SessionServices, ActorsError> | undefined
+  let disposed = false
+  const remoteRuntime = () => {
+    if (remote === undefined) remote = ManagedRuntime.make(Layer.merge(actorsLayer, local))
+    return remote
+  }
+  const run = async <A, E>(effect: Effect.Effect<A, E, SessionServices>, signal?: AbortSignal) => {
+    if (disposed) throw new Error("troupe: this Pi session has shut down")
+    const rt = remoteRuntime()
+    const exit = await rt.runPromiseExit(effect, { signal })
+    // A runtime whose layer failed (daemon unavailable) stays failed: build a new one next time.
+    if (Exit.isFailure(exit) && remote === rt) {
+      const layerFailed = await rt.runtime().then(() => false, () => true)
+      if (layerFailed) {
+        remote = undefined
+        await rt.dispose().catch(() => undefined)
+      }
+    }
+    return settle(Promise.resolve(exit))
+  }
+  return {
+    session,
+    run,
+    runLocal: (effect, signal) => {
+      if (disposed) return Promise.reject(new Error("troupe: this Pi session has shut down"))
+      return settle(localRuntime.runPromiseExit(effect, { signal }))
+    },
+    fork: (effect) => remoteRuntime().runFork(effect),
+    forkLocal: (effect) => localRuntime.runFork(effect),
+    interrupt: (fiber) => Effect.runPromise(Effect.asVoid(Fiber.interrupt(fiber))),
+    foreground: new Set(),
+    dispose: async () => {
+      if (disposed) return
+      disposed = true
+      const rt = remote
+      remote = undefined
+      await Promise.allSettled([rt?.dispose(), localRuntime.dispose()])
+    }
+  }
+}

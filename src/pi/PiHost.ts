@@ -1,0 +1,84 @@
+/**
+ * `PiHost`: the small port the Pi adapter talks to instead of Pi's own API. Only
+ * `src/pi/index.ts` imports Pi's types; it turns Pi's `ExtensionAPI` and `ExtensionContext`
+ * into these shapes. Tests drive the adapter with a fake host (`troupe/testing`'s `FakePiHost`).
+ *
+ * The shapes mirror Pi ≥ 0.80 (`@earendil-works/pi-coding-agent`): tools take a JSON Schema for
+ * parameters and return `{content: [{type: "text", text}], details}`; a thrown `Error` becomes
+ * a failed tool result.
+ */
+
+/** A JSON Schema object (Pi validates tool arguments against it; TypeBox is not required). */
+export type JsonSchema = Readonly<Record<string, unknown>>
+
+/** What a tool returns: model-facing text plus JSON-safe `details` for rendering and state. */
+export interface PiToolResult {
+  readonly content: ReadonlyArray<{ readonly type: "text"; readonly text: string }>
+  readonly details: unknown
+}
+
+/** Streams a partial result while a tool runs (Pi's `onUpdate`). */
+export type PiUpdate = (partial: PiToolResult) => void
+
+/** Pi's run mode: `tui` (interactive), `rpc`, `json`, `print` (`pi -p`). */
+export type PiMode = "tui" | "rpc" | "json" | "print"
+
+/**
+ * The per-call context: Pi's `ExtensionContext`, reduced to what troupe uses. A context goes
+ * stale when its session shuts down; every method may then throw, and the adapter never calls
+ * one after `session_shutdown`.
+ */
+export interface PiContext {
+  /** Working directory of the session (absolute). */
+  readonly cwd: string
+  readonly mode: PiMode
+  /** Whether dialogs/notifications reach a user (TUI and RPC). */
+  readonly hasUI: boolean
+  /** The session id (`ctx.sessionManager.getSessionId()`): the owner of this session's runs. */
+  readonly sessionId: () => string
+  readonly notify: (message: string, level: "info" | "warning" | "error") => void
+  /** `ctx.ui.setStatus(key, text)`; `undefined` clears it. */
+  readonly setStatus: (key: string, text: string | undefined) => void
+}
+
+/** A tool as the adapter defines it (Pi's `ToolDefinition` without renderers). */
+export interface PiTool {
+  readonly name: string
+  readonly label: string
+  readonly description: string
+  readonly promptSnippet?: string | undefined
+  readonly promptGuidelines?: ReadonlyArray<string> | undefined
+  readonly parameters: JsonSchema
+  readonly execute: (
+    toolCallId: string,
+    params: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+    onUpdate: PiUpdate | undefined,
+    ctx: PiContext
+  ) => Promise<PiToolResult>
+}
+
+/** A custom message in the conversation (Pi's `sendMessage` payload). */
+export interface PiMessage {
+  readonly customType: string
+  readonly content: string
+  readonly display: boolean
+  readonly details: unknown
+}
+
+/** The extension API, reduced to what troupe uses. */
+export interface PiHost {
+  /** Registers (or re-registers, replacing) a tool the model can call. */
+  readonly registerTool: (tool: PiTool) => void
+  /** Registers a `/name` command. */
+  readonly registerCommand: (name: string, description: string, handler: (args: string, ctx: PiContext) => Promise<void>) => void
+  readonly onSessionStart: (handler: (ctx: PiContext) => Promise<void>) => void
+  readonly onSessionShutdown: (handler: (ctx: PiContext) => Promise<void>) => void
+  /** `pi.sendMessage(message, {deliverAs: "followUp", triggerTurn: true})`. */
+  readonly sendFollowUp: (message: PiMessage) => void
+  /** Names of the tools that are active (offered to the model). */
+  readonly getActiveTools: () => ReadonlyArray<string>
+  /** Names of every registered tool (any extension's). */
+  readonly getAllTools: () => ReadonlyArray<string>
+  readonly setActiveTools: (names: ReadonlyArray<string>) => void
+}
