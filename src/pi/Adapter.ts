@@ -46,6 +46,41 @@ export const statusText = (runs: ReadonlyArray<RunInfo>, frame: number): string 
 export const followUpText = (e: SessionEvent): string =>
   e.type === "message" ? `Message from run:${e.run_id}: ${e.text}` : e.text
 
+/** What {@link followUp} needs from the session. */
+export interface FollowUpState {
+  /** Event ids already handled (dedupe: delivery is at least once). */
+  readonly seen: Set<number>
+  /** True after `session_shutdown`: nothing is sent any more. */
+  readonly closed: boolean
+  /** Runs a foreground tool reports itself. */
+  readonly foreground: ReadonlySet<string>
+  readonly send: PiHost["sendFollowUp"]
+  readonly notify: (text: string, level: "info" | "warning") => void
+}
+
+/**
+ * Turns one session event into what Pi shows: a follow-up message that triggers a turn for
+ * terminal transitions (`run.done`, `run.failed`, `run.killed`, `run.lost`, …) and
+ * coordinator/session messages; a notification for `command.done` (a failed or parallel step).
+ * Skips an event id seen before, any event after shutdown, and terminal events of runs a
+ * foreground tool waited for.
+ */
+export const followUp = (e: SessionEvent, state: FollowUpState): void => {
+  if (state.closed || state.seen.has(e.id)) return
+  state.seen.add(e.id)
+  if (e.type === "command.done") {
+    state.notify(e.text, e.data.status === "failed" || e.data.status === "timeout" ? "warning" : "info")
+    return
+  }
+  if (e.type.startsWith("run.") && state.foreground.has(e.run_id)) return
+  state.send({
+    customType: followUpType,
+    content: followUpText(e),
+    display: true,
+    details: { event_id: e.id, run: `run:${e.run_id}`, type: e.type, generation: e.generation, at: e.at, ...e.data }
+  })
+}
+
 interface Session {
   readonly conn: Connection
   ctx: PiContext
@@ -167,21 +202,14 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
 
   // --- the session's event stream -------------------------------------------------------------
 
-  const deliver = (session: Session, e: SessionEvent) => {
-    if (session.closed || session.seen.has(e.id)) return
-    session.seen.add(e.id)
-    if (e.type === "command.done") {
-      safe(() => session.ctx.notify(e.text, e.data.status === "failed" || e.data.status === "timeout" ? "warning" : "info"))
-      return
-    }
-    if (e.type.startsWith("run.") && session.conn.foreground.has(e.run_id)) return
-    host.sendFollowUp({
-      customType: followUpType,
-      content: followUpText(e),
-      display: true,
-      details: { event_id: e.id, run: `run:${e.run_id}`, type: e.type, generation: e.generation, at: e.at, ...e.data }
+  const deliver = (session: Session, e: SessionEvent) =>
+    followUp(e, {
+      seen: session.seen,
+      closed: session.closed,
+      foreground: session.conn.foreground,
+      send: host.sendFollowUp,
+      notify: (text, level) => safe(() => session.ctx.notify(text, level))
     })
-  }
 
   const follow = async (session: Session) => {
     const { conn } = session

@@ -1,0 +1,5 @@
+/**
+ * `troupe/testing`: helpers for testing programs built on troupe — a fake Pi host for code
+ * that uses the Pi adapter. (The fake Vers fleet joins it with the Vers work.)
+ */
+export { type FakeNotification, FakePiHost } from "./FakePiHost.js"
