@@ -11,7 +11,7 @@ import type { ExtensionAPI, ExtensionContext, ToolDefinition } from "@earendil-w
 import { type AdapterOptions, install } from "./Adapter.js"
 import type { PiContext, PiHost, PiTool } from "./PiHost.js"
 
-export type { AdapterOptions } from "./Adapter.js"
+export { type AdapterOptions, followUp, install, statusText } from "./Adapter.js"
 export type { PiContext, PiHost, PiMessage, PiMode, PiTool, PiToolResult } from "./PiHost.js"
 
 /** Pi's context as a {@link PiContext} (read lazily: a stale context throws only when used). */
