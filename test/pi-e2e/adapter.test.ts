@@ -3,12 +3,13 @@
  * - rpc mode: `spawn` on a recipe names `run:<id>`; its completion comes back as a `troupe-run`
  *   follow-up the model reads and answers; closing the session kills what is still running;
  * - print mode: `spawn` says completion will not be reported;
- * - an unmodified pi-actors 0.17 recipe folder (test/fixtures/pi-actors-0.17) becomes tools.
+ * - an unmodified pi-actors 0.17 recipe folder (test/fixtures/pi-actors-0.17) becomes tools;
+ * - `pi install <this repo>` loads the adapter through the package's `pi` manifest.
  * All tests share one scratch world (one TROUPE_HOME, hence one daemon, stopped at the end);
  * each Pi process is its own session and runs are checked per session id.
  */
 import { randomInt } from "node:crypto"
-import { cpSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
@@ -18,6 +19,7 @@ import {
   makeWorld,
   messageText,
   pidsWithArgv,
+  pi as piCommand,
   PiRpc,
   piPrint,
   script,
@@ -174,5 +176,19 @@ describe("troupe's Pi adapter in a real Pi", () => {
     } finally {
       pi.kill()
     }
+  })
+
+  it("pi install <repo>: the package manifest loads the adapter without -e", () => {
+    // A separate agent dir, so the install does not touch the other tests' Pi configuration.
+    const agentDir = join(world.dir, "agent-installed")
+    mkdirSync(agentDir)
+    const env = { PI_CODING_AGENT_DIR: agentDir }
+    const install = piCommand(world, env, "install", process.cwd())
+    expect(install.code, install.stderr).toBe(0)
+    expect(readFileSync(join(agentDir, "settings.json"), "utf8")).toContain("packages")
+    const r = piPrint(world, [fauxExtension], script([], ["tools"]), { env, packages: true })
+    expect(r.code, r.stderr).toBe(0)
+    const tools = r.stdout.trim().split("\n").find((l) => l.startsWith("TOOLS: "))?.slice("TOOLS: ".length).split(" ") ?? []
+    for (const core of ["spawn", "message", "inspect", "register_tool", "word_count"]) expect(tools, r.stdout).toContain(core)
   })
 })

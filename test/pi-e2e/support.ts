@@ -63,13 +63,16 @@ export const makeWorld = (prefix: string): World => {
   return { dir, home, agentDir, troupeHome, recipes, cwd, env }
 }
 
-/** Pi's argv after the Node binary: the CLI, the mode flags, nothing discovered, our extensions, the faux model. */
-export const piArgs = (mode: ReadonlyArray<string>, extensions: ReadonlyArray<string>): Array<string> => [
+/**
+ * Pi's argv after the Node binary: the CLI, the mode flags, nothing discovered, our extensions,
+ * the faux model. `packages: true` keeps the extensions of installed Pi packages (`pi install`).
+ */
+export const piArgs = (mode: ReadonlyArray<string>, extensions: ReadonlyArray<string>, packages = false): Array<string> => [
   required("TROUPE_PI_CLI"),
   ...mode,
   "--no-session",
   "--offline",
-  "--no-extensions",
+  ...(packages ? [] : ["--no-extensions"]),
   "--no-skills",
   "--no-prompt-templates",
   "--no-context-files",
@@ -187,11 +190,28 @@ export class PiRpc {
   }
 }
 
-/** Runs `pi -p <prompt>` to completion. */
-export const piPrint = (world: World, extensions: ReadonlyArray<string>, prompt: string) => {
-  const r = spawnSync(required("TROUPE_PI_NODE"), piArgs(["-p", prompt], extensions), {
+/** Runs `pi <args>` (e.g. `install <source>`) to completion. */
+export const pi = (world: World, env: Record<string, string>, ...args: ReadonlyArray<string>) => {
+  const r = spawnSync(required("TROUPE_PI_NODE"), [required("TROUPE_PI_CLI"), ...args], {
     cwd: world.cwd,
-    env: world.env,
+    env: { ...world.env, ...env },
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: 90_000
+  })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
+}
+
+/** Runs `pi -p <prompt>` to completion (`options.env` overrides the world's environment). */
+export const piPrint = (
+  world: World,
+  extensions: ReadonlyArray<string>,
+  prompt: string,
+  options: { readonly env?: Record<string, string>; readonly packages?: boolean } = {}
+) => {
+  const r = spawnSync(required("TROUPE_PI_NODE"), piArgs(["-p", prompt], extensions, options.packages), {
+    cwd: world.cwd,
+    env: { ...world.env, ...options.env },
     encoding: "utf8",
     stdio: ["ignore", "pipe", "pipe"],
     timeout: 90_000
