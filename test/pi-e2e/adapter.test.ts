@@ -24,7 +24,8 @@ import {
   piPrint,
   script,
   troupe,
-  troupeExtension
+  troupeExtension,
+  type World
 } from "./support.js"
 
 const fixtures = join(process.cwd(), "test/fixtures/pi-actors-0.17")
@@ -45,12 +46,15 @@ const toolEnd = (pi: PiRpc, step: number, index: number): Json => {
 }
 
 describe("troupe's Pi adapter in a real Pi", () => {
-  const world = makeWorld("adapter")
-  const words = join(world.dir, "words.txt")
   // A sleep nobody else runs: its argv identifies this test's long-running actor in /proc.
   const sleepArgv = ["sleep", `299.${randomInt(100_000, 999_999)}`]
+  // Made in beforeAll: a suite skipped by `-t` runs no hooks, so nothing would remove it.
+  let world: World
+  let words: string
 
   beforeAll(() => {
+    world = makeWorld("adapter")
+    words = join(world.dir, "words.txt")
     cpSync(fixtures, world.recipes, { recursive: true })
     writeFileSync(words, `${"word ".repeat(1234)}\n`)
   })

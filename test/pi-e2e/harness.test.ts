@@ -5,11 +5,15 @@
  */
 import { randomUUID } from "node:crypto"
 import { rmSync } from "node:fs"
-import { afterAll, describe, expect, it } from "vitest"
-import { fauxExtension, makeWorld, messageText, PiRpc, piPrint, script } from "./support.js"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { fauxExtension, makeWorld, messageText, PiRpc, piPrint, script, type World } from "./support.js"
 
 describe("harness: real Pi driven by the faux model", () => {
-  const world = makeWorld("harness")
+  // Made in beforeAll: a suite skipped by `-t` runs no hooks, so nothing would remove it.
+  let world: World
+  beforeAll(() => {
+    world = makeWorld("harness")
+  })
   afterAll(() => rmSync(world.dir, { recursive: true, force: true }))
 
   it("rpc mode: the model's tool call runs and its result comes back to the model", async () => {
