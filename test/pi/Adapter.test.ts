@@ -145,6 +145,19 @@ describe("tools", () => {
     expect(text(stopped)).toContain("state=cancelled")
   })
 
+  it("a run's message to coordinator arrives as a follow-up naming the run", async () => {
+    const script = join(dir, "report.sh")
+    writeFileSync(script, `printf '%s\\n' '{"to":"coordinator","type":"status.report","body":"halfway there"}' >> "$1/outbox.jsonl"\nsleep 30\n`)
+    await pi.startSession("s1")
+    await pi.call("spawn", { template: `sh ${script} {state_dir}`, as: "reporter" })
+    await until(() => pi.followUps.some((f) => (f.details as { type: string }).type === "message"))
+    const f = pi.followUps.find((m) => (m.details as { type: string }).type === "message")!
+    expect(f.customType).toBe("troupe-run")
+    expect(f.content).toMatch(/^Message from run:reporter: /)
+    expect(f.content).toContain("halfway there")
+    expect(f.details).toMatchObject({ run: "run:reporter", type: "message" })
+  })
+
   it("a foreground recipe tool streams output, returns it, and reports no follow-up", async () => {
     writeFileSync(join(recipes, "slow_echo.json"), JSON.stringify({ description: "two lines", template: "sh -c 'echo first; sleep 0.8; echo second'" }))
     await pi.startSession("s1")
