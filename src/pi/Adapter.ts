@@ -42,9 +42,12 @@ export const statusText = (runs: ReadonlyArray<RunInfo>, frame: number): string 
   return `troupe ${Array.from({ length: slots }, (_, i) => (i === at ? "▶" : "▷")).join("")}`
 }
 
-/** The follow-up text of an event (the event's own action-shaped text). */
+/**
+ * The follow-up text of an event: the event's own action-shaped text; a message also says how
+ * to answer it.
+ */
 export const followUpText = (e: SessionEvent): string =>
-  e.type === "message" ? `Message from run:${e.run_id}: ${e.text}` : e.text
+  e.type === "message" ? `${e.text}\nReply with message to=run:${e.run_id}, or inspect target=run:${e.run_id} view=messages.` : e.text
 
 /** What {@link followUp} needs from the session. */
 export interface FollowUpState {

@@ -153,8 +153,7 @@ describe("tools", () => {
     await until(() => pi.followUps.some((f) => (f.details as { type: string }).type === "message"))
     const f = pi.followUps.find((m) => (m.details as { type: string }).type === "message")!
     expect(f.customType).toBe("troupe-run")
-    expect(f.content).toMatch(/^Message from run:reporter: /)
-    expect(f.content).toContain("halfway there")
+    expect(f.content).toMatch(/^Message from run:reporter \(status\.report\)\nhalfway there\nReply with message to=run:reporter/)
     expect(f.details).toMatchObject({ run: "run:reporter", type: "message" })
   })
 
@@ -284,7 +283,7 @@ describe("followUp", () => {
     followUp(event(2, "run.failed", "fg"), a.s)
     followUp(event(3, "message", "r"), a.s)
     expect(a.sent.map((m) => m.details)).toMatchObject([{ event_id: 1, type: "run.done" }, { event_id: 3, type: "message" }])
-    expect(a.sent[1]!.content).toBe("Message from run:r: message r")
+    expect(a.sent[1]!.content).toBe("message r\nReply with message to=run:r, or inspect target=run:r view=messages.")
     const b = state([], true)
     followUp(event(4, "run.done"), b.s)
     expect(b.sent).toHaveLength(0)
