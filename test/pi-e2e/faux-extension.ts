@@ -50,8 +50,14 @@ const textOf = (message: Message): string => {
   return content.flatMap((c) => (c.type === "text" ? [c.text] : [])).join("")
 }
 
-/** Tool names the model can see: the system messages' additions minus their removals, in order. */
-const visibleTools = (messages: ReadonlyArray<Message>): Array<string> => {
+/**
+ * Tool names the model can see. Pi 0.87 sends them as system messages (additions minus
+ * removals, in order); Pi 0.82 as `context.tools`.
+ */
+const visibleTools = (context: TranscriptContext): Array<string> => {
+  const listed = (context as { readonly tools?: ReadonlyArray<{ readonly name: string }> }).tools
+  if (listed !== undefined) return listed.map((t) => t.name).sort()
+  const messages = context.messages
   const tools = new Set<string>()
   for (const m of messages) {
     if (m.role !== "system") continue
@@ -93,7 +99,7 @@ const brain = (context: TranscriptContext): AssistantMessage => {
       if (m.role === "toolResult") lines.push(`RESULT ${m.toolName}${m.isError ? " (error)" : ""}: ${textOf(m)}`)
     }
   }
-  if (report.includes("tools")) lines.push(`TOOLS: ${visibleTools(messages).join(" ")}`)
+  if (report.includes("tools")) lines.push(`TOOLS: ${visibleTools(context).join(" ")}`)
   return fauxAssistantMessage(fauxText(lines.join("\n")))
 }
 
