@@ -8,7 +8,7 @@
  * | `to` | consumer |
  * |---|---|
  * | `run:<id>` | `run-control` for `control.kill` (and `control.stop`/`control.cancel` unless the mailbox accepts them), else `run-inbox` |
- * | `branch:<run>/<b>` | `branch-inbox` |
+ * | `branch:<run>/<b>` | `branch-inbox` (both ends touched on the roster of `room:<run>`) |
  * | `room:<run>` | `room-timeline` (+ a copy in each `metadata.recipients` inbox) |
  * | `tool:<name>` | `tool` (spawns the user-root recipe with the body as values) |
  * | `coordinator`, `session:<id>` | `session-events` (a follow-up event on the owner's stream) |
@@ -300,6 +300,10 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         if (stored.state !== "running" && stored.state !== "starting") {
           return result(envelope, { delivered: false, persisted: false, queued: false, consumer: "branch-inbox", reason: "run_not_running", state: stored.state })
         }
+        // Both ends become (or stay) members of the run's room, so each is the other's contact
+        // (SPEC-messaging §3); one roster-only write, batched with the room's posts.
+        yield* rooms.touch(`room:${run}`, [envelope.from, envelope.to])
+        yield* touchSnapshot(run, stored.stateDir, stored.parent)
         return yield* toInbox(envelope, `branch:${run}/${branch}`, run, contractOf(stored.mailbox), "branch-inbox")
       })
 

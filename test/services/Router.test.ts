@@ -150,6 +150,59 @@ describe("router (real processes)", () => {
   })
 })
 
+describe("branch messages and the roster", () => {
+  it.live("branch:r/a → branch:r/b puts both ends on room:r's roster (activity updated) and makes them each other's contacts", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      const inspector = yield* Inspector
+      yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "r" }))
+      // a joined the room earlier with a role; b has never posted.
+      yield* router.send(asRun("r"), { to: "room:r", type: "actor.join", from: "branch:r/a", body: { role: "planner", caps: ["plan"] } })
+      const before = (yield* inspector.inspect(A, "room:r", "roster")).data as { roster: ReadonlyArray<{ address: string; last_seen: number }> }
+      const aBefore = before.roster.find((m) => m.address === "branch:r/a")!.last_seen
+      expect(before.roster.map((m) => m.address)).toEqual(["run:r", "branch:r/a"])
+      yield* Effect.sleep("5 millis")
+
+      const sent = yield* router.send(asRun("r"), { to: "branch:r/b", type: "task.handoff", from: "branch:r/a", body: "yours" })
+      expect(sent).toMatchObject({ consumer: "branch-inbox", persisted: true, from: "branch:r/a", to: "branch:r/b" })
+      const roster = yield* inspector.inspect(A, "room:r", "roster")
+      const members = (roster.data as { roster: ReadonlyArray<{ address: string; role: string; status: string; last_seen: number; joined_at: number }> }).roster
+      expect(members.map((m) => [m.address, m.role, m.status])).toEqual([
+        ["run:r", "run", "present"],
+        ["branch:r/a", "planner", "present"],
+        ["branch:r/b", "actor", "present"]
+      ])
+      const a = members.find((m) => m.address === "branch:r/a")!
+      const b = members.find((m) => m.address === "branch:r/b")!
+      expect(a.last_seen).toBeGreaterThan(aBefore)
+      expect(b.last_seen).toBe(a.last_seen)
+      expect(b.joined_at).toBe(b.last_seen)
+      expect(roster.text).toContain(`address=branch:r/b role=actor status=present claim= caps= display= last_seen=${new Date(b.last_seen).toISOString()}`)
+      // The timeline is unchanged: a direct message is not a room post.
+      expect(((yield* inspector.inspect(A, "room:r", "status")).data as { message_count: number }).message_count).toBe(2)
+
+      // The contact edge, seen from both ends and from the room's contacts view.
+      const contactsOf = (target: string) =>
+        Effect.map(inspector.inspect(A, target, "communication"), (v) => (v.data as { contacts: ReadonlyArray<{ address: string }> }).contacts.map((c) => c.address))
+      expect(yield* contactsOf("branch:r/a")).toContain("branch:r/b")
+      expect(yield* contactsOf("branch:r/b")).toContain("branch:r/a")
+      const contacts = yield* inspector.inspect(asRun("r"), "room:r", "contacts")
+      expect((contacts.data as { contacts: ReadonlyArray<{ address: string }> }).contacts.map((c) => c.address)).toEqual(["branch:r/a", "branch:r/b"])
+
+      // A reply moves b's activity; a refused message (not same-run, not the owner) touches nobody.
+      yield* Effect.sleep("5 millis")
+      yield* router.send(asRun("r"), { to: "branch:r/a", type: "task.ack", from: "branch:r/b" })
+      const after = ((yield* inspector.inspect(A, "room:r", "roster")).data as { roster: ReadonlyArray<{ address: string; last_seen: number }> }).roster
+      expect(after.find((m) => m.address === "branch:r/b")!.last_seen).toBeGreaterThan(b.last_seen)
+      yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "other" }))
+      expect((yield* Effect.flip(router.send(asRun("other"), { to: "branch:r/c", type: "x" }))).reason).toBe("forbidden")
+      expect((yield* inspector.inspect(A, "room:r", "roster")).data).toMatchObject({ roster: { length: 3 } })
+      yield* supervisor.control(A, "r", "control.kill")
+      yield* supervisor.control(A, "other", "control.kill")
+    }).pipe(Effect.provide(testRuntime())))
+})
+
 describe("stdin-jsonl delivery", () => {
   it.live("an actor reads envelopes in order as JSON lines on its stdin", () => {
     const dir = scratch("troupe-router-")
