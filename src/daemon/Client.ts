@@ -163,7 +163,7 @@ export const makeRemote = (options: ClientOptions = {}) =>
       events: (o) => str(client.Events({ since: o?.since ?? 0, follow: o?.follow ?? false }, call)),
       archive: (runs) => eff(client.Archive({ runs }, call)),
       prune: (o) => eff(client.Prune({ runs: o.runs, older_than_ms: o.olderThanMs }, call)),
-      message: (envelope) => eff(client.Message({ envelope }, call)),
+      message: (envelope, o) => eff(client.Message({ envelope, idempotency_key: o?.idempotencyKey }, call)),
       inboxNext: (address, o) => eff(client.InboxNext({ address, claim: o?.claim ?? false, wait_ms: o?.waitMs }, call)),
       inboxList: (address, o) => eff(client.InboxList({ address, limit: o?.limit }, call)),
       inboxSettle: (address, id, o) => eff(client.InboxSettle({ address, id, error: o?.error }, call)),

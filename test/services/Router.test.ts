@@ -203,6 +203,69 @@ describe("branch messages and the roster", () => {
     }).pipe(Effect.provide(testRuntime())))
 })
 
+describe("idempotency keys", () => {
+  it.live("a retried send with the same key is stored once: room entry, multicast copy, inbox record; keys are per sender", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "k" }))
+      const post = { to: "room:k", type: "note", from: "coordinator", body: "once", metadata: { recipients: ["branch:k/sink"] } }
+      const first = yield* router.send(A, post, { idempotencyKey: "client-1:0" })
+      const again = yield* router.send(A, post, { idempotencyKey: "client-1:0" })
+      expect(again.id).toBe(first.id)
+      const other = yield* router.send(A, post, { idempotencyKey: "client-1:1" })
+      expect(other.id).not.toBe(first.id)
+      const timeline = Chunk.toArray(yield* router.roomTail(A, "room:k").pipe(Stream.runCollect))
+      expect(timeline.map((e) => e.id)).toEqual([timeline[0]!.id, first.id, other.id])
+      const copies = yield* router.inboxList(A, "branch:k/sink")
+      expect(copies).toHaveLength(2)
+      expect(copies[0]!.envelope).toMatchObject({ correlation_id: first.id, body: "once" })
+
+      // An inbox: the retry returns the stored message; read and acknowledged, it is not pushed again.
+      const task = { to: "run:k", type: "task.do", body: { n: 1 } }
+      const sent = yield* router.send(A, task, { idempotencyKey: "t-1" })
+      expect(sent).toMatchObject({ persisted: true, queued: true, reason: "pull_only" })
+      const taken = Option.getOrThrow(yield* router.inboxNext(asRun("k"), "run:k", { claim: true }))
+      expect(taken.id).toBe(sent.id)
+      const retried = yield* router.send(A, task, { idempotencyKey: "t-1" })
+      expect(retried).toMatchObject({ id: sent.id, delivered: true, persisted: true, queued: false })
+      expect(yield* router.inboxList(A, "run:k")).toHaveLength(1)
+      // The same key from another sender (the run itself) is another message.
+      const own = yield* router.send(asRun("k"), { to: "run:k", type: "task.do" }, { idempotencyKey: "t-1" })
+      expect(own.id).not.toBe(sent.id)
+      expect(yield* router.inboxList(A, "run:k")).toHaveLength(2)
+      expect((yield* Effect.flip(router.send(A, task, { idempotencyKey: "" }))).message).toBe("idempotency key must be 1 to 256 characters")
+      yield* supervisor.control(A, "k", "control.kill")
+    }).pipe(Effect.provide(testRuntime())))
+
+  it.live("across a runtime restart: the run is killed, its room still takes the owner's keyed retries once", () => {
+    const home = join(scratch("troupe-router-"), "home")
+    const post = (n: number) => ({ to: "room:kr", type: "note", from: "coordinator", body: { n }, metadata: { recipients: ["branch:kr/sink"] } })
+    return Effect.gen(function* () {
+      const first = yield* Effect.gen(function* () {
+        const supervisor = yield* Supervisor
+        const router = yield* Router
+        yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "kr" }))
+        return yield* router.send(A, post(0), { idempotencyKey: "c:0" })
+      }).pipe(Effect.provide(testRuntime({ home })))
+      yield* Effect.gen(function* () {
+        const supervisor = yield* Supervisor
+        const router = yield* Router
+        expect((yield* supervisor.brief(A, "kr")).state).toBe("killed")
+        // The answer to c:0 was "lost": the client retries it, then goes on.
+        const retried = yield* router.send(A, post(0), { idempotencyKey: "c:0" })
+        expect(retried).toMatchObject({ id: first.id, persisted: true, consumer: "room-timeline" })
+        yield* router.send(A, post(1), { idempotencyKey: "c:1" })
+        const entries = Chunk.toArray(yield* router.roomTail(A, "room:kr").pipe(Stream.runCollect)).filter((e) => e.envelope.type === "note")
+        expect(entries.map((e) => (e.envelope.body as { n: number }).n)).toEqual([0, 1])
+        expect((yield* router.inboxList(A, "branch:kr/sink")).map((r) => (r.envelope.body as { n: number }).n)).toEqual([0, 1])
+        // Direct messages to the killed run are refused, not stored.
+        expect(yield* router.send(A, { to: "run:kr", type: "task.do" })).toMatchObject({ persisted: false, reason: "run_not_running" })
+      }).pipe(Effect.provide(testRuntime({ home })))
+    })
+  })
+})
+
 describe("stdin-jsonl delivery", () => {
   it.live("an actor reads envelopes in order as JSON lines on its stdin", () => {
     const dir = scratch("troupe-router-")
