@@ -282,6 +282,7 @@ const message = Command.make(
     from: optText("from", "Sender: inside an actor its run or one of its branches; a session sends as coordinator"),
     replyTo: optText("reply-to", "Id of the message this answers"),
     correlationId: optText("correlation-id", "Correlation id"),
+    idempotencyKey: optText("idempotency-key", "A key unique to this message: sending again with it (a retry) stores the message once"),
     session,
     all,
     json
@@ -301,7 +302,7 @@ const message = Command.make(
       flag("correlation_id", input.correlationId)
       const envelope = yield* Envelope.envelopeFromPairs(pairs).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
       const remote = yield* connect(input)
-      const out = yield* remote.actors.message(envelope)
+      const out = yield* remote.actors.message(envelope, { idempotencyKey: Option.getOrUndefined(input.idempotencyKey) })
       if (input.json) return yield* printJson(out)
       if (out.consumer === "run-control") return yield* print(`${out.to} ${out.delivered ? out.state : `unchanged (${out.reason ?? out.state})`}`)
       yield* print(

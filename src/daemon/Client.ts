@@ -7,7 +7,7 @@
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
-import { Effect, Layer, Schedule, Stream } from "effect"
+import { Cause, Effect, Layer, Schedule, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs"
 import { createConnection } from "node:net"
@@ -116,6 +116,17 @@ export const ensureDaemon = (home: string, autoStart: boolean, idleMs: number, n
 const unavailable = (e: RpcClientError) =>
   new ActorsError({ reason: "unavailable", message: `lost the connection to the troupe daemon: ${e.message}` })
 
+/**
+ * A stopping daemon interrupts the requests it is serving and tells the client so; the call
+ * then ends interrupted although its caller was not (a caller's own interruption is not
+ * caught: recovery does not run in an interrupted fiber). That is `unavailable`: the request
+ * may or may not have taken effect (retry a message with an idempotency key).
+ */
+const stopped = <E>(cause: Cause.Cause<E>) =>
+  Cause.isInterruptedOnly(cause)
+    ? new ActorsError({ reason: "unavailable", message: "the troupe daemon stopped before answering (the request was interrupted)" })
+    : undefined
+
 /** The RPC client over `socket` (scoped: the connection closes with the caller's scope). */
 export const makeRpcClient = (socket: string) =>
   Effect.gen(function* () {
@@ -147,9 +158,19 @@ export const makeRemote = (options: ClientOptions = {}) =>
       : { [headers.session]: session, ...(options.all === true ? { [headers.all]: "1" } : {}) }
     const call = { headers: h } as const
     const eff = <A>(e: Effect.Effect<A, ActorsError | RpcClientError>) =>
-      Effect.catchTag(e, "RpcClientError", (err) => Effect.fail(unavailable(err)))
+      Effect.catchTag(e, "RpcClientError", (err) => Effect.fail(unavailable(err))).pipe(
+        Effect.catchAllCause((cause) => {
+          const err = stopped(cause)
+          return err === undefined ? Effect.failCause(cause) : Effect.fail(err)
+        })
+      )
     const str = <A>(s: Stream.Stream<A, ActorsError | RpcClientError>) =>
-      Stream.catchTag(s, "RpcClientError", (err) => Stream.fail(unavailable(err)))
+      Stream.catchTag(s, "RpcClientError", (err) => Stream.fail(unavailable(err))).pipe(
+        Stream.catchAllCause((cause) => {
+          const err = stopped(cause)
+          return err === undefined ? Stream.failCause(cause) : Stream.fail(err)
+        })
+      )
     const shape: ActorsShape = {
       session,
       spawn: (input) =>
@@ -163,7 +184,7 @@ export const makeRemote = (options: ClientOptions = {}) =>
       events: (o) => str(client.Events({ since: o?.since ?? 0, follow: o?.follow ?? false }, call)),
       archive: (runs) => eff(client.Archive({ runs }, call)),
       prune: (o) => eff(client.Prune({ runs: o.runs, older_than_ms: o.olderThanMs }, call)),
-      message: (envelope) => eff(client.Message({ envelope }, call)),
+      message: (envelope, o) => eff(client.Message({ envelope, idempotency_key: o?.idempotencyKey }, call)),
       inboxNext: (address, o) => eff(client.InboxNext({ address, claim: o?.claim ?? false, wait_ms: o?.waitMs }, call)),
       inboxList: (address, o) => eff(client.InboxList({ address, limit: o?.limit }, call)),
       inboxSettle: (address, id, o) => eff(client.InboxSettle({ address, id, error: o?.error }, call)),

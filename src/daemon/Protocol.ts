@@ -85,7 +85,8 @@ export class TroupeRpcs extends RpcGroup.make(
     error: ActorsError
   }),
   Rpc.make("Archive", { payload: { runs: Schema.Array(Schema.String) }, success: Schema.Array(Schema.String), error: ActorsError }),
-  Rpc.make("Message", { payload: { envelope: Schema.Unknown }, success: MessageResult, error: ActorsError }),
+  // `idempotency_key`: a retry with the same key is stored once (docs/messaging.md).
+  Rpc.make("Message", { payload: { envelope: Schema.Unknown, idempotency_key: Schema.optional(Schema.String) }, success: MessageResult, error: ActorsError }),
   Rpc.make("InboxNext", {
     payload: { address: Schema.String, claim: Schema.Boolean, wait_ms: Schema.optional(Schema.Int) },
     success: Schema.OptionFromNullOr(InboxRecord),

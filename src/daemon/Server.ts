@@ -124,7 +124,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
               trackedStream(activity, Stream.unwrap(Effect.map(CurrentCaller, (caller) => supervisor.sessionEvents(caller, req.since, req.follow)))),
             Prune: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.prune(caller, req.runs, req.older_than_ms ?? 0))),
             Archive: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.archive(caller, req.runs))),
-            Message: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => router.send(caller, req.envelope))),
+            Message: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => router.send(caller, req.envelope, { idempotencyKey: req.idempotency_key }))),
             InboxNext: (req) =>
               tracked(activity, Effect.flatMap(CurrentCaller, (caller) => router.inboxNext(caller, req.address, { claim: req.claim, waitMs: req.wait_ms }))),
             InboxList: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => router.inboxList(caller, req.address, req.limit))),

@@ -360,6 +360,21 @@ export const formatMessageId = (state: MessageIdState, random: number): MessageI
 /** The millisecond an id was assigned in (its first 9 digits after `msg_`). */
 export const messageIdMillis = (id: MessageId): number => Number.parseInt(id.slice(4, 13), 36)
 
+/**
+ * The id of a message derived from another one (a multicast copy of a room post for one
+ * recipient): the time and sequence digits of `id`, and 8 digits of a 64-bit FNV-1a hash of
+ * `id` and `salt` in place of the random ones. Deterministic, so deriving again after a retry
+ * (the same original id) gives the same id and the store keeps one copy; sorts next to `id`.
+ */
+export const derivedMessageId = (id: MessageId, salt: string): MessageId => {
+  let hash = 0xcbf29ce484222325n
+  for (const ch of `${id}\u0000${salt}`) {
+    hash ^= BigInt(ch.codePointAt(0)!)
+    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn
+  }
+  return `${id.slice(0, 17)}${(hash % BigInt(seqPerMs * seqPerMs)).toString(36).padStart(8, "0")}` as MessageId
+}
+
 const randomHalf = Random.nextIntBetween(0, seqPerMs)
 
 /**
@@ -536,15 +551,18 @@ export const envelopeFromPairs = (pairs: ReadonlyArray<string>): Effect.Effect<E
 // Stamping
 
 /**
- * Turns a checked input into the stored envelope: a fresh `MessageId`, `received_at` = the
+ * Turns a checked input into the stored envelope: a fresh `MessageId` (or `options.id`), `received_at` = the
  * `Clock` reading the id was made from (epoch ms), and `from` = the verified sender — whatever
  * `from` the sender wrote is replaced (pi-actors: the sending run's token decides, not its text).
  */
-export const stamp = (input: EnvelopeInput, options: { readonly from: MessageableAddress }): Effect.Effect<Envelope, never, MessageIds> =>
+export const stamp = (
+  input: EnvelopeInput,
+  options: { readonly from: MessageableAddress; readonly id?: MessageId | undefined }
+): Effect.Effect<Envelope, never, MessageIds> =>
   Effect.gen(function* () {
     const ids = yield* MessageIds
     const now = yield* Clock.currentTimeMillis
-    const id = yield* ids.nextAt(now)
+    const id = options.id ?? (yield* ids.nextAt(now))
     const fields: { -readonly [K in keyof Envelope]?: Envelope[K] } = {
       id,
       received_at: Math.max(0, Math.floor(now)),

@@ -229,6 +229,22 @@ export const applyPost = (
   return new RosterMember(fields, true)
 }
 
+/**
+ * The roster member after a direct message (`branch:` target) it sent or received at `at`
+ * (epoch ms): the two ends of a direct message become contacts in their run's room
+ * (SPEC-messaging §3, "creates/updates roster entries for both ends").
+ *
+ * - first appearance: `role: "actor"`, `status: "present"`, no caps, `joined_at = at`;
+ * - otherwise `last_seen = max(last_seen, at)`, everything else kept (a direct message does
+ *   not undo an `actor.leave`, like an ordinary post).
+ */
+export const touchMember = (current: RosterMember | undefined, address: string, at: number): RosterMember =>
+  current === undefined
+    ? new RosterMember({ address, role: defaultRole, caps: [], status: presentStatus, joined_at: at, last_seen: at }, true)
+    : at <= current.last_seen
+    ? current
+    : new RosterMember({ ...current, last_seen: at }, true)
+
 /** The roster minus `self`, as contacts (roster order kept). */
 export const contactsOf = (roster: ReadonlyArray<RosterMember>, self: string): ReadonlyArray<RoomContact> =>
   roster.filter((m) => m.address !== self).map(contactOf)

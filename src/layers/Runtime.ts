@@ -10,6 +10,7 @@ import { MessageIds } from "../domain/Envelope.js"
 import { Events } from "../services/Events.js"
 import { Inspector } from "../services/Inspector.js"
 import { Mailbox } from "../services/Mailbox.js"
+import { MessageKeys } from "../services/MessageKeys.js"
 import { Rooms } from "../services/Rooms.js"
 import { Router } from "../services/Router.js"
 import { Store } from "../services/Store.js"
@@ -30,14 +31,14 @@ const homeDirectory = Layer.effectDiscard(
 const store = Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => Store.sqlite(Config.homePaths(c.home).database)))
 
 /**
- * Router + Supervisor + Inspector + Events + Mailbox + Rooms + Store + the live services, for `TROUPE_HOME` (or
+ * Router + Supervisor + Inspector + Events + Mailbox + Rooms + MessageKeys + Store + the live services, for `TROUPE_HOME` (or
  * `overrides.home`). Building it migrates the store and reaps runs left by a dead owner;
  * releasing it kills every run's process groups.
  * @fails ActorsError `unavailable` when another owner holds the store, `internal` otherwise.
  */
 export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}) => {
   const base = Live.layer(overrides)
-  const persistence = Layer.mergeAll(Events.Default, Mailbox.Default, Rooms.Default, MessageIds.Default).pipe(
+  const persistence = Layer.mergeAll(Events.Default, Mailbox.Default, Rooms.Default, MessageKeys.Default, MessageIds.Default).pipe(
     Layer.provideMerge(store),
     Layer.provideMerge(homeDirectory)
   )

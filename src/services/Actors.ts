@@ -66,9 +66,12 @@ export interface ActorsShape {
    * Sends one envelope (`{to, type, from?, summary?, body?, reply_to?, correlation_id?,
    * metadata?}`, SPEC-messaging §2) through the router; the result reports the delivery
    * outcome. Fails `invalid` (bad envelope, type not accepted), `forbidden` (forged `from`,
-   * another session's run), `not_found`. pi-actors: the `message` tool.
+   * another session's run), `not_found`. pi-actors: the `message` tool. `idempotencyKey`: a
+   * key the caller chose for this message (unique per message of this caller); sending again
+   * with the same key — a retry after `unavailable` — stores it once (docs/messaging.md
+   * "Retries and idempotency keys").
    */
-  readonly message: (envelope: unknown) => Effect.Effect<MessageResult, ActorsError>
+  readonly message: (envelope: unknown, options?: { readonly idempotencyKey?: string | undefined }) => Effect.Effect<MessageResult, ActorsError>
   /** Inbox of `run:<id>` / `branch:<run>/<label>`: the oldest unhandled message (pull delivery). */
   readonly inboxNext: (address: string, options?: { readonly claim?: boolean | undefined; readonly waitMs?: number | undefined }) => Effect.Effect<Option.Option<InboxRecord>, ActorsError>
   /** The newest `limit` records of an inbox, oldest first. */
@@ -107,7 +110,7 @@ export const makeLocal = (caller: Caller) =>
       events: (options) => supervisor.sessionEvents(caller, options?.since ?? 0, options?.follow ?? false),
       archive: (runs) => supervisor.archive(caller, runs),
       prune: (options) => supervisor.prune(caller, options.runs, options.olderThanMs ?? 0),
-      message: (envelope) => router.send(caller, envelope),
+      message: (envelope, o) => router.send(caller, envelope, { idempotencyKey: o?.idempotencyKey }),
       inboxNext: (address, options) => router.inboxNext(caller, address, options),
       inboxList: (address, options) => router.inboxList(caller, address, options?.limit),
       inboxSettle: (address, id, options) => router.inboxSettle(caller, address, id, { error: options?.error }),

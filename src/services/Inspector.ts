@@ -257,7 +257,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
             const roster = yield* rooms.roster(room)
             return {
               text: "\n" + pairs({ room, members: roster.length }) +
-                roster.map((m) => "\n" + pairs({ address: m.address, role: m.role, status: m.status, claim: m.claim, caps: (m.caps ?? []).join(","), display: m.display })).join(""),
+                roster.map((m) => "\n" + pairs({ address: m.address, role: m.role, status: m.status, claim: m.claim, caps: (m.caps ?? []).join(","), display: m.display, last_seen: iso(m.last_seen) })).join(""),
               data: { room, roster }
             }
           }

@@ -21,10 +21,11 @@ import {
   previewOf,
   RosterMember,
   roomStatus,
-  TimelineEntry
+  TimelineEntry,
+  touchMember
 } from "../domain/Room.js"
 import { ActorsError } from "../domain/Run.js"
-import { groupCommit, storeError } from "./Mailbox.js"
+import { groupCommit, memoCheck, storeError } from "./Mailbox.js"
 
 /** Entries a room keeps; older ones are compacted away (pi-actors: 10,000). */
 export const roomCap = 10_000
@@ -136,6 +137,17 @@ const roomAddress = (text: string): Effect.Effect<string, ActorsError> => {
   return Effect.succeed(formatAddress(parsed.right))
 }
 
+/** `roomAddress` for the message hot path (`touch`): the same few rooms, checked once. */
+const roomAddressMemo = memoCheck((text) => {
+  const parsed = parseAddress(text)
+  if (Either.isLeft(parsed)) return Either.left(invalid(parsed.left.message))
+  if (parsed.right._tag !== "Room") return Either.left(invalid(`${formatAddress(parsed.right)} is not a room; rooms are room:<run>`))
+  return Either.right(formatAddress(parsed.right))
+})
+
+/** `anyAddress` for the message hot path (`touch`). */
+const anyAddressMemo = memoCheck((text) => Either.map(Either.mapLeft(parseAddress(text), (e) => invalid(e.message)), formatAddress))
+
 /** The canonical text of any address (`parent`, `self`), or `invalid`. */
 const anyAddress = (text: string): Effect.Effect<string, ActorsError> =>
   Either.match(parseAddress(text), {
@@ -154,6 +166,14 @@ export interface PostInput {
   readonly envelope: Envelope
   readonly parent?: string | undefined
 }
+
+/**
+ * What the room writer takes: a post (a timeline entry and its sender's roster entry) or a
+ * touch (roster entries only: the two ends of a direct message).
+ */
+type RoomWrite =
+  | { readonly _tag: "post"; readonly room: string; readonly envelope: Envelope; readonly parent?: string | undefined }
+  | { readonly _tag: "touch"; readonly room: string; readonly addresses: ReadonlyArray<string> }
 
 /** Options of `makeRooms` (tests inject a small cap). */
 export interface RoomsOptions {
@@ -214,12 +234,12 @@ export const makeRooms = (options: RoomsOptions = {}) =>
         return state
       })
 
-    /** Appends one room's posts of a batch (in order) inside the batch transaction. */
+    /** Appends one room's posts and touches of a batch (in order) inside the batch transaction. */
     const appendRoom = (
       room: string,
-      posts: ReadonlyArray<{ readonly index: number; readonly input: PostInput }>,
+      posts: ReadonlyArray<{ readonly index: number; readonly input: RoomWrite }>,
       now: number,
-      out: Array<TimelineEntry>,
+      out: Array<TimelineEntry | undefined>,
       fresh: Array<TimelineEntry>
     ) =>
       Effect.gen(function* () {
@@ -227,7 +247,7 @@ export const makeRooms = (options: RoomsOptions = {}) =>
         // Posting an id again returns its entry (a retry), without a second entry or roster
         // change. Only ids not above every stored one need looking up.
         const known = new Map<string, TimelineEntry>()
-        const older = [...new Set(posts.map((p) => p.input.envelope.id).filter((id) => id <= state.maxId))]
+        const older = [...new Set(posts.flatMap((p) => (p.input._tag === "post" && p.input.envelope.id <= state.maxId ? [p.input.envelope.id] : [])))]
         if (older.length > 0) {
           const stored = yield* sql<EntryRow>`SELECT room, seq, id, envelope, received_at FROM room_entries WHERE room = ${room} AND ${sql.in("id", older)}`
           for (const e of yield* toEntries(stored)) known.set(e.id, e)
@@ -237,6 +257,16 @@ export const makeRooms = (options: RoomsOptions = {}) =>
         const rows: Array<{ room: string; seq: number; id: string; envelope: string; received_at: number }> = []
         const changed = new Set<string>()
         for (const { index, input } of posts) {
+          if (input._tag === "touch") {
+            for (const address of input.addresses) {
+              const current = state.members.get(address)
+              const member = touchMember(current?.member, address, now)
+              if (member === current?.member) continue
+              state.members.set(address, { member, joinedSeq: current?.joinedSeq ?? seq })
+              changed.add(address)
+            }
+            continue
+          }
           const envelope = input.envelope
           const again = known.get(envelope.id)
           if (again !== undefined) {
@@ -257,14 +287,16 @@ export const makeRooms = (options: RoomsOptions = {}) =>
           })
           changed.add(envelope.from)
         }
+        if (changed.size > 0) {
+          yield* sql`INSERT OR REPLACE INTO room_members ${sql.insert([...changed].map((a) => {
+            const m = state.members.get(a)!
+            return memberRow(room, m.member, m.joinedSeq)
+          }))}`
+        }
         if (rows.length === 0) return
         state.lastSeq = seq
         state.maxId = maxId
         yield* sql`INSERT INTO room_entries ${sql.insert(rows)}`
-        yield* sql`INSERT OR REPLACE INTO room_members ${sql.insert([...changed].map((a) => {
-          const m = state.members.get(a)!
-          return memberRow(room, m.member, m.joinedSeq)
-        }))}`
         // Compaction: keep the newest `cap` entries (seq > last seq - cap).
         const keepFrom = seq - cap + 1
         if (keepFrom > (state.beforeSeq ?? 1)) {
@@ -276,17 +308,17 @@ export const makeRooms = (options: RoomsOptions = {}) =>
         }
       })
 
-    const writePosts = (batch: ReadonlyArray<PostInput>) =>
+    const writePosts = (batch: ReadonlyArray<RoomWrite>) =>
       Effect.gen(function* () {
         // One receive time per batch: times never decrease along seq.
         const now = yield* Clock.currentTimeMillis
-        const byRoom = new Map<string, Array<{ index: number; input: PostInput }>>()
+        const byRoom = new Map<string, Array<{ index: number; input: RoomWrite }>>()
         batch.forEach((input, index) => {
           const posts = byRoom.get(input.room) ?? []
           posts.push({ index, input })
           byRoom.set(input.room, posts)
         })
-        const out = new Array<TimelineEntry>(batch.length)
+        const out = new Array<TimelineEntry | undefined>(batch.length)
         const fresh: Array<TimelineEntry> = []
         yield* writeLock.withPermits(1)(
           sql.withTransaction(Effect.forEach(byRoom, ([room, posts]) => appendRoom(room, posts, now, out, fresh), { discard: true })).pipe(
@@ -317,7 +349,25 @@ export const makeRooms = (options: RoomsOptions = {}) =>
     const post = Effect.fnUntraced(function* (input: PostInput) {
       const room = yield* roomAddress(input.room)
       const parent = input.parent === undefined ? undefined : yield* anyAddress(input.parent)
-      return yield* postWrite({ room, envelope: input.envelope, parent })
+      return (yield* postWrite({ _tag: "post", room, envelope: input.envelope, parent }))!
+    })
+
+    /**
+     * Records a direct message between `addresses` (its `from` and `to`, e.g. two branches of
+     * the run) in the roster of `room`, without a timeline entry (SPEC-messaging §3: branch
+     * messages create/update the roster entries of both ends, so each is the other's contact).
+     * A new member gets role `actor`, status `present` and `joined_at` = now; every member's
+     * `last_seen` becomes now; role, status (also `left`), caps and claim are kept (see
+     * `touchMember` in src/domain/Room.ts). Goes through the same writer as posts (batched with
+     * them, so the writer's in-memory roster stays the truth) and completes when committed.
+     * @fails ActorsError `invalid` (addresses), `unavailable` (closing), `internal`.
+     */
+    // Untraced: one call per direct message (hot path, like `post`).
+    const touch = Effect.fnUntraced(function* (room: string, addresses: ReadonlyArray<string>) {
+      const canonical = yield* roomAddressMemo(room)
+      const members: Array<string> = []
+      for (const a of addresses) members.push(yield* anyAddressMemo(a))
+      yield* postWrite({ _tag: "touch", room: canonical, addresses: [...new Set(members)] })
     })
 
     // -- reading ----------------------------------------------------------------------------------
@@ -497,7 +547,7 @@ export const makeRooms = (options: RoomsOptions = {}) =>
       ).pipe(Effect.mapError(storeError))
     })
 
-    return { post, timeline, roster, member, contacts, previews, status, snapshot, subscribe, removeRun } as const
+    return { post, touch, timeline, roster, member, contacts, previews, status, snapshot, subscribe, removeRun } as const
   })
 
 /**

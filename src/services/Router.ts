@@ -8,7 +8,7 @@
  * | `to` | consumer |
  * |---|---|
  * | `run:<id>` | `run-control` for `control.kill` (and `control.stop`/`control.cancel` unless the mailbox accepts them), else `run-inbox` |
- * | `branch:<run>/<b>` | `branch-inbox` |
+ * | `branch:<run>/<b>` | `branch-inbox` (both ends touched on the roster of `room:<run>`) |
  * | `room:<run>` | `room-timeline` (+ a copy in each `metadata.recipients` inbox) |
  * | `tool:<name>` | `tool` (spawns the user-root recipe with the body as values) |
  * | `coordinator`, `session:<id>` | `session-events` (a follow-up event on the owner's stream) |
@@ -27,12 +27,13 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Clock, Duration, Effect, Either, Schedule, Schema, Stream } from "effect"
 import { type Address, formatAddress, type MessageableAddress, parseAddress } from "../domain/Address.js"
-import { type Envelope, type EnvelopeError, type EnvelopeInput, MessageIds, parseEnvelopeInput, stamp } from "../domain/Envelope.js"
+import { derivedMessageId, Envelope, type EnvelopeError, type EnvelopeInput, MessageIds, parseEnvelopeInput, stamp } from "../domain/Envelope.js"
 import { ActorsError, type Caller, ControlType, RunState, SpawnRequest } from "../domain/Run.js"
 import { snapshotDebounceMs, writeSnapshot } from "./Communication.js"
 import { Events } from "./Events.js"
 import * as Fifo from "./Fifo.js"
 import { Mailbox } from "./Mailbox.js"
+import { MessageKeys } from "./MessageKeys.js"
 import { Recipes } from "./Recipes.js"
 import { Rooms } from "./Rooms.js"
 import { Supervisor } from "./Supervisor.js"
@@ -71,6 +72,9 @@ export interface MailboxContract {
   readonly delivery?: "fifo" | "stdin-jsonl" | "pi-rpc" | undefined
 }
 
+/** Longest idempotency key of a send, in UTF-16 units. */
+export const maxKeyLength = 256
+
 /** Retry period for queued FIFO messages of active runs: 250 ms. */
 export const redeliveryMs = 250
 
@@ -100,6 +104,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
     const recipes = yield* Recipes
     const path = yield* Path.Path
     const ids = yield* MessageIds
+    const keys = yield* MessageKeys
 
     /** Addresses with queued FIFO messages, retried by the redelivery fiber. */
     const waiting = new Set<string>()
@@ -238,7 +243,10 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
     /** Stores a message in an inbox and delivers it through the run's adapter. */
     const toInbox = (envelope: Envelope, address: string, runId: string, contract: MailboxContract, consumer: "run-inbox" | "branch-inbox") =>
       Effect.gen(function* () {
-        yield* mailbox.enqueue({ address, runId, envelope })
+        const record = yield* mailbox.enqueue({ address, runId, envelope })
+        // A retry (idempotency key) of a message that was already delivered or read: stored
+        // once, pushed once.
+        if (record.state !== "queued") return result(envelope, { delivered: true, persisted: true, queued: false, consumer })
         if (contract.delivery === "stdin-jsonl") {
           const written = yield* supervisor.writeStdin(runId, new TextEncoder().encode(JSON.stringify(envelope) + "\n"))
           if (!written) return result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: "run_not_running" })
@@ -300,6 +308,10 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         if (stored.state !== "running" && stored.state !== "starting") {
           return result(envelope, { delivered: false, persisted: false, queued: false, consumer: "branch-inbox", reason: "run_not_running", state: stored.state })
         }
+        // Both ends become (or stay) members of the run's room, so each is the other's contact
+        // (SPEC-messaging §3); one roster-only write, batched with the room's posts.
+        yield* rooms.touch(`room:${run}`, [envelope.from, envelope.to])
+        yield* touchSnapshot(run, stored.stateDir, stored.parent)
         return yield* toInbox(envelope, `branch:${run}/${branch}`, run, contractOf(stored.mailbox), "branch-inbox")
       })
 
@@ -319,7 +331,8 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         yield* touchSnapshot(run, stored.stateDir, stored.parent)
         const contract = contractOf(stored.mailbox)
         for (const r of recipients) {
-          const copy = yield* stamp({ to: r, type: envelope.type, from: envelope.from, ...(envelope.summary === undefined ? {} : { summary: envelope.summary }), ...(envelope.body === undefined ? {} : { body: envelope.body }), correlation_id: envelope.correlation_id ?? envelope.id }, { from: from as MessageableAddress }).pipe(Effect.provideService(MessageIds, ids))
+          // The copy's id derives from the post's, so a retried post (same id) finds its copies.
+          const copy = yield* stamp({ to: r, type: envelope.type, from: envelope.from, ...(envelope.summary === undefined ? {} : { summary: envelope.summary }), ...(envelope.body === undefined ? {} : { body: envelope.body }), correlation_id: envelope.correlation_id ?? envelope.id }, { from: from as MessageableAddress, id: derivedMessageId(envelope.id, r) }).pipe(Effect.provideService(MessageIds, ids))
           yield* toInbox(copy, r, run, contract, "branch-inbox")
         }
         return result(envelope, { delivered: true, persisted: true, queued: false, consumer: "room-timeline" })
@@ -355,19 +368,35 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
       })
 
     /**
-     * Sends one message as `caller`.
-     * @fails ActorsError `invalid` (a bad envelope — the `EnvelopeError` text —, a type the
-     *   mailbox does not accept, bad recipients), `forbidden` (a forged `from`, another
-     *   session's run, a room post from outside the run), `not_found` (unknown run or tool).
+     * The envelope under idempotency key `key` of the caller (`run:<id>` or `session:<id>`
+     * scope): the first send with the key keeps its fresh id, a retry gets the first one's.
      */
-    const send = Effect.fn("Router.send")(function* (caller: Caller, input: unknown) {
+    const keyed = (caller: Caller, key: string, envelope: Envelope) =>
+      Effect.gen(function* () {
+        if (key.length === 0 || key.length > maxKeyLength) return yield* invalid(`idempotency key must be 1 to ${maxKeyLength} characters`)
+        const id = yield* keys.reserve(caller.run === undefined ? `session:${caller.session}` : `run:${caller.run}`, key, envelope.id)
+        return id === envelope.id ? envelope : new Envelope({ ...envelope, id }, true)
+      })
+
+    /**
+     * Sends one message as `caller`. With `idempotencyKey` (chosen by the client, unique per
+     * message of this caller, e.g. `<client>:<seq>`), a retry of the same message with the same
+     * key is stored once: it gets the first attempt's id, and rooms and inboxes keep one entry /
+     * record per id (see docs/messaging.md "Retries and idempotency keys").
+     * @fails ActorsError `invalid` (a bad envelope — the `EnvelopeError` text —, a type the
+     *   mailbox does not accept, bad recipients, a bad key), `forbidden` (a forged `from`,
+     *   another session's run, a room post from outside the run), `not_found` (unknown run or
+     *   tool).
+     */
+    const send = Effect.fn("Router.send")(function* (caller: Caller, input: unknown, options: { readonly idempotencyKey?: string | undefined } = {}) {
       const checked = yield* Either.match(parseEnvelopeInput(input), {
         onLeft: (e: EnvelopeError) => Effect.fail(invalid(e.message)),
         onRight: (v) => Effect.succeed(v)
       })
       const from = yield* verifiedFrom(caller, checked.from)
       const to = yield* parse(checked.to)
-      const envelope = yield* stamp(checked, { from }).pipe(Effect.provideService(MessageIds, ids))
+      const stamped = yield* stamp(checked, { from }).pipe(Effect.provideService(MessageIds, ids))
+      const envelope = options.idempotencyKey === undefined ? stamped : yield* keyed(caller, options.idempotencyKey, stamped)
       const routed = yield* route(caller, checked, envelope, from, to)
       return caller.run === undefined ? routed : yield* flagged(caller.run, routed)
     })

@@ -152,6 +152,19 @@ const migrations = Migrator.fromRecord({
       last_seen INTEGER NOT NULL,
       PRIMARY KEY (room, address)
     ) WITHOUT ROWID`
+  }),
+  // Idempotency keys of sends (`MessageKeys`; docs/messaging.md "Retries and idempotency keys"):
+  // (sender scope, client key) → the message id the first send got.
+  "4_message_keys": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE message_keys (
+      scope TEXT NOT NULL,
+      key TEXT NOT NULL,
+      id TEXT NOT NULL,
+      created_at INTEGER NOT NULL,
+      PRIMARY KEY (scope, key)
+    ) WITHOUT ROWID`
+    yield* sql`CREATE INDEX message_keys_created ON message_keys (created_at)`
   })
 })
 

@@ -10,6 +10,7 @@ import * as fc from "fast-check"
 import { type Address, parseAddress } from "../../src/domain/Address.js"
 import {
   decodeEnvelopeInput,
+  derivedMessageId,
   encodedBytes,
   Envelope,
   envelopeFromPairs,
@@ -436,6 +437,20 @@ describe("message ids", () => {
     const b = formatMessageId({ ms: m2, seq: s2 }, r2)
     if (m1 < m2 || (m1 === m2 && s1 < s2)) expect(a < b).toBe(true)
     expect(a.length).toBe(25)
+  })
+})
+
+describe("derived message ids (multicast copies)", () => {
+  it("keep the original's time and sequence digits, are valid ids, and depend only on (id, salt)", () => {
+    const original = formatMessageId({ ms: 1_700_000_000_000, seq: 7 }, 12345) as MessageId
+    const a = derivedMessageId(original, "branch:r/a")
+    const b = derivedMessageId(original, "branch:r/b")
+    expect(Schema.is(MessageId)(a)).toBe(true)
+    expect(a.slice(0, 17)).toBe(original.slice(0, 17))
+    expect(messageIdMillis(a)).toBe(1_700_000_000_000)
+    expect(derivedMessageId(original, "branch:r/a")).toBe(a)
+    expect(new Set([original, a, b]).size).toBe(3)
+    expect(derivedMessageId(formatMessageId({ ms: 1_700_000_000_000, seq: 8 }, 12345) as MessageId, "branch:r/a")).not.toBe(a)
   })
 })
 

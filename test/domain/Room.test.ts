@@ -17,7 +17,8 @@ import {
   previewOf,
   RosterMember,
   roomStatus,
-  TimelineEntry
+  TimelineEntry,
+  touchMember
 } from "../../src/domain/Room.js"
 
 let counter = 0
@@ -91,6 +92,15 @@ describe("applyPost", () => {
   it("last_seen never goes back", () => {
     const m = member({ address: "run:r", last_seen: 10 })
     expect(applyPost(m, { envelope: env("run:r", "chat.message"), at: 4 }).last_seen).toBe(10)
+  })
+})
+
+describe("touchMember (the ends of a direct message)", () => {
+  it("first appearance: role actor, status present; later: only last_seen moves (never back), a leave is kept", () => {
+    expect({ ...touchMember(undefined, "branch:r/b", 7) }).toEqual({ address: "branch:r/b", role: "actor", caps: [], status: "present", joined_at: 7, last_seen: 7 })
+    const left = member({ address: "branch:r/a", role: "worker", caps: ["x"], claim: "c", status: "left", last_seen: 10 })
+    expect({ ...touchMember(left, "branch:r/a", 12) }).toEqual({ ...left, last_seen: 12 })
+    expect(touchMember(left, "branch:r/a", 9)).toBe(left)
   })
 })
 

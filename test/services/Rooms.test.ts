@@ -143,6 +143,66 @@ describe("Rooms roster", () => {
       })
     ))
 
+  it.effect("touch (the two ends of a direct message): upserts both without a timeline entry, keeps role and status", () =>
+    withRooms(
+      Effect.gen(function* () {
+        const rooms = yield* Rooms
+        yield* TestClock.setTime(1_000)
+        yield* post("run:r", "actor.join", { body: { role: "run" } })
+        yield* post("branch:r/a", "actor.join", { body: { role: "worker", caps: ["review"] } })
+        yield* TestClock.adjust(10)
+        // b has never posted: the touch creates it; a is updated (last_seen) and keeps its role.
+        yield* rooms.touch("room:r/main", ["branch:r/a", "branch:r/b"])
+        const roster = yield* rooms.roster("room:r")
+        expect(roster.map((m) => ({ ...m }))).toEqual([
+          { address: "run:r", role: "run", caps: [], status: "present", joined_at: 1_000, last_seen: 1_000 },
+          { address: "branch:r/a", role: "worker", caps: ["review"], status: "present", joined_at: 1_000, last_seen: 1_010 },
+          { address: "branch:r/b", role: "actor", caps: [], status: "present", joined_at: 1_010, last_seen: 1_010 }
+        ])
+        expect((yield* rooms.status("room:r")).message_count).toBe(2)
+        expect((yield* rooms.contacts("room:r", "branch:r/b")).map((c) => c.address)).toEqual(["run:r", "branch:r/a"])
+        expect((yield* rooms.contacts("room:r", "branch:r/a")).map((c) => c.address)).toEqual(["run:r", "branch:r/b"])
+        // A member that left stays left; the next post still finds the writer's roster current.
+        yield* post("branch:r/b", "actor.leave")
+        yield* TestClock.adjust(10)
+        yield* rooms.touch("room:r", ["branch:r/b", "branch:r/a"])
+        expect(Option.getOrThrow(yield* rooms.member("room:r", "branch:r/b"))).toMatchObject({ status: "left", last_seen: 1_020 })
+        yield* TestClock.adjust(10)
+        const entry = yield* post("branch:r/a", "chat.message")
+        expect(entry.seq).toBe(4)
+        expect(Option.getOrThrow(yield* rooms.member("room:r", "branch:r/a"))).toMatchObject({ role: "worker", last_seen: 1_030 })
+        expect(yield* failure(rooms.touch("run:r", ["branch:r/a"]))).toEqual({ reason: "invalid", message: "run:r is not a room; rooms are room:<run>" })
+        expect((yield* failure(rooms.touch("room:r", ["nope"]))).reason).toBe("invalid")
+      })
+    ))
+
+  it.effect("touches and posts batched together; the touched roster survives a store reopen", () =>
+    Effect.gen(function* () {
+      const file = freshDb()
+      yield* TestClock.setTime(5_000)
+      yield* Effect.gen(function* () {
+        const rooms = yield* Rooms
+        yield* Effect.all([post("branch:r/a", "chat.message"), rooms.touch("room:r", ["branch:r/a", "branch:r/c"]), post("branch:r/c", "actor.leave")], {
+          concurrency: "unbounded"
+        })
+      }).pipe(Effect.provide(onStore(file)))
+      yield* TestClock.adjust(100)
+      yield* Effect.gen(function* () {
+        const rooms = yield* Rooms
+        // Same millisecond: in whichever order the three were queued, c ends up left.
+        expect((yield* rooms.roster("room:r")).map((m) => [m.address, m.status, m.last_seen]).sort()).toEqual([
+          ["branch:r/a", "present", 5_000],
+          ["branch:r/c", "left", 5_000]
+        ])
+        yield* rooms.touch("room:r", ["branch:r/c", "branch:r/d"])
+        expect((yield* rooms.roster("room:r")).map((m) => [m.address, m.status, m.last_seen]).sort()).toEqual([
+          ["branch:r/a", "present", 5_000],
+          ["branch:r/c", "left", 5_100],
+          ["branch:r/d", "present", 5_100]
+        ])
+      }).pipe(Effect.provide(onStore(file)))
+    }).pipe(Effect.provide(MessageIds.Default)))
+
   it.effect("the communication snapshot assembles rooms, members and contacts (ISO times)", () =>
     withRooms(
       Effect.gen(function* () {

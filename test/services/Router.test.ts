@@ -150,6 +150,122 @@ describe("router (real processes)", () => {
   })
 })
 
+describe("branch messages and the roster", () => {
+  it.live("branch:r/a → branch:r/b puts both ends on room:r's roster (activity updated) and makes them each other's contacts", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      const inspector = yield* Inspector
+      yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "r" }))
+      // a joined the room earlier with a role; b has never posted.
+      yield* router.send(asRun("r"), { to: "room:r", type: "actor.join", from: "branch:r/a", body: { role: "planner", caps: ["plan"] } })
+      const before = (yield* inspector.inspect(A, "room:r", "roster")).data as { roster: ReadonlyArray<{ address: string; last_seen: number }> }
+      const aBefore = before.roster.find((m) => m.address === "branch:r/a")!.last_seen
+      expect(before.roster.map((m) => m.address)).toEqual(["run:r", "branch:r/a"])
+      yield* Effect.sleep("5 millis")
+
+      const sent = yield* router.send(asRun("r"), { to: "branch:r/b", type: "task.handoff", from: "branch:r/a", body: "yours" })
+      expect(sent).toMatchObject({ consumer: "branch-inbox", persisted: true, from: "branch:r/a", to: "branch:r/b" })
+      const roster = yield* inspector.inspect(A, "room:r", "roster")
+      const members = (roster.data as { roster: ReadonlyArray<{ address: string; role: string; status: string; last_seen: number; joined_at: number }> }).roster
+      expect(members.map((m) => [m.address, m.role, m.status])).toEqual([
+        ["run:r", "run", "present"],
+        ["branch:r/a", "planner", "present"],
+        ["branch:r/b", "actor", "present"]
+      ])
+      const a = members.find((m) => m.address === "branch:r/a")!
+      const b = members.find((m) => m.address === "branch:r/b")!
+      expect(a.last_seen).toBeGreaterThan(aBefore)
+      expect(b.last_seen).toBe(a.last_seen)
+      expect(b.joined_at).toBe(b.last_seen)
+      expect(roster.text).toContain(`address=branch:r/b role=actor status=present claim= caps= display= last_seen=${new Date(b.last_seen).toISOString()}`)
+      // The timeline is unchanged: a direct message is not a room post.
+      expect(((yield* inspector.inspect(A, "room:r", "status")).data as { message_count: number }).message_count).toBe(2)
+
+      // The contact edge, seen from both ends and from the room's contacts view.
+      const contactsOf = (target: string) =>
+        Effect.map(inspector.inspect(A, target, "communication"), (v) => (v.data as { contacts: ReadonlyArray<{ address: string }> }).contacts.map((c) => c.address))
+      expect(yield* contactsOf("branch:r/a")).toContain("branch:r/b")
+      expect(yield* contactsOf("branch:r/b")).toContain("branch:r/a")
+      const contacts = yield* inspector.inspect(asRun("r"), "room:r", "contacts")
+      expect((contacts.data as { contacts: ReadonlyArray<{ address: string }> }).contacts.map((c) => c.address)).toEqual(["branch:r/a", "branch:r/b"])
+
+      // A reply moves b's activity; a refused message (not same-run, not the owner) touches nobody.
+      yield* Effect.sleep("5 millis")
+      yield* router.send(asRun("r"), { to: "branch:r/a", type: "task.ack", from: "branch:r/b" })
+      const after = ((yield* inspector.inspect(A, "room:r", "roster")).data as { roster: ReadonlyArray<{ address: string; last_seen: number }> }).roster
+      expect(after.find((m) => m.address === "branch:r/b")!.last_seen).toBeGreaterThan(b.last_seen)
+      yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "other" }))
+      expect((yield* Effect.flip(router.send(asRun("other"), { to: "branch:r/c", type: "x" }))).reason).toBe("forbidden")
+      expect((yield* inspector.inspect(A, "room:r", "roster")).data).toMatchObject({ roster: { length: 3 } })
+      yield* supervisor.control(A, "r", "control.kill")
+      yield* supervisor.control(A, "other", "control.kill")
+    }).pipe(Effect.provide(testRuntime())))
+})
+
+describe("idempotency keys", () => {
+  it.live("a retried send with the same key is stored once: room entry, multicast copy, inbox record; keys are per sender", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "k" }))
+      const post = { to: "room:k", type: "note", from: "coordinator", body: "once", metadata: { recipients: ["branch:k/sink"] } }
+      const first = yield* router.send(A, post, { idempotencyKey: "client-1:0" })
+      const again = yield* router.send(A, post, { idempotencyKey: "client-1:0" })
+      expect(again.id).toBe(first.id)
+      const other = yield* router.send(A, post, { idempotencyKey: "client-1:1" })
+      expect(other.id).not.toBe(first.id)
+      const timeline = Chunk.toArray(yield* router.roomTail(A, "room:k").pipe(Stream.runCollect))
+      expect(timeline.map((e) => e.id)).toEqual([timeline[0]!.id, first.id, other.id])
+      const copies = yield* router.inboxList(A, "branch:k/sink")
+      expect(copies).toHaveLength(2)
+      expect(copies[0]!.envelope).toMatchObject({ correlation_id: first.id, body: "once" })
+
+      // An inbox: the retry returns the stored message; read and acknowledged, it is not pushed again.
+      const task = { to: "run:k", type: "task.do", body: { n: 1 } }
+      const sent = yield* router.send(A, task, { idempotencyKey: "t-1" })
+      expect(sent).toMatchObject({ persisted: true, queued: true, reason: "pull_only" })
+      const taken = Option.getOrThrow(yield* router.inboxNext(asRun("k"), "run:k", { claim: true }))
+      expect(taken.id).toBe(sent.id)
+      const retried = yield* router.send(A, task, { idempotencyKey: "t-1" })
+      expect(retried).toMatchObject({ id: sent.id, delivered: true, persisted: true, queued: false })
+      expect(yield* router.inboxList(A, "run:k")).toHaveLength(1)
+      // The same key from another sender (the run itself) is another message.
+      const own = yield* router.send(asRun("k"), { to: "run:k", type: "task.do" }, { idempotencyKey: "t-1" })
+      expect(own.id).not.toBe(sent.id)
+      expect(yield* router.inboxList(A, "run:k")).toHaveLength(2)
+      expect((yield* Effect.flip(router.send(A, task, { idempotencyKey: "" }))).message).toBe("idempotency key must be 1 to 256 characters")
+      yield* supervisor.control(A, "k", "control.kill")
+    }).pipe(Effect.provide(testRuntime())))
+
+  it.live("across a runtime restart: the run is killed, its room still takes the owner's keyed retries once", () => {
+    const home = join(scratch("troupe-router-"), "home")
+    const post = (n: number) => ({ to: "room:kr", type: "note", from: "coordinator", body: { n }, metadata: { recipients: ["branch:kr/sink"] } })
+    return Effect.gen(function* () {
+      const first = yield* Effect.gen(function* () {
+        const supervisor = yield* Supervisor
+        const router = yield* Router
+        yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "kr" }))
+        return yield* router.send(A, post(0), { idempotencyKey: "c:0" })
+      }).pipe(Effect.provide(testRuntime({ home })))
+      yield* Effect.gen(function* () {
+        const supervisor = yield* Supervisor
+        const router = yield* Router
+        expect((yield* supervisor.brief(A, "kr")).state).toBe("killed")
+        // The answer to c:0 was "lost": the client retries it, then goes on.
+        const retried = yield* router.send(A, post(0), { idempotencyKey: "c:0" })
+        expect(retried).toMatchObject({ id: first.id, persisted: true, consumer: "room-timeline" })
+        yield* router.send(A, post(1), { idempotencyKey: "c:1" })
+        const entries = Chunk.toArray(yield* router.roomTail(A, "room:kr").pipe(Stream.runCollect)).filter((e) => e.envelope.type === "note")
+        expect(entries.map((e) => (e.envelope.body as { n: number }).n)).toEqual([0, 1])
+        expect((yield* router.inboxList(A, "branch:kr/sink")).map((r) => (r.envelope.body as { n: number }).n)).toEqual([0, 1])
+        // Direct messages to the killed run are refused, not stored.
+        expect(yield* router.send(A, { to: "run:kr", type: "task.do" })).toMatchObject({ persisted: false, reason: "run_not_running" })
+      }).pipe(Effect.provide(testRuntime({ home })))
+    })
+  })
+})
+
 describe("stdin-jsonl delivery", () => {
   it.live("an actor reads envelopes in order as JSON lines on its stdin", () => {
     const dir = scratch("troupe-router-")

@@ -15,6 +15,7 @@ import { Host, type LeafSpec } from "../../src/services/Host.js"
 import { Inspector } from "../../src/services/Inspector.js"
 import { LocalHost } from "../../src/services/LocalHost.js"
 import { Mailbox } from "../../src/services/Mailbox.js"
+import { MessageKeys } from "../../src/services/MessageKeys.js"
 import { Recipes } from "../../src/services/Recipes.js"
 import { Rooms } from "../../src/services/Rooms.js"
 import { Router } from "../../src/services/Router.js"
@@ -52,7 +53,7 @@ export const testRuntime = (
     Layer.provideMerge(NodeContext.layer)
   )
   const store = Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => Store.sqlite(Config.homePaths(c.home).database)))
-  const persistence = Layer.mergeAll(Events.Default, Mailbox.Default, Rooms.Default, MessageIds.Default).pipe(Layer.provideMerge(store))
+  const persistence = Layer.mergeAll(Events.Default, Mailbox.Default, Rooms.Default, MessageKeys.Default, MessageIds.Default).pipe(Layer.provideMerge(store))
   return Router.Default.pipe(
     Layer.provideMerge(Inspector.Default),
     Layer.provideMerge(Supervisor.Default),
