@@ -149,6 +149,16 @@ const checkToken = (what: string, token: string, text: string, max = maxTokenLen
 // ---------------------------------------------------------------------------------------------
 // Parse / format
 
+// The parsed values are built directly: `checkToken` has applied exactly the rules of the id
+// schemas (`RunId`, `BranchId`, …), and re-validating through `X.make` costs more than the
+// whole parse (addresses are parsed several times per message).
+const coordinator: Address = { _tag: "Coordinator" }
+const recipes: Address = { _tag: "Recipes" }
+const sessionAll: Address = { _tag: "SessionAll" }
+const runAddress = (run: string): Address => ({ _tag: "Run", run: run as RunId })
+const roomAddress = (run: string): Address => ({ _tag: "Room", run: run as RunId })
+const branchAddress = (run: string, branch: string): Address => ({ _tag: "Branch", run: run as RunId, branch: branch as BranchId })
+
 /**
  * Parses one address string. Never throws.
  *
@@ -168,19 +178,19 @@ export const parseAddress = (input: string): Either.Either<Address, AddressError
   const rest = colon < 0 ? "" : text.slice(colon + 1)
   switch (kind) {
     case "coordinator":
-      return colon < 0 ? Either.right(CoordinatorAddress.make({})) : fail("unexpected_id", `coordinator address takes no id: ${shown(text)}`)
+      return colon < 0 ? Either.right(coordinator) : fail("unexpected_id", `coordinator address takes no id: ${shown(text)}`)
     case "recipes":
-      return colon < 0 ? Either.right(RecipesAddress.make({})) : fail("unexpected_id", `recipes address takes no id: ${shown(text)}`)
+      return colon < 0 ? Either.right(recipes) : fail("unexpected_id", `recipes address takes no id: ${shown(text)}`)
     case "run":
       if (rest === "") return fail("missing_id", "run address is required")
-      return Either.map(checkToken("run id", rest, text), (run) => RunAddress.make({ run: RunId.make(run) }))
+      return Either.map(checkToken("run id", rest, text), runAddress)
     case "room": {
       const slash = rest.indexOf("/")
       const run = slash < 0 ? rest : rest.slice(0, slash)
       if (run === "") return fail("missing_id", "run address is required")
       return Either.flatMap(checkToken("run id", run, text), (run) =>
         slash < 0 || rest.slice(slash + 1) === "main"
-          ? Either.right(RoomAddress.make({ run: RunId.make(run) }))
+          ? Either.right(roomAddress(run))
           : fail("subroom", `Rooms do not support named subrooms; use room:${run}.`)
       )
     }
@@ -193,20 +203,20 @@ export const parseAddress = (input: string): Either.Either<Address, AddressError
       if (parts.length > 2) return fail("too_many_parts", "Branch address has too many parts")
       return Either.flatMap(checkToken("run id", run, text), (run) =>
         Either.map(checkToken("branch id", branch, text), (branch) =>
-          BranchAddress.make({ run: RunId.make(run), branch: BranchId.make(branch) })
+          branchAddress(run, branch)
         )
       )
     }
     case "session":
       if (rest === "") return fail("missing_id", "session id is required")
-      if (rest === "all") return Either.right(SessionAllAddress.make({}))
-      return Either.map(checkToken("session id", rest, text, maxSessionTokenLength), (session) => SessionAddress.make({ session }))
+      if (rest === "all") return Either.right(sessionAll)
+      return Either.map(checkToken("session id", rest, text, maxSessionTokenLength), (session): Address => ({ _tag: "Session", session }))
     case "tool":
       if (rest === "") return fail("missing_id", "tool name is required")
-      return Either.map(checkToken("tool name", rest, text), (name) => ToolAddress.make({ name }))
+      return Either.map(checkToken("tool name", rest, text), (name): Address => ({ _tag: "Tool", name }))
     case "vm":
       if (rest === "") return fail("missing_id", "vm id is required")
-      return Either.map(checkToken("vm id", rest, text), (id) => VmAddress.make({ id }))
+      return Either.map(checkToken("vm id", rest, text), (id): Address => ({ _tag: "Vm", id }))
     default:
       return colon <= 0
         ? fail("missing_kind", `Actor address must include kind: ${shown(text)}`)
