@@ -18,7 +18,7 @@
  * values are accepted inside them (no `undefined`, functions, non-finite numbers, class
  * instances or cycles). A field whose value is `undefined` counts as absent.
  */
-import { Clock, Effect, Either, ParseResult, Random, Ref, Schema, type SchemaAST } from "effect"
+import { Clock, Effect, Either, ParseResult, Random, Schema, type SchemaAST } from "effect"
 import { formatAddress, isInspectOnly, type MessageableAddress, parseAddress, shown } from "./Address.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -165,8 +165,56 @@ const measureJson = (root: string, value: unknown, cap: number): Measured => {
   return { _tag: "ok", bytes }
 }
 
+/**
+ * The fast path of `measureJson` for the common case: plain JSON within every limit. Returns
+ * the exact byte count, or -1 when the value needs the full walk (anything not JSON, too deep,
+ * a cycle — it shows up as too deep —, over `budget` inside a structure; a lone string is
+ * measured whatever its size), which then says what is wrong. Recursion
+ * is bounded by `maxJsonDepth`, work by the byte limit (every value adds at least one byte).
+ */
+const quickJsonBytes = (value: unknown, depth: number, budget: number): number => {
+  switch (typeof value) {
+    case "string":
+      return stringBytes(value)
+    case "number":
+      return Number.isFinite(value) ? JSON.stringify(value).length : -1
+    case "boolean":
+      return value ? 4 : 5
+    case "object": {
+      if (value === null) return 4
+      if (depth >= maxJsonDepth) return -1
+      if (Array.isArray(value)) {
+        let bytes = 2 + Math.max(0, value.length - 1)
+        if (bytes > budget) return -1
+        for (let i = 0; i < value.length; i++) {
+          const b = quickJsonBytes(value[i], depth + 1, budget - bytes)
+          if (b < 0) return -1
+          bytes += b
+          if (bytes > budget) return -1
+        }
+        return bytes
+      }
+      if (!isPlainObject(value)) return -1
+      const keys = Object.keys(value)
+      let bytes = 2 + Math.max(0, keys.length - 1) + keys.length
+      for (const k of keys) {
+        if (bytes > budget) return -1
+        bytes += stringBytes(k)
+        const b = quickJsonBytes(value[k], depth + 1, budget - bytes)
+        if (b < 0) return -1
+        bytes += b
+      }
+      return bytes > budget ? -1 : bytes
+    }
+    default:
+      return -1
+  }
+}
+
 /** Checks a JSON value (`body` / `metadata`): JSON-only, ≤ 128 levels, ≤ 64 KiB encoded. */
 const checkJson = (field: "body" | "metadata", value: unknown): Checked<void> => {
+  const quick = quickJsonBytes(value, 0, maxBodyBytes)
+  if (quick >= 0 && quick <= maxBodyBytes) return Either.void
   const m = measureJson(field, value, measureCap)
   switch (m._tag) {
     case "invalid":
@@ -375,7 +423,8 @@ export const derivedMessageId = (id: MessageId, salt: string): MessageId => {
   return `${id.slice(0, 17)}${(hash % BigInt(seqPerMs * seqPerMs)).toString(36).padStart(8, "0")}` as MessageId
 }
 
-const randomHalf = Random.nextIntBetween(0, seqPerMs)
+/** The random part of an id: one draw in [0, 36^8) (Random's doubles carry 53 bits). */
+const randomPart = Random.nextIntBetween(0, seqPerMs * seqPerMs)
 
 /**
  * Assigns `MessageId`s. One instance per runtime (the daemon has one); ids from one instance
@@ -383,18 +432,30 @@ const randomHalf = Random.nextIntBetween(0, seqPerMs)
  * steps back. Time comes from `Clock` (TestClock drives it), the random suffix from `Random`.
  */
 export class MessageIds extends Effect.Service<MessageIds>()("troupe/MessageIds", {
-  effect: Effect.gen(function* () {
-    const state = yield* Ref.make(initialMessageIdState)
-    /** The next id for a clock reading of `ms` (epoch ms). Untraced: one call per message. */
-    const nextAt = Effect.fnUntraced(function* (ms: number) {
-      const s = yield* Ref.updateAndGet(state, (s) => nextMessageIdState(s, ms))
-      const hi = yield* randomHalf
-      const lo = yield* randomHalf
-      return formatMessageId(s, hi * seqPerMs + lo)
-    })
+  effect: Effect.sync(() => {
+    // Plain state, not a Ref: it is read and advanced in one synchronous step (one call per
+    // message, so the fewer Effect steps the better).
+    let state = initialMessageIdState
+    /** The next id for a clock reading of `ms` (epoch ms). */
+    const nextAt = (ms: number): Effect.Effect<MessageId> =>
+      Effect.map(randomPart, (random) => {
+        state = nextMessageIdState(state, ms)
+        return formatMessageId(state, random)
+      })
     /** The next id at the current `Clock` time. */
     const next: Effect.Effect<MessageId> = Effect.flatMap(Clock.currentTimeMillis, nextAt)
-    return { next, nextAt } as const
+    /** {@link stamp} with this instance's ids (`options.id`: that id instead of a fresh one). */
+    const stampInput = (
+      input: EnvelopeInput,
+      options: { readonly from: MessageableAddress; readonly id?: MessageId | undefined }
+    ): Effect.Effect<Envelope> =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const given = options.id
+        return given === undefined
+          ? Effect.map(nextAt(now), (id) => stamped(input, options.from, id, now))
+          : Effect.succeed(stamped(input, options.from, given, now))
+      })
+    return { next, nextAt, stamp: stampInput } as const
   })
 }) {}
 
@@ -558,24 +619,22 @@ export const envelopeFromPairs = (pairs: ReadonlyArray<string>): Effect.Effect<E
 export const stamp = (
   input: EnvelopeInput,
   options: { readonly from: MessageableAddress; readonly id?: MessageId | undefined }
-): Effect.Effect<Envelope, never, MessageIds> =>
-  Effect.gen(function* () {
-    const ids = yield* MessageIds
-    const now = yield* Clock.currentTimeMillis
-    const id = options.id ?? (yield* ids.nextAt(now))
-    const fields: { -readonly [K in keyof Envelope]?: Envelope[K] } = {
-      id,
-      received_at: Math.max(0, Math.floor(now)),
-      to: input.to,
-      from: formatAddress(options.from),
-      type: input.type
-    }
-    if (input.summary !== undefined) fields.summary = input.summary
-    if (input.body !== undefined) fields.body = input.body
-    if (input.reply_to !== undefined) fields.reply_to = input.reply_to
-    if (input.correlation_id !== undefined) fields.correlation_id = input.correlation_id
-    if (input.metadata !== undefined) fields.metadata = input.metadata
-    // Every field was checked by parseEnvelopeInput (and from/id/received_at are ours): no
-    // second validation on the hot path.
-    return new Envelope(fields as ConstructorParameters<typeof Envelope>[0], true)
-  })
+): Effect.Effect<Envelope, never, MessageIds> => Effect.flatMap(MessageIds, (ids) => ids.stamp(input, options))
+
+const stamped = (input: EnvelopeInput, from: MessageableAddress, id: MessageId, now: number): Envelope => {
+  const fields: { -readonly [K in keyof Envelope]?: Envelope[K] } = {
+    id,
+    received_at: Math.max(0, Math.floor(now)),
+    to: input.to,
+    from: formatAddress(from),
+    type: input.type
+  }
+  if (input.summary !== undefined) fields.summary = input.summary
+  if (input.body !== undefined) fields.body = input.body
+  if (input.reply_to !== undefined) fields.reply_to = input.reply_to
+  if (input.correlation_id !== undefined) fields.correlation_id = input.correlation_id
+  if (input.metadata !== undefined) fields.metadata = input.metadata
+  // Every field was checked by parseEnvelopeInput (and from/id/received_at are ours): no
+  // second validation on the hot path.
+  return new Envelope(fields as ConstructorParameters<typeof Envelope>[0], true)
+}
