@@ -130,12 +130,12 @@ const memberRow = (room: string, m: RosterMember, joinedSeq: number) => ({
 const invalid = (message: string) => new ActorsError({ reason: "invalid", message })
 
 /** The canonical `room:<run>` text of a room address (`room:x/main` → `room:x`), or `invalid`. */
-const roomAddress = (text: string): Effect.Effect<string, ActorsError> => {
+const roomAddress = memoCheck((text) => {
   const parsed = parseAddress(text)
-  if (Either.isLeft(parsed)) return Effect.fail(invalid(parsed.left.message))
-  if (parsed.right._tag !== "Room") return Effect.fail(invalid(`${formatAddress(parsed.right)} is not a room; rooms are room:<run>`))
-  return Effect.succeed(formatAddress(parsed.right))
-}
+  if (Either.isLeft(parsed)) return Either.left(invalid(parsed.left.message))
+  if (parsed.right._tag !== "Room") return Either.left(invalid(`${formatAddress(parsed.right)} is not a room; rooms are room:<run>`))
+  return Either.right(formatAddress(parsed.right))
+})
 
 /** `roomAddress` for the message hot path (`touch`): the same few rooms, checked once. */
 const roomAddressMemo = memoCheck((text) => {
@@ -149,11 +149,12 @@ const roomAddressMemo = memoCheck((text) => {
 const anyAddressMemo = memoCheck((text) => Either.map(Either.mapLeft(parseAddress(text), (e) => invalid(e.message)), formatAddress))
 
 /** The canonical text of any address (`parent`, `self`), or `invalid`. */
-const anyAddress = (text: string): Effect.Effect<string, ActorsError> =>
+const anyAddress = memoCheck((text) =>
   Either.match(parseAddress(text), {
-    onLeft: (e) => Effect.fail(invalid(e.message)),
-    onRight: (a) => Effect.succeed(formatAddress(a))
+    onLeft: (e) => Either.left(invalid(e.message)),
+    onRight: (a) => Either.right(formatAddress(a))
   })
+)
 
 const clampLimit = (limit: number | undefined) => Math.max(0, Math.floor(limit ?? defaultTimelineLimit))
 

@@ -27,7 +27,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Clock, Duration, Effect, Either, Schedule, Schema, Stream } from "effect"
 import { type Address, formatAddress, type MessageableAddress, parseAddress } from "../domain/Address.js"
-import { derivedMessageId, Envelope, type EnvelopeError, type EnvelopeInput, MessageIds, parseEnvelopeInput, stamp } from "../domain/Envelope.js"
+import { derivedMessageId, Envelope, type EnvelopeError, type EnvelopeInput, MessageIds, parseEnvelopeInput } from "../domain/Envelope.js"
 import { ActorsError, type Caller, ControlType, RunState, SpawnRequest } from "../domain/Run.js"
 import { snapshotDebounceMs, writeSnapshot } from "./Communication.js"
 import { Events } from "./Events.js"
@@ -130,26 +130,27 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
             Effect.asVoid
           )
 
-    const parse = (text: string) =>
-      Either.match(parseAddress(text), { onLeft: (e) => Effect.fail(invalid(e.message)), onRight: (a) => Effect.succeed(a) })
+    /** An address, or `invalid` with the address error (an `Either`: yieldable, and cheap). */
+    const parse = (text: string): Either.Either<Address, ActorsError> => Either.mapLeft(parseAddress(text), (e) => invalid(e.message))
 
     /**
      * The verified sender. An actor process (run token) may send as its run or one of its
      * run's branches; a session may send as `coordinator` or `session:<itself>`.
      */
-    const verifiedFrom = (caller: Caller, claimed: string | undefined) =>
-      Effect.gen(function* () {
-        if (caller.run !== undefined) {
-          if (claimed === undefined) return (yield* parse(`run:${caller.run}`)) as MessageableAddress
-          const a = yield* parse(claimed)
-          if ((a._tag === "Run" || a._tag === "Branch") && a.run === caller.run) return a as MessageableAddress
-          return yield* forbidden(`run:${caller.run} cannot send as ${claimed}: an actor sends as its run or one of its branches`)
-        }
-        if (claimed === undefined) return (yield* parse("coordinator")) as MessageableAddress
-        const a = yield* parse(claimed)
-        if (a._tag === "Coordinator" || (a._tag === "Session" && a.session === caller.session)) return a as MessageableAddress
-        return yield* forbidden(`a session sends as coordinator; ${claimed} is verified by its run token (send from inside the actor)`)
-      })
+    const verifiedFrom = (caller: Caller, claimed: string | undefined): Either.Either<MessageableAddress, ActorsError> => {
+      if (caller.run !== undefined) {
+        if (claimed === undefined) return parse(`run:${caller.run}`) as Either.Either<MessageableAddress, ActorsError>
+        return Either.flatMap(parse(claimed), (a) =>
+          (a._tag === "Run" || a._tag === "Branch") && a.run === caller.run
+            ? Either.right(a as MessageableAddress)
+            : Either.left(forbidden(`run:${caller.run} cannot send as ${claimed}: an actor sends as its run or one of its branches`)))
+      }
+      if (claimed === undefined) return parse("coordinator") as Either.Either<MessageableAddress, ActorsError>
+      return Either.flatMap(parse(claimed), (a) =>
+        a._tag === "Coordinator" || (a._tag === "Session" && a.session === caller.session)
+          ? Either.right(a as MessageableAddress)
+          : Either.left(forbidden(`a session sends as coordinator; ${claimed} is verified by its run token (send from inside the actor)`)))
+    }
 
     const contractOf = (mailbox: unknown): MailboxContract => (mailbox as MailboxContract | undefined) ?? {}
 
@@ -238,7 +239,8 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
     })
 
     const result = (envelope: Envelope, fields: Omit<ConstructorParameters<typeof MessageResult>[0], "id" | "to" | "from" | "type">) =>
-      new MessageResult({ id: envelope.id, to: envelope.to, from: envelope.from, type: envelope.type, ...fields })
+      // Built from a stamped envelope and literals: nothing to validate (one per message).
+      new MessageResult({ id: envelope.id, to: envelope.to, from: envelope.from, type: envelope.type, ...fields }, true)
 
     /** Stores a message in an inbox and delivers it through the run's adapter. */
     const toInbox = (envelope: Envelope, address: string, runId: string, contract: MailboxContract, consumer: "run-inbox" | "branch-inbox") =>
@@ -291,15 +293,11 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
       })
 
     /** Same-run senders (`run:<run>`, `branch:<run>/*`) or the run's owner. */
-    const sameRunOrOwner = (caller: Caller, from: Address, run: string, what: string) =>
-      Effect.gen(function* () {
-        if ((from._tag === "Run" || from._tag === "Branch") && from.run === run) return
-        if (from._tag === "Coordinator" && caller.run === undefined) {
-          yield* supervisor.brief(caller, run)
-          return
-        }
-        return yield* forbidden(`${what} accepts messages from run:${run}, its branches, or its owner as coordinator (not ${formatAddress(from)})`)
-      })
+    const sameRunOrOwner = (caller: Caller, from: Address, run: string, what: string): Effect.Effect<unknown, ActorsError> => {
+      if ((from._tag === "Run" || from._tag === "Branch") && from.run === run) return Effect.void
+      if (from._tag === "Coordinator" && caller.run === undefined) return supervisor.brief(caller, run)
+      return Effect.fail(forbidden(`${what} accepts messages from run:${run}, its branches, or its owner as coordinator (not ${formatAddress(from)})`))
+    }
 
     const toBranch = (caller: Caller, envelope: Envelope, from: Address, run: string, branch: string) =>
       Effect.gen(function* () {
@@ -332,7 +330,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         const contract = contractOf(stored.mailbox)
         for (const r of recipients) {
           // The copy's id derives from the post's, so a retried post (same id) finds its copies.
-          const copy = yield* stamp({ to: r, type: envelope.type, from: envelope.from, ...(envelope.summary === undefined ? {} : { summary: envelope.summary }), ...(envelope.body === undefined ? {} : { body: envelope.body }), correlation_id: envelope.correlation_id ?? envelope.id }, { from: from as MessageableAddress, id: derivedMessageId(envelope.id, r) }).pipe(Effect.provideService(MessageIds, ids))
+          const copy = yield* ids.stamp({ to: r, type: envelope.type, from: envelope.from, ...(envelope.summary === undefined ? {} : { summary: envelope.summary }), ...(envelope.body === undefined ? {} : { body: envelope.body }), correlation_id: envelope.correlation_id ?? envelope.id }, { from: from as MessageableAddress, id: derivedMessageId(envelope.id, r) })
           yield* toInbox(copy, r, run, contract, "branch-inbox")
         }
         return result(envelope, { delivered: true, persisted: true, queued: false, consumer: "room-timeline" })
@@ -388,14 +386,13 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
      *   another session's run, a room post from outside the run), `not_found` (unknown run or
      *   tool).
      */
-    const send = Effect.fn("Router.send")(function* (caller: Caller, input: unknown, options: { readonly idempotencyKey?: string | undefined } = {}) {
-      const checked = yield* Either.match(parseEnvelopeInput(input), {
-        onLeft: (e: EnvelopeError) => Effect.fail(invalid(e.message)),
-        onRight: (v) => Effect.succeed(v)
-      })
+    // Untraced: one call per message on the latency and room-throughput paths (a span and a
+    // call-site stack per message cost more than the rest of a room post's routing).
+    const send = Effect.fnUntraced(function* (caller: Caller, input: unknown, options: { readonly idempotencyKey?: string | undefined } = {}) {
+      const checked = yield* Either.mapLeft(parseEnvelopeInput(input), (e: EnvelopeError) => invalid(e.message))
       const from = yield* verifiedFrom(caller, checked.from)
       const to = yield* parse(checked.to)
-      const stamped = yield* stamp(checked, { from }).pipe(Effect.provideService(MessageIds, ids))
+      const stamped = yield* ids.stamp(checked, { from })
       const envelope = options.idempotencyKey === undefined ? stamped : yield* keyed(caller, options.idempotencyKey, stamped)
       const routed = yield* route(caller, checked, envelope, from, to)
       return caller.run === undefined ? routed : yield* flagged(caller.run, routed)
@@ -406,7 +403,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
       Effect.map(Effect.option(supervisor.brief(runtimeCaller, run)), (b) => {
         const emits = b._tag === "Some" ? contractOf(b.value.mailbox).emits : undefined
         if (emits === undefined || emits.includes(r.type) || r.type === "actor.join" || r.type === "actor.leave") return r
-        return new MessageResult({ ...r, flag: "not_in_emits" })
+        return new MessageResult({ ...r, flag: "not_in_emits" }, true)
       })
 
     const route = (caller: Caller, checked: EnvelopeInput, envelope: Envelope, from: MessageableAddress, to: Address) =>
