@@ -4,6 +4,7 @@
  * when no daemon answers. Used by the CLI and the Pi adapter; an Effect program gets it as a
  * layer from `Troupe.client`. (This module stays free of the runtime so the CLI loads fast.)
  */
+import * as Socket from "@effect/platform/Socket"
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
@@ -16,6 +17,7 @@ import { ActorsError, spawnRequestOf } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import type { ActorsShape } from "../services/Actors.js"
 import { type DaemonStatus, headers, TroupeRpcs } from "./Protocol.js"
+import { batchWrites } from "./WriteBatching.js"
 
 export interface ClientOptions {
   /** `TROUPE_HOME` (default: the environment's). */
@@ -133,11 +135,13 @@ export const makeRpcClient = (socket: string) =>
     // Built in the caller's scope: `Effect.provide(layer)` would close the socket on return.
     const protocol = yield* Layer.build(
       RpcClient.layerProtocolSocket({ retryTransientErrors: false }).pipe(
-        Layer.provide(NodeSocket.layerNet({ path: socket })),
+        // Writes batched: concurrent calls share a socket write (see WriteBatching).
+        Layer.provide(Layer.effect(Socket.Socket, Effect.map(NodeSocket.makeNet({ path: socket }), batchWrites))),
         Layer.provide(RpcSerialization.layerNdjson)
       )
     )
-    return yield* RpcClient.make(TroupeRpcs).pipe(Effect.provide(protocol))
+    // No spans per call: nothing exports them (the daemon does not trace requests either).
+    return yield* RpcClient.make(TroupeRpcs, { disableTracing: true }).pipe(Effect.provide(protocol))
   }).pipe(
     Effect.mapError((e) => new ActorsError({ reason: "unavailable", message: `cannot connect to the troupe daemon at ${socket}: ${e.message}` }))
   )

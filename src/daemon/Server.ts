@@ -9,6 +9,7 @@
  * lets troupe kill, reap and account for every process (SPEC-adapters §1).
  */
 import { FileSystem } from "@effect/platform"
+import * as SocketServer from "@effect/platform/SocketServer"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { Clock, Deferred, Duration, Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
@@ -20,6 +21,7 @@ import { Router } from "../services/Router.js"
 import { Supervisor } from "../services/Supervisor.js"
 import { version } from "../version.js"
 import { Authentication, CurrentCaller, DaemonStatus, headers, TroupeRpcs } from "./Protocol.js"
+import { batchWrites } from "./WriteBatching.js"
 
 /** Idle exit: no runs, no requests in flight and none for this long (default 30 minutes). */
 export const defaultIdleMs = 30 * 60 * 1000
@@ -35,6 +37,15 @@ export interface DaemonOptions {
 }
 
 const decodeSession = Schema.decodeUnknownOption(SessionId)
+
+/** The daemon's socket server: Unix socket `path`, each connection's writes batched (see WriteBatching). */
+const batchedServer = (path: string): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> =>
+  Layer.scoped(
+    SocketServer.SocketServer,
+    Effect.map(NodeSocketServer.make({ path }), (server) =>
+      SocketServer.SocketServer.of({ address: server.address, run: (handler) => server.run((socket) => handler(batchWrites(socket))) })
+    )
+  )
 
 /** Activity bookkeeping for the idle exit. */
 interface Activity {
@@ -145,12 +156,14 @@ export const runDaemon = (options: DaemonOptions = {}) =>
         })
       )
 
-      const server = RpcServer.layer(TroupeRpcs).pipe(
+      // No spans per request: nothing exports them, and a span per message cost more than
+      // routing a room post.
+      const server = RpcServer.layer(TroupeRpcs, { disableTracing: true }).pipe(
         Layer.provide(handlers),
         Layer.provide(auth),
         Layer.provide(RpcServer.layerProtocolSocketServer),
         Layer.provide(RpcSerialization.layerNdjson),
-        Layer.provide(NodeSocketServer.layer({ path: paths.socket })),
+        Layer.provide(batchedServer(paths.socket)),
         Layer.provide(Layer.succeedContext(runtime))
       )
       yield* Layer.build(server).pipe(
