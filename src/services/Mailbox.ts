@@ -268,7 +268,9 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
     const writeEnqueues = (batch: ReadonlyArray<EnqueueInput>) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        const { fresh, existing } = yield* sql.withTransaction(
+        // One INSERT is atomic on its own (no BEGIN/COMMIT round trips: this is on every
+        // message's path); the records of ids stored before are read back afterwards.
+        const { fresh, existing } = yield* (
           Effect.gen(function* () {
             const inserted = yield* sql<{ id: string }>`INSERT INTO inbox ${sql.insert(
               batch.map((i) => ({
@@ -361,6 +363,12 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
      * @fails ActorsError `not_found` (unknown id), `invalid` (the record failed), `internal`.
      */
     const markDelivered = Effect.fn("Mailbox.markDelivered")(function* (id: string, consumer: string) {
+      // The usual case, `queued → delivered`, is one conditional UPDATE (atomic on its own);
+      // anything else goes through the general transition, which says why.
+      const now = yield* Clock.currentTimeMillis
+      const [updated] = yield* sql<InboxRow>`UPDATE inbox SET state = 'delivered', consumer = ${consumer}, updated_at = ${now}
+          WHERE id = ${id} AND state = 'queued' RETURNING *`.pipe(Effect.mapError(storeError))
+      if (updated !== undefined) return (yield* toRecords([updated]))[0]!
       return yield* transition(
         id,
         (state) =>
