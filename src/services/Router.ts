@@ -78,6 +78,8 @@ export const maxKeyLength = 256
 /** Retry period for queued FIFO messages of active runs: 250 ms. */
 export const redeliveryMs = 250
 
+const utf8 = new TextEncoder()
+
 const invalid = (message: string) => new ActorsError({ reason: "invalid", message })
 const forbidden = (message: string) => new ActorsError({ reason: "forbidden", message })
 
@@ -250,8 +252,11 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         // once, pushed once.
         if (record.state !== "queued") return result(envelope, { delivered: true, persisted: true, queued: false, consumer })
         if (contract.delivery === "stdin-jsonl") {
-          const written = yield* supervisor.writeStdin(runId, new TextEncoder().encode(JSON.stringify(envelope) + "\n"))
+          const written = yield* supervisor.writeStdin(runId, utf8.encode(JSON.stringify(envelope) + "\n"))
           if (!written) return result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: "run_not_running" })
+          // Let the run's stdin feeder write the line before the store update, so the actor
+          // reads it a store round trip sooner.
+          yield* Effect.yieldNow()
           yield* mailbox.markDelivered(envelope.id, "stdin-jsonl")
           return result(envelope, { delivered: true, persisted: true, queued: false, consumer })
         }
