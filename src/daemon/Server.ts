@@ -12,7 +12,7 @@ import { FileSystem } from "@effect/platform"
 import * as SocketServer from "@effect/platform/SocketServer"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
-import { Clock, Deferred, Duration, Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
 import { ActorsError, SessionId } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import * as Runtime from "../layers/Runtime.js"
@@ -164,7 +164,10 @@ export const runDaemon = (options: DaemonOptions = {}) =>
         Layer.provide(RpcServer.layerProtocolSocketServer),
         Layer.provide(RpcSerialization.layerNdjson),
         Layer.provide(batchedServer(paths.socket)),
-        Layer.provide(Layer.succeedContext(runtime))
+        // Only what the handlers and the authentication use: the RPC server merges this
+        // context into every request's (copying it), so the whole runtime would cost a copy
+        // of every service per request.
+        Layer.provide(Layer.succeedContext(Context.pick(Supervisor, Inspector, Router)(runtime)))
       )
       yield* Layer.build(server).pipe(
         Effect.mapError((e) => new ActorsError({ reason: "internal", message: `cannot listen on ${paths.socket}: ${e.message}` }))
