@@ -268,9 +268,11 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
     const writeEnqueues = (batch: ReadonlyArray<EnqueueInput>) =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
-        // One INSERT is atomic on its own (no BEGIN/COMMIT round trips: this is on every
-        // message's path); the records of ids stored before are read back afterwards.
-        const { fresh, existing } = yield* (
+        // Inside a transaction although one INSERT is atomic on its own: @effect/sql's SQLite
+        // client holds its lock only while handing out the connection, so an autocommit
+        // statement could land inside another fiber's open transaction and be rolled back
+        // with it — an acknowledged message must never be lost that way.
+        const { fresh, existing } = yield* sql.withTransaction(
           Effect.gen(function* () {
             const inserted = yield* sql<{ id: string }>`INSERT INTO inbox ${sql.insert(
               batch.map((i) => ({
