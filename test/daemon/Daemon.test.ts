@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import Database from "better-sqlite3"
 import { scratch } from "../support/graph.js"
-import { pidsWithEnv } from "../support/procs.js"
+import { alive, daemonPid, pidsWithEnv } from "../support/procs.js"
 
 const bin = join(process.cwd(), "dist/bin/troupe.js")
 const homes: Array<string> = []
@@ -30,16 +30,7 @@ const freshHome = () => {
   return home
 }
 
-const daemonPid = (home: string) => Number(readFileSync(join(home, "daemon.pid"), "utf8").trim())
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
 const until = async (check: () => boolean, ms = 10_000) => {
   const end = Date.now() + ms

@@ -14,13 +14,13 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Layer, Scope, Stream } from "effect"
 import { execFile, spawnSync } from "node:child_process"
-import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { makeRemote } from "../../src/daemon/Client.js"
 import { ActorsError } from "../../src/domain/Run.js"
 import * as Config from "../../src/layers/Config.js"
 import type { ActorsShape } from "../../src/services/Actors.js"
 import { scratch } from "../support/graph.js"
+import { alive, daemonPid } from "../support/procs.js"
 
 const bin = join(process.cwd(), "dist/bin/troupe.js")
 const senders = 50
@@ -38,16 +38,7 @@ const troupe = (home: string, args: ReadonlyArray<string>) =>
     return Effect.sync(() => child.kill())
   })
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
 
-const daemonPid = (home: string) => Number(readFileSync(join(home, "daemon.pid"), "utf8").trim())
 
 /** Polls `check` every 20 ms (a wait for a condition, not a timed assertion). */
 const until = (check: () => boolean) => Effect.repeat(Effect.sleep("20 millis"), { until: check })

@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
 
 /** Pids of live processes whose environment carries `NAME=value` (scans /proc). */
 export const pidsWithEnv = (name: string, value: string): Array<number> => {
@@ -21,3 +22,16 @@ export const pidsWithEnv = (name: string, value: string): Array<number> => {
 
 /** A unique token for tagging a test's processes. */
 export const token = () => `t${process.pid}-${Math.random().toString(36).slice(2)}`
+
+/** Whether process `pid` exists (signal 0). */
+export const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** The pid in `home`'s `daemon.pid` (throws when the file is missing). */
+export const daemonPid = (home: string): number => Number(readFileSync(join(home, "daemon.pid"), "utf8").trim())
