@@ -12,7 +12,7 @@ import type { Recipe } from "../domain/Recipe.js"
 import type { ArgsJsonSchema } from "../domain/Template.js"
 import { Actors } from "../services/Actors.js"
 import { templateArgsSchema } from "../services/CommandGraph.js"
-import { reservedNames, reservedPrefixes } from "../services/Registry.js"
+import { isReservedName } from "../services/Registry.js"
 import type { Connect } from "./Tools.js"
 import { result, spawnText } from "./Tools.js"
 import type { JsonSchema, PiTool } from "./PiHost.js"
@@ -29,7 +29,7 @@ export const toolNameOf = (id: string): string => {
 export const toolNameProblem = (name: string): string | undefined =>
   name === ""
     ? "its file name has no letters or digits"
-    : reservedNames.has(name) || reservedPrefixes.some((p) => name.startsWith(p))
+    : isReservedName(name)
       ? `${name} is a reserved tool name`
       : undefined
 

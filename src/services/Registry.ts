@@ -48,6 +48,10 @@ export const reservedNames: ReadonlySet<string> = new Set([
 /** Name prefixes reserved for tool families (`vers_*`). */
 export const reservedPrefixes: ReadonlyArray<string> = ["vers_"]
 
+/** Whether `name` is reserved for a core or Pi tool (a name in {@link reservedNames} or a `vers_*` name). */
+export const isReservedName = (name: string): boolean =>
+  reservedNames.has(name) || reservedPrefixes.some((p) => name.startsWith(p))
+
 const ValuesRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
 /**
@@ -115,7 +119,7 @@ export class Registry extends Effect.Service<Registry>()("troupe/Registry", {
     const checkName = (name: string) =>
       Effect.gen(function* () {
         if (!toolName.test(name)) return yield* fail("rejected", name, `Tool name ${JSON.stringify(name)} is invalid: tool names match ^[a-z][a-z0-9_]*$`)
-        if (reservedNames.has(name) || reservedPrefixes.some((p) => name.startsWith(p))) {
+        if (isReservedName(name)) {
           return yield* fail("rejected", name, `Tool name ${name} is reserved (it would shadow a built-in or core tool)`)
         }
       })
