@@ -5,9 +5,9 @@
  * session's connection and returns compact text plus JSON-safe `details`; failures are thrown
  * as one-line errors.
  */
-import { Effect, Option, Schema, Stream } from "effect"
+import { Effect, Either, Option, Schema, Stream } from "effect"
 import { isAbsolute, resolve } from "node:path"
-import { RunInfo } from "../domain/Run.js"
+import { RunInfo, StatusFilter } from "../domain/Run.js"
 import { MessageResult } from "../services/Router.js"
 import { Actors } from "../services/Actors.js"
 import { decodeRegisterInput, Registry } from "../services/Registry.js"
@@ -36,6 +36,7 @@ export const result = (text: string, details: unknown): PiToolResult => ({
 
 const encodeRun = Schema.encodeSync(RunInfo)
 const encodeMessage = Schema.encodeSync(MessageResult)
+const decodeFilter = Schema.decodeUnknownEither(StatusFilter)
 
 const text = (value: unknown): string | undefined => (typeof value === "string" && value.trim() !== "" ? value : undefined)
 const record = (value: unknown): Record<string, unknown> | undefined =>
@@ -169,10 +170,13 @@ export const inspectTool = (connect: Connect): PiTool => ({
     const target = text(params.target)
     if (target === undefined) throw new Error("inspect needs target")
     const n = lines(params.lines)
+    const rawStatus = text(params.status)
+    const status = rawStatus === undefined ? undefined : decodeFilter(rawStatus)
+    if (status !== undefined && Either.isLeft(status)) throw new Error(`status must be one of: ${StatusFilter.literals.join(", ")}`)
     const conn = await connect(ctx)
     const view = await conn.run(
       Effect.flatMap(Actors, (actors) =>
-        actors.inspect(target, text(params.view), { lines: n, status: text(params.status) as never })
+        actors.inspect(target, text(params.view), { lines: n, status: status === undefined ? undefined : status.right })
       ),
       signal
     )
