@@ -27,8 +27,11 @@ export interface NodeOptions {
   readonly failure: FailureScope
   readonly timeoutMs?: number | undefined
   readonly delayMs?: number | undefined
-  /** Extra attempts after a failed one (so `retry: 2` means at most 3 attempts). */
-  readonly retry: number
+  /**
+   * Attempts in total, the first included: `retry: 3` means at most 3 attempts (pi-actors
+   * 0.17); 1 when `retry` is not set.
+   */
+  readonly attempts: number
   readonly recover?: PlannedNode | undefined
   /** Absolute file the node's complete stdout is written to when it succeeds. */
   readonly output?: string | undefined
@@ -76,6 +79,7 @@ export interface DryRunLeaf {
   readonly stdin_from: string
   readonly timeout_ms?: number | undefined
   readonly delay_ms?: number | undefined
+  /** `retry` as written (attempts in total), shown when above 1. */
   readonly retry?: number | undefined
   readonly failure: FailureScope
   readonly parallel?: string | undefined

@@ -430,25 +430,28 @@ const asArray = (name: string, v: unknown): ReadonlyArray<unknown> => {
   return fail("argument", `Argument ${name} must be an array.`)
 }
 
-const intText = /^[+-]?\d+$/
-const numberText = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
+const intText = /^-?\d+$/
+/** pi-actors 0.17's number form: no exponent, no leading `+` (`"1e3"` is not a number). */
+const numberText = /^-?(\d+(\.\d+)?|\.\d+)$/
 
 /**
- * Normalizes a value by its declared type (SPEC-runtime §1.4). Returns the normalized value:
- * `int`/`number` → number, `bool` → `"true"`/`"false"`, `array` → array, others → text.
+ * Validates a value by its declared type (SPEC-runtime §1.4) and returns the value to
+ * substitute. A valid `int`/`number` keeps the text the caller gave, trimmed (`"07"` stays
+ * `07`, `"2.50"` stays `2.50`; a JSON number prints as JavaScript prints it), as pi-actors 0.17
+ * does; `bool` normalizes to `"true"`/`"false"`; `array` → array; `enum`/`string`/`path` → text.
  *
  * @throws TemplateError `argument` with the spec's texts (`Argument a must be an integer.`, …).
  */
 export const normalizeTyped = (name: string, type: ArgType, v: unknown): unknown => {
   switch (type._tag) {
     case "int": {
-      if (typeof v === "number" && Number.isInteger(v)) return v
-      if (typeof v === "string" && intText.test(v.trim())) return Number(v.trim())
+      if (typeof v === "number" && Number.isInteger(v)) return String(v)
+      if (typeof v === "string" && intText.test(v.trim())) return v.trim()
       return fail("argument", `Argument ${name} must be an integer.`)
     }
     case "number": {
-      if (typeof v === "number" && Number.isFinite(v)) return v
-      if (typeof v === "string" && numberText.test(v.trim()) && Number.isFinite(Number(v.trim()))) return Number(v.trim())
+      if (typeof v === "number" && Number.isFinite(v)) return String(v)
+      if (typeof v === "string" && numberText.test(v.trim())) return v.trim()
       return fail("argument", `Argument ${name} must be a number.`)
     }
     case "bool": {
@@ -528,24 +531,60 @@ const evalExpr = (scope: Scope, e: Expr, depth: number): number => {
 
 const padInt = (n: number, width: number) => (n < 0 ? "-" + String(-n).padStart(width, "0") : String(n).padStart(width, "0"))
 
+/** Innermost brace groups of a value, as pi-actors 0.17 finds them. */
+const braceGroup = /\{([^{}]+)\}/g
+
+const succeeds = (f: () => unknown): boolean => {
+  try {
+    f()
+    return true
+  } catch {
+    return false
+  }
+}
+
 /**
- * Expands a string value that itself contains placeholders (SPEC-runtime §1.3: recursion up to
- * depth 5). Only placeholders naming a value in scope are expanded; all other text — JSON,
- * braces, unknown names — is kept verbatim, so data values are never mangled.
+ * Whether a placeholder inside a value can be resolved: `??` and ternaries always can; a name
+ * (plain, typed or indexed) when it has a value or an inline default; arithmetic when it
+ * evaluates. pi-actors 0.17's rule for expanding a value.
+ */
+const resolvable = (scope: Scope, ph: Placeholder): boolean => {
+  const has = (n: string) => lookupRaw(scope, n) !== undefined
+  switch (ph._tag) {
+    case "Fallback":
+    case "Ternary":
+      return true
+    case "Name":
+      return has(ph.name) || ph.inlineDefault !== undefined || (ph.arith !== undefined && succeeds(() => evalExpr(scope, ph.arith!, 0)))
+    case "Typed":
+      return has(ph.name) || ph.inlineDefault !== undefined
+    case "Index":
+    case "Length":
+      return has(ph.name)
+    case "Arith":
+    case "Pad":
+      return succeeds(() => evalExpr(scope, ph.expr, 0))
+  }
+}
+
+/**
+ * Expands a string value that itself contains placeholders (SPEC-runtime §1.3), as pi-actors
+ * 0.17 does: when every brace group of the value is a placeholder that can be resolved, all of
+ * them are evaluated with every form (`{a??none}`, `{a?x:y}`, `{n+1}`, …); otherwise the value
+ * stays literal, so JSON, awk programs and names nobody defines are never mangled. Nested
+ * expansion stops past depth 5.
  *
- * @throws TemplateError `recursion` past depth 5.
+ * @throws TemplateError `recursion` (`Command template value recursion exceeded: a`), or any
+ *   error of evaluating a resolvable placeholder (a bad typed value, an index out of range).
  */
 export const expandValue = (scope: Scope, text: string, depth: number): string => {
   if (!text.includes("{")) return text
-  let out = ""
-  for (const seg of segmentText(text, false)) {
-    if (seg._tag === "Text") out += seg.text
-    else if (placeholderNames(seg.ph).every((n) => lookupRaw(scope, n) !== undefined)) {
-      if (depth >= maxValueDepth) fail("recursion", "Command template value recursion exceeded")
-      out += evalPlaceholder(scope, seg.ph, depth + 1)
-    } else out += seg.raw
-  }
-  return out
+  const groups = [...text.matchAll(braceGroup)].map((m) => parseLenient(m[1]!))
+  if (groups.length === 0 || !groups.every((ph) => ph !== undefined && resolvable(scope, ph))) return text
+  return text.replace(braceGroup, (_m, inner: string) => {
+    if (depth + 1 > maxValueDepth) fail("recursion", `Command template value recursion exceeded: ${inner}`)
+    return evalPlaceholder(scope, parseLenient(inner)!, depth + 1)
+  })
 }
 
 const textOf = (scope: Scope, v: unknown, depth: number): string =>

@@ -188,7 +188,9 @@ const numericField = (
 ): number | undefined => {
   if (v === undefined) return undefined
   const text = typeof v === "number" ? String(v) : Text.substitute(scope, v).trim()
-  const n = text === "" ? Number.NaN : Number(text)
+  // A placeholder that substitutes to nothing leaves the field unset, as in pi-actors 0.17.
+  if (text === "") return undefined
+  const n = Number(text)
   switch (kind) {
     case "non-negative":
       if (!Number.isFinite(n) || n < 0) tfail("validation", `Command template ${field} must be a non-negative number.`)
@@ -202,20 +204,45 @@ const numericField = (
   }
 }
 
+/**
+ * `retry: n` — n attempts in total, the first included (pi-actors 0.17): default 1; a value
+ * that is not a non-negative number fails with `Command template retry must be a non-negative
+ * number.`, and 0 or a fraction with `Command template retry must be a positive integer.`
+ */
+const attemptsField = (scope: Text.Scope, v: number | string | undefined): number => {
+  const n = numericField(scope, "retry", v, "non-negative")
+  if (n === undefined) return 1
+  if (!Number.isInteger(n) || n < 1) return tfail("validation", "Command template retry must be a positive integer.")
+  return n
+}
+
+const lengthRef = /^\{?([A-Za-z_][A-Za-z0-9_-]*)\.length\}?$/
+
+/**
+ * `repeat`: a non-negative integer, a placeholder that substitutes to one, or
+ * `"{items.length}"` / the bare `"items.length"` (the length of an array value).
+ */
+const repeatField = (scope: Text.Scope, v: number | string): number => {
+  const m = typeof v === "string" ? lengthRef.exec(v.trim()) : null
+  if (m !== null) return Number(Text.evalPlaceholder(scope, { _tag: "Length", name: m[1]! }))
+  const n = numericField(scope, "repeat", v, "non-negative-int")
+  return n ?? tfail("validation", "Command template repeat must be a non-negative integer.")
+}
+
 const exactRef = /^\{([A-Za-z_][A-Za-z0-9_-]*)(?:\[(\d+|[A-Za-z_][A-Za-z0-9_-]*)\])?\}$/
 
 /**
  * Merges child defaults over the parent's (child wins). A child default written exactly as
- * `{x}` or `{x[i]}` resolves against the parent defaults + runtime values (runtime winning).
+ * `{x}` or `{x[i]}` resolves against the parent defaults + runtime values (runtime winning);
+ * when the parent has no `x`, the default stays as written and resolves later like any value
+ * (so `"model": "{default_model}"` beside `"default_model": "gpt"` is `gpt`).
  */
 const mergeDefaults = (parent: Text.Scope, own: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> => {
   if (own === undefined) return { ...parent.defaults }
   const out: Record<string, unknown> = { ...parent.defaults }
   for (const [k, v] of Object.entries(own)) {
     const ref = exactReference(parent, v)
-    if (ref === undefined) out[k] = v
-    else if (ref.found) out[k] = ref.value
-    else delete out[k]
+    out[k] = ref?.found === true ? ref.value : v
   }
   return out
 }
@@ -244,20 +271,25 @@ const boundValues = (parent: Text.Scope, values: Readonly<Record<string, unknown
     return [k, typeof v === "string" ? Text.expandValue(parent, v, 0) : v]
   }))
 
-/** Inline declarations of every leaf string in a template tree (import nodes excluded). */
+/**
+ * Inline declarations of every leaf string in a template tree (import nodes excluded), and
+ * `flag:bool=false` for each bare `when` name (`"flag"`, `"!flag"`), as pi-actors derives them.
+ */
 const collectInline = (t: TemplateInput, acc: Array<ArgDecl>, seen = new Set<unknown>()): Array<ArgDecl> => {
   if (typeof t === "string") acc.push(...Text.inlineInfo(t).decls)
   else if (Array.isArray(t)) for (const c of t) collectInline(c, acc, seen)
   else if (typeof t === "object" && t !== null && !seen.has(t)) {
     seen.add(t)
     const n = t as TemplateNodeInput
+    const flag = whenFlag(n.when)
+    if (flag !== undefined) acc.push({ name: flag, type: { _tag: "bool" }, default: "false", source: "inline" })
     if (n.template !== undefined) collectInline(n.template, acc, seen)
     if (n.recover !== undefined) collectInline(n.recover, acc, seen)
   }
   return acc
 }
 
-const leafOptions = (path: string, failure: FailureScope): NodeOptions => ({ path, failure, retry: 0 })
+const leafOptions = (path: string, failure: FailureScope): NodeOptions => ({ path, failure, attempts: 1 })
 
 const expand = (input: TemplateInput, ctx: Ctx, path: string, failure: FailureScope): PlannedNode => {
   if (typeof input === "string") {
@@ -316,7 +348,7 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
   const base = (p: string, sc: Text.Scope): NodeOptions => {
     const timeoutMs = numericField(sc, "timeout", node.timeout, "non-negative")
     const delayMs = numericField(sc, "delay", node.delay, "non-negative")
-    const retry = numericField(sc, "retry", node.retry, "non-negative-int") ?? 0
+    const attempts = attemptsField(sc, node.retry)
     const label = node.label === undefined || node.repeat !== undefined ? undefined : Text.substitute(sc, node.label)
     const output = node.output === undefined ? undefined : resolveFrom(ctx.cwd, Text.substitute(sc, node.output))
     const recover = node.recover === undefined ? undefined : expand(node.recover, { ...ctx, scope: sc }, `${p}.recover`, "continue")
@@ -326,19 +358,19 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
       failure,
       timeoutMs: timeoutMs === 0 ? undefined : timeoutMs,
       delayMs: delayMs === 0 ? undefined : delayMs,
-      retry,
+      attempts,
       recover,
       output
     }
   }
 
   if (node.when !== undefined && !evalWhen(scope, node.when)) {
-    return { _tag: "Skip", reason: "when", path, label: node.label, failure, retry: 0 }
+    return { _tag: "Skip", reason: "when", path, label: node.label, failure, attempts: 1 }
   }
 
   if (node.repeat !== undefined) {
-    const n = numericField(scope, "repeat", node.repeat, "non-negative-int")!
-    if (n === 0) return { _tag: "Skip", reason: "repeat", path, label: node.label, failure, retry: 0 }
+    const n = repeatField(scope, node.repeat)
+    if (n === 0) return { _tag: "Skip", reason: "repeat", path, label: node.label, failure, attempts: 1 }
     const parallel = node.parallel === true
     if (parallel && n > maxFanout) tfail("validation", `parallel fanout ${n} exceeds limit ${maxFanout}`)
     const { repeat: _r, parallel: _p, concurrency, min_successful, ...single } = node
@@ -346,7 +378,7 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
     for (let i = 0; i < n; i++) {
       const values = { ...scope.values, ...repeatValues(i, n) }
       const sc: Text.Scope = { ...scope, values }
-      const copyLabel = node.label === undefined ? (parallel ? `branch ${i + 1}` : undefined) : Text.substitute(sc, node.label)
+      const copyLabel = node.label === undefined ? undefined : Text.substitute(sc, node.label)
       copies.push(
         expandNode(
           { ...single, label: copyLabel, failure: undefined, defaults: undefined, args: undefined },
@@ -358,8 +390,8 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
     }
     // The label template names each copy; the repeat node itself keeps no label.
     const opts = { ...base(path, scope), label: undefined }
-    if (!parallel) return { _tag: "Sequence", ...opts, timeoutMs: undefined, delayMs: undefined, retry: 0, recover: undefined, steps: copies }
-    return parallelNode(opts, copies, scope, concurrency, min_successful)
+    if (!parallel) return { _tag: "Sequence", ...opts, timeoutMs: undefined, delayMs: undefined, attempts: 1, recover: undefined, steps: copies }
+    return parallelNode(opts, copies, scope, concurrency, min_successful, ctx.failure === "branch")
   }
 
   const opts = base(path, scope)
@@ -367,11 +399,8 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
     const items = Array.isArray(node.template) ? (node.template as ReadonlyArray<TemplateInput>) : [node.template]
     if (items.length === 0) tfail("validation", noSteps)
     if (items.length > maxFanout) tfail("validation", `parallel fanout ${items.length} exceeds limit ${maxFanout}`)
-    const children = items.map((c, i) => {
-      const child = expand(c, ctx, `${path}.${i}`, ctx.failure ?? "continue")
-      return child.label === undefined ? { ...child, label: `branch ${i + 1}` } : child
-    })
-    return parallelNode(opts, children, scope, node.concurrency, node.min_successful)
+    const children = items.map((c, i) => expand(c, ctx, `${path}.${i}`, ctx.failure ?? "continue"))
+    return parallelNode(opts, children, scope, node.concurrency, node.min_successful, ctx.failure === "branch")
   }
   if (node.concurrency !== undefined || node.min_successful !== undefined) {
     numericField(scope, "concurrency", node.concurrency, "positive-int")
@@ -383,18 +412,27 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
   return { _tag: "Sequence", ...opts, steps: [{ ...inner, path: `${path}.0`, failure: "branch" }] }
 }
 
+/**
+ * A parallel node over its planned branches. A branch without a label, or with an empty one,
+ * is `branch N` (1-based), as in pi-actors. `failure: "branch"` on the node (set there or
+ * inherited) makes every branch required — the node fails when any branch fails, as pi-actors
+ * 0.17 does — unless `min_successful` is given explicitly.
+ */
 const parallelNode = (
   opts: NodeOptions,
-  children: ReadonlyArray<PlannedNode>,
+  branches: ReadonlyArray<PlannedNode>,
   scope: Text.Scope,
   concurrencyField: number | string | undefined,
-  minField: number | string | undefined
+  minField: number | string | undefined,
+  failBranch: boolean
 ): PlannedParallel => {
   const concurrency = numericField(scope, "concurrency", concurrencyField, "positive-int")
-  const minSuccessful = numericField(scope, "min_successful", minField, "positive-int")
-  if (minSuccessful !== undefined && minSuccessful > children.length) {
-    tfail("validation", `min_successful ${minSuccessful} exceeds branch count ${children.length}`)
+  const explicitMin = numericField(scope, "min_successful", minField, "positive-int")
+  if (explicitMin !== undefined && explicitMin > branches.length) {
+    tfail("validation", `min_successful ${explicitMin} exceeds branch count ${branches.length}`)
   }
+  const minSuccessful = explicitMin ?? (failBranch ? branches.length : undefined)
+  const children = branches.map((c, i) => (c.label === undefined || c.label === "" ? { ...c, label: `branch ${i + 1}` } : c))
   return { _tag: "Parallel", ...opts, children, concurrency, minSuccessful }
 }
 
@@ -405,11 +443,38 @@ export const repeatValues = (i: number, n: number): Record<string, unknown> => {
   return out
 }
 
+const bareWhen = /^(!?)\s*([A-Za-z_][A-Za-z0-9_-]*)$/
+const singleWhen = /^(!?)\s*(\{[^{}]+\})$/
+
+/**
+ * `when` (SPEC-runtime §1.5, pi-actors forms): a boolean; a bare name `"flag"` or `"!flag"`;
+ * one placeholder `"{flag}"` / `"!{flag}"` (a missing plain name is false); or text that is
+ * substituted and tested for truthiness. An empty string is false.
+ */
 const evalWhen = (scope: Text.Scope, when: boolean | string): boolean => {
   if (typeof when === "boolean") return when
-  const single = exactRef.exec(when.trim())
-  if (single !== null && single[2] === undefined) return Text.truthy(Text.lookup(scope, single[1]!))
-  return Text.truthy(Text.substitute(scope, when))
+  const text = when.trim()
+  if (text === "") return false
+  const bare = bareWhen.exec(text)
+  if (bare !== null) return Text.truthy(Text.lookup(scope, bare[2]!)) !== (bare[1] === "!")
+  const single = singleWhen.exec(text)
+  if (single !== null) {
+    const seg = Text.segmentText(single[2]!)[0]
+    if (seg !== undefined && seg._tag === "Ph") {
+      const ph = seg.ph
+      const value = ph._tag === "Name" && ph.inlineDefault === undefined && ph.arith === undefined
+        ? Text.lookup(scope, ph.name)
+        : Text.evalPlaceholder(scope, ph)
+      return Text.truthy(value) !== (single[1] === "!")
+    }
+  }
+  return Text.truthy(Text.substitute(scope, text))
+}
+
+/** Names a bare `when` (`"flag"`, `"!flag"`) reads; each is declared `flag:bool=false`. */
+const whenFlag = (when: boolean | string | undefined): string | undefined => {
+  if (typeof when !== "string") return undefined
+  return bareWhen.exec(when.trim())?.[2]
 }
 
 const resolveFrom = (cwd: string, p: string) => (p.startsWith("/") ? p : `${cwd.replace(/\/$/, "")}/${p}`)
@@ -656,20 +721,21 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
             degraded: failed > 0
           }
           const ok = usable >= (par.minSuccessful ?? 1)
+          // The joined output, byte for byte as pi-actors 0.17 joins it (SPEC-runtime §1.5).
           const parts: Array<Uint8Array> = []
           const enc = new TextEncoder()
           for (let i = 0; i < results.length; i++) {
             const r = results[i]!
             const child = par.children[i]!
             const status = r.status === "skipped" ? "done" : r.status
-            let header = `--- branch: ${child.label ?? `branch ${i + 1}`} status: ${status} ---\n`
-            if (isFailed(r)) {
-              header += `exit: ${r.code}\nstderr: ${tailChars(r.message ?? Output.decodeUtf8(r.stderr.bytes), 1000)}\n`
+            if (i > 0) parts.push(enc.encode("\n"))
+            parts.push(enc.encode(`--- branch: ${child.label ?? `branch ${i + 1}`} status: ${status} ---\n`))
+            if (!isFailed(r)) {
+              parts.push(yield* readAll(r.stdout).pipe(Effect.orElseSucceed(() => r.stdout.bytes)))
+              continue
             }
-            parts.push(enc.encode(header))
-            const body = yield* readAll(r.stdout).pipe(Effect.orElseSucceed(() => r.stdout.bytes))
-            parts.push(body)
-            if (body.length > 0 && body[body.length - 1] !== 0x0a) parts.push(enc.encode("\n"))
+            const stderr = Output.decodeUtf8(yield* readAll(r.stderr).pipe(Effect.orElseSucceed(() => r.stderr.bytes)))
+            parts.push(enc.encode(`exit: ${r.code}${stderr === "" ? "" : `\nstderr: ${stderr.slice(0, 1000)}`}`))
           }
           const joined = Buffer.concat(parts)
           const stdout = yield* captureJoined(joined, options.outputDir, `${par.path}-joined`).pipe(
@@ -727,7 +793,7 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
           if (node.delayMs !== undefined) yield* Effect.sleep(Duration.millis(node.delayMs))
           let r = yield* withTimeout(node, runOnce(node, stdin))
           const earlier: Array<FailureRecord> = []
-          for (let attempt = 0; isFailed(r) && attempt < node.retry; attempt++) {
+          for (let attempt = 1; isFailed(r) && attempt < node.attempts; attempt++) {
             earlier.push(failureRecord(node, r, false))
             if (node.recover !== undefined) {
               const rec = yield* runNode(node.recover, undefined)
@@ -791,7 +857,7 @@ export const flattenPlan = (root: PlannedNode): ReadonlyArray<DryRunLeaf> => {
           stdin_from: stdinFrom,
           timeout_ms: node.timeoutMs,
           delay_ms: node.delayMs,
-          retry: node.retry > 0 ? node.retry : undefined,
+          retry: node.attempts > 1 ? node.attempts : undefined,
           failure: node.failure,
           parallel,
           recover_of: recoverOf,
@@ -848,6 +914,11 @@ export const templateArgsSchema = (
     else if (typeof t === "object" && t !== null) {
       const n = t as TemplateNodeInput
       for (const k of Object.keys(n.defaults ?? {})) withDefault.add(k)
+      const flag = whenFlag(n.when)
+      if (flag !== undefined) {
+        withDefault.add(flag)
+        if (!order.includes(flag)) order.push(flag)
+      }
       if (n.template !== undefined) visit(n.template)
       if (n.recover !== undefined) visit(n.recover)
       for (const f of [n.timeout, n.delay, n.retry, n.repeat, n.concurrency, n.min_successful, n.when, n.label, n.output]) {
