@@ -130,7 +130,7 @@ const cases: ReadonlyArray<Case> = [
   { name: "literal text keeps the word", t: "x{a}", values: { a: "" }, argv: ["x"] },
   // --- recursion
   { name: "defaults expand placeholders", t: "{dir}", defaults: { dir: "{repo}/{docs}" }, values: { repo: "r", docs: "d" }, argv: ["r/d"] },
-  { name: "recursion limit", t: "{a}", values: { a: "{b}", b: "{a}" }, error: "Command template value recursion exceeded" },
+  { name: "recursion limit names the placeholder (pi-actors text)", t: "{a}", values: { a: "{b}", b: "{a}" }, error: "Command template value recursion exceeded: a" },
   { name: "JSON values stay verbatim", t: "{a}", values: { a: "{\"k\":1}" }, argv: ["{\"k\":1}"] },
   { name: "unknown names in values stay verbatim", t: "{a}", values: { a: "{zzz} {{x}}" }, argv: ["{zzz} {{x}}"] }
 ]

@@ -124,8 +124,9 @@ describe("parallel", () => {
         parallel: true,
         template: [{ label: "first", template: "sh -c 'sleep 0.2; echo 1'" }, "sh -c 'echo e >&2; exit 2'", "echo 3"]
       })
+      // pi-actors 0.17.1's bytes: blocks joined by one "\n", a done branch's stdout as is.
       expect(stdout).toBe(
-        "--- branch: first status: done ---\n1\n" +
+        "--- branch: first status: done ---\n1\n\n" +
           "--- branch: branch 2 status: failed ---\nexit: 2\nstderr: e\n\n" +
           "--- branch: branch 3 status: done ---\n3\n"
       )
@@ -155,7 +156,7 @@ describe("parallel", () => {
   live("parallel branches get the same stdin", () =>
     Effect.gen(function* () {
       const { stdout } = yield* runTemplate(["echo shared", { parallel: true, template: ["cat", "wc -c"] }])
-      expect(stdout).toBe("--- branch: branch 1 status: done ---\nshared\n--- branch: branch 2 status: done ---\n7\n")
+      expect(stdout).toBe("--- branch: branch 1 status: done ---\nshared\n\n--- branch: branch 2 status: done ---\n7\n")
     })
   )
 
@@ -221,11 +222,15 @@ describe("node options", () => {
     })
   )
 
-  live("retry without recover makes 1 + n attempts", () =>
+  live("retry: n makes n attempts in total (pi-actors 0.17)", () =>
     Effect.gen(function* () {
-      const { result, events } = yield* runTemplate({ retry: 2, template: "false" })
-      expect(result.status).toBe("failed")
-      expect(events.filter((e) => e.type === "command.start")).toHaveLength(3)
+      const three = yield* runTemplate({ retry: 3, template: "false" })
+      expect(three.result.status).toBe("failed")
+      expect(three.events.filter((e) => e.type === "command.start")).toHaveLength(3)
+      const one = yield* runTemplate({ retry: 1, template: "false" })
+      expect(one.events.filter((e) => e.type === "command.start")).toHaveLength(1)
+      const unset = yield* runTemplate({ template: "false" })
+      expect(unset.events.filter((e) => e.type === "command.start")).toHaveLength(1)
     })
   )
 
