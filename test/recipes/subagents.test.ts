@@ -73,7 +73,7 @@ describe("subagent-prompts", () => {
     const r = troupe(["run", "subagent-prompts", `prompts=${JSON.stringify(prompts)}`, "model=m", "thinking=low", "concurrency=2"], { env: pi.env })
     expect(r.code).toBe(0)
     expect(r.stdout).toBe(
-      prompts.map((p, i) => `--- branch: prompt ${i + 1} status: done ---\nanswer: ${p.slice(0, 20)} (model=m, thinking=low)\n`).join("")
+      prompts.map((p, i) => `--- branch: prompt ${i + 1} status: done ---\nanswer: ${p.slice(0, 20)} (model=m, thinking=low)\n`).join("\n")
     )
     const calls = pi.calls()
     expect(calls.map((c) => c.messages).sort()).toEqual(prompts.map((p) => [p]).sort())
