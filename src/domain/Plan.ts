@@ -75,7 +75,7 @@ export interface DryRunLeaf {
   readonly argv: ReadonlyArray<string>
   readonly cwd: string
   readonly on: string
-  /** `none`, `parent` (same stdin as the enclosing node), or the path of the step that feeds it. */
+  /** `none`, or the path of the step that feeds it (for a `recover` leaf: the node it recovers, whose failed attempt's stdout it reads). */
   readonly stdin_from: string
   readonly timeout_ms?: number | undefined
   readonly delay_ms?: number | undefined

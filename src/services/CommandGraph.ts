@@ -60,7 +60,7 @@ export const injectedNames: ReadonlySet<string> = new Set([
   "prev",
   "next",
   "repeat",
-  ...[1, 2, 3, 4, 5, 6].map((n) => "_".repeat(n) + "index")
+  ...["index", "prev", "next", "repeat"].flatMap((name) => [1, 2, 3, 4, 5, 6].map((n) => "_".repeat(n) + name))
 ])
 
 /** Resolves an import node (`{ "name": "<alias>", values? }`) to the imported template. */
@@ -220,13 +220,16 @@ const lengthRef = /^\{?([A-Za-z_][A-Za-z0-9_-]*)\.length\}?$/
 
 /**
  * `repeat`: a non-negative integer, a placeholder that substitutes to one, or
- * `"{items.length}"` / the bare `"items.length"` (the length of an array value).
+ * `"{items.length}"` / the bare `"items.length"` (the length of an array value). Anything else
+ * fails with `Command template repeat must be a non-negative integer or {array.length}.`
  */
 const repeatField = (scope: Text.Scope, v: number | string): number => {
-  const m = typeof v === "string" ? lengthRef.exec(v.trim()) : null
+  const bad = () => tfail("validation", "Command template repeat must be a non-negative integer or {array.length}.")
+  if (typeof v === "number") return Number.isInteger(v) && v >= 0 ? v : bad()
+  const m = lengthRef.exec(v.trim())
   if (m !== null) return Number(Text.evalPlaceholder(scope, { _tag: "Length", name: m[1]! }))
-  const n = numericField(scope, "repeat", v, "non-negative-int")
-  return n ?? tfail("validation", "Command template repeat must be a non-negative integer.")
+  const text = Text.substitute(scope, v).trim()
+  return /^\d+$/.test(text) ? Number(text) : bad()
 }
 
 const exactRef = /^\{([A-Za-z_][A-Za-z0-9_-]*)(?:\[(\d+|[A-Za-z_][A-Za-z0-9_-]*)\])?\}$/
@@ -436,10 +439,16 @@ const parallelNode = (
   return { _tag: "Parallel", ...opts, children, concurrency, minSuccessful }
 }
 
-/** Values a `repeat` copy sees: `index`, `_index` … `______index` (zero-padded), `prev`, `next`, `repeat`. */
+/**
+ * Values a `repeat` copy sees, as in pi-actors 0.17: `index`, `prev`, `next` (cyclic) and
+ * `repeat`, each also zero-padded as `_index` (width 2) … `______index` (width 7).
+ */
 export const repeatValues = (i: number, n: number): Record<string, unknown> => {
-  const out: Record<string, unknown> = { index: i, prev: (i - 1 + n) % n, next: (i + 1) % n, repeat: n }
-  for (let w = 1; w <= 6; w++) out["_".repeat(w) + "index"] = String(i).padStart(w + 1, "0")
+  const plain: Record<string, number> = { index: i, prev: (i - 1 + n) % n, next: (i + 1) % n, repeat: n }
+  const out: Record<string, unknown> = { ...plain }
+  for (const [name, v] of Object.entries(plain)) {
+    for (let w = 1; w <= 6; w++) out["_".repeat(w) + name] = String(v).padStart(w + 1, "0")
+  }
   return out
 }
 
@@ -796,7 +805,7 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
           for (let attempt = 1; isFailed(r) && attempt < node.attempts; attempt++) {
             earlier.push(failureRecord(node, r, false))
             if (node.recover !== undefined) {
-              const rec = yield* runNode(node.recover, undefined)
+              const rec = yield* runNode(node.recover, r.stdout)
               if (isFailed(rec)) {
                 r = { ...rec, failures: [...rec.failures, failureRecord(node.recover, rec, true)] }
                 break
@@ -879,7 +888,8 @@ export const flattenPlan = (root: PlannedNode): ReadonlyArray<DryRunLeaf> => {
       case "Skip":
         break
     }
-    if (node.recover !== undefined) walk(node.recover, "none", parallel, node.path, false)
+    // recover reads the failed attempt's stdout.
+    if (node.recover !== undefined) walk(node.recover, node.path, parallel, node.path, false)
   }
   walk(root, "none", undefined, undefined, false)
   return out

@@ -36,6 +36,10 @@ type Divergence =
   | "backslash"
   | "timeout-code"
   | "message"
+  | "node-timeout"
+  | "nested-arrays"
+  | "length-placeholder"
+  | "repeat-failure"
 
 interface Row {
   readonly name: string
@@ -173,7 +177,44 @@ const rows: ReadonlyArray<Row> = [
   { name: "delay", template: {delay: 10, template: "echo d"}, pi: {stdout: "d\n", ok: true} },
   { name: "empty parallel", template: {parallel: true, template: []}, troupe: {error: "Tool template produced no command steps."}, pi: {error: "\nTool template produced no command steps."}, divergence: "message" },
   { name: "unknown failure", template: {failure: "boom", template: "echo x"}, troupe: {error: "Unknown failure scope: boom. Valid scopes: continue, branch, root."}, pi: {error: "Command template failure must be one of: continue, branch, root."}, divergence: "message" },
-  { name: "stdin passthrough on skip", template: ["echo in", {when: false, template: "echo x"}, "cat"], pi: {stdout: "in\n", ok: true}},]
+  { name: "stdin passthrough on skip", template: ["echo in", {when: false, template: "echo x"}, "cat"], pi: {stdout: "in\n", ok: true} },
+  { name: "root in parallel branch", template: {parallel: true, template: ["printf a", {failure: "root", template: "sh -c 'echo boom >&2; exit 5'"}]}, pi: {stdout: "", ok: false} },
+  { name: "root in sequence", template: [{failure: "root", template: "sh -c 'exit 6'"}, "echo never"], pi: {stdout: "", ok: false} },
+  { name: "root on parallel node", template: ["echo in", {parallel: true, failure: "root", template: ["printf a", "false"]}, "echo after"], pi: {stdout: "", ok: false} },
+  { name: "recover gets failed stdout", template: {retry: 2, recover: "sh -c 'cat > @DIR@/rec'", template: "sh -c 'if [ -f @DIR@/rec ]; then cat @DIR@/rec; else echo first; exit 1; fi'"}, pi: {stdout: "first\n", ok: true} },
+  { name: "recover fails stops", template: ["echo x", {retry: 3, recover: "sh -c 'exit 9'", template: "false"}, "echo after"], pi: {stdout: "after\n", ok: true} },
+  { name: "timeout on sequence node", template: {timeout: 300, template: ["sleep 1", "echo done"]}, troupe: {stdout: "", ok: false}, pi: {stdout: "done\n", ok: true}, divergence: "node-timeout" },
+  { name: "nested parallel labels", template: {parallel: true, template: [{label: "outer", parallel: true, template: ["printf a", "printf b"]}, "printf c"]}, pi: {stdout: "--- branch: outer status: done ---\n--- branch: branch 1 status: done ---\na\n--- branch: branch 2 status: done ---\nb\n--- branch: branch 2 status: done ---\nc", ok: true} },
+  { name: "sequence branch in parallel", template: {parallel: true, template: [["echo a", "sed s/a/A/"], {label: "s2", template: ["false", "echo z"]}]}, troupe: {stdout: "--- branch: branch 1 status: done ---\nA\n\n--- branch: s2 status: done ---\nz\n", ok: true}, pi: {error: "Tool template produced an empty command."}, divergence: "nested-arrays" },
+  { name: "continue failure empty stdin", template: ["echo x", "false", "cat", "echo end"], pi: {stdout: "end\n", ok: true} },
+  { name: "failure on sequence inherited", template: {failure: "branch", template: ["echo a", "false", "echo c"]}, pi: {stdout: "", ok: false} },
+  { name: "failure branch seq in seq", template: [{failure: "branch", template: ["false"]}, "echo after"], pi: {stdout: "", ok: false} },
+  { name: "when on leaf with defaults flag", template: {defaults: {flag: "yes"}, template: [{when: "flag", template: "echo ran"}]}, pi: {stdout: "ran\n", ok: true} },
+  { name: "when negated with default", template: [{when: "!flag", template: "echo ran"}], defaults: {flag: "no"}, pi: {stdout: "ran\n", ok: true} },
+  { name: "ternary typed ternary yes", template: "echo {a?on:off}", values: {a: "yes"}, pi: {stdout: "on\n", ok: true} },
+  { name: "fallback typed int", template: "echo {n:int??x}", values: {n: "07"}, troupe: {stdout: "{n:int??x}\n", ok: true}, pi: {error: "Missing command template value: n:int??x"}, divergence: "literal-braces" },
+  { name: "index by name", template: "echo {xs[i]}", values: {xs: ["a", "b"], i: "1"}, pi: {stdout: "b\n", ok: true} },
+  { name: "length placeholder", template: "echo {xs.length}", values: {xs: ["a", "b"]}, troupe: {stdout: "2\n", ok: true}, pi: {error: "Missing command template value: xs.length"}, divergence: "length-placeholder" },
+  { name: "value uses index of array default", template: "echo {a}", values: {a: "{xs[1]}", xs: ["p", "q"]}, pi: {stdout: "q\n", ok: true} },
+  { name: "value with typed placeholder", template: "echo {a}", values: {a: "n={n:int}", n: "5"}, pi: {stdout: "n=5\n", ok: true} },
+  { name: "repeat in parallel with failure branch", template: {repeat: 2, parallel: true, failure: "branch", template: "sh -c 'exit {index}'"}, troupe: {stdout: "--- branch: branch 1 status: done ---\n\n--- branch: branch 2 status: failed ---\nexit: 1", ok: false}, pi: {stdout: "--- branch: branch 1 status: done ---\n\n--- branch: branch 2 status: failed ---\nexit: 1", ok: true}, divergence: "repeat-failure" },
+  { name: "repeat items.length missing", template: {repeat: "items.length", template: "echo {index}"}, troupe: {error: "Missing command template value: items"}, pi: {error: "Command template repeat could not be resolved."}, divergence: "message" },
+  { name: "repeat bad", template: {repeat: "abc", template: "echo x"}, troupe: {error: "Command template repeat must be a non-negative integer or {array.length}."}, pi: {error: "Command template repeat must be a positive integer or {array.length}."}, divergence: "message" },
+  { name: "timeout zero", template: {timeout: 0, template: "echo t0"}, pi: {stdout: "t0\n", ok: true} },
+  { name: "timeout empty placeholder", template: {timeout: "{t}", template: "echo t"}, values: {t: ""}, pi: {stdout: "t\n", ok: true} },
+  { name: "retry empty placeholder", template: {retry: "{r}", template: "echo r"}, values: {r: ""}, pi: {stdout: "r\n", ok: true} },
+  { name: "retry string 2", template: {retry: "2", template: "echo r"}, pi: {stdout: "r\n", ok: true} },
+  { name: "delay bad", template: {delay: "-5", template: "echo x"}, pi: {error: "Command template delay must be a non-negative number."} },
+  { name: "prev next in repeat", template: {repeat: 3, parallel: true, template: "printf {prev}{next}{_repeat}"}, pi: {stdout: "--- branch: branch 1 status: done ---\n2103\n--- branch: branch 2 status: done ---\n0203\n--- branch: branch 3 status: done ---\n1003", ok: true} },
+  { name: "child defaults override parent", template: {defaults: {a: "p"}, template: [{defaults: {a: "c"}, template: "echo {a}"}, "echo {a}"]}, pi: {stdout: "p\n", ok: true} },
+  { name: "child args replace", template: {args: ["n:int"], template: [{args: ["n:string"], template: "echo {n}"}]}, values: {n: "x"}, pi: {stdout: "x\n", ok: true} },
+  { name: "deep derived defaults", template: "echo {e}", defaults: {a: "1", b: "{a}", c: "{b}", d: "{c}", e: "{d}"}, pi: {stdout: "1\n", ok: true} },
+  { name: "derived too deep", template: "echo {g}", defaults: {a: "1", b: "{a}", c: "{b}", d: "{c}", e: "{d}", f: "{e}", g: "{f}"}, pi: {error: "Command template value recursion exceeded: a"} },
+  { name: "arith missing var", template: "echo {n+1}", troupe: {error: "Missing command template value: n"}, pi: {error: "Invalid command template expression variable: n"}, divergence: "message" },
+  { name: "pad missing", template: "echo {_(n)}", values: {n: "x"}, troupe: {error: "Argument n must be an integer."}, pi: {error: "Invalid command template expression variable: n"}, divergence: "message" },
+  { name: "trailing backslash", template: "printf [%s] a\\", pi: {stdout: "[a\\]", ok: true} },
+  { name: "dollar and semicolon data", template: "printf [%s] {a}", values: {a: "$(id); echo"}, pi: {stdout: "[$(id); echo]", ok: true} },
+]
 
 describe("declared arguments (JSON Schema) as pi-actors 0.17 derives them", () => {
   const schemaOf = (template: unknown, args: ReadonlyArray<string> = [], defaults: Record<string, unknown> = {}) =>
@@ -228,7 +269,7 @@ const expand = <A>(v: A, dir: string): A =>
 
 describe("pi-actors 0.17.1 agreement (reference run)", () => {
   it("covers when, defaults, retry, parallel joins, repeat and typed values", () => {
-    expect(rows.length).toBeGreaterThanOrEqual(120)
+    expect(rows.length).toBeGreaterThanOrEqual(150)
     for (const r of rows) expect(r.troupe === undefined).toBe(r.divergence === undefined)
   })
 
