@@ -118,12 +118,22 @@ export const normalizeTyped = (name: string, type: ArgType, v: unknown): unknown
 export const valueText = (v: unknown): string =>
   typeof v === "string" ? v : typeof v === "number" || typeof v === "boolean" ? String(v) : JSON.stringify(v)
 
-/** The value of `name` normalized by its declaration (if any); `undefined` when missing. */
+/**
+ * Validates `v` as the value of `name` declared with `type`. A text value of a checked type
+ * (`int`, `number`, `bool`, `enum`, `array`) that holds placeholders — a derived value such as
+ * `"{count}"` — is expanded first, so the check sees what will be substituted.
+ *
+ * @throws TemplateError `argument` (`Argument a must be an integer.`, …).
+ */
+export const checkTyped = (scope: Scope, name: string, type: ArgType, v: unknown): unknown =>
+  normalizeTyped(name, type, type._tag !== "string" && type._tag !== "path" && typeof v === "string" ? expandValue(scope, v, 0) : v)
+
+/** The value of `name` validated by its declaration (if any); `undefined` when missing. */
 export const lookup = (scope: Scope, name: string): unknown => {
   const raw = lookupRaw(scope, name)
   if (raw === undefined) return undefined
   const decl = scope.decls.get(name)
-  return decl === undefined ? raw : normalizeTyped(name, decl.type, raw)
+  return decl === undefined ? raw : checkTyped(scope, name, decl.type, raw)
 }
 
 const missing = (what: string): never => fail("missing_value", `Missing command template value: ${what}`)
@@ -246,7 +256,7 @@ export const evalPlaceholder = (scope: Scope, ph: Placeholder, depth = 0): strin
       const decl = scope.decls.get(ph.name)
       const type = decl?.type ?? ph.type
       if (raw !== undefined) {
-        const v = normalizeTyped(ph.name, type, raw)
+        const v = checkTyped(scope, ph.name, type, raw)
         return textOf(scope, v, depth)
       }
       if (ph.inlineDefault !== undefined) return valueText(normalizeTyped(ph.name, type, ph.inlineDefault))

@@ -214,6 +214,9 @@ const rows: ReadonlyArray<Row> = [
   { name: "pad missing", template: "echo {_(n)}", values: {n: "x"}, troupe: {error: "Argument n must be an integer."}, pi: {error: "Invalid command template expression variable: n"}, divergence: "message" },
   { name: "trailing backslash", template: "printf [%s] a\\", pi: {stdout: "[a\\]", ok: true} },
   { name: "dollar and semicolon data", template: "printf [%s] {a}", values: {a: "$(id); echo"}, pi: {stdout: "[$(id); echo]", ok: true} },
+  { name: "child typed array default references parent (lens-swarm shape)", template: { defaults: { lenses: ["a", "b"] }, template: { args: ["lenses:array"], defaults: { lenses: "{lenses}" }, parallel: true, repeat: "{lenses.length}", template: "printf {lenses[index]}" } }, troupe: { stdout: "--- branch: branch 1 status: done ---\na\n--- branch: branch 2 status: done ---\nb", ok: true }, pi: { error: "Missing command template value: lenses[index]" }, divergence: "json-defaults" },
+  { name: "derived typed default", template: "echo {count}", args: ["count:int"], defaults: { count: "{n}", n: "3" }, pi: { stdout: "3\n", ok: true } },
+  { name: "bare when name is a bool even where a placeholder types it", template: { when: "flag", template: "echo {flag:string}" }, values: { flag: "yes" }, pi: { stdout: "true\n", ok: true } },
 ]
 
 describe("declared arguments (JSON Schema) as pi-actors 0.17 derives them", () => {

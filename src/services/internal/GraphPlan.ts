@@ -200,8 +200,11 @@ const collectInline = (template: TemplateInput, acc: Array<ArgDecl>): Array<ArgD
     }
   }
   walk(template)
-  // A typed placeholder of the same name declares it instead of the `when` flag.
-  acc.push(...flags.filter((f) => !acc.some((d) => d.name === f.name)))
+  // As in pi-actors 0.17, a bare `when` name is a bool even where a placeholder types it.
+  const flagNames = new Set(flags.map((f) => f.name))
+  const typed = acc.filter((d) => !flagNames.has(d.name))
+  acc.length = 0
+  acc.push(...typed, ...flags)
   return acc
 }
 
@@ -252,9 +255,11 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
     defaults: mergeDefaults(parent.scope, { ...declDefaults, ...node.defaults }),
     decls
   }
-  for (const [k, v] of Object.entries(node.defaults ?? {})) {
+  // Typed defaults are checked as resolved (a `{x}` reference already taken from the parent).
+  for (const k of Object.keys(node.defaults ?? {})) {
     const d = decls.get(k)
-    if (d !== undefined && v !== null && v !== undefined) Text.normalizeTyped(k, d.type, v)
+    const v = scope.defaults[k]
+    if (d !== undefined && v !== null && v !== undefined) Text.checkTyped(scope, k, d.type, v)
   }
   const on = node.on === undefined ? parent.on : Text.substitute(scope, node.on).trim()
   if (on !== "local" && !/^vm:[A-Za-z0-9_.-]+$/.test(on)) tfail("validation", `Invalid host for on: ${on}. Use "local" or "vm:<id>".`)
@@ -417,7 +422,7 @@ export const planTree = (template: TemplateInput, options: PlanOptions): Planned
   const scope: Text.Scope = { values: options.values ?? {}, defaults, decls }
   for (const [k, d] of decls) {
     const v = Text.lookupRaw(scope, k)
-    if (v !== undefined) Text.normalizeTyped(k, d.type, v)
+    if (v !== undefined) Text.checkTyped(scope, k, d.type, v)
   }
   const ctx: Ctx = { scope, failure: undefined, cwd: options.cwd, on: "local", resolveImport: options.resolveImport, importing: [] }
   return expand(template, ctx, "root", "root")
