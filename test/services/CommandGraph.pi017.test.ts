@@ -267,6 +267,21 @@ describe("declared arguments (JSON Schema) as pi-actors 0.17 derives them", () =
   )
 })
 
+describe("import-bound values", () => {
+  it.effect("a bound value {x} with no x in the caller is missing inside, not a self-reference", () =>
+    Effect.gen(function* () {
+      const graph = yield* CommandGraph
+      const node = { values: { model: "{model}" }, template: "echo {model}" }
+      const missing = yield* graph.plan(node, { cwd: "/tmp" }).pipe(Effect.either)
+      expect(Either.isLeft(missing) ? missing.left.message : "planned").toBe("Missing command template value: model")
+      const withDefault = yield* graph.plan({ ...node, defaults: { model: "gpt" } }, { cwd: "/tmp" })
+      expect(withDefault._tag === "Leaf" ? withDefault.argv.slice(1) : []).toEqual(["gpt"])
+      const given = yield* graph.plan(node, { cwd: "/tmp", values: { model: "o3" } })
+      expect(given._tag === "Leaf" ? given.argv.slice(1) : []).toEqual(["o3"])
+    }).pipe(Effect.provide(graphLayer))
+  )
+})
+
 const expand = <A>(v: A, dir: string): A =>
   JSON.parse(JSON.stringify(v).replaceAll("@DIR@", dir).replaceAll("@E1000@", "e".repeat(1000))) as A
 

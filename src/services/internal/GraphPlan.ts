@@ -171,14 +171,19 @@ const exactReference = (scope: Text.Scope, v: unknown): { readonly found: boolea
 /**
  * A node's `values` (set by an inlined recipe import): they win over the caller's runtime
  * values inside the node. Text values are expanded in the parent's scope first, so
- * `{ "target": "{scope}/docs" }` reads the importing recipe's `scope`.
+ * `{ "target": "{scope}/docs" }` reads the importing recipe's `scope`. A value written exactly
+ * `{x}` when the parent has no `x` binds nothing: inside, the name is missing (or takes the
+ * imported recipe's default) rather than referring to itself.
  */
-const boundValues = (parent: Text.Scope, values: Readonly<Record<string, unknown>>): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(values).map(([k, v]) => {
+const boundValues = (parent: Text.Scope, values: Readonly<Record<string, unknown>>): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(values)) {
     const ref = exactReference(parent, v)
-    if (ref?.found === true) return [k, ref.value]
-    return [k, typeof v === "string" ? Text.expandValue(parent, v, 0) : v]
-  }))
+    if (ref === undefined) out[k] = typeof v === "string" ? Text.expandValue(parent, v, 0) : v
+    else if (ref.found) out[k] = ref.value
+  }
+  return out
+}
 
 /**
  * Inline declarations of every leaf string in a template tree (import nodes excluded), and
