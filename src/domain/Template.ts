@@ -30,9 +30,9 @@ const NumericField = Schema.Union(Schema.Number, Schema.String)
  *
  * Object node fields (all optional except `template`, or `name` for an import node):
  * `label`, `parallel`, `concurrency`, `min_successful`, `when`, `args`, `defaults`, `timeout` (ms),
- * `delay` (ms), `retry` (extra attempts), `failure`, `recover`, `repeat`, `output` (a file the
- * node's complete stdout is written to, atomically, when it succeeds), `on` (`"local"` or
- * `"vm:<id>"`). Unknown fields are rejected.
+ * `delay` (ms), `retry` (attempts in total, the first included; default 1, as pi-actors 0.17),
+ * `failure`, `recover`, `repeat`, `output` (a file the node's complete stdout is written to,
+ * atomically, when it succeeds), `on` (`"local"` or `"vm:<id>"`). Unknown fields are rejected.
  */
 export type TemplateInput = string | ReadonlyArray<TemplateInput> | TemplateNodeInput
 
