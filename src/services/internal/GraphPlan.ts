@@ -90,7 +90,7 @@ const numericField = (
   scope: Text.Scope,
   field: string,
   v: number | string | undefined,
-  kind: "non-negative" | "positive-int" | "non-negative-int"
+  kind: "non-negative" | "positive-int"
 ): number | undefined => {
   if (v === undefined) return undefined
   const text = typeof v === "number" ? String(v) : Text.substitute(scope, v).trim()
@@ -100,9 +100,6 @@ const numericField = (
   switch (kind) {
     case "non-negative":
       if (!Number.isFinite(n) || n < 0) tfail("validation", `Command template ${field} must be a non-negative number.`)
-      return n
-    case "non-negative-int":
-      if (!Number.isInteger(n) || n < 0) tfail("validation", `Command template ${field} must be a non-negative integer.`)
       return n
     case "positive-int":
       if (!Number.isInteger(n) || n < 1) tfail("validation", `Command template ${field} must be a positive integer.`)
