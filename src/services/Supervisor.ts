@@ -478,6 +478,8 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
 
       const stateDir = path.join(paths.runs, id)
       const values: Record<string, unknown> = {
+        // A recipe's `values` bind above its defaults and below the caller's values.
+        ...recipe?.values,
         ...req.values,
         run_id: id,
         state_dir: stateDir,
