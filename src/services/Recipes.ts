@@ -241,9 +241,14 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
         return { id: raw.id, path: raw.path, dir: raw.dir, source, file: raw.file, fingerprint: raw.fingerprint, imports, ...base, description } satisfies Recipe
       })
 
-    /** Argument names of a linked recipe (its JSON Schema properties), for generated descriptions. */
+    /**
+     * Argument names of a linked recipe, for generated descriptions: its `args` declarations,
+     * else the properties of its JSON Schema (inline-first recipes).
+     */
     const argNames = (r: Pick<Recipe, "template" | "args" | "defaults">): ReadonlyArray<string> =>
-      Either.match(Text.attempt(() => templateArgsSchema(r.template, r.args ?? [], r.defaults ?? {})), {
+      r.args !== undefined && r.args.length > 0
+        ? Either.getOrElse(Either.map(Text.attempt(() => Text.parseArgDecls(r.args ?? [])), (ds) => ds.map((d) => d.name)), () => [])
+        : Either.match(Text.attempt(() => templateArgsSchema(r.template, r.args ?? [], r.defaults ?? {})), {
         onLeft: () => [],
         onRight: (schema) => Object.keys(schema.properties)
       })
