@@ -174,7 +174,7 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
             const imported = yield* readFile(target).pipe(
               Effect.mapError((e) =>
                 e.reason === "not_found"
-                  ? err("import", raw.id, `Unknown recipe import: ${alias} (${ref} not found; looked at ${target})`)
+                  ? err("import", raw.id, `Recipe ${raw.id}: Unknown recipe import: ${alias} (${ref} not found; looked at ${target})`)
                   : err("import", raw.id, `Recipe ${raw.id} imports ${alias} (${target}): ${e.message}`)
               )
             )
