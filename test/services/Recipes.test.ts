@@ -11,6 +11,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Config from "../../src/layers/Config.js"
 import { CommandGraph, flattenPlan } from "../../src/services/CommandGraph.js"
+import { recipeTool } from "../../src/pi/RecipeTools.js"
 import { Recipes } from "../../src/services/Recipes.js"
 import { graphLayer, scratch } from "../support/graph.js"
 
@@ -236,6 +237,32 @@ describe("recipe imports", () => {
         expect(yield* planned(recipes, "wrap")).toEqual(["echo hello world!", "echo hello node!", "echo hello declared!", "echo hi outer-too!"])
         const wrap = yield* recipes.resolve("wrap")
         expect(wrap.imports.map((i) => [i.alias, i.id])).toEqual([["g", "greet"], ["bound", "greet"]])
+      })
+    )
+  })
+
+  it.effect("an imported recipe brings its root node fields; binding defaults and recipe values bind; descriptions are generated", () => {
+    const r = roots()
+    write(r.user, "greet.json", greet)
+    write(r.user, "fan.json", { args: ["items:array"], defaults: { items: ["a", "b"] }, repeat: "{items.length}", parallel: true, template: "echo {items[index]}" })
+    write(r.user, "pick.json", { imports: { f: "fan.json" }, template: { name: "f", values: { items: ["x", "y", "z"] } } })
+    write(r.user, "bind.json", { imports: { g: { from: "greet", defaults: { greeting: "hey" } } }, template: { name: "g" } })
+    const { description: _d, ...undescribed } = greet
+    write(r.user, "valued.json", { ...undescribed, values: { greeting: "yo" } })
+    write(r.user, "usev.json", { async: true, imports: { v: "valued.json" }, template: { name: "v" } })
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        expect(yield* planned(recipes, "fan")).toEqual(["echo a", "echo b"])
+        expect(yield* planned(recipes, "pick")).toEqual(["echo x", "echo y", "echo z"])
+        expect(yield* planned(recipes, "bind")).toEqual(["echo hey world!"])
+        expect(yield* planned(recipes, "usev")).toEqual(["echo yo world!"])
+        const fan = yield* recipes.resolve("fan")
+        expect(fan.description).toBe("Run recipe fan (items).")
+        expect(recipeTool("fan", fan, undefined as never).description).toBe("Run recipe fan (items).")
+        // No `args` of its own: the arguments of its JSON Schema (the imported recipe's).
+        expect((yield* recipes.resolve("usev")).description).toMatch(/^Start recipe usev as a background run \(.*\bwho\b.*\)\.$/)
+        expect((yield* recipes.resolve("greet")).description).toBe("greet")
+        expect((yield* recipes.resolve("valued")).values).toEqual({ greeting: "yo" })
       })
     )
   })
