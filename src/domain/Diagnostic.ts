@@ -79,8 +79,9 @@ export const describeIssues = (issues: ReadonlyArray<ParseResult.ArrayFormatterI
     return `missing field "${String(path[path.length - 1])}"${parent === "" ? "" : ` in ${parent}`}`
   }
   const here = field === "" ? "the value" : `field "${field}"`
-  if (issue._tag === "Type") {
-    const same = issues.filter((i) => i._tag === "Type" && pathText(i.path) === field)
+  // A wrong type, or a refinement (`Expected a number between 0 and 1000, actual -3`).
+  if (typeMessage.test(issue.message)) {
+    const same = issues.filter((i) => typeMessage.test(i.message) && pathText(i.path) === field)
     const wanted = [...new Set(same.map((i) => typeMessage.exec(i.message)?.[1]).filter((s): s is string => s !== undefined).map(expectationText).filter((s): s is string => s !== undefined))]
     const actual = input === undefined ? typeMessage.exec(issue.message)?.[2] : valuePreview(valueAt(input, path))
     if (wanted.length > 0) return `${here} must be ${joinOr(wanted)}${actual === undefined ? "" : ` (got ${actual.length > 40 ? `${actual.slice(0, 37)}...` : actual})`}`

@@ -131,6 +131,9 @@ describe("error messages through the built CLI", () => {
     expect(errorLine(await troupe("run", "--template", `{"template":"echo {a:bogus}"}`))).toBe("Unknown argument type for a: bogus. Valid types: string, path, int, number, bool, array, enum.")
     expect(errorLine(await troupe("run", "--template", "echo {n:int}", "n=many"))).toBe("Argument n must be an integer.")
     expect(errorLine(await troupe("spawn", "--template", `{"tmeout":5,"template":"echo"}`))).toBe(`Command template: unknown field "tmeout"`)
+    expect(errorLine(await troupe("spawn", "--template", "sleep 1", "--restart", "always", "--max-restarts", "-3"))).toBe(
+      `Invalid restart policy: field "max_restarts" must be a number between 0 and 1000 (got -3)`
+    )
     expect(errorLine(await troupe("spawn", "unknown-field"))).toBe(`Recipe unknown-field: unknown field "tmeout" (${join(root, "unknown-field.json")})`)
     const from = join(dir, "from.json")
     writeFileSync(from, `{"template":"echo","tmeout":3}`)
