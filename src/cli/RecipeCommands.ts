@@ -111,13 +111,13 @@ const doctor = Command.make(
           shadowed: ""
         }[top.status]
         const rows = entries.map((e) =>
-          [`- ${e.source} ${e.path}: ${e.status}`, ...e.diagnostics.map((d) => `    ${d}`)].join("\n")
+          [`- ${e.source} ${e.path}: ${e.status}`, ...e.diagnostics.map((d) => `    ${d}`), ...(e.warnings ?? []).map((w) => `    warning: ${w}`)].join("\n")
         )
         yield* Console.log([verdict, ...rows].join("\n"))
         if (top.status !== "active") return yield* new CliExit({ code: 1 })
       })
     )
-).pipe(Command.withDescription("Explain how an id resolves: which file decides, what it shadows, and every diagnostic."))
+).pipe(Command.withDescription("Explain how an id resolves: which file decides, what it shadows, every diagnostic, and warnings (tolerated pi-actors 0.17 fields, unused defaults)."))
 
 const resultLine = (r: { action: string; name: string; path: string; async?: boolean | undefined }) =>
   `${r.name} ${r.action} path=${compact(r.path)}${r.async === true ? " async" : ""}`

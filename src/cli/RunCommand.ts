@@ -52,6 +52,8 @@ export const runCommand = Effect.fn("cli.run")(function* (input: RunInput) {
   const recipe = recipeRef === undefined ? undefined : yield* recipes.resolve(recipeRef)
   const template = recipe === undefined ? templateFromFlag(Option.getOrThrow(input.template)) : recipe.template
   if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
+  // A recipe's `values` bind above its defaults and below the caller's values.
+  for (const [k, v] of Object.entries(recipe?.values ?? {})) if (!Object.hasOwn(values, k)) values[k] = v
 
   const plan = yield* graph.plan(template, {
     values,

@@ -1,17 +1,52 @@
 import { Schema } from "effect"
 import { TemplateInput } from "./Template.js"
 
+const NumericField = Schema.Union(Schema.Number, Schema.String)
+const ValuesRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
 /**
- * A recipe file (SPEC-runtime §2) in the pi-actors 0.17 shape: `description`, `async`, `args`,
- * `defaults`, `mailbox`, `artifacts`, `imports`, `disabled`, `template`, optional `name`.
- * Identity is the filename; unknown fields are rejected.
+ * The node fields of SPEC-runtime §1.5 that may stand at a recipe's top level beside
+ * `template` (pi-actors 0.17: "a recipe is also a template node"); they apply to the root node.
+ */
+export const recipeNodeFields = [
+  "parallel",
+  "concurrency",
+  "min_successful",
+  "when",
+  "label",
+  "timeout",
+  "delay",
+  "output",
+  "retry",
+  "failure",
+  "recover",
+  "repeat",
+  "on"
+] as const
+
+/**
+ * pi-actors 0.17 fields troupe accepts and ignores (`recipes doctor` names them): `usage`
+ * (troupe records usage in its store, never in the file), `state_dir` (every run gets its
+ * own), `actor_context` and `retire_when` (lifecycle hints troupe does not act on).
+ */
+export const toleratedFields = ["usage", "state_dir", "actor_context", "retire_when"] as const
+
+/**
+ * A recipe file (SPEC-runtime §2) in the pi-actors 0.17 shape. Only `template` is required.
+ * Contract fields: `name` (must equal the filename), `description`, `async`, `args`,
+ * `defaults` (a free map of values), `values` (composition binding, above `defaults`),
+ * `mailbox`, `artifacts`, `imports`, `disabled`. Node fields (`parallel`, `concurrency`,
+ * `min_successful`, `when`, `label`, `timeout` ms, `delay` ms, `output`, `retry`, `failure`,
+ * `recover`, `repeat`, `on`) apply to the root node. `usage`, `state_dir`, `actor_context`,
+ * `retire_when` are tolerated. Any other field is rejected.
  */
 export class RecipeFile extends Schema.Class<RecipeFile>("troupe/RecipeFile")({
   name: Schema.optional(Schema.String),
-  description: Schema.String,
+  description: Schema.optional(Schema.String),
   async: Schema.optional(Schema.Boolean),
   args: Schema.optional(Schema.Array(Schema.String)),
-  defaults: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  defaults: Schema.optional(ValuesRecord),
+  values: Schema.optional(ValuesRecord),
   mailbox: Schema.optional(
     Schema.Struct({
       accepts: Schema.optional(Schema.Array(Schema.String)),
@@ -24,10 +59,30 @@ export class RecipeFile extends Schema.Class<RecipeFile>("troupe/RecipeFile")({
   imports: Schema.optional(
     Schema.Record({
       key: Schema.String,
-      value: Schema.Union(Schema.String, Schema.Struct({ from: Schema.String, values: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })) }))
+      value: Schema.Union(
+        Schema.String,
+        Schema.Struct({ from: Schema.String, defaults: Schema.optional(ValuesRecord), values: Schema.optional(ValuesRecord) })
+      )
     })
   ),
   disabled: Schema.optional(Schema.Boolean),
+  parallel: Schema.optional(Schema.Boolean),
+  concurrency: Schema.optional(NumericField),
+  min_successful: Schema.optional(NumericField),
+  when: Schema.optional(Schema.Union(Schema.Boolean, Schema.String)),
+  label: Schema.optional(Schema.String),
+  timeout: Schema.optional(NumericField),
+  delay: Schema.optional(NumericField),
+  output: Schema.optional(Schema.String),
+  retry: Schema.optional(NumericField),
+  failure: Schema.optional(Schema.String),
+  recover: Schema.optional(TemplateInput),
+  repeat: Schema.optional(NumericField),
+  on: Schema.optional(Schema.String),
+  usage: Schema.optional(Schema.Unknown),
+  state_dir: Schema.optional(Schema.Unknown),
+  actor_context: Schema.optional(Schema.Unknown),
+  retire_when: Schema.optional(Schema.Unknown),
   template: TemplateInput
 }) {}
 
@@ -56,6 +111,13 @@ export interface Recipe {
   readonly dir: string
   readonly source: "user" | "explicit" | "packaged"
   readonly file: RecipeFile
+  /**
+   * The file's `description`, or — when it has none, as most of pi-actors 0.17.1's packaged
+   * recipes — one generated from the id and the arguments (`generatedDescription`).
+   */
+  readonly description: string
+  /** The file's `values` (bound above `defaults`, below the caller's values), if any. */
+  readonly values?: Readonly<Record<string, unknown>> | undefined
   readonly template: TemplateInput
   readonly args?: ReadonlyArray<string> | undefined
   readonly defaults?: Readonly<Record<string, unknown>> | undefined
@@ -103,6 +165,11 @@ export class CatalogEntry extends Schema.Class<CatalogEntry>("CatalogEntry")({
   async: Schema.optional(Schema.Boolean),
   /** Every problem found with the file (empty when valid). */
   diagnostics: Schema.Array(Schema.String),
+  /**
+   * Things worth knowing that do not stop the recipe (shown by `recipes doctor`): tolerated
+   * pi-actors 0.17 fields, defaults no placeholder uses.
+   */
+  warnings: Schema.optional(Schema.Array(Schema.String)),
   shadowed_by: Schema.optional(Schema.String),
   /** sha256 (hex) of the file, when it could be read and decoded. */
   fingerprint: Schema.optional(Schema.String)

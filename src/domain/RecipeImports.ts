@@ -1,7 +1,10 @@
 /**
  * Recipe imports (SPEC-runtime §2), the pure part: `{alias.*}` references and import nodes.
  *
- * A recipe declares `imports: { alias: "file.json" | "<id>" | { from, values } }`. Before the
+ * A recipe declares `imports: { alias: "file.json" | "<id>" | { from, defaults?, values? } }`
+ * (a declaration's `defaults` act as the imported recipe's defaults; the imported recipe's
+ * own `values` bind above its `defaults`). An imported recipe's template already carries its
+ * top-level node fields (`repeat`, `parallel`, `timeout`, … on its root node). Before the
  * template runs, troupe
  *
  * 1. replaces **references** in every string of the template and of `defaults`, textually

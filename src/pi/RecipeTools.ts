@@ -48,7 +48,8 @@ export const recipeTool = (name: string, recipe: Recipe, connect: Connect): PiTo
   const parameters: JsonSchema = recipe.async
     ? { ...args, properties: { ...args.properties, run_id: { type: "string", description: "Run id for this invocation (generated when absent)." } } }
     : { ...args }
-  const description = recipe.file.description ?? `Recipe ${recipe.id} (${recipe.path})`
+  // The file's description, or one generated from the id and the arguments.
+  const description = recipe.description
   return {
     name,
     label: name,

@@ -10,7 +10,8 @@
  * (root failures interrupt running siblings; a failed last step fails its sequence).
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Cause, Clock, Data, Duration, Effect, Either, Exit, Option, ParseResult, Ref, Schema, type Stream } from "effect"
+import { Cause, Clock, Data, Duration, Effect, Either, Exit, Option, Ref, Schema, type Stream } from "effect"
+import { describeParseError } from "../domain/Diagnostic.js"
 import * as Output from "../domain/Output.js"
 import type {
   DryRunLeaf,
@@ -88,15 +89,7 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
     const parseTemplate = (input: unknown): Either.Either<TemplateInput, TemplateError> =>
       Either.mapLeft(
         decodeTemplate(input, strictParse),
-        (e) => {
-          // A union reports one issue per member; the deepest one names the offending field.
-          const issue = ParseResult.ArrayFormatter.formatErrorSync(e).reduce<ParseResult.ArrayFormatterIssue | undefined>(
-            (best, i) => (best === undefined || i.path.length > best.path.length ? i : best),
-            undefined
-          )
-          const where = issue === undefined || issue.path.length === 0 ? "" : ` at ${issue.path.join(".")}`
-          return new TemplateError({ reason: "syntax", message: `Invalid command template${where}: ${issue?.message ?? e.message}` })
-        }
+        (e) => new TemplateError({ reason: "syntax", message: `Command template: ${describeParseError(e, input)}` })
       )
 
     /** Resolves a command-position word (SPEC-runtime §1.2 step 4). */

@@ -8,9 +8,11 @@
  * disabled one blocks the lower ones instead of silently falling back to them.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Duration, Effect, Either, ParseResult, Schedule, Schema, Stream } from "effect"
+import { Duration, Effect, Either, Schedule, Schema, Stream } from "effect"
 import { createHash } from "node:crypto"
+import { describeParseError, jsonProblem } from "../domain/Diagnostic.js"
 import { CatalogEntry, type Recipe, RecipeError, RecipeFile, type RecipeImport } from "../domain/Recipe.js"
+import * as Check from "../domain/RecipeCheck.js"
 import * as Imports from "../domain/RecipeImports.js"
 import { strictParse, type TemplateInput } from "../domain/Template.js"
 import * as Text from "../domain/TemplateText.js"
@@ -30,9 +32,10 @@ export const maxImportDepth = 32
 
 /**
  * Checks a recipe's template beyond its schema: argument declarations, inline placeholders
- * that conflict with them, defaults naming unknown arguments
- * (`Unknown Recipe default argument: x`), and typed defaults (ints, enums) that do not fit
- * their declaration.
+ * that conflict with them, and defaults of declared typed arguments (ints, enums, …) that do
+ * not fit their declaration. `defaults` is a free map of values (pi-actors 0.17): a default
+ * that names no declared argument is a derived value, not an error, and a typed default
+ * holding a placeholder (`"n": "{lenses.length}"`) is checked only once expanded, at run time.
  * @returns every problem found (empty when valid).
  */
 export const validateRecipe = (recipe: {
@@ -43,21 +46,26 @@ export const validateRecipe = (recipe: {
   const problems: Array<string> = []
   const schema = Text.attempt(() => templateArgsSchema(recipe.template, recipe.args ?? [], recipe.defaults ?? {}))
   if (Either.isLeft(schema)) return [schema.left.message]
-  const known = schema.right.properties
-  for (const key of Object.keys(recipe.defaults ?? {})) {
-    if (!(key in known) && !injectedNames.has(key)) problems.push(`Unknown Recipe default argument: ${key}`)
-  }
   const decls = Text.attempt(() => Text.parseArgDecls(recipe.args ?? []))
   if (Either.isRight(decls)) {
     for (const d of decls.right) {
       const v = recipe.defaults?.[d.name] ?? d.default
-      if (v === undefined) continue
+      if (v === undefined || v === null || Check.hasPlaceholder(v)) continue
       const checked = Text.attempt(() => Text.normalizeTyped(d.name, d.type, v))
-      if (Either.isLeft(checked)) problems.push(checked.left.message)
+      if (Either.isLeft(checked)) problems.push(`default of ${d.name}: ${checked.left.message}`)
     }
   }
   return problems
 }
+
+/**
+ * What `recipes doctor` reports about a valid recipe without blocking it: tolerated
+ * pi-actors 0.17 fields and defaults no placeholder uses.
+ */
+export const recipeWarnings = (recipe: Pick<Recipe, "file" | "template" | "defaults" | "values" | "artifacts">): ReadonlyArray<string> => [
+  ...Check.toleratedWarnings(recipe.file),
+  ...Check.unusedDefaults(recipe, injectedNames).map((k) => `default "${k}" is not used by any placeholder`)
+]
 
 /**
  * Decodes a recipe file's text: JSON, the `tool`/`script` guidance, the schema, and `name`
@@ -70,7 +78,7 @@ export const decodeText = (id: string, text: string): Effect.Effect<RecipeFile, 
     if (!recipeId.test(id)) return yield* fail("invalid", `Invalid recipe file name ${id}.json: ids match ^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
     const json = yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
-      catch: (e) => fail("invalid", `Recipe ${id} is not valid JSON: ${(e as Error).message}`)
+      catch: (e) => fail("invalid", `Recipe ${id} is not valid JSON: ${jsonProblem(e)}`)
     })
     if (typeof json === "object" && json !== null && !Array.isArray(json)) {
       if ("tool" in json) {
@@ -80,8 +88,11 @@ export const decodeText = (id: string, text: string): Effect.Effect<RecipeFile, 
         return yield* fail("rejected", `Recipe ${id} has a "script" field; put the command in "template" (a script file runs as the first word, e.g. "./scripts/x.sh {arg}").`)
       }
     }
+    if (typeof json !== "object" || json === null || Array.isArray(json)) {
+      return yield* fail("invalid", `Recipe ${id} must be a JSON object with a "template" field, not ${Array.isArray(json) ? "an array" : json === null ? "null" : `a ${typeof json}`}`)
+    }
     const decoded = yield* decodeRecipe(json, strictParse).pipe(
-      Effect.mapError((e) => fail("invalid", `Recipe ${id} is invalid: ${ParseResult.TreeFormatter.formatErrorSync(e)}`))
+      Effect.mapError((e) => fail("invalid", `Recipe ${id}: ${describeParseError(e, json)}`))
     )
     if (decoded.name !== undefined && decoded.name !== id) {
       return yield* fail("rejected", `Recipe ${id} has name "${decoded.name}"; the name must equal the filename (${id}).`)
@@ -163,7 +174,7 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
             const imported = yield* readFile(target).pipe(
               Effect.mapError((e) =>
                 e.reason === "not_found"
-                  ? err("import", raw.id, `Unknown recipe import: ${alias} (${ref} not found; looked at ${target})`)
+                  ? err("import", raw.id, `Recipe ${raw.id}: Unknown recipe import: ${alias} (${ref} not found; looked at ${target})`)
                   : err("import", raw.id, `Recipe ${raw.id} imports ${alias} (${target}): ${e.message}`)
               )
             )
@@ -181,40 +192,65 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
           if (!Text.isIdentifier(alias)) return yield* err("invalid", raw.id, `Recipe ${raw.id} has an invalid import alias: ${alias}`)
           const ref = typeof spec === "string" ? spec : spec.from
           const r = yield* loadImport(alias, ref)
-          linked.set(alias, { id: r.id, dir: r.dir, template: r.template, args: r.args, defaults: r.defaults ?? {}, values: typeof spec === "string" ? {} : spec.values ?? {} })
+          // The imported recipe's own `values` bind above its defaults; the declaration's
+          // `defaults` (pi-actors 0.17 `{ from, defaults }`) above both.
+          const defaults = { ...r.defaults, ...r.values, ...(typeof spec === "string" ? {} : spec.defaults) }
+          linked.set(alias, { id: r.id, dir: r.dir, template: r.template, args: r.args, defaults, values: typeof spec === "string" ? {} : spec.values ?? {} })
           imports.push({ alias, id: r.id, path: r.path }, ...r.imports)
         }
 
         const pointer = Imports.recipePointer(raw.file.template)
-        let base: Pick<Recipe, "template" | "args" | "defaults" | "async" | "mailbox" | "artifacts">
+        // Top-level node fields (`timeout`, `repeat`, `parallel`, …) apply to the root node.
+        const flags = Check.rootFlags(raw.file)
+        let base: Pick<Recipe, "template" | "args" | "defaults" | "values" | "async" | "mailbox" | "artifacts"> & { readonly description?: string | undefined }
         if (pointer !== undefined) {
           const r = yield* loadImport(pointer.replace(/\.json$/, ""), pointer)
           imports.push({ alias: "template", id: r.id, path: r.path }, ...r.imports)
           base = {
-            template: Imports.importedNode({ id: r.id, dir: r.dir, template: r.template, args: raw.file.args ?? r.args, defaults: { ...r.defaults, ...raw.file.defaults }, values: {} }),
+            template: Imports.importedNode(
+              { id: r.id, dir: r.dir, template: r.template, args: raw.file.args ?? r.args, defaults: { ...r.defaults, ...raw.file.defaults }, values: {} },
+              flags
+            ),
             args: undefined,
             defaults: undefined,
+            values: r.values === undefined && raw.file.values === undefined ? undefined : { ...r.values, ...raw.file.values },
             async: raw.file.async ?? r.async,
             mailbox: raw.file.mailbox ?? r.mailbox,
-            artifacts: raw.file.artifacts ?? r.artifacts
+            artifacts: raw.file.artifacts ?? r.artifacts,
+            description: raw.file.description ?? r.file.description
           }
         } else {
           const out = yield* Effect.try({
-            try: () => Imports.link(raw.file.template, raw.file.defaults, linked),
+            try: () => Imports.link(Check.withRootFlags(raw.file.template, flags), raw.file.defaults, linked),
             catch: (e) => err("import", raw.id, e instanceof Imports.ImportProblem ? `Recipe ${raw.id}: ${e.message}` : String(e))
           })
           base = {
             template: out.template,
             args: raw.file.args,
             defaults: out.defaults,
+            values: raw.file.values,
             async: raw.file.async === true,
             mailbox: raw.file.mailbox,
-            artifacts: raw.file.artifacts
+            artifacts: raw.file.artifacts,
+            description: raw.file.description
           }
         }
         const problems = validateRecipe({ template: base.template, args: base.args, defaults: base.defaults })
-        if (problems.length > 0) return yield* err("invalid", raw.id, `Recipe ${raw.id} is invalid: ${problems.join("; ")}`)
-        return { id: raw.id, path: raw.path, dir: raw.dir, source, file: raw.file, fingerprint: raw.fingerprint, imports, ...base } satisfies Recipe
+        if (problems.length > 0) return yield* err("invalid", raw.id, `Recipe ${raw.id}: ${problems.join("; ")}`)
+        const description = base.description ?? Check.generatedDescription(raw.id, base.async, argNames(base))
+        return { id: raw.id, path: raw.path, dir: raw.dir, source, file: raw.file, fingerprint: raw.fingerprint, imports, ...base, description } satisfies Recipe
+      })
+
+    /**
+     * Argument names of a linked recipe, for generated descriptions: its `args` declarations,
+     * else the properties of its JSON Schema (inline-first recipes).
+     */
+    const argNames = (r: Pick<Recipe, "template" | "args" | "defaults">): ReadonlyArray<string> =>
+      r.args !== undefined && r.args.length > 0
+        ? Either.getOrElse(Either.map(Text.attempt(() => Text.parseArgDecls(r.args ?? [])), (ds) => ds.map((d) => d.name)), () => [])
+        : Either.match(Text.attempt(() => templateArgsSchema(r.template, r.args ?? [], r.defaults ?? {})), {
+        onLeft: () => [],
+        onRight: (schema) => Object.keys(schema.properties)
       })
 
     /**
@@ -262,7 +298,7 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
           if (Either.isRight(loaded)) {
             const r = loaded.right
             found.push({
-              entry: { id, source, path: file, description: r.file.description, async: r.async, diagnostics: [], fingerprint: r.fingerprint },
+              entry: { id, source, path: file, description: r.description, async: r.async, diagnostics: [], warnings: recipeWarnings(r), fingerprint: r.fingerprint },
               recipe: r,
               disabled: r.file.disabled === true
             })

@@ -14,7 +14,8 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect, Schema } from "effect"
 import type { CatalogEntry, Recipe } from "../domain/Recipe.js"
-import { RecipeError } from "../domain/Recipe.js"
+import { describeParseError } from "../domain/Diagnostic.js"
+import { RecipeError, recipeNodeFields } from "../domain/Recipe.js"
 import { TemplateInput } from "../domain/Template.js"
 import { TroupeConfig } from "../layers/Config.js"
 import { Recipes } from "./Recipes.js"
@@ -71,6 +72,22 @@ export class RegisterInput extends Schema.Class<RegisterInput>("RegisterInput")(
   artifacts: Schema.optional(Schema.NullOr(Schema.Unknown)),
   imports: Schema.optional(Schema.NullOr(Schema.Unknown)),
   disabled: Schema.optional(Schema.NullOr(Schema.Boolean)),
+  values: Schema.optional(Schema.NullOr(ValuesRecord)),
+  // Root-node fields (pi-actors 0.17: a recipe is also a template node); the recipe check
+  // validates them.
+  parallel: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  concurrency: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  min_successful: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  when: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  label: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  timeout: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  delay: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  output: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  retry: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  failure: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  recover: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  repeat: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  on: Schema.optional(Schema.NullOr(Schema.Unknown)),
   update: Schema.optional(Schema.Boolean)
 }) {}
 
@@ -101,7 +118,19 @@ export const splitArgs = (text: string): ReadonlyArray<string> => {
 }
 
 /** Field order when writing: metadata first, `template` last (SPEC-runtime §2). */
-const fieldOrder = ["description", "async", "disabled", "args", "defaults", "mailbox", "artifacts", "imports", "template"] as const
+const fieldOrder = [
+  "description",
+  "async",
+  "disabled",
+  "args",
+  "defaults",
+  "values",
+  "mailbox",
+  "artifacts",
+  "imports",
+  ...recipeNodeFields,
+  "template"
+] as const
 
 export class Registry extends Effect.Service<Registry>()("troupe/Registry", {
   effect: Effect.gen(function* () {
@@ -241,7 +270,7 @@ export class Registry extends Effect.Service<Registry>()("troupe/Registry", {
             action: existing === undefined ? "created" : "updated",
             name,
             path: file,
-            description: recipe.file.description,
+            description: recipe.description,
             async: recipe.async
           })
         })
@@ -263,7 +292,7 @@ export const decodeRegisterInput = (input: unknown): Effect.Effect<RegisterInput
       new RecipeError({
         reason: "invalid",
         recipe: typeof input === "object" && input !== null && typeof (input as { name?: unknown }).name === "string" ? (input as { name: string }).name : "",
-        message: `Invalid register_tool parameters: ${e.message}`
+        message: `Invalid register_tool parameters: ${describeParseError(e, input)}`
       })
     )
   )

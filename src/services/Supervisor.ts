@@ -12,6 +12,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Clock, Deferred, Duration, Effect, Fiber, FiberMap, Option, Queue, Schedule, Schema, Stream } from "effect"
 import { createHash, randomBytes, randomUUID } from "node:crypto"
+import { describeParseError } from "../domain/Diagnostic.js"
 import type { MessageableAddress } from "../domain/Address.js"
 import { MessageIds, stamp } from "../domain/Envelope.js"
 import * as Output from "../domain/Output.js"
@@ -472,12 +473,14 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       const recipeName = recipe?.id ?? "inline"
       const id = yield* chooseId(req, recipeName)
       if (entries.has(id)) return yield* new ActorsError({ reason: "duplicate", message: `run:${id} is already active` })
-      const policy = yield* decodeRestart(req.restart ?? {}).pipe(Effect.mapError((e) => invalid(`Invalid restart policy: ${e.message}`)))
+      const policy = yield* decodeRestart(req.restart ?? {}).pipe(Effect.mapError((e) => invalid(`Invalid restart policy: ${describeParseError(e, req.restart)}`)))
       const cwd = req.cwd ?? process.cwd()
       if (!path.isAbsolute(cwd)) return yield* invalid(`cwd must be an absolute path: ${cwd}`)
 
       const stateDir = path.join(paths.runs, id)
       const values: Record<string, unknown> = {
+        // A recipe's `values` bind above its defaults and below the caller's values.
+        ...recipe?.values,
         ...req.values,
         run_id: id,
         state_dir: stateDir,

@@ -11,6 +11,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Config from "../../src/layers/Config.js"
 import { CommandGraph, flattenPlan } from "../../src/services/CommandGraph.js"
+import { recipeTool } from "../../src/pi/RecipeTools.js"
 import { Recipes } from "../../src/services/Recipes.js"
 import { graphLayer, scratch } from "../support/graph.js"
 
@@ -72,7 +73,7 @@ describe("recipe discovery", () => {
       Effect.gen(function* () {
         const list = yield* recipes.list
         expect(list.map((e) => [e.source, e.status])).toEqual([["user", "invalid"], ["packaged", "shadowed"]])
-        expect(list[0]!.diagnostics.join(" ")).toContain("Recipe review is invalid")
+        expect(list[0]!.diagnostics.join(" ")).toBe("Recipe review: Unknown argument type for n: bogus. Valid types: string, path, int, number, bool, array, enum.")
         const err = yield* Effect.flip(recipes.resolve("review"))
         expect(err.reason).toBe("invalid")
         expect(err.message).toContain("it blocks the lower-priority recipe with the same id")
@@ -113,19 +114,31 @@ describe("recipe discovery", () => {
     )
   })
 
-  it.effect("defaults are validated at load: unknown names, ints and enums", () => {
+  it.effect("defaults are a free map: typed ones are checked, unused ones are warnings, derived ones are values", () => {
     const r = roots()
     write(r.user, "typo.json", { description: "x", args: ["scope:string"], defaults: { scop: "a" }, template: "echo {scope}" })
+    write(r.user, "derived.json", {
+      args: ["lenses:array", "n:int"],
+      defaults: { lenses: ["a", "b"], n: "{lenses.length}", directory: "{repo}/{docs_dir}", repo: "/r", docs_dir: "docs" },
+      template: { template: "echo {n} {directory}", defaults: { inner: "{repo}" } }
+    })
     write(r.user, "int.json", { description: "x", args: ["n:int"], defaults: { n: "many" }, template: "echo {n}" })
     write(r.user, "enum.json", { description: "x", args: ["mode:enum(fast,slow)"], defaults: { mode: "medium" }, template: "echo {mode}" })
     write(r.user, "ok.json", { description: "x", args: ["mode:enum(fast,slow)=fast", "n:int"], defaults: { n: 3, state_dir: "/x" }, template: "echo {mode} {n} {extra=1}" })
     return withRecipes(r, (recipes) =>
       Effect.gen(function* () {
         const byId = Object.fromEntries((yield* recipes.list).map((e) => [e.id, e]))
-        expect(byId.typo!.diagnostics[0]).toContain("Unknown Recipe default argument: scop")
+        // pi-actors 0.45+ rejected an unused default; 0.17 did not: it is a doctor warning.
+        expect(byId.typo!.status).toBe("active")
+        expect(byId.typo!.warnings).toEqual([`default "scop" is not used by any placeholder`])
+        // A default naming no declared argument is a derived value; a typed default holding a
+        // placeholder is checked once expanded; a value used only by another default is used.
+        expect(byId.derived!.status).toBe("active")
+        expect(byId.derived!.warnings).toEqual([])
         expect(byId.int!.status).toBe("invalid")
-        expect(byId.int!.diagnostics[0]).toContain("n")
+        expect(byId.int!.diagnostics).toEqual(["Recipe int: default of n: Argument n must be an integer."])
         expect(byId.enum!.status).toBe("invalid")
+        expect(byId.enum!.diagnostics).toEqual(["Recipe enum: default of mode: Argument mode must be one of: fast, slow."])
         expect(byId.ok!.diagnostics).toEqual([])
         expect(byId.ok!.status).toBe("active")
       })
@@ -224,6 +237,32 @@ describe("recipe imports", () => {
         expect(yield* planned(recipes, "wrap")).toEqual(["echo hello world!", "echo hello node!", "echo hello declared!", "echo hi outer-too!"])
         const wrap = yield* recipes.resolve("wrap")
         expect(wrap.imports.map((i) => [i.alias, i.id])).toEqual([["g", "greet"], ["bound", "greet"]])
+      })
+    )
+  })
+
+  it.effect("an imported recipe brings its root node fields; binding defaults and recipe values bind; descriptions are generated", () => {
+    const r = roots()
+    write(r.user, "greet.json", greet)
+    write(r.user, "fan.json", { args: ["items:array"], defaults: { items: ["a", "b"] }, repeat: "{items.length}", parallel: true, template: "echo {items[index]}" })
+    write(r.user, "pick.json", { imports: { f: "fan.json" }, template: { name: "f", values: { items: ["x", "y", "z"] } } })
+    write(r.user, "bind.json", { imports: { g: { from: "greet", defaults: { greeting: "hey" } } }, template: { name: "g" } })
+    const { description: _d, ...undescribed } = greet
+    write(r.user, "valued.json", { ...undescribed, values: { greeting: "yo" } })
+    write(r.user, "usev.json", { async: true, imports: { v: "valued.json" }, template: { name: "v" } })
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        expect(yield* planned(recipes, "fan")).toEqual(["echo a", "echo b"])
+        expect(yield* planned(recipes, "pick")).toEqual(["echo x", "echo y", "echo z"])
+        expect(yield* planned(recipes, "bind")).toEqual(["echo hey world!"])
+        expect(yield* planned(recipes, "usev")).toEqual(["echo yo world!"])
+        const fan = yield* recipes.resolve("fan")
+        expect(fan.description).toBe("Run recipe fan (items).")
+        expect(recipeTool("fan", fan, undefined as never).description).toBe("Run recipe fan (items).")
+        // No `args` of its own: the arguments of its JSON Schema (the imported recipe's).
+        expect((yield* recipes.resolve("usev")).description).toMatch(/^Start recipe usev as a background run \(.*\bwho\b.*\)\.$/)
+        expect((yield* recipes.resolve("greet")).description).toBe("greet")
+        expect((yield* recipes.resolve("valued")).values).toEqual({ greeting: "yo" })
       })
     )
   })
