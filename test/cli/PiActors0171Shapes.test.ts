@@ -95,9 +95,7 @@ describe("a user root with every pi-actors 0.17.1 recipe shape", () => {
     expect((await troupe(["run", "say-one", "word=w"])).stdout).toBe(direct(["printf", "%s\\n", "say:w"]))
   })
 
-  // needs engine branch: the joined bytes of a parallel node (blocks joined by "\n", each
-  // branch's stdout exactly) are the engine helper's SPEC-runtime §1.5 change.
-  it.skip("top-level repeat + parallel + failure on an import node fan out; a recipe importing it runs it", async () => {
+  it("top-level repeat + parallel + failure on an import node fan out; a recipe importing it runs it", async () => {
     const say = (w: string) => direct(["printf", "%s\\n", `say:${w}`])
     expect((await troupe(["run", "say-each"])).stdout).toBe(joined(["alpha", "beta", "gamma"].map(say)))
     expect((await troupe(["run", "say-each", `words=["x","y"]`])).stdout).toBe(joined(["x", "y"].map(say)))
@@ -117,9 +115,7 @@ describe("a user root with every pi-actors 0.17.1 recipe shape", () => {
     expect(ask.map((l) => l.argv)).toEqual([["pi", "-p", "--model", "m1", "--thinking", "off", "hi there"]])
   })
 
-  // needs engine branch: bare `when` names ("flag", "!flag") are the engine helper's
-  // SPEC-runtime §1.5 change.
-  it.skip("every when form gates its step like pi-actors 0.17", async () => {
+  it("every when form gates its step like pi-actors 0.17", async () => {
     expect((await troupe(["run", "when-forms"])).stdout).toBe(steps(["not-bare", "not-braced", "always"]))
     expect((await troupe(["run", "when-forms", "flag=true", "mode=x"])).stdout).toBe(steps(["bare", "braced", "always", "mode-x"]))
   })
