@@ -375,7 +375,7 @@ const inboxList = Command.make(
       const remote = yield* connect(input)
       const records = yield* remote.actors.inboxList(input.address, { limit: input.lines })
       if (input.json) return yield* printJson(records)
-      yield* print(records.length === 0 ? "no messages" : records.map((r) => `${r.id} state=${r.state} from=${r.envelope.from} type=${r.envelope.type}`).join("\n"))
+      yield* print(records.length === 0 ? "no messages" : records.map((r) => `${r.id} state=${r.state} from=${r.envelope.from} sender=${r.envelope.sender ?? ""} type=${r.envelope.type}`).join("\n"))
     })
 ).pipe(Command.withDescription("List an inbox's messages with their states."))
 

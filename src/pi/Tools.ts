@@ -132,7 +132,7 @@ export const messageTool = (connect: Connect): PiTool => ({
       type: str("Message type, e.g. control.stop, control.continue, task.assign (lowercase dotted)."),
       body: { description: "Message body: a string or JSON value.", anyOf: [{ type: "string" }, { type: "object" }, { type: "array" }, { type: "number" }, { type: "boolean" }] },
       summary: str("Short human-facing summary (shown in previews)."),
-      from: str("Sender address; checked against this session (a forged sender is rejected)."),
+      from: str("Sender address: coordinator (default), or a run this session owns or one of its branches (e.g. branch:<run>/<label> posting actor.join to room:<run>); anything else is rejected."),
       reply_to: str("Id of the message this replies to."),
       correlation_id: str("Correlation id linking a workflow's messages."),
       metadata: obj("Structured metadata (e.g. {recipients: [...]} for a room multicast)."),

@@ -552,7 +552,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
             if (replaced) yield* Effect.all([rooms.removeRun(id), mailbox.removeRun(id)], { discard: true })
             const join = yield* stamp(
               { to: `room:${id}`, type: "actor.join", summary: "Run joined default room", body: { role: "run", status: "present" } },
-              { from: { _tag: "Run", run: id } as MessageableAddress }
+              { from: { _tag: "Run", run: id } as MessageableAddress, sender: "runtime" }
             ).pipe(Effect.provideService(MessageIds, messageIds))
             yield* rooms.post({ room: `room:${id}`, envelope: join, ...(caller.run === undefined ? {} : { parent: `run:${caller.run}` }) })
           }).pipe(Effect.catchAll((e) => Effect.logWarning(`run:${id} did not join its default room: ${e.message}`)))
