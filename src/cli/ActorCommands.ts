@@ -344,7 +344,7 @@ const inboxNext = Command.make(
         return yield* new CliExit({ code: 3 })
       }
       const r = next.value
-      yield* input.json ? printJson(r) : print(`${r.id} state=${r.state} from=${r.envelope.from} type=${r.envelope.type}${r.envelope.body === undefined ? "" : `\n${typeof r.envelope.body === "string" ? r.envelope.body : JSON.stringify(r.envelope.body)}`}`)
+      yield* input.json ? printJson(r) : print(`${r.id} state=${r.state} from=${r.envelope.from} sender=${r.envelope.sender ?? ""} type=${r.envelope.type}${r.envelope.body === undefined ? "" : `\n${typeof r.envelope.body === "string" ? r.envelope.body : JSON.stringify(r.envelope.body)}`}`)
     })
 ).pipe(Command.withDescription(withExamples("Read the oldest unhandled message of an inbox (pull delivery).", ["troupe inbox next run:worker --claim", "troupe inbox next run:worker --wait 30s --json"])))
 
