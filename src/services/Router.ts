@@ -27,9 +27,10 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Clock, Duration, Effect, Either, Schedule, Schema, Stream } from "effect"
 import { type Address, formatAddress, type MessageableAddress, parseAddress } from "../domain/Address.js"
-import { derivedMessageId, Envelope, type EnvelopeError, type EnvelopeInput, MessageIds, parseEnvelopeInput, type Sender } from "../domain/Envelope.js"
+import { derivedMessageId, Envelope, type EnvelopeError, type EnvelopeInput, MessageIds, parseEnvelopeInput } from "../domain/Envelope.js"
 import { ActorsError, type Caller, ControlType, RunState, SpawnRequest } from "../domain/Run.js"
 import { snapshotDebounceMs, writeSnapshot } from "./Communication.js"
+import { verifySender } from "./SenderPolicy.js"
 import { Events } from "./Events.js"
 import * as Fifo from "./Fifo.js"
 import { Mailbox } from "./Mailbox.js"
@@ -135,40 +136,9 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
     /** An address, or `invalid` with the address error (an `Either`: yieldable, and cheap). */
     const parse = (text: string): Either.Either<Address, ActorsError> => Either.mapLeft(parseAddress(text), (e) => invalid(e.message))
 
-    /**
-     * The verified sender and who vouches for it (SPEC-messaging §2, "Who may speak as whom").
-     * An actor process (run token) sends as its run or one of its run's branches (`token`, or
-     * `outbox` for its `outbox.jsonl` lines); nothing else. A session sends as `coordinator`
-     * (the default), as `session:<itself>`, or — pi-actors' room workflow — as a run it owns or
-     * one of that run's branches (`session:<id>`). Nobody speaks for another owner's run and no
-     * run for another run.
-     */
-    const verifiedFrom = (caller: Caller, claimed: string | undefined, via: "token" | "outbox"): Effect.Effect<{ readonly from: MessageableAddress; readonly sender: Sender }, ActorsError> => {
-      if (caller.run !== undefined) {
-        const run = caller.run
-        if (claimed === undefined) return Effect.succeed({ from: { _tag: "Run", run } as MessageableAddress, sender: via })
-        return Either.flatMap(parse(claimed), (a) =>
-          (a._tag === "Run" || a._tag === "Branch") && a.run === run
-            ? Either.right({ from: a as MessageableAddress, sender: via })
-            : Either.left(forbidden(`run:${run} cannot send as ${claimed}: an actor sends as its run or one of its branches`)))
-      }
-      const sender: Sender = `session:${caller.session}`
-      if (claimed === undefined) return Effect.succeed({ from: { _tag: "Coordinator" } as MessageableAddress, sender })
-      return Effect.flatMap(parse(claimed), (a) => {
-        if (a._tag === "Coordinator" || (a._tag === "Session" && a.session === caller.session)) return Effect.succeed({ from: a as MessageableAddress, sender })
-        if (a._tag === "Run" || a._tag === "Branch") {
-          // The session must own the run it speaks for (the same check as any other use of it).
-          return supervisor.brief({ session: caller.session, all: false }, a.run).pipe(
-            Effect.mapError((e) =>
-              forbidden(e.reason === "not_found"
-                ? `cannot send as ${claimed}: there is no run ${a.run} (a session speaks only for runs it owns)`
-                : `cannot send as ${claimed}: run:${a.run} belongs to another session (a session speaks only for runs it owns)`)),
-            Effect.as({ from: a as MessageableAddress, sender })
-          )
-        }
-        return Effect.fail(forbidden(`a session cannot send as ${claimed}: it sends as coordinator, session:${caller.session}, or a run it owns and that run's branches`))
-      })
-    }
+    /** The verified sender and its provenance (see SenderPolicy: who may speak as whom). */
+    const verifiedFrom = (caller: Caller, claimed: string | undefined, via: "token" | "outbox") =>
+      verifySender(caller, claimed, via, (session, run) => supervisor.brief({ session, all: false }, run))
 
     const contractOf = (mailbox: unknown): MailboxContract => (mailbox as MailboxContract | undefined) ?? {}
 
