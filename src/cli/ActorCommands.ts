@@ -306,7 +306,7 @@ const message = Command.make(
       if (input.json) return yield* printJson(out)
       if (out.consumer === "run-control") return yield* print(`${out.to} ${out.delivered ? out.state : `unchanged (${out.reason ?? out.state})`}`)
       yield* print(
-        `${out.id} to=${out.to} from=${out.from} consumer=${out.consumer} delivered=${out.delivered} queued=${out.queued}` +
+        `${out.id} to=${out.to} from=${out.from}${out.sender === undefined ? "" : ` sender=${out.sender}`} consumer=${out.consumer} delivered=${out.delivered} queued=${out.queued}` +
           (out.reason === undefined ? "" : ` reason=${out.reason}`) + (out.run === undefined ? "" : ` run=run:${out.run}`)
       )
     })

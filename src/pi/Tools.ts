@@ -111,7 +111,7 @@ export const spawnTool = (connect: Connect): PiTool => ({
 
 const messageText = (m: MessageResult): string =>
   [
-    `message ${m.id} ${m.type} from=${m.from} to=${m.to}`,
+    `message ${m.id} ${m.type} from=${m.from}${m.sender === undefined ? "" : ` sender=${m.sender}`} to=${m.to}`,
     `delivered=${m.delivered} persisted=${m.persisted} queued=${m.queued} consumer=${m.consumer}`,
     ...(m.reason === undefined ? [] : [`reason=${m.reason}`]),
     ...(m.state === undefined ? [] : [`state=${m.state}`]),

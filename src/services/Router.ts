@@ -27,7 +27,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Clock, Duration, Effect, Either, Schedule, Schema, Stream } from "effect"
 import { type Address, formatAddress, type MessageableAddress, parseAddress } from "../domain/Address.js"
-import { derivedMessageId, Envelope, type EnvelopeError, type EnvelopeInput, MessageIds, parseEnvelopeInput } from "../domain/Envelope.js"
+import { derivedMessageId, Envelope, type EnvelopeError, type EnvelopeInput, MessageIds, parseEnvelopeInput, Sender } from "../domain/Envelope.js"
 import { ActorsError, type Caller, ControlType, RunState, SpawnRequest } from "../domain/Run.js"
 import { snapshotDebounceMs, writeSnapshot } from "./Communication.js"
 import { verifySender } from "./SenderPolicy.js"
@@ -44,8 +44,8 @@ export const MessageConsumer = Schema.Literal("run-control", "run-inbox", "branc
 export type MessageConsumer = typeof MessageConsumer.Type
 
 /**
- * The outcome of one `message`: the stored envelope's `id`, `to`, the verified `from`,
- * `type`; `delivered` (a live consumer has it), `persisted` (in the store), `queued` (waiting
+ * The outcome of one `message`: the stored envelope's `id`, `to`, the verified `from`, its
+ * `sender` provenance, `type`; `delivered` (a live consumer has it), `persisted` (in the store), `queued` (waiting
  * in an inbox for a reader or a pull), `consumer`, `reason` when not delivered
  * (`no_live_reader`, `pull_only`, `run_not_running`); for control messages the run's `state`,
  * for `tool:` targets the spawned `run`.
@@ -54,6 +54,8 @@ export class MessageResult extends Schema.Class<MessageResult>("MessageResult")(
   id: Schema.String,
   to: Schema.String,
   from: Schema.String,
+  /** Who vouches for `from` (`Envelope.sender`: `token`, `outbox`, `runtime`, `session:<id>`). */
+  sender: Schema.optional(Sender),
   type: Schema.String,
   delivered: Schema.Boolean,
   persisted: Schema.Boolean,
@@ -226,9 +228,9 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
       }
     })
 
-    const result = (envelope: Envelope, fields: Omit<ConstructorParameters<typeof MessageResult>[0], "id" | "to" | "from" | "type">) =>
+    const result = (envelope: Envelope, fields: Omit<ConstructorParameters<typeof MessageResult>[0], "id" | "to" | "from" | "sender" | "type">) =>
       // Built from a stamped envelope and literals: nothing to validate (one per message).
-      new MessageResult({ id: envelope.id, to: envelope.to, from: envelope.from, type: envelope.type, ...fields }, true)
+      new MessageResult({ id: envelope.id, to: envelope.to, from: envelope.from, ...(envelope.sender === undefined ? {} : { sender: envelope.sender }), type: envelope.type, ...fields }, true)
 
     /** Stores a message in an inbox and delivers it through the run's adapter. */
     const toInbox = (envelope: Envelope, address: string, runId: string, contract: MailboxContract, consumer: "run-inbox" | "branch-inbox") =>

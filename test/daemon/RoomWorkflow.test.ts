@@ -53,8 +53,8 @@ describe("the README room workflow through the CLI", () => {
       "summary=Security reviewer joined",
       `body={"role":"reviewer","caps":["security-review"],"claim":"Review auth boundary risks"}`,
       "--json"
-    ])) as { from: string; consumer: string; delivered: boolean }
-    expect(joined).toMatchObject({ from: "branch:review/security", consumer: "room-timeline", delivered: true })
+    ])) as { from: string; sender: string; consumer: string; delivered: boolean }
+    expect(joined).toMatchObject({ from: "branch:review/security", sender: "session:session-a", consumer: "room-timeline", delivered: true })
 
     const roster = data<{ roster: ReadonlyArray<Member> }>(["inspect", "room:review", "view=roster"]).roster
     expect(roster.find((m) => m.address === "branch:review/security")).toMatchObject({
@@ -85,7 +85,9 @@ describe("the README room workflow through the CLI", () => {
     expect(ok(["inspect", "room:review", "view=previews"])).toContain("from=branch:review/security sender=session:session-a type=actor.join")
 
     // Leave (docs/actor-messages.md): the member stays on the roster as `left`, the timeline keeps both.
-    ok(["message", "to=room:review", "from=branch:review/security", "type=actor.leave"])
+    expect(ok(["message", "to=room:review", "from=branch:review/security", "type=actor.leave"])).toMatch(
+      /^msg_\w+ to=room:review from=branch:review\/security sender=session:session-a consumer=room-timeline delivered=true/
+    )
     const after = data<{ roster: ReadonlyArray<Member> }>(["inspect", "room:review", "view=roster"]).roster
     expect(after.find((m) => m.address === "branch:review/security")?.status).toBe("left")
     const entries = data<{ entries: ReadonlyArray<Entry> }>(["inspect", "room:review", "view=messages"]).entries

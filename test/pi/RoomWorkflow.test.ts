@@ -45,7 +45,7 @@ describe("the README room workflow through the Pi tools", () => {
       summary: "Security reviewer joined",
       body: { role: "reviewer", caps: ["security-review"], claim: "Review auth boundary risks" }
     })
-    expect(text(joined)).toContain("from=branch:review/security")
+    expect(text(joined)).toContain("from=branch:review/security sender=session:s1 to=room:review")
     expect(text(joined)).toContain("consumer=room-timeline")
 
     const roster = await pi.call("inspect", { target: "room:review", view: "roster" })

@@ -162,11 +162,11 @@ describe("the owner speaks for its runs (SPEC-messaging §2)", () => {
 
       // pi-actors' README room workflow, from the owning session.
       const join = yield* router.send(A, { to: "room:review", from: "branch:review/security", type: "actor.join", body: { role: "reviewer", caps: ["security"], claim: "auth module" } })
-      expect(join).toMatchObject({ from: "branch:review/security", consumer: "room-timeline", delivered: true })
+      expect(join).toMatchObject({ from: "branch:review/security", sender: "session:A", consumer: "room-timeline", delivered: true })
       const asRunItself = yield* router.send(A, { to: "branch:review/security", from: "run:review", type: "task.assign", body: "look at auth" })
       expect(asRunItself).toMatchObject({ from: "run:review", consumer: "branch-inbox", persisted: true })
       const byToken = yield* router.send(asRun("review"), { to: "room:review", from: "branch:review/security", type: "finding.posted", body: "token path" })
-      expect(byToken.from).toBe("branch:review/security")
+      expect(byToken).toMatchObject({ from: "branch:review/security", sender: "token" })
       const owned = yield* router.send(A, { to: "coordinator", from: "branch:review/security", type: "review.note", body: "done" })
       expect(owned).toMatchObject({ consumer: "session-events", delivered: true })
 
