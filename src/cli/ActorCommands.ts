@@ -279,7 +279,7 @@ const message = Command.make(
     type: optText("type", "Message type (channel.action), e.g. control.continue"),
     body: optText("body", "Body: text, or JSON when it starts with { or ["),
     summary: optText("summary", "One-line summary"),
-    from: optText("from", "Sender: inside an actor its run or one of its branches; a session sends as coordinator"),
+    from: optText("from", "Sender: inside an actor its run or one of its branches; a session: coordinator (default), a run it owns, or one of that run's branches"),
     replyTo: optText("reply-to", "Id of the message this answers"),
     correlationId: optText("correlation-id", "Correlation id"),
     idempotencyKey: optText("idempotency-key", "A key unique to this message: sending again with it (a retry) stores the message once"),
@@ -316,6 +316,7 @@ const message = Command.make(
       "troupe message to=run:nap type=control.cancel",
       "troupe message to=run:player type=control.continue body=continue",
       "troupe message --to room:swarm --type note.posted --from coordinator --body 'round 2'",
+      "troupe message to=room:review from=branch:review/security type=actor.join 'body={\"role\":\"reviewer\",\"caps\":[\"security-review\"]}'",
       "troupe message to=tool:shout type=tool.call 'body={\"word\":\"hi\"}'"
     ])
   )
@@ -394,7 +395,7 @@ const roomPost = Command.make(
     type: Options.text("type").pipe(Options.withDefault("note.posted"), Options.withDescription("Message type (default note.posted)")),
     body: Args.text({ name: "body" }).pipe(Args.withDescription("Text, or JSON when it starts with { or [")),
     summary: optText("summary", "One-line summary"),
-    from: optText("from", "Sender (default: this actor's run, or coordinator)"),
+    from: optText("from", "Sender (default: this actor's run, or coordinator; a session may post as a run it owns or its branches)"),
     session,
     all,
     json
