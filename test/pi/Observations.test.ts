@@ -5,6 +5,7 @@
  * with different waits, and of a process that exits within the wait, so a race between the
  * log tee and the report would show.
  */
+import { execFileSync } from "node:child_process"
 import { cpSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -15,11 +16,9 @@ import { Troupe } from "../../src/Troupe.js"
 
 const fixtures = join(import.meta.dirname, "..", "fixtures", "pi-actors-0.17")
 const text = (r: { content: ReadonlyArray<{ text: string }> }) => r.content.map((c) => c.text).join("\n")
-// Each bg_start runs `bash -lc`, whose login profile may take seconds on a busy machine: the
-// twenty-fold loop of the same guarantee without a login shell is in
-// test/daemon/Observations.test.ts; here 8 starts of a growing log and 5 of an exiting process.
-const iterations = 8
-const exiting = 5
+// 20 starts of a growing log, 10 of a process that exits within the wait.
+const iterations = 20
+const exiting = 10
 
 /** The lines of a `--- <stream> … ---` section of a bg_* result (empty when absent). */
 const section = (out: string, stream: "stdout" | "stderr"): ReadonlyArray<string> => {
@@ -33,9 +32,14 @@ const section = (out: string, stream: "stdout" | "stderr"): ReadonlyArray<string
 
 let dir: string
 let pi: FakePiHost
+const userHome = process.env.HOME
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), "troupe-pi-obs-"))
+  // bg_start runs `bash -lc`: with the user's login profile (pyenv, nvm, … — one here takes a
+  // lock that concurrent login shells wait up to 60 s for) its start-up time is anybody's
+  // guess. This test is about the log, not the profile: an empty home has none.
+  process.env.HOME = join(dir, "user-home")
   const recipes = join(dir, "recipes")
   cpSync(fixtures, recipes, { recursive: true })
   pi = new FakePiHost()
@@ -45,6 +49,7 @@ beforeEach(() => {
 
 afterEach(async () => {
   await pi.shutdown()
+  process.env.HOME = userHome
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -52,13 +57,16 @@ describe("bg_logs agrees with bg_start", () => {
   it(`bg_logs right after bg_start shows every line bg_start reported (${iterations} starts)`, async () => {
     await pi.startSession("s1")
     let reported = 0
-    // The wait doubles (up to 8 s) while bg_start reports nothing and halves when it does: a busy machine may take
-    // seconds to start `bash -lc`, and the check needs real reports.
-    let waitMs = 100
+    // The check needs real reports, and `bash -lc` may take seconds to start on a busy machine:
+    // the wait starts at twice what a login shell took here just now, varies a little from
+    // start to start, and doubles (up to 30 s) after a start that reported nothing.
+    const t0 = Date.now()
+    execFileSync("bash", ["-lc", "true"])
+    let base = Math.min(30_000, 2 * (Date.now() - t0) + 200)
     for (let i = 0; i < iterations; i++) {
       // Lines keep coming while bg_start waits: its report is a snapshot of a growing log.
       const command = `i=0; while [ $i -lt 400 ]; do echo p${i}-out-$i; echo p${i}-err-$i >&2; i=$((i+1)); done; exec sleep 30`
-      const started = text(await pi.call("bg_start", { id: `p${i}`, command, waitMs }))
+      const started = text(await pi.call("bg_start", { id: `p${i}`, command, waitMs: base + (i % 4) * 50 }))
       const logs = text(await pi.call("bg_logs", { id: `p${i}`, last: 1000 }))
       expect(started).toContain(`Process "p${i}" started (running) as run:bg-p${i}`)
       let shown = 0
@@ -76,7 +84,7 @@ describe("bg_logs agrees with bg_start", () => {
       // A process that printed has started: the report names its pid (not the spawn's "-").
       if (shown > 0) expect(started).toMatch(/\nPID: \d+\n/)
       reported += shown
-      waitMs = shown === 0 ? Math.min(8000, waitMs * 2) : Math.max(100, waitMs / 2)
+      if (shown === 0) base = Math.min(30_000, base * 2)
       await pi.call("bg_stop", { id: `p${i}` })
     }
     // The check ran on real reports (a busy machine may leave some starts without output).
