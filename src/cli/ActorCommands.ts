@@ -279,7 +279,7 @@ const message = Command.make(
     type: optText("type", "Message type (channel.action), e.g. control.continue"),
     body: optText("body", "Body: text, or JSON when it starts with { or ["),
     summary: optText("summary", "One-line summary"),
-    from: optText("from", "Sender: inside an actor its run or one of its branches; a session sends as coordinator"),
+    from: optText("from", "Sender: inside an actor its run or one of its branches; a session: coordinator (default), a run it owns, or one of that run's branches"),
     replyTo: optText("reply-to", "Id of the message this answers"),
     correlationId: optText("correlation-id", "Correlation id"),
     idempotencyKey: optText("idempotency-key", "A key unique to this message: sending again with it (a retry) stores the message once"),
@@ -306,7 +306,7 @@ const message = Command.make(
       if (input.json) return yield* printJson(out)
       if (out.consumer === "run-control") return yield* print(`${out.to} ${out.delivered ? out.state : `unchanged (${out.reason ?? out.state})`}`)
       yield* print(
-        `${out.id} to=${out.to} from=${out.from} consumer=${out.consumer} delivered=${out.delivered} queued=${out.queued}` +
+        `${out.id} to=${out.to} from=${out.from}${out.sender === undefined ? "" : ` sender=${out.sender}`} consumer=${out.consumer} delivered=${out.delivered} queued=${out.queued}` +
           (out.reason === undefined ? "" : ` reason=${out.reason}`) + (out.run === undefined ? "" : ` run=run:${out.run}`)
       )
     })
@@ -316,6 +316,7 @@ const message = Command.make(
       "troupe message to=run:nap type=control.cancel",
       "troupe message to=run:player type=control.continue body=continue",
       "troupe message --to room:swarm --type note.posted --from coordinator --body 'round 2'",
+      "troupe message to=room:review from=branch:review/security type=actor.join 'body={\"role\":\"reviewer\",\"caps\":[\"security-review\"]}'",
       "troupe message to=tool:shout type=tool.call 'body={\"word\":\"hi\"}'"
     ])
   )
@@ -344,7 +345,7 @@ const inboxNext = Command.make(
         return yield* new CliExit({ code: 3 })
       }
       const r = next.value
-      yield* input.json ? printJson(r) : print(`${r.id} state=${r.state} from=${r.envelope.from} type=${r.envelope.type}${r.envelope.body === undefined ? "" : `\n${typeof r.envelope.body === "string" ? r.envelope.body : JSON.stringify(r.envelope.body)}`}`)
+      yield* input.json ? printJson(r) : print(`${r.id} state=${r.state} from=${r.envelope.from} sender=${r.envelope.sender ?? ""} type=${r.envelope.type}${r.envelope.body === undefined ? "" : `\n${typeof r.envelope.body === "string" ? r.envelope.body : JSON.stringify(r.envelope.body)}`}`)
     })
 ).pipe(Command.withDescription(withExamples("Read the oldest unhandled message of an inbox (pull delivery).", ["troupe inbox next run:worker --claim", "troupe inbox next run:worker --wait 30s --json"])))
 
@@ -375,7 +376,7 @@ const inboxList = Command.make(
       const remote = yield* connect(input)
       const records = yield* remote.actors.inboxList(input.address, { limit: input.lines })
       if (input.json) return yield* printJson(records)
-      yield* print(records.length === 0 ? "no messages" : records.map((r) => `${r.id} state=${r.state} from=${r.envelope.from} type=${r.envelope.type}`).join("\n"))
+      yield* print(records.length === 0 ? "no messages" : records.map((r) => `${r.id} state=${r.state} from=${r.envelope.from} sender=${r.envelope.sender ?? ""} type=${r.envelope.type}`).join("\n"))
     })
 ).pipe(Command.withDescription("List an inbox's messages with their states."))
 
@@ -394,7 +395,7 @@ const roomPost = Command.make(
     type: Options.text("type").pipe(Options.withDefault("note.posted"), Options.withDescription("Message type (default note.posted)")),
     body: Args.text({ name: "body" }).pipe(Args.withDescription("Text, or JSON when it starts with { or [")),
     summary: optText("summary", "One-line summary"),
-    from: optText("from", "Sender (default: this actor's run, or coordinator)"),
+    from: optText("from", "Sender (default: this actor's run, or coordinator; a session may post as a run it owns or its branches)"),
     session,
     all,
     json

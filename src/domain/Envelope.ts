@@ -447,13 +447,13 @@ export class MessageIds extends Effect.Service<MessageIds>()("troupe/MessageIds"
     /** {@link stamp} with this instance's ids (`options.id`: that id instead of a fresh one). */
     const stampInput = (
       input: EnvelopeInput,
-      options: { readonly from: MessageableAddress; readonly id?: MessageId | undefined }
+      options: StampOptions
     ): Effect.Effect<Envelope> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const given = options.id
         return given === undefined
-          ? Effect.map(nextAt(now), (id) => stamped(input, options.from, id, now))
-          : Effect.succeed(stamped(input, options.from, given, now))
+          ? Effect.map(nextAt(now), (id) => stamped(input, options, id, now))
+          : Effect.succeed(stamped(input, options, given, now))
       })
     return { next, nextAt, stamp: stampInput } as const
   })
@@ -463,9 +463,31 @@ export class MessageIds extends Effect.Service<MessageIds>()("troupe/MessageIds"
 // Stored envelopes
 
 /**
+ * Who vouches for a stored envelope's `from` (SPEC-messaging §2, "Who may speak as whom"):
+ *
+ * - `token`: an actor process; its run token decided `from` (its run or one of its branches);
+ * - `outbox`: a line of a run's `{state_dir}/outbox.jsonl`, sent as that run (pi-actors'
+ *   file outbox; the file lives in the run's own state directory);
+ * - `runtime`: troupe itself (the `actor.join` a spawn posts to the run's default room);
+ * - `session:<id>`: asserted by that session — as `coordinator` / `session:<id>`, or as a run it
+ *   owns or one of that run's branches (pi-actors' room workflow: the coordinator posts
+ *   `actor.join` for `branch:review/security`).
+ *
+ * pi-actors recorded no provenance; troupe adds it so `inspect` can tell a token-verified
+ * `from` from one the owning session asserted.
+ */
+export const Sender = Schema.Union(
+  Schema.Literal("token", "outbox", "runtime"),
+  Schema.TemplateLiteral(Schema.Literal("session:"), Schema.String)
+).annotations({ identifier: "troupe/Sender" })
+export type Sender = typeof Sender.Type
+
+/**
  * An envelope as the runtime stores and delivers it: the input fields plus `id` (a
- * `MessageId`), `received_at` (epoch ms, from `Clock`) and `from` (the verified sender's
- * canonical address — the runtime's decision, not the text the sender wrote).
+ * `MessageId`), `received_at` (epoch ms, from `Clock`), `from` (the verified sender's
+ * canonical address — the runtime's decision, not the text the sender wrote) and `sender`
+ * (who vouches for that `from`, see {@link Sender}; always set by {@link stamp}, optional in
+ * the schema only for envelopes built by hand).
  */
 export class Envelope extends Schema.Class<Envelope>("troupe/Envelope")({
   id: MessageId,
@@ -477,7 +499,8 @@ export class Envelope extends Schema.Class<Envelope>("troupe/Envelope")({
   body: Schema.optional(Body),
   reply_to: Schema.optional(Schema.String),
   correlation_id: Schema.optional(Schema.String),
-  metadata: Schema.optional(Metadata)
+  metadata: Schema.optional(Metadata),
+  sender: Schema.optional(Sender)
 }) {}
 
 // ---------------------------------------------------------------------------------------------
@@ -612,21 +635,32 @@ export const envelopeFromPairs = (pairs: ReadonlyArray<string>): Effect.Effect<E
 // Stamping
 
 /**
+ * What {@link stamp} is told: the verified sender `from`, who vouches for it (`sender`, see
+ * {@link Sender}) and, optionally, the id to use instead of a fresh one.
+ */
+export interface StampOptions {
+  readonly from: MessageableAddress
+  readonly sender: Sender
+  readonly id?: MessageId | undefined
+}
+
+/**
  * Turns a checked input into the stored envelope: a fresh `MessageId` (or `options.id`), `received_at` = the
- * `Clock` reading the id was made from (epoch ms), and `from` = the verified sender — whatever
- * `from` the sender wrote is replaced (pi-actors: the sending run's token decides, not its text).
+ * `Clock` reading the id was made from (epoch ms), `from` = the verified sender — whatever
+ * `from` the sender wrote is replaced (pi-actors: the sending run's token decides, not its text)
+ * — and `sender` = its provenance.
  */
 export const stamp = (
   input: EnvelopeInput,
-  options: { readonly from: MessageableAddress; readonly id?: MessageId | undefined }
+  options: StampOptions
 ): Effect.Effect<Envelope, never, MessageIds> => Effect.flatMap(MessageIds, (ids) => ids.stamp(input, options))
 
-const stamped = (input: EnvelopeInput, from: MessageableAddress, id: MessageId, now: number): Envelope => {
+const stamped = (input: EnvelopeInput, options: StampOptions, id: MessageId, now: number): Envelope => {
   const fields: { -readonly [K in keyof Envelope]?: Envelope[K] } = {
     id,
     received_at: Math.max(0, Math.floor(now)),
     to: input.to,
-    from: formatAddress(from),
+    from: formatAddress(options.from),
     type: input.type
   }
   if (input.summary !== undefined) fields.summary = input.summary
@@ -634,6 +668,7 @@ const stamped = (input: EnvelopeInput, from: MessageableAddress, id: MessageId, 
   if (input.reply_to !== undefined) fields.reply_to = input.reply_to
   if (input.correlation_id !== undefined) fields.correlation_id = input.correlation_id
   if (input.metadata !== undefined) fields.metadata = input.metadata
+  fields.sender = options.sender
   // Every field was checked by parseEnvelopeInput (and from/id/received_at are ours): no
   // second validation on the hot path.
   return new Envelope(fields as ConstructorParameters<typeof Envelope>[0], true)

@@ -10,7 +10,7 @@
  * communication snapshot) carry ISO-8601 UTC strings, as pi-actors 0.17 wrote them.
  */
 import { Schema } from "effect"
-import { Envelope } from "./Envelope.js"
+import { Envelope, Sender } from "./Envelope.js"
 
 // ---------------------------------------------------------------------------------------------
 // Records
@@ -57,10 +57,15 @@ export class RoomContact extends Schema.Class<RoomContact>("troupe/RoomContact")
   status: Schema.String
 }) {}
 
-/** One line of `inspect room:<run> view=previews`. `timestamp` is ISO-8601 (the room's receive time). */
+/**
+ * One line of `inspect room:<run> view=previews`. `timestamp` is ISO-8601 (the room's receive
+ * time); `sender` is who vouches for `from` (`Envelope.sender`; troupe's addition to pi-actors'
+ * preview shape, absent for a hand-built entry without one).
+ */
 export class RoomPreview extends Schema.Class<RoomPreview>("troupe/RoomPreview")({
   timestamp: Schema.String,
   from: Schema.String,
+  sender: Schema.optional(Sender),
   to: Schema.String,
   type: Schema.String,
   summary: Schema.optional(Schema.String),
@@ -286,6 +291,7 @@ export const bodyPreview = (body: unknown, max: number = previewLength): string 
 export const previewOf = (entry: TimelineEntry): RoomPreview => {
   const e = entry.envelope
   const fields: { -readonly [K in keyof RoomPreview]: RoomPreview[K] } = { timestamp: isoTime(entry.received_at), from: e.from, to: e.to, type: e.type }
+  if (e.sender !== undefined) fields.sender = e.sender
   if (e.summary !== undefined) fields.summary = e.summary
   const body = bodyPreview(e.body)
   if (body !== undefined) fields.body_preview = body

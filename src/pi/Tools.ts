@@ -111,7 +111,7 @@ export const spawnTool = (connect: Connect): PiTool => ({
 
 const messageText = (m: MessageResult): string =>
   [
-    `message ${m.id} ${m.type} from=${m.from} to=${m.to}`,
+    `message ${m.id} ${m.type} from=${m.from}${m.sender === undefined ? "" : ` sender=${m.sender}`} to=${m.to}`,
     `delivered=${m.delivered} persisted=${m.persisted} queued=${m.queued} consumer=${m.consumer}`,
     ...(m.reason === undefined ? [] : [`reason=${m.reason}`]),
     ...(m.state === undefined ? [] : [`state=${m.state}`]),
@@ -132,7 +132,7 @@ export const messageTool = (connect: Connect): PiTool => ({
       type: str("Message type, e.g. control.stop, control.continue, task.assign (lowercase dotted)."),
       body: { description: "Message body: a string or JSON value.", anyOf: [{ type: "string" }, { type: "object" }, { type: "array" }, { type: "number" }, { type: "boolean" }] },
       summary: str("Short human-facing summary (shown in previews)."),
-      from: str("Sender address; checked against this session (a forged sender is rejected)."),
+      from: str("Sender address: coordinator (default), or a run this session owns or one of its branches (e.g. branch:<run>/<label> posting actor.join to room:<run>); anything else is rejected."),
       reply_to: str("Id of the message this replies to."),
       correlation_id: str("Correlation id linking a workflow's messages."),
       metadata: obj("Structured metadata (e.g. {recipients: [...]} for a room multicast)."),
@@ -295,9 +295,13 @@ export const bgStartTool = (connect: Connect): PiTool => ({
         if (active.some((r) => r.id === run)) yield* actors.kill(run)
         const info = yield* actors.spawn({ template: "bash -lc {bg_command}", values: { bg_command: command }, as: run, cwd })
         const outcome = yield* actors.wait(info.id, { timeoutMs: waitMs })
+        // The report is read from the run's logs, after the wait: every line it shows is in
+        // the log files already (LocalHost writes each chunk there as it arrives, before the
+        // run can turn terminal), so `bg_logs` afterwards shows the same lines, or more.
         const stdout = yield* readLog(info.id, "stdout")
         const stderr = yield* readLog(info.id, "stderr")
-        return { info: outcome.timed_out ? info : outcome.run, alive: outcome.timed_out, stdout, stderr }
+        // `outcome.run` is read at the end of the wait: its process ids, not the spawn's (none yet).
+        return { info: outcome.run, alive: outcome.timed_out, stdout, stderr }
       }),
       signal
     )

@@ -163,7 +163,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
       })
 
     const recordLine = (rec: InboxRecord) =>
-      pairs({ id: rec.id, state: rec.state, from: rec.envelope.from, type: rec.envelope.type, summary: rec.envelope.summary, consumer: rec.consumer, error: rec.error })
+      pairs({ id: rec.id, state: rec.state, from: rec.envelope.from, sender: rec.envelope.sender, type: rec.envelope.type, summary: rec.envelope.summary, consumer: rec.consumer, error: rec.error })
 
     const inboxView = (address: string, lines: number) =>
       Effect.gen(function* () {
@@ -172,7 +172,6 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
         return { text: "\n" + pairs({ inbox: address, ...counts }) + records.map((rec) => "\n" + recordLine(rec)).join(""), data: { address, counts, records } }
       })
 
-    /** Received (inbox) and emitted (room posts by `emitted(from)`) envelopes, by id. */
     /**
      * Received (inbox) and emitted (room posts by `emitted(from)`) envelopes, by id. An emitted
      * type outside the recipe's declared `mailbox.emits` is kept and flagged `not_in_emits`
@@ -190,7 +189,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
         const all = [...received, ...posted].sort((a, b) => (a.envelope.id < b.envelope.id ? -1 : 1)).slice(-lines)
         return {
           text: "\n" + pairs({ messages: all.length, address }) +
-            all.map((m) => "\n" + `${m.direction === "in" ? "<-" : "->"} ` + pairs({ id: m.envelope.id, from: m.envelope.from, to: m.envelope.to, type: m.envelope.type, summary: m.envelope.summary, state: m.state }) + (m.flag === undefined ? "" : ` flag=${m.flag}`)).join(""),
+            all.map((m) => "\n" + `${m.direction === "in" ? "<-" : "->"} ` + pairs({ id: m.envelope.id, from: m.envelope.from, sender: m.envelope.sender, to: m.envelope.to, type: m.envelope.type, summary: m.envelope.summary, state: m.state }) + (m.flag === undefined ? "" : ` flag=${m.flag}`)).join(""),
           data: { address, messages: all }
         }
       })
@@ -240,7 +239,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
             const entries = yield* rooms.timeline(room, { limit: lines })
             return {
               text: "\n" + pairs({ room, messages: entries.length }) +
-                entries.map((e) => "\n" + pairs({ seq: e.seq, id: e.envelope.id, from: e.envelope.from, type: e.envelope.type, summary: e.envelope.summary }) +
+                entries.map((e) => "\n" + pairs({ seq: e.seq, id: e.envelope.id, from: e.envelope.from, sender: e.envelope.sender, type: e.envelope.type, summary: e.envelope.summary }) +
                   (e.envelope.body === undefined ? "" : ` body=${compact(typeof e.envelope.body === "string" ? e.envelope.body : JSON.stringify(e.envelope.body))}`)).join(""),
               data: { room, entries }
             }
@@ -249,7 +248,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
             const previews = yield* rooms.previews(room, lines)
             return {
               text: "\n" + pairs({ room, previews: previews.length }) +
-                previews.map((p) => "\n" + pairs({ at: p.timestamp, from: p.from, type: p.type, summary: p.summary }) + (p.body_preview === undefined ? "" : ` | ${p.body_preview}`)).join(""),
+                previews.map((p) => "\n" + pairs({ at: p.timestamp, from: p.from, sender: p.sender, type: p.type, summary: p.summary }) + (p.body_preview === undefined ? "" : ` | ${p.body_preview}`)).join(""),
               data: { room, previews }
             }
           }

@@ -27,9 +27,10 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Clock, Duration, Effect, Either, Schedule, Schema, Stream } from "effect"
 import { type Address, formatAddress, type MessageableAddress, parseAddress } from "../domain/Address.js"
-import { derivedMessageId, Envelope, type EnvelopeError, type EnvelopeInput, MessageIds, parseEnvelopeInput } from "../domain/Envelope.js"
+import { derivedMessageId, Envelope, type EnvelopeError, type EnvelopeInput, MessageIds, parseEnvelopeInput, Sender } from "../domain/Envelope.js"
 import { ActorsError, type Caller, ControlType, RunState, SpawnRequest } from "../domain/Run.js"
 import { snapshotDebounceMs, writeSnapshot } from "./Communication.js"
+import { verifySender } from "./SenderPolicy.js"
 import { Events } from "./Events.js"
 import * as Fifo from "./Fifo.js"
 import { Mailbox } from "./Mailbox.js"
@@ -43,8 +44,8 @@ export const MessageConsumer = Schema.Literal("run-control", "run-inbox", "branc
 export type MessageConsumer = typeof MessageConsumer.Type
 
 /**
- * The outcome of one `message`: the stored envelope's `id`, `to`, the verified `from`,
- * `type`; `delivered` (a live consumer has it), `persisted` (in the store), `queued` (waiting
+ * The outcome of one `message`: the stored envelope's `id`, `to`, the verified `from`, its
+ * `sender` provenance, `type`; `delivered` (a live consumer has it), `persisted` (in the store), `queued` (waiting
  * in an inbox for a reader or a pull), `consumer`, `reason` when not delivered
  * (`no_live_reader`, `pull_only`, `run_not_running`); for control messages the run's `state`,
  * for `tool:` targets the spawned `run`.
@@ -53,6 +54,8 @@ export class MessageResult extends Schema.Class<MessageResult>("MessageResult")(
   id: Schema.String,
   to: Schema.String,
   from: Schema.String,
+  /** Who vouches for `from` (`Envelope.sender`: `token`, `outbox`, `runtime`, `session:<id>`). */
+  sender: Schema.optional(Sender),
   type: Schema.String,
   delivered: Schema.Boolean,
   persisted: Schema.Boolean,
@@ -135,24 +138,9 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
     /** An address, or `invalid` with the address error (an `Either`: yieldable, and cheap). */
     const parse = (text: string): Either.Either<Address, ActorsError> => Either.mapLeft(parseAddress(text), (e) => invalid(e.message))
 
-    /**
-     * The verified sender. An actor process (run token) may send as its run or one of its
-     * run's branches; a session may send as `coordinator` or `session:<itself>`.
-     */
-    const verifiedFrom = (caller: Caller, claimed: string | undefined): Either.Either<MessageableAddress, ActorsError> => {
-      if (caller.run !== undefined) {
-        if (claimed === undefined) return parse(`run:${caller.run}`) as Either.Either<MessageableAddress, ActorsError>
-        return Either.flatMap(parse(claimed), (a) =>
-          (a._tag === "Run" || a._tag === "Branch") && a.run === caller.run
-            ? Either.right(a as MessageableAddress)
-            : Either.left(forbidden(`run:${caller.run} cannot send as ${claimed}: an actor sends as its run or one of its branches`)))
-      }
-      if (claimed === undefined) return parse("coordinator") as Either.Either<MessageableAddress, ActorsError>
-      return Either.flatMap(parse(claimed), (a) =>
-        a._tag === "Coordinator" || (a._tag === "Session" && a.session === caller.session)
-          ? Either.right(a as MessageableAddress)
-          : Either.left(forbidden(`a session sends as coordinator; ${claimed} is verified by its run token (send from inside the actor)`)))
-    }
+    /** The verified sender and its provenance (see SenderPolicy: who may speak as whom). */
+    const verifiedFrom = (caller: Caller, claimed: string | undefined, via: "token" | "outbox") =>
+      verifySender(caller, claimed, via, (session, run) => supervisor.brief({ session, all: false }, run))
 
     const contractOf = (mailbox: unknown): MailboxContract => (mailbox as MailboxContract | undefined) ?? {}
 
@@ -235,14 +223,14 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
             yield* Effect.logWarning(`run:${run} outbox.jsonl: not JSON: ${line.slice(0, 120)}`)
             continue
           }
-          yield* send(caller, parsed.right).pipe(Effect.catchAll((e) => Effect.logWarning(`run:${run} outbox.jsonl message rejected: ${e.message}`)))
+          yield* sendVia(caller, parsed.right, {}, "outbox").pipe(Effect.catchAll((e) => Effect.logWarning(`run:${run} outbox.jsonl message rejected: ${e.message}`)))
         }
       }
     })
 
-    const result = (envelope: Envelope, fields: Omit<ConstructorParameters<typeof MessageResult>[0], "id" | "to" | "from" | "type">) =>
+    const result = (envelope: Envelope, fields: Omit<ConstructorParameters<typeof MessageResult>[0], "id" | "to" | "from" | "sender" | "type">) =>
       // Built from a stamped envelope and literals: nothing to validate (one per message).
-      new MessageResult({ id: envelope.id, to: envelope.to, from: envelope.from, type: envelope.type, ...fields }, true)
+      new MessageResult({ id: envelope.id, to: envelope.to, from: envelope.from, ...(envelope.sender === undefined ? {} : { sender: envelope.sender }), type: envelope.type, ...fields }, true)
 
     /** Stores a message in an inbox and delivers it through the run's adapter. */
     const toInbox = (envelope: Envelope, address: string, runId: string, contract: MailboxContract, consumer: "run-inbox" | "branch-inbox") =>
@@ -297,11 +285,14 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         return yield* toInbox(envelope, `run:${run}`, run, contract, "run-inbox")
       })
 
-    /** Same-run senders (`run:<run>`, `branch:<run>/*`) or the run's owner. */
+    /**
+     * Same-run senders (`run:<run>`, `branch:<run>/*` — an actor by its token, or the run's
+     * owner speaking for it, verified by `verifiedFrom`) or the run's owner as `coordinator`.
+     */
     const sameRunOrOwner = (caller: Caller, from: Address, run: string, what: string): Effect.Effect<unknown, ActorsError> => {
       if ((from._tag === "Run" || from._tag === "Branch") && from.run === run) return Effect.void
       if (from._tag === "Coordinator" && caller.run === undefined) return supervisor.brief(caller, run)
-      return Effect.fail(forbidden(`${what} accepts messages from run:${run}, its branches, or its owner as coordinator (not ${formatAddress(from)})`))
+      return Effect.fail(forbidden(`${what} accepts messages from run:${run}, its branches, or its owner as coordinator, not from ${formatAddress(from)}`))
     }
 
     const toBranch = (caller: Caller, envelope: Envelope, from: Address, run: string, branch: string) =>
@@ -335,7 +326,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         const contract = contractOf(stored.mailbox)
         for (const r of recipients) {
           // The copy's id derives from the post's, so a retried post (same id) finds its copies.
-          const copy = yield* ids.stamp({ to: r, type: envelope.type, from: envelope.from, ...(envelope.summary === undefined ? {} : { summary: envelope.summary }), ...(envelope.body === undefined ? {} : { body: envelope.body }), correlation_id: envelope.correlation_id ?? envelope.id }, { from: from as MessageableAddress, id: derivedMessageId(envelope.id, r) })
+          const copy = yield* ids.stamp({ to: r, type: envelope.type, from: envelope.from, ...(envelope.summary === undefined ? {} : { summary: envelope.summary }), ...(envelope.body === undefined ? {} : { body: envelope.body }), correlation_id: envelope.correlation_id ?? envelope.id }, { from: from as MessageableAddress, sender: envelope.sender ?? "runtime", id: derivedMessageId(envelope.id, r) })
           yield* toInbox(copy, r, run, contract, "branch-inbox")
         }
         return result(envelope, { delivered: true, persisted: true, queued: false, consumer: "room-timeline" })
@@ -353,20 +344,23 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         return result(envelope, { delivered: true, persisted: true, queued: false, consumer: "tool", run: run.id, state: run.state })
       })
 
-    const toSession = (caller: Caller, envelope: Envelope, target: Address) =>
+    const toSession = (caller: Caller, envelope: Envelope, from: Address, target: Address) =>
       Effect.gen(function* () {
-        if (caller.run === undefined) {
-          return yield* forbidden(`${formatAddress(target)} receives messages from runs (send from inside an actor, with its token)`)
+        // The run speaking: the token's run, or the (owned, already verified) run a session
+        // speaks for.
+        const speaking = caller.run ?? (from._tag === "Run" || from._tag === "Branch" ? from.run : undefined)
+        if (speaking === undefined) {
+          return yield* forbidden(`${formatAddress(target)} receives messages from runs: send from inside an actor, or as a run you own (from=run:<id>)`)
         }
-        const stored = yield* supervisor.brief(runtimeCaller, caller.run)
+        const stored = yield* supervisor.brief(runtimeCaller, speaking)
         const owner = stored.owner
         if (target._tag === "Session" && target.session !== owner) {
-          return yield* forbidden(`run:${caller.run} belongs to session ${owner}; it cannot message session:${target.session}`)
+          return yield* forbidden(`run:${speaking} belongs to session ${owner}; it cannot message session:${target.session}`)
         }
         const at = yield* Clock.currentTimeMillis
         const text = `Message from ${envelope.from} (${envelope.type})${envelope.summary === undefined ? "" : `: ${envelope.summary}`}` +
           (typeof envelope.body === "string" ? `\n${envelope.body.slice(0, 2000)}` : envelope.body === undefined ? "" : `\n${JSON.stringify(envelope.body).slice(0, 2000)}`)
-        yield* events.publish({ session: owner, runId: caller.run, generation: stored.generation, type: "message", at, text, data: { envelope: { ...envelope } } })
+        yield* events.publish({ session: owner, runId: speaking, generation: stored.generation, type: "message", at, text, data: { envelope: { ...envelope } } })
         return result(envelope, { delivered: true, persisted: true, queued: false, consumer: "session-events" })
       })
 
@@ -381,27 +375,31 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         return id === envelope.id ? envelope : new Envelope({ ...envelope, id }, true)
       })
 
-    /**
-     * Sends one message as `caller`. With `idempotencyKey` (chosen by the client, unique per
-     * message of this caller, e.g. `<client>:<seq>`), a retry of the same message with the same
-     * key is stored once: it gets the first attempt's id, and rooms and inboxes keep one entry /
-     * record per id (see docs/messaging.md "Retries and idempotency keys").
-     * @fails ActorsError `invalid` (a bad envelope — the `EnvelopeError` text —, a type the
-     *   mailbox does not accept, bad recipients, a bad key), `forbidden` (a forged `from`,
-     *   another session's run, a room post from outside the run), `not_found` (unknown run or
-     *   tool).
-     */
+    /** {@link send} with the provenance of an actor caller's messages (`token` or `outbox`). */
     // Untraced: one call per message on the latency and room-throughput paths (a span and a
     // call-site stack per message cost more than the rest of a room post's routing).
-    const send = Effect.fnUntraced(function* (caller: Caller, input: unknown, options: { readonly idempotencyKey?: string | undefined } = {}) {
+    const sendVia = Effect.fnUntraced(function* (caller: Caller, input: unknown, options: { readonly idempotencyKey?: string | undefined }, via: "token" | "outbox") {
       const checked = yield* Either.mapLeft(parseEnvelopeInput(input), (e: EnvelopeError) => invalid(e.message))
-      const from = yield* verifiedFrom(caller, checked.from)
+      const { from, sender } = yield* verifiedFrom(caller, checked.from, via)
       const to = yield* parse(checked.to)
-      const stamped = yield* ids.stamp(checked, { from })
+      const stamped = yield* ids.stamp(checked, { from, sender })
       const envelope = options.idempotencyKey === undefined ? stamped : yield* keyed(caller, options.idempotencyKey, stamped)
       const routed = yield* route(caller, checked, envelope, from, to)
       return caller.run === undefined ? routed : yield* flagged(caller.run, routed)
     })
+
+    /**
+     * Sends one message as `caller` (an actor's run token: provenance `token`; a session:
+     * `session:<id>`). With `idempotencyKey` (chosen by the client, unique per
+     * message of this caller, e.g. `<client>:<seq>`), a retry of the same message with the same
+     * key is stored once: it gets the first attempt's id, and rooms and inboxes keep one entry /
+     * record per id (see docs/messaging.md "Retries and idempotency keys").
+     * @fails ActorsError `invalid` (a bad envelope — the `EnvelopeError` text —, a type the
+     *   mailbox does not accept, bad recipients, a bad key), `forbidden` (a forged `from`: a
+     *   run speaking for another run, a session speaking for a run it does not own; another
+     *   session's run; a room post from outside the run), `not_found` (unknown run or tool).
+     */
+    const send = (caller: Caller, input: unknown, options: { readonly idempotencyKey?: string | undefined } = {}) => sendVia(caller, input, options, "token")
 
     /** Flags a type the sending run's recipe does not list in `mailbox.emits` (kept anyway). */
     const flagged = (run: string, r: MessageResult) =>
@@ -424,7 +422,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
             return yield* toTool(caller, envelope, to.name)
           case "Coordinator":
           case "Session":
-            return yield* toSession(caller, envelope, to)
+            return yield* toSession(caller, envelope, from, to)
           default:
             return yield* invalid(`${formatAddress(to)} is inspect only and cannot be messaged`)
         }

@@ -165,6 +165,28 @@ const migrations = Migrator.fromRecord({
       PRIMARY KEY (scope, key)
     ) WITHOUT ROWID`
     yield* sql`CREATE INDEX message_keys_created ON message_keys (created_at)`
+  }),
+  // Sender provenance (SPEC-messaging §2; `Envelope.sender`): every stored envelope says who
+  // vouches for its `from`. Rows written before it get what was the only possibility then:
+  // the runtime's own default-room join → `runtime`; any other `run:` / `branch:` sender had
+  // to be that run's actor → `token`; `coordinator` / `session:` senders were the run's
+  // owner → `session:<owner>` (`session:unknown` when the run record is gone).
+  "5_message_sender": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`UPDATE inbox SET envelope = json_set(envelope, '$.sender',
+      CASE
+        WHEN json_extract(envelope, '$.from') LIKE 'run:%' OR json_extract(envelope, '$.from') LIKE 'branch:%' THEN 'token'
+        ELSE 'session:' || COALESCE((SELECT owner FROM runs WHERE runs.id = inbox.run_id), 'unknown')
+      END)
+      WHERE json_extract(envelope, '$.sender') IS NULL`
+    yield* sql`UPDATE room_entries SET envelope = json_set(envelope, '$.sender',
+      CASE
+        WHEN json_extract(envelope, '$.type') = 'actor.join' AND json_extract(envelope, '$.summary') = 'Run joined default room'
+          AND json_extract(envelope, '$.from') = 'run:' || substr(room, 6) THEN 'runtime'
+        WHEN json_extract(envelope, '$.from') LIKE 'run:%' OR json_extract(envelope, '$.from') LIKE 'branch:%' THEN 'token'
+        ELSE 'session:' || COALESCE((SELECT owner FROM runs WHERE runs.id = substr(room_entries.room, 6)), 'unknown')
+      END)
+      WHERE json_extract(envelope, '$.sender') IS NULL`
   })
 })
 

@@ -555,7 +555,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
             if (replaced) yield* Effect.all([rooms.removeRun(id), mailbox.removeRun(id)], { discard: true })
             const join = yield* stamp(
               { to: `room:${id}`, type: "actor.join", summary: "Run joined default room", body: { role: "run", status: "present" } },
-              { from: { _tag: "Run", run: id } as MessageableAddress }
+              { from: { _tag: "Run", run: id } as MessageableAddress, sender: "runtime" }
             ).pipe(Effect.provideService(MessageIds, messageIds))
             yield* rooms.post({ room: `room:${id}`, envelope: join, ...(caller.run === undefined ? {} : { parent: `run:${caller.run}` }) })
           }).pipe(Effect.catchAll((e) => Effect.logWarning(`run:${id} did not join its default room: ${e.message}`)))
@@ -635,6 +635,16 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
 
     /**
      * Waits until the run is terminal (including restarts) or `timeoutMs` elapses.
+     *
+     * Observations agree (issue 12 item 7): when this returns a terminal run, its
+     * `stdout.log` / `stderr.log` already hold all of its output, so `logs` afterwards shows
+     * everything — for a command or a sequence the returned `stdout` is the end of
+     * `stdout.log`; a parallel node's joined output is the same bytes with branch headers
+     * (`stdout.log` has its branches' output as it arrived). The order is by
+     * construction, not timing: LocalHost writes each chunk to the log file synchronously in
+     * the same handler that captures it; a leaf completes only after both of its streams
+     * ended; the graph (and so the generation) completes after its leaves; the run turns
+     * terminal after the generation.
      * @returns the run with the tail of its final stdout/stderr; `timed_out: true` with the
      *   current record when the timeout came first.
      * @fails ActorsError `not_found`, `forbidden`.
@@ -657,7 +667,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
 
     /**
      * The run's `stdout.log` or `stderr.log` as byte chunks. With `follow`, keeps reading new
-     * bytes until the run is terminal and the file is drained.
+     * bytes until the run is terminal and the file is drained. The files only grow (appends),
+     * so a later read starts with everything an earlier one showed, and after {@link wait}
+     * reports the run terminal they hold all of its output.
      * @fails ActorsError `not_found`, `forbidden`.
      */
     const logs = (caller: Caller, ref: string, stream: "stdout" | "stderr", follow: boolean): Stream.Stream<Uint8Array, ActorsError> =>

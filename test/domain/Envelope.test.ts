@@ -461,18 +461,18 @@ describe("stamp", () => {
     Effect.gen(function* () {
       yield* TestClock.setTime(1_700_000_123_456)
       const input = ok({ to: "room:r", type: "chat.message", from: "coordinator", summary: "s", body: { a: 1 }, reply_to: "msg_1", correlation_id: "c", metadata: { k: 1 } })
-      const env = yield* stamp(input, { from: runFrom })
+      const env = yield* stamp(input, { from: runFrom, sender: "token" })
       expect(env).toBeInstanceOf(Envelope)
       expect(env.from).toBe("run:worker")
       expect(env.received_at).toBe(1_700_000_123_456)
       expect(messageIdMillis(env.id)).toBe(1_700_000_123_456)
-      expect({ ...env }).toEqual({ ...input, id: env.id, received_at: 1_700_000_123_456, from: "run:worker" })
+      expect({ ...env }).toEqual({ ...input, id: env.id, received_at: 1_700_000_123_456, from: "run:worker", sender: "token" })
     }).pipe(Effect.provide(MessageIds.Default)))
 
   it.effect("no absent fields appear, and the stored envelope round-trips through JSON", () =>
     Effect.gen(function* () {
-      const env = yield* stamp(ok(base), { from: { _tag: "Coordinator" } })
-      expect(Object.keys(env).sort()).toEqual(["from", "id", "received_at", "to", "type"])
+      const env = yield* stamp(ok(base), { from: { _tag: "Coordinator" }, sender: "session:s1" })
+      expect(Object.keys(env).sort()).toEqual(["from", "id", "received_at", "sender", "to", "type"])
       const json = JSON.parse(JSON.stringify(Schema.encodeSync(Envelope)(env))) as unknown
       expect(Schema.decodeUnknownSync(Envelope, strictParse)(json)).toEqual(env)
     }).pipe(Effect.provide(MessageIds.Default)))
@@ -484,6 +484,8 @@ describe("stamp", () => {
     expect(Either.isLeft(decode({ ...row, id: "msg_123" }))).toBe(true)
     expect(Either.isLeft(decode({ ...row, from: "vm:x" }))).toBe(true)
     expect(Either.isLeft(decode({ ...row, extra: 1 }))).toBe(true)
+    for (const sender of ["token", "outbox", "runtime", "session:s1"]) expect(Either.isRight(decode({ ...row, sender }))).toBe(true)
+    for (const sender of ["", "session", "root", 1]) expect(Either.isLeft(decode({ ...row, sender }))).toBe(true)
   })
 })
 

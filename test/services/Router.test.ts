@@ -104,7 +104,7 @@ describe("router (real processes)", () => {
       expect((yield* err(asRun("other"), { to: "room:worker", type: "note", from: "branch:worker/a" }))[0]).toBe("forbidden")
       expect((yield* err(asRun("other"), { to: "room:worker", type: "note" }))[1]).toContain("room:worker accepts messages from run:worker, its branches, or its owner")
       expect((yield* err(A, { to: "room:worker", type: "note" }))[1]).toBe("room posts need from: run:worker, branch:worker/<label> or coordinator")
-      expect((yield* err(A, { to: "room:worker", type: "note", from: "run:worker" }))[0]).toBe("forbidden")
+      expect((yield* err(B, { to: "room:worker", type: "note", from: "run:worker" }))[0]).toBe("forbidden")
       expect((yield* err(B, { to: "run:worker", type: "task.do" }))[0]).toBe("forbidden")
       expect((yield* err(B, { to: "room:worker", type: "note", from: "coordinator" }))[0]).toBe("forbidden")
       expect((yield* err(A, { to: "run:worker", type: "task.do", priority: 1 }))[1]).toContain("Unknown envelope field: priority")
@@ -148,6 +148,70 @@ describe("router (real processes)", () => {
       yield* supervisor.control(A, "child", "control.kill")
     }).pipe(Effect.provide(testRuntime({ config: { userRecipes: recipes } })))
   })
+})
+
+describe("the owner speaks for its runs (SPEC-messaging §2)", () => {
+  it.live("a session sends as a run it owns and that run's branches; nobody else does; every stored envelope says who vouched", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      const inspector = yield* Inspector
+      yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "review" }))
+      yield* supervisor.spawn(A, new SpawnRequest({ template: "sleep 30", as: "sibling" }))
+      yield* supervisor.spawn(B, new SpawnRequest({ template: "sleep 30", as: "theirs" }))
+
+      // pi-actors' README room workflow, from the owning session.
+      const join = yield* router.send(A, { to: "room:review", from: "branch:review/security", type: "actor.join", body: { role: "reviewer", caps: ["security"], claim: "auth module" } })
+      expect(join).toMatchObject({ from: "branch:review/security", sender: "session:A", consumer: "room-timeline", delivered: true })
+      const asRunItself = yield* router.send(A, { to: "branch:review/security", from: "run:review", type: "task.assign", body: "look at auth" })
+      expect(asRunItself).toMatchObject({ from: "run:review", consumer: "branch-inbox", persisted: true })
+      const byToken = yield* router.send(asRun("review"), { to: "room:review", from: "branch:review/security", type: "finding.posted", body: "token path" })
+      expect(byToken).toMatchObject({ from: "branch:review/security", sender: "token" })
+      const owned = yield* router.send(A, { to: "coordinator", from: "branch:review/security", type: "review.note", body: "done" })
+      expect(owned).toMatchObject({ consumer: "session-events", delivered: true })
+
+      const err = (caller: Caller, envelope: unknown) => Effect.map(Effect.flip(router.send(caller, envelope)), (e) => [e.reason, e.message] as const)
+      // Session B does not speak for A's run, nor A for B's.
+      expect(yield* err(B, { to: "room:review", from: "branch:review/security", type: "actor.join" })).toEqual([
+        "forbidden",
+        "cannot send as branch:review/security: run:review belongs to another session (a session speaks only for runs it owns)"
+      ])
+      expect((yield* err(A, { to: "room:theirs", from: "run:theirs", type: "note" }))[0]).toBe("forbidden")
+      expect(yield* err(A, { to: "room:ghost", from: "run:ghost", type: "note" })).toEqual([
+        "forbidden",
+        "cannot send as run:ghost: there is no run ghost (a session speaks only for runs it owns)"
+      ])
+      // A run's token does not speak for a sibling run (same owner, not the same run).
+      expect(yield* err(asRun("sibling"), { to: "room:review", from: "branch:review/security", type: "actor.join" })).toEqual([
+        "forbidden",
+        "run:sibling cannot send as branch:review/security: an actor sends as its run or one of its branches"
+      ])
+      // Speaking as one owned run into another run's room is still a cross-run post.
+      expect((yield* err(A, { to: "room:review", from: "run:sibling", type: "note" }))[1]).toBe(
+        "room:review accepts messages from run:review, its branches, or its owner as coordinator, not from run:sibling"
+      )
+      expect((yield* err(A, { to: "room:review", from: "session:B", type: "note" }))[0]).toBe("forbidden")
+
+      const tail = Chunk.toArray(yield* router.roomTail(A, "room:review").pipe(Stream.runCollect))
+      expect(tail.map((e) => [e.envelope.from, e.envelope.type, e.envelope.sender])).toEqual([
+        ["run:review", "actor.join", "runtime"],
+        ["branch:review/security", "actor.join", "session:A"],
+        ["branch:review/security", "finding.posted", "token"]
+      ])
+      const inbox = yield* router.inboxList(A, "branch:review/security")
+      expect(inbox.map((r) => [r.envelope.from, r.envelope.sender])).toEqual([["run:review", "session:A"]])
+      const roster = yield* inspector.inspect(A, "room:review", "roster", {})
+      expect(roster.text).toMatch(/address=branch:review\/security role=reviewer status=present claim=auth_module caps=security/)
+      const messages = yield* inspector.inspect(A, "room:review", "messages", {})
+      expect(messages.text).toContain("from=branch:review/security sender=session:A type=actor.join")
+      expect(messages.text).toContain("from=branch:review/security sender=token type=finding.posted")
+      const previews = yield* inspector.inspect(A, "room:review", "previews", {})
+      expect(previews.text).toContain("from=branch:review/security sender=session:A type=actor.join")
+      const branchInbox = yield* inspector.inspect(A, "branch:review/security", "inbox", {})
+      expect(branchInbox.text).toContain("from=run:review sender=session:A type=task.assign")
+      for (const run of ["review", "sibling"]) yield* supervisor.control(A, run, "control.kill")
+      yield* supervisor.control(B, "theirs", "control.kill")
+    }).pipe(Effect.provide(testRuntime())))
 })
 
 describe("branch messages and the roster", () => {
@@ -316,10 +380,10 @@ describe("outbox.jsonl", () => {
           return all.length >= 3 ? all : undefined
         })
       )
-      expect(entries.map((e) => [e.envelope.from, e.envelope.body])).toEqual([
-        ["run:emitter", { role: "run", status: "present" }],
-        ["branch:emitter/w1", "first"],
-        ["run:emitter", "second"]
+      expect(entries.map((e) => [e.envelope.from, e.envelope.body, e.envelope.sender])).toEqual([
+        ["run:emitter", { role: "run", status: "present" }, "runtime"],
+        ["branch:emitter/w1", "first", "outbox"],
+        ["run:emitter", "second", "outbox"]
       ])
       yield* supervisor.control(A, "emitter", "control.kill")
     }).pipe(Effect.provide(testRuntime()))

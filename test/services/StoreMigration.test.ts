@@ -1,0 +1,79 @@
+/**
+ * Store migration 5 (`Envelope.sender`, SPEC-messaging §2): envelopes stored before sender
+ * provenance existed — room timeline entries and inbox records — get the only provenance that
+ * was possible then: `runtime` for a spawn's default-room join, `token` for other `run:` /
+ * `branch:` senders, `session:<owner>` for `coordinator` / `session:` senders
+ * (`session:unknown` when the run record is gone). Rows that have a sender keep it.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { join } from "node:path"
+import { Store } from "../../src/services/Store.js"
+import { scratch } from "../support/graph.js"
+
+const envelope = (id: string, from: string, to: string, type: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ id, received_at: 1, to, from, type, ...extra })
+
+describe("store migration 5: sender provenance", () => {
+  it.live("fills in sender for rows stored before it, and keeps the ones that have one", () => {
+    const file = join(scratch("troupe-store-migration-"), "troupe.db")
+    const legacy = Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO runs ${sql.insert({
+        id: "old", generation: "g1", owner: "s1", recipe: "inline", snapshot: "{}", run_values: "{}", cwd: "/", state_dir: "/tmp/old",
+        state: "done", restart: "{}", progress: "{}", token_hash: "h", created_at: 1, updated_at: 1
+      })}`
+      const entries = [
+        envelope("msg_1", "run:old", "room:old", "actor.join", { summary: "Run joined default room", body: { role: "run", status: "present" } }),
+        envelope("msg_2", "branch:old/a", "room:old", "note.posted"),
+        envelope("msg_3", "coordinator", "room:old", "note.posted"),
+        envelope("msg_4", "run:old", "room:old", "actor.join", { summary: "I joined again" }),
+        envelope("msg_5", "coordinator", "room:gone", "note.posted"),
+        envelope("msg_6", "branch:old/a", "room:old", "note.posted", { sender: "session:s9" })
+      ]
+      yield* sql`INSERT INTO room_entries ${sql.insert(entries.map((e, i) => {
+        const { id, to } = JSON.parse(e) as { id: string; to: string }
+        return { room: to, seq: i + 1, id, envelope: e, received_at: 1 }
+      }))}`
+      const records = [
+        { id: "msg_7", address: "run:old", run_id: "old", envelope: envelope("msg_7", "coordinator", "run:old", "task.do") },
+        { id: "msg_8", address: "branch:old/b", run_id: "old", envelope: envelope("msg_8", "branch:old/a", "branch:old/b", "task.do") },
+        { id: "msg_9", address: "run:gone", run_id: "gone", envelope: envelope("msg_9", "session:s2", "run:gone", "task.do") }
+      ]
+      yield* sql`INSERT INTO inbox ${sql.insert(records.map((r) => ({ ...r, state: "queued", created_at: 1, updated_at: 1 })))}`
+      // As if the database were written by a troupe before migration 5.
+      yield* sql`DELETE FROM effect_sql_migrations WHERE migration_id = 5`
+    })
+    const read = Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const done = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM effect_sql_migrations WHERE migration_id = 5`
+      const entries = yield* sql<{ id: string; envelope: string }>`SELECT id, envelope FROM room_entries ORDER BY id`
+      const inbox = yield* sql<{ id: string; envelope: string }>`SELECT id, envelope FROM inbox ORDER BY id`
+      const senders = Object.fromEntries([...entries, ...inbox].map((r) => [r.id, (JSON.parse(r.envelope) as { sender?: string }).sender]))
+      return { done: done[0]!.n, senders, body: (JSON.parse(entries[0]!.envelope) as { body: unknown }).body }
+    })
+    return Effect.gen(function* () {
+      yield* legacy.pipe(Effect.provide(Store.sqlite(file)))
+      const before = yield* read.pipe(Effect.provide(SqliteClient.layer({ filename: file })))
+      // The legacy rows exist without a sender, and migration 5 is not recorded.
+      expect(before.done).toBe(0)
+      expect(before.senders.msg_3).toBeUndefined()
+      const after = yield* read.pipe(Effect.provide(Store.sqlite(file)))
+      expect(after.done).toBe(1)
+      expect(after.senders).toEqual({
+        msg_1: "runtime",
+        msg_2: "token",
+        msg_3: "session:s1",
+        msg_4: "token",
+        msg_5: "session:unknown",
+        msg_6: "session:s9",
+        msg_7: "session:s1",
+        msg_8: "token",
+        msg_9: "session:unknown"
+      })
+      expect(after.body).toEqual({ role: "run", status: "present" })
+    })
+  })
+})
