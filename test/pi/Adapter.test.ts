@@ -108,8 +108,10 @@ describe("tools", () => {
     expect(f.customType).toBe("troupe-run")
     expect(f.content).toContain("Run quick completed successfully")
     expect(f.details).toMatchObject({ run: "run:quick", type: "run.done", state: "done" })
-    await new Promise((r) => setTimeout(r, 300))
-    expect(pi.followUps).toHaveLength(1)
+    // Events arrive in id order: once a later run's follow-up is here, a duplicate would be too.
+    await pi.call("spawn", { template: "true", as: "run:marker" })
+    await until(() => pi.followUps.some((m) => (m.details as { run: string }).run === "run:marker"))
+    expect(pi.followUps.map((m) => (m.details as { run: string }).run)).toEqual(["run:quick", "run:marker"])
   })
 
   it("in print mode the spawn result says completion will not be reported", async () => {
@@ -158,14 +160,22 @@ describe("tools", () => {
   })
 
   it("a foreground recipe tool streams output, returns it, and reports no follow-up", async () => {
-    writeFileSync(join(recipes, "slow_echo.json"), JSON.stringify({ description: "two lines", template: "sh -c 'echo first; sleep 0.8; echo second'" }))
+    // The second line waits until the test has seen the first one streamed (no timing guess).
+    const go = join(dir, "go")
+    writeFileSync(join(recipes, "slow_echo.json"), JSON.stringify({ description: "two lines", template: `sh -c 'echo first; while [ ! -e ${go} ]; do sleep 0.05; done; echo second'` }))
     await pi.startSession("s1")
     const updates: Array<string> = []
-    const r = await pi.call("slow_echo", {}, { onUpdate: (u) => updates.push(u.content[0]!.text) })
+    const onUpdate = (u: { content: ReadonlyArray<{ text: string }> }) => {
+      updates.push(u.content[0]!.text)
+      if (u.content[0]!.text.includes("first")) writeFileSync(go, "")
+    }
+    const r = await pi.call("slow_echo", {}, { onUpdate })
     expect(text(r)).toBe("first\nsecond\n")
     expect(updates.some((u) => u.includes("first") && !u.includes("second"))).toBe(true)
-    await new Promise((r) => setTimeout(r, 300))
-    expect(pi.followUps).toHaveLength(0)
+    // Events arrive in id order: a later run's follow-up proves none came for the foreground run.
+    await pi.call("spawn", { template: "true", as: "run:marker" })
+    await until(() => pi.followUps.length > 0)
+    expect(pi.followUps.map((m) => (m.details as { run: string }).run)).toEqual(["run:marker"])
   })
 
   it("a failing foreground recipe tool fails the call; aborting one kills its run", async () => {
