@@ -201,7 +201,9 @@ describe("troupe daemon (built binary)", () => {
         next()
       })
     )
-    await new Promise((r) => setTimeout(r, 1500))
+    // Crash mid-burst, once the daemon has acknowledged some spawns (a fixed delay could fire
+    // before the first one on a busy machine).
+    expect(await until(() => acknowledged.length >= 8, 60_000)).toBe(true)
     const pid = daemonPid(home)
     process.kill(pid, "SIGKILL")
     crashed = true

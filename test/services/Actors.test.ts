@@ -95,7 +95,7 @@ const suite = (name: string, make: Flavour) =>
         // Both sleeps are up.
         yield* Effect.sync(() => pidsWithEnv("TROUPE_RUN", id).length).pipe(
           Effect.repeat({ until: (n) => n >= 3, schedule: Client.stopPoll }),
-          Effect.timeout("5 seconds")
+          Effect.timeout("20 seconds")
         )
         const result = yield* actors.kill(`run:${id}`)
         expect(result.applied).toBe(true)
@@ -236,7 +236,11 @@ const suite = (name: string, make: Flavour) =>
         const handles = yield* make(home)
         const actors = yield* handles("s1")
         yield* actors.spawn({ ...shell("trap '' TERM; sleep 30"), as: id })
-        yield* Effect.sleep("200 millis")
+        // The run's process is up (so "none left" below means it was killed).
+        yield* Effect.sync(() => pidsWithEnv("TROUPE_RUN", id).length).pipe(
+          Effect.repeat({ until: (n) => n >= 1, schedule: Client.stopPoll }),
+          Effect.timeout("20 seconds")
+        )
         yield* handles.stop
         expect(pidsWithEnv("TROUPE_RUN", id)).toEqual([])
         const after = yield* (yield* local(home))("s1")
