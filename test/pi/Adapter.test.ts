@@ -3,10 +3,10 @@
  * in-process runtime (real processes, real SQLite under a temporary TROUPE_HOME).
  */
 import { execFileSync } from "node:child_process"
-import { cpSync, existsSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { afterEach, beforeEach, describe, expect, it } from "vitest"
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest"
 import { followUp, install, statusText } from "../../src/pi/Adapter.js"
 import { RunInfo, SessionEvent } from "../../src/domain/Run.js"
 import { Troupe } from "../../src/Troupe.js"
@@ -224,6 +224,15 @@ describe("tools", () => {
   })
 
   it("bg_start / bg_list / bg_logs / bg_stop manage a background process as run bg-<id>", async () => {
+    // bg_start runs `bash -lc`, and a login shell sources the user's profile. The machine's own
+    // profile can take a minute (a pyenv rehash waiting for a stale lock did), so the session's
+    // processes get an empty HOME (read when the session starts; restored after the test).
+    const realHome = process.env.HOME
+    process.env.HOME = join(dir, "user-home")
+    mkdirSync(process.env.HOME)
+    onTestFinished(() => {
+      process.env.HOME = realHome
+    })
     await pi.startSession("s1")
     // The printed word is not in the command text, so finding it proves it came from the log.
     const started = await pi.call("bg_start", { id: "ticker", command: "printf 'rea%s\\n' dy; exec sleep 30", waitMs: 500 })
