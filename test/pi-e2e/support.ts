@@ -244,7 +244,7 @@ export const pidsWithArgv = (argv: ReadonlyArray<string>): Array<number> => {
 }
 
 /** Polls `check` every 100 ms until it returns true or `timeoutMs` passes (a hang guard, not a speed check). */
-export const eventually = async (check: () => boolean, timeoutMs = 15_000): Promise<boolean> => {
+export const eventually = async (check: () => boolean, timeoutMs = 30_000): Promise<boolean> => {
   const end = Date.now() + timeoutMs
   while (Date.now() < end) {
     if (check()) return true

@@ -69,7 +69,7 @@ const suite = (name: string, make: Flavour) =>
         const logs = yield* actors.logs("run:greet").pipe(Stream.runCollect)
         expect(Buffer.concat(Chunk.toArray(logs)).toString()).toBe("[a b]")
         expect(existsSync(join(out.run.state_dir, "stdout.log"))).toBe(true)
-      }).pipe(Effect.scoped), 30_000)
+      }).pipe(Effect.scoped))
 
     it.live("a failing run reports its code and a run.failed event", () =>
       Effect.gen(function* () {
@@ -85,7 +85,7 @@ const suite = (name: string, make: Flavour) =>
         // Replay from a cursor returns only later events.
         const later = Chunk.toArray(yield* actors.events({ since: events[0]!.id }).pipe(Stream.runCollect))
         expect(later.map((e) => e.id)).toEqual([events[1]!.id])
-      }).pipe(Effect.scoped), 30_000)
+      }).pipe(Effect.scoped))
 
     it.live("kill leaves no process of the tree (child ignoring SIGTERM + grandchild)", () =>
       Effect.gen(function* () {
@@ -95,7 +95,7 @@ const suite = (name: string, make: Flavour) =>
         // Both sleeps are up.
         yield* Effect.sync(() => pidsWithEnv("TROUPE_RUN", id).length).pipe(
           Effect.repeat({ until: (n) => n >= 3, schedule: Client.stopPoll }),
-          Effect.timeout("5 seconds")
+          Effect.timeout("20 seconds")
         )
         const result = yield* actors.kill(`run:${id}`)
         expect(result.applied).toBe(true)
@@ -108,7 +108,7 @@ const suite = (name: string, make: Flavour) =>
         expect(events.filter((e) => e.run_id === id)).toEqual([])
         // A second kill does nothing.
         expect((yield* actors.kill(`run:${id}`)).applied).toBe(false)
-      }).pipe(Effect.scoped), 30_000)
+      }).pipe(Effect.scoped))
 
     it.live("a node timeout kills the tree and fails the run with 124", () =>
       Effect.gen(function* () {
@@ -119,7 +119,7 @@ const suite = (name: string, make: Flavour) =>
         expect(out.run.state).toBe("failed")
         expect(out.run.code).toBe(124)
         expect(pidsWithEnv("TROUPE_RUN", id)).toEqual([])
-      }).pipe(Effect.scoped), 30_000)
+      }).pipe(Effect.scoped))
 
     it.live("a duplicate active id fails without touching the first run", () =>
       Effect.gen(function* () {
@@ -134,7 +134,7 @@ const suite = (name: string, make: Flavour) =>
         const again = yield* actors.spawn({ template: "echo again", as: "dup" })
         expect(again.generation).not.toBe(first.generation)
         expect((yield* actors.wait("run:dup")).stdout).toBe("again\n")
-      }).pipe(Effect.scoped), 30_000)
+      }).pipe(Effect.scoped))
 
     it.live("bad input is a typed error and starts nothing", () =>
       Effect.gen(function* () {
@@ -147,7 +147,7 @@ const suite = (name: string, make: Flavour) =>
         const view = yield* actors.inspect("run:nope", "status").pipe(Effect.flip)
         expect(view.reason).toBe("not_found")
         expect(yield* actors.list()).toEqual([])
-      }).pipe(Effect.scoped), 30_000)
+      }).pipe(Effect.scoped))
 
     it.live("sessions only see their own runs; --all sees every session", () => {
       return Effect.gen(function* () {
@@ -169,7 +169,7 @@ const suite = (name: string, make: Flavour) =>
         expect((yield* b.spawn({ template: "echo mine", as: "alices" }).pipe(Effect.flip)).reason).toBe("forbidden")
         expect((yield* a.spawn({ template: "echo again", as: "alices" })).owner).toBe("alice")
       }).pipe(Effect.scoped)
-    }, 30_000)
+    })
 
     it.live("events --follow delivers the terminal event of a run spawned later", () =>
       Effect.gen(function* () {
@@ -184,7 +184,7 @@ const suite = (name: string, make: Flavour) =>
         yield* actors.spawn({ ...shell("exit 3"), as: "later" })
         const got = yield* Fiber.join(follower).pipe(Effect.timeout("10 seconds"))
         expect(Chunk.toArray(got).map((e) => [e.type, e.run_id])).toEqual([["run.failed", "later"]])
-      }).pipe(Effect.scoped), 30_000)
+      }).pipe(Effect.scoped))
 
     it.live("logs --follow streams output until the run ends; state dir is private", () =>
       Effect.gen(function* () {
@@ -199,7 +199,7 @@ const suite = (name: string, make: Flavour) =>
         expect(tail.text).toContain("run.done")
         const bad = yield* actors.inspect(run.address, "nope").pipe(Effect.flip)
         expect(bad.message).toBe("inspect view for run:chatty must be one of: status, tail, messages, inbox, artifacts, files, mailbox, communication, tree, recipe")
-      }).pipe(Effect.scoped), 30_000)
+      }).pipe(Effect.scoped))
 
     it.live("archive moves a terminal run out of the store with run.json; active runs are refused", () =>
       Effect.gen(function* () {
@@ -217,7 +217,7 @@ const suite = (name: string, make: Flavour) =>
         expect(yield* actors.prune({ olderThanMs: 0 })).toEqual([])
         yield* actors.kill("run:busy")
         expect(yield* actors.prune({ runs: ["run:busy"] })).toEqual(["busy"])
-      }).pipe(Effect.scoped), 30_000)
+      }).pipe(Effect.scoped))
 
     it.live("wait with a timeout returns the live run", () =>
       Effect.gen(function* () {
@@ -227,7 +227,7 @@ const suite = (name: string, make: Flavour) =>
         expect(out.timed_out).toBe(true)
         expect(out.run.state).toBe("running")
         yield* actors.kill("run:slow")
-      }).pipe(Effect.scoped), 30_000)
+      }).pipe(Effect.scoped))
 
     it.live("stopping the owner kills its runs and records them as killed with a follow-up", () => {
       const home = scratch()
@@ -236,7 +236,11 @@ const suite = (name: string, make: Flavour) =>
         const handles = yield* make(home)
         const actors = yield* handles("s1")
         yield* actors.spawn({ ...shell("trap '' TERM; sleep 30"), as: id })
-        yield* Effect.sleep("200 millis")
+        // The run's process is up (so "none left" below means it was killed).
+        yield* Effect.sync(() => pidsWithEnv("TROUPE_RUN", id).length).pipe(
+          Effect.repeat({ until: (n) => n >= 1, schedule: Client.stopPoll }),
+          Effect.timeout("20 seconds")
+        )
         yield* handles.stop
         expect(pidsWithEnv("TROUPE_RUN", id)).toEqual([])
         const after = yield* (yield* local(home))("s1")
@@ -245,7 +249,7 @@ const suite = (name: string, make: Flavour) =>
         const events = Chunk.toArray(yield* after.events().pipe(Stream.runCollect))
         expect(events.map((e) => e.type)).toEqual(["run.killed"])
       }).pipe(Effect.scoped)
-    }, 30_000)
+    })
   })
 
 suite("Actors.local", local)
@@ -260,5 +264,5 @@ describe("store ownership", () => {
       expect(second.reason).toBe("unavailable")
       expect(second.message).toContain("in use by another troupe owner")
     }).pipe(Effect.scoped)
-  }, 30_000)
+  })
 })

@@ -69,7 +69,7 @@ const awaitTree = (identity: ProcessIdentity, marker: string, count: number) =>
   Effect.sync(() => treeOf(identity, marker)).pipe(
     Effect.repeat({
       schedule: Schedule.passthrough<number, ReadonlyArray<number>, never>(
-        Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))
+        Schedule.spaced("20 millis").pipe(Schedule.upTo("20 seconds"))
       ),
       until: (pids) => pids.length >= count
     }),
@@ -347,14 +347,14 @@ describe("LocalHost", () => {
         const fiber = yield* Effect.fork(
           run(spec(["bash", "-c", "setsid sleep 300 & sleep 300"], {
             onSpawn: (identity) => Deferred.succeed(spawned, identity)
-          })).pipe(Effect.timeout("5 seconds"))
+          })).pipe(Effect.timeout("60 seconds"))
         )
         const identity = yield* Deferred.await(spawned)
         const marker = markerOf(identity.pid)
         const pids = yield* Effect.sync(() => treeOf(identity, marker)).pipe(
           Effect.repeat({
             schedule: Schedule.passthrough<number, ReadonlyArray<number>, never>(
-              Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds"))
+              Schedule.spaced("20 millis").pipe(Schedule.upTo("20 seconds"))
             ),
             until: (pids) => pids.some((pid) => readStat(pid)?.pgid !== identity.pgid)
           })
@@ -395,7 +395,7 @@ describe("LocalHost", () => {
         const marker = markerOf(identity.pid)
         const spillFile = path.join(tmp, "out", `${name}.stdout.log`)
         yield* Effect.sync(() => fs.existsSync(spillFile) && fs.statSync(spillFile).size === 2_000_000).pipe(
-          Effect.repeat({ schedule: Schedule.spaced("20 millis").pipe(Schedule.upTo("5 seconds")), until: (done) => done })
+          Effect.repeat({ schedule: Schedule.spaced("20 millis").pipe(Schedule.upTo("20 seconds")), until: (done) => done })
         )
         yield* Fiber.interrupt(fiber)
         expect(treeOf(identity, marker)).toEqual([])

@@ -114,7 +114,7 @@ export const liveSleep = (ms: number) => TestServices.provideLive(Effect.sleep(m
  * time with `what` in the message. Use it to wait for a fiber to reach a point (a leaf started,
  * a restart recorded) before adjusting the TestClock.
  */
-export const eventually = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, timeoutMs = 3000) =>
+export const eventually = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, timeoutMs = 20_000) =>
   Effect.gen(function* () {
     for (let waited = 0; ; waited += 2) {
       if (yield* check) return
