@@ -124,10 +124,15 @@ const unavailable = (e: RpcClientError) =>
  * caught: recovery does not run in an interrupted fiber). That is `unavailable`: the request
  * may or may not have taken effect (retry a message with an idempotency key).
  */
-const stopped = <E>(cause: Cause.Cause<E>) =>
-  Cause.isInterruptedOnly(cause)
-    ? new ActorsError({ reason: "unavailable", message: "the troupe daemon stopped before answering (the request was interrupted)" })
-    : undefined
+const stopped = <E>(cause: Cause.Cause<E>) => {
+  if (Cause.isInterruptedOnly(cause)) {
+    return new ActorsError({ reason: "unavailable", message: "the troupe daemon stopped before answering (the request was interrupted)" })
+  }
+  // The RPC client sends a request with `Effect.orDie(write(...))`: a write to the socket of a
+  // daemon that just went away is a defect carrying the SocketError. That is `unavailable` too.
+  const lost = [...Cause.defects(cause), ...Cause.failures(cause)].find(Socket.isSocketError)
+  return lost === undefined ? undefined : new ActorsError({ reason: "unavailable", message: `lost the connection to the troupe daemon: ${lost.message}` })
+}
 
 /** The RPC client over `socket` (scoped: the connection closes with the caller's scope). */
 export const makeRpcClient = (socket: string) =>

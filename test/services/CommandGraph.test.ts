@@ -162,13 +162,17 @@ describe("parallel", () => {
 
   live("repeat with concurrency never exceeds the limit", () =>
     Effect.gen(function* () {
+      // A start barrier instead of a sleep: each copy waits (bounded) until three copies have
+      // started, so the limit is reached on a slow machine too, and the test still shows it is
+      // never exceeded.
+      const dir = scratch()
       const { result, events, stdout } = yield* runTemplate({
         repeat: 8,
         parallel: true,
         concurrency: 3,
         label: "w{_index}",
-        template: "sh -c 'sleep 0.15; echo $0' {index}"
-      })
+        template: "sh -c 'touch \"$1/$0\"; n=0; while [ $(ls \"$1\" | wc -l) -lt 3 ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done; echo $0' {index} {dir}"
+      }, { values: { dir } })
       expect(result.status).toBe("done")
       expect(maxActive(events)).toBe(3)
       expect(events.filter((e) => e.type === "command.start")).toHaveLength(8)
@@ -267,6 +271,17 @@ describe("node options", () => {
       const { stdout } = yield* runTemplate({ output: "{dir}/out.txt", template: "echo saved" }, { values: { dir } })
       expect(stdout).toBe("saved\n")
       expect(existsSync(join(dir, "out.txt"))).toBe(true)
+    })
+  )
+
+  live("output: \"stdout\" names the result channel (pi-actors), not a file", () =>
+    Effect.gen(function* () {
+      const dir = scratch()
+      const { stdout } = yield* runTemplate({ output: "stdout", template: "echo kept" }, { cwd: dir })
+      expect(stdout).toBe("kept\n")
+      yield* runTemplate({ output: "{dir}/proof.txt", template: "echo proof" }, { values: { dir }, cwd: dir })
+      expect(existsSync(join(dir, "proof.txt"))).toBe(true)
+      expect(existsSync(join(dir, "stdout"))).toBe(false)
     })
   )
 

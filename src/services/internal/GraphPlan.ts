@@ -77,6 +77,9 @@ const tfail = (reason: TemplateError["reason"], message: string): never => {
 
 const noSteps = "Tool template produced no command steps."
 
+/** `output: "stdout"` names the result channel (pi-actors), not a file. */
+const stdoutChannel = "stdout"
+
 const failureScopes: ReadonlyArray<FailureScope> = ["continue", "branch", "root"]
 
 const parseFailure = (v: string | undefined): FailureScope | undefined => {
@@ -268,12 +271,16 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
   if (on !== "local") tfail("validation", `Host ${on} is not available: no VM host is configured.`)
   const ctx: Ctx = { ...parent, scope, failure: ownFailure ?? parent.failure, on }
 
+  // pi-actors names the result channel with `output`; `"stdout"` (its default, written out in
+  // its own packaged recipes) is that channel, not a file called `stdout`.
+  const outputFile = (text: string | undefined) =>
+    text === undefined || text === "" || text === stdoutChannel ? undefined : resolveFrom(ctx.cwd, text)
   const base = (p: string, sc: Text.Scope): NodeOptions => {
     const timeoutMs = numericField(sc, "timeout", node.timeout, "non-negative")
     const delayMs = numericField(sc, "delay", node.delay, "non-negative")
     const attempts = attemptsField(sc, node.retry)
     const label = node.label === undefined || node.repeat !== undefined ? undefined : Text.substitute(sc, node.label)
-    const output = node.output === undefined ? undefined : resolveFrom(ctx.cwd, Text.substitute(sc, node.output))
+    const output = outputFile(node.output === undefined ? undefined : Text.substitute(sc, node.output))
     const recover = node.recover === undefined ? undefined : expand(node.recover, { ...ctx, scope: sc }, `${p}.recover`, "continue")
     return {
       path: p,
