@@ -1,7 +1,8 @@
 /**
  * `Inspector`: the inspect views of runs and sessions (SPEC-messaging §6) as compact text and
  * JSON. Compact text starts with one newline and prints `key=value` pairs; spaces inside values
- * become `_`. `recipes` and `tool:<name>` report the registry with usage from the store. Views of
+ * become `_`. `recipes` and `tool:<name>` report the registry with usage from the store, and
+ * `recipes` keeps every diagnostic and every warning of `recipes doctor`. Views of
  * other targets (branches, rooms) join as their features land.
  *
  * Corresponds to pi-actors' `inspect target=run:<id> view=status|tail|files|artifacts|…` and
@@ -290,7 +291,8 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
     const rowText = (r: Report.ReportRow) =>
       pairs({ id: r.id, status: r.status, source: r.source, ...(r.async === true ? { async: true } : {}), calls: r.calls, ...(r.last_called === undefined ? {} : { last_called: iso(r.last_called) }) }) +
       (r.status === "shadowed" ? ` shadowed_by=${compact(r.shadowed_by)}` : "") +
-      (r.diagnostics.length > 0 ? `\n  ${r.diagnostics.join("\n  ")}` : "")
+      (r.diagnostics.length > 0 ? `\n  ${r.diagnostics.join("\n  ")}` : "") +
+      r.warnings.map((w) => `\n  warning: ${w}`).join("")
 
     const recipesView = (view: string) =>
       Effect.gen(function* () {
@@ -300,21 +302,29 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
         const tools = rows.filter((r) => r.source === "user" && r.status === "active").length
         const calls = rows.reduce((n, r) => n + r.calls, 0)
         const advice = recommendations.map((a) => `- ${a.kind} ${a.text}`)
+        const warned = Report.warningRows(rows)
+        // One line per file in the summary (the first warning and how many more); doctor lists all.
+        const warnedText = warned.map((w) =>
+          `\n- warning ${w.id} (${w.source}${w.status === "shadowed" ? ", shadowed" : ""}): ${w.warnings[0]}` +
+          (w.warnings.length > 1 ? ` (+${w.warnings.length - 1} more: view=doctor lists them)` : "")).join("")
         switch (view) {
           case "status":
             return { text: "\n" + pairs({ recipes: rows.length, ...counts, tools }) + rows.map((r) => "\n" + rowText(r)).join(""), data: { counts, tools, recipes: rows } }
           case "summary":
             return {
-              text: "\n" + pairs({ recipes: rows.length, ...counts, tools, calls, recommendations: recommendations.length }) + (advice.length > 0 ? "\n" + advice.join("\n") : ""),
-              data: { counts, tools, calls, recommendations }
+              text: "\n" + pairs({ recipes: rows.length, ...counts, tools, calls, warnings: warned.length, recommendations: recommendations.length }) +
+                (advice.length > 0 ? "\n" + advice.join("\n") : "") + warnedText,
+              data: { counts, tools, calls, warnings: warned, recommendations }
             }
           case "doctor": {
             const troubled = rows.filter((r) => r.status !== "active" && r.status !== "shadowed" || r.diagnostics.length > 0)
+            // Files that only have warnings are listed after the problems, with their warnings.
+            const warnedOnly = rows.filter((r) => r.warnings.length > 0 && !troubled.includes(r))
             return {
-              text: "\n" + pairs({ problems: troubled.length, recommendations: recommendations.length }) +
-                troubled.map((r) => "\n" + rowText(r)).join("") + (advice.length > 0 ? "\n" + advice.join("\n") : "") +
+              text: "\n" + pairs({ problems: troubled.length, warnings: warned.length, recommendations: recommendations.length }) +
+                [...troubled, ...warnedOnly].map((r) => "\n" + rowText(r)).join("") + (advice.length > 0 ? "\n" + advice.join("\n") : "") +
                 "\n(recommendations only: nothing is deleted automatically)",
-              data: { problems: troubled, recommendations }
+              data: { problems: troubled, warnings: warned, recommendations }
             }
           }
           default:
