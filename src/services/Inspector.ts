@@ -294,9 +294,22 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
       (r.diagnostics.length > 0 ? `\n  ${r.diagnostics.join("\n  ")}` : "") +
       r.warnings.map((w) => `\n  warning: ${w}`).join("")
 
-    const recipesView = (view: string) =>
+    /**
+     * `recipes` views; `id` (doctor only) narrows the report to that id's files in every root —
+     * all of them, like `troupe recipes doctor <id>`, so the one that decides and what it
+     * shadows are visible.
+     */
+    const recipesView = (view: string, id: string | undefined) =>
       Effect.gen(function* () {
-        const { rows, recommendations } = yield* registryReport
+        if (id !== undefined && view !== "doctor") {
+          return yield* new ActorsError({ reason: "invalid", message: `id applies only to inspect recipes view=doctor (got view=${view})` })
+        }
+        const report = yield* registryReport
+        const rows = id === undefined ? report.rows : report.rows.filter((r) => r.id === id)
+        const recommendations = id === undefined ? report.recommendations : report.recommendations.filter((a) => a.id === id)
+        if (id !== undefined && rows.length === 0) {
+          return yield* new ActorsError({ reason: "not_found", message: `no recipe file is named ${id}.json in the user root or the packaged library` })
+        }
         const counts: Record<string, number> = { active: 0, shadowed: 0, invalid: 0, disabled: 0 }
         for (const r of rows) counts[r.status] = (counts[r.status] ?? 0) + 1
         const tools = rows.filter((r) => r.source === "user" && r.status === "active").length
@@ -318,13 +331,14 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
             }
           case "doctor": {
             const troubled = rows.filter((r) => r.status !== "active" && r.status !== "shadowed" || r.diagnostics.length > 0)
-            // Files that only have warnings are listed after the problems, with their warnings.
-            const warnedOnly = rows.filter((r) => r.warnings.length > 0 && !troubled.includes(r))
+            // Files that only have warnings are listed after the problems, with their warnings;
+            // for one id every file of it is listed, problems or not.
+            const listed = id !== undefined ? rows : [...troubled, ...rows.filter((r) => r.warnings.length > 0 && !troubled.includes(r))]
             return {
-              text: "\n" + pairs({ problems: troubled.length, warnings: warned.length, recommendations: recommendations.length }) +
-                [...troubled, ...warnedOnly].map((r) => "\n" + rowText(r)).join("") + (advice.length > 0 ? "\n" + advice.join("\n") : "") +
+              text: "\n" + pairs({ ...(id === undefined ? {} : { id }), problems: troubled.length, warnings: warned.length, recommendations: recommendations.length }) +
+                listed.map((r) => "\n" + rowText(r)).join("") + (advice.length > 0 ? "\n" + advice.join("\n") : "") +
                 "\n(recommendations only: nothing is deleted automatically)",
-              data: { problems: troubled, warnings: warned, recommendations }
+              data: { ...(id === undefined ? {} : { id, files: rows }), problems: troubled, warnings: warned, recommendations }
             }
           }
           default:
@@ -363,11 +377,15 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
     /**
      * Renders `view` of `target` for the caller.
      * @fails ActorsError `invalid` (unknown target kind or view: the message lists the valid
-     *   ones), `not_found`, `forbidden`.
+     *   ones; `options.id` anywhere but `recipes view=doctor`), `not_found` (also an `id` with
+     *   no recipe file), `forbidden`.
      */
     const inspect = Effect.fn("Inspector.inspect")(function* (caller: Caller, target: string, view: string | undefined, options: InspectOptions = {}) {
       if (options.status !== undefined && decodeFilter(options.status)._tag === "Left") {
         return yield* new ActorsError({ reason: "invalid", message: `status filter must be one of: ${StatusFilter.literals.join(", ")}` })
+      }
+      if (options.id !== undefined && target !== "recipes") {
+        return yield* new ActorsError({ reason: "invalid", message: `id applies only to inspect recipes view=doctor (got target ${target})` })
       }
       if (target.startsWith("run:")) {
         const id = runIdOf(target)
@@ -395,7 +413,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
       }
       if (target === "recipes") {
         const v = view ?? "status"
-        return new InspectView({ target, view: v, ...(yield* recipesView(v)) })
+        return new InspectView({ target, view: v, ...(yield* recipesView(v, options.id)) })
       }
       if (target.startsWith("tool:")) {
         const v = view ?? "status"

@@ -1,5 +1,5 @@
 /**
- * `inspect recipes view=status|summary|doctor` and `inspect tool:<name> view=status|schema`
+ * `inspect recipes view=status|summary|doctor [id]` and `inspect tool:<name> view=status|schema`
  * (SPEC-messaging §6): usage from the store (counted per launch, reset when the file's content
  * changes, never written into the file) and cleanup recommendations.
  */
@@ -164,6 +164,18 @@ describe("inspect recipes and tool:<name> (runtime)", () => {
       expect(status.text).toContain(`id=bound-values status=active source=user calls=0\n  warning: field "usage" (pi-actors 0.17) is ignored`)
       const rows = (status.data as { recipes: ReadonlyArray<Report.ReportRow> }).recipes
       expect(rows.find((r) => r.id === "derived-paths")!.warnings).toEqual([])
+
+      // doctor for one id: that id's files alone, with their warnings (like `recipes doctor <id>`).
+      const one = yield* inspector.inspect(owner, "recipes", "doctor", { id: "bound-values" })
+      expect(one.text).toMatch(/^\nid=bound-values problems=0 warnings=1 recommendations=1\nid=bound-values status=active source=user calls=0\n  warning: field "usage"/)
+      expect(one.text).not.toContain("ask-model")
+      expect((one.data as { files: ReadonlyArray<Report.ReportRow> }).files.map((f) => f.warnings)).toEqual([fromCatalog("bound-values")])
+      const clean = yield* inspector.inspect(owner, "recipes", "doctor", { id: "derived-paths" })
+      expect(clean.text).toMatch(/^\nid=derived-paths problems=0 warnings=0 recommendations=1\nid=derived-paths status=active source=user calls=0\n- never_called /)
+      const err = (target: string, view: string, id: string) => Effect.map(Effect.flip(inspector.inspect(owner, target, view, { id })), (e) => [e.reason, e.message])
+      expect(yield* err("recipes", "doctor", "nope")).toEqual(["not_found", "no recipe file is named nope.json in the user root or the packaged library"])
+      expect(yield* err("recipes", "summary", "ask-model")).toEqual(["invalid", "id applies only to inspect recipes view=doctor (got view=summary)"])
+      expect(yield* err("tool:ask-model", "status", "ask-model")).toEqual(["invalid", "id applies only to inspect recipes view=doctor (got target tool:ask-model)"])
     }).pipe(Effect.provide(testRuntime({ config: { userRecipes: root } })))
   })
 })
