@@ -168,6 +168,7 @@ const inspect = Command.make(
     view: Args.text({ name: "view" }).pipe(Args.withDescription("run: status | tail | files | artifacts | tree | recipe; sessions: runs"), Args.optional),
     lines: Options.integer("lines").pipe(Options.withDescription("Lines/events in tail views (default 40)"), Options.optional),
     status: Options.text("status").pipe(Options.withDescription("Status filter of runs views"), Options.optional),
+    id: Options.text("id").pipe(Options.withDescription("inspect recipes doctor: only this recipe id"), Options.optional),
     session,
     all,
     json
@@ -178,7 +179,7 @@ const inspect = Command.make(
       const filter = Option.isSome(input.status) ? yield* statusFilter(input.status) : undefined
       const view = Option.map(input.view, (v) => v.replace(/^view=/, ""))
       const target = input.target.replace(/^target=/, "")
-      const out = yield* remote.actors.inspect(target, Option.getOrUndefined(view), { lines: Option.getOrUndefined(input.lines), status: filter })
+      const out = yield* remote.actors.inspect(target, Option.getOrUndefined(view), { lines: Option.getOrUndefined(input.lines), status: filter, id: Option.getOrUndefined(input.id) })
       if (input.json) return yield* printJson(out)
       yield* print(out.text.replace(/^\n/, ""))
     })
@@ -186,6 +187,7 @@ const inspect = Command.make(
   "troupe inspect run:nap",
   "troupe inspect run:nap tail --lines 20",
   "troupe inspect coordinator runs --status active",
+  "troupe inspect recipes doctor --id bound-values",
   "troupe inspect session:all --all"
 ])))
 

@@ -186,7 +186,7 @@ export const makeRemote = (options: ClientOptions = {}) =>
         eff(client.Spawn(spawnRequestOf(input), call)),
       control: (run, type, o) => eff(client.Control({ run, type, generation: o?.generation }, call)),
       kill: (run) => eff(client.Control({ run, type: "control.kill" }, call)),
-      inspect: (target, view, o) => eff(client.Inspect({ target, view, lines: o?.lines, status: o?.status }, call)),
+      inspect: (target, view, o) => eff(client.Inspect({ target, view, lines: o?.lines, status: o?.status, id: o?.id }, call)),
       list: (o) => eff(client.List({ status: o?.status ?? "all", session: o?.session }, call)),
       wait: (run, o) => eff(client.Wait({ run, timeout_ms: o?.timeoutMs }, call)),
       logs: (run, o) => str(client.Logs({ run, stream: o?.stream ?? "stdout", follow: o?.follow ?? false }, call)),

@@ -52,7 +52,8 @@ export class TroupeRpcs extends RpcGroup.make(
       target: Schema.String,
       view: Schema.optional(Schema.String),
       lines: Schema.optional(Schema.Int),
-      status: Schema.optional(StatusFilter)
+      status: Schema.optional(StatusFilter),
+      id: Schema.optional(Schema.String)
     },
     success: InspectView,
     error: ActorsError

@@ -126,7 +126,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
             Spawn: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.spawn(caller, req))),
             Control: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.control(caller, req.run, req.type, req.generation))),
             Inspect: (req) =>
-              tracked(activity, Effect.flatMap(CurrentCaller, (caller) => inspector.inspect(caller, req.target, req.view, { lines: req.lines, status: req.status }))),
+              tracked(activity, Effect.flatMap(CurrentCaller, (caller) => inspector.inspect(caller, req.target, req.view, { lines: req.lines, status: req.status, id: req.id }))),
             List: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.list(caller, req.status, req.session))),
             Wait: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.wait(caller, req.run, req.timeout_ms))),
             Logs: (req) =>

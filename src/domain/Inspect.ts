@@ -33,6 +33,8 @@ export class InspectView extends Schema.Class<InspectView>("InspectView")({
 export interface InspectOptions {
   readonly lines?: number | undefined
   readonly status?: StatusFilter | undefined
+  /** `recipes view=doctor` only: report the files of this recipe id (every root) alone. */
+  readonly id?: string | undefined
 }
 
 /** `value` in compact text: empty for null/undefined, spaces as `_`. */

@@ -25,6 +25,12 @@ export interface ReportRow {
   readonly description?: string | undefined
   readonly async?: boolean | undefined
   readonly diagnostics: ReadonlyArray<string>
+  /**
+   * What does not stop the recipe, as `recipes doctor` prints it (`CatalogEntry.warnings`,
+   * computed once by `Recipes.discover`): tolerated pi-actors 0.17 fields, defaults no
+   * placeholder uses. Empty when there is nothing to say.
+   */
+  readonly warnings: ReadonlyArray<string>
   readonly shadowed_by?: string | undefined
   /** Launches since the file's content last changed (0 when edited since the last launch). */
   readonly calls: number
@@ -39,6 +45,23 @@ export interface Recommendation {
   readonly kind: "invalid" | "disabled" | "shadows_packaged" | "never_called" | "stale" | "duplicate"
   readonly text: string
 }
+
+/** A file with warnings (`recipes doctor`'s `warning:` lines) and the warnings themselves. */
+export interface WarningRow {
+  readonly id: string
+  readonly source: "user" | "packaged"
+  readonly status: CatalogEntry["status"]
+  readonly path: string
+  readonly warnings: ReadonlyArray<string>
+}
+
+/**
+ * The rows that carry warnings, in report order (shadowed files included: their warnings
+ * matter the day the shadowing file goes). Warnings never make a recommendation — a tolerated
+ * pi-actors 0.17 field may be there on purpose for pi-actors reading the same root.
+ */
+export const warningRows = (rows: ReadonlyArray<ReportRow>): ReadonlyArray<WarningRow> =>
+  rows.filter((r) => r.warnings.length > 0).map((r) => ({ id: r.id, source: r.source, status: r.status, path: r.path, warnings: r.warnings }))
 
 /** A user tool not called for this long is `stale`: 30 days in ms. */
 export const staleAfterMs = 30 * 24 * 60 * 60 * 1000
@@ -59,6 +82,7 @@ export const reportRows = (entries: ReadonlyArray<CatalogEntry>, usage: Readonly
       description: e.description,
       async: e.async,
       diagnostics: e.diagnostics,
+      warnings: e.warnings ?? [],
       shadowed_by: e.shadowed_by,
       calls: current ? u.calls : 0,
       last_called: current ? u.last_called : undefined

@@ -162,6 +162,7 @@ export const inspectTool = (connect: Connect): PiTool => ({
       view: str("View name (default status); an unknown view lists the valid ones."),
       lines: { description: "Line count for tail/messages views (default 40).", anyOf: [{ type: "integer" }, { type: "string" }] },
       status: str("Run filter for coordinator/session views: all, active, terminal, running, done, failed, cancelled, killed, lost."),
+      id: str("Recipe id for target=recipes view=doctor: report that id's files alone."),
       verbose: bool("Return the view's JSON data instead of compact text.")
     },
     ["target"]
@@ -176,7 +177,7 @@ export const inspectTool = (connect: Connect): PiTool => ({
     const conn = await connect(ctx)
     const view = await conn.run(
       Effect.flatMap(Actors, (actors) =>
-        actors.inspect(target, text(params.view), { lines: n, status: status === undefined ? undefined : status.right })
+        actors.inspect(target, text(params.view), { lines: n, status: status === undefined ? undefined : status.right, id: text(params.id) })
       ),
       signal
     )

@@ -1,7 +1,8 @@
 /**
  * `Inspector`: the inspect views of runs and sessions (SPEC-messaging §6) as compact text and
  * JSON. Compact text starts with one newline and prints `key=value` pairs; spaces inside values
- * become `_`. `recipes` and `tool:<name>` report the registry with usage from the store. Views of
+ * become `_`. `recipes` and `tool:<name>` report the registry with usage from the store, and
+ * `recipes` keeps every diagnostic and every warning of `recipes doctor`. Views of
  * other targets (branches, rooms) join as their features land.
  *
  * Corresponds to pi-actors' `inspect target=run:<id> view=status|tail|files|artifacts|…` and
@@ -290,31 +291,54 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
     const rowText = (r: Report.ReportRow) =>
       pairs({ id: r.id, status: r.status, source: r.source, ...(r.async === true ? { async: true } : {}), calls: r.calls, ...(r.last_called === undefined ? {} : { last_called: iso(r.last_called) }) }) +
       (r.status === "shadowed" ? ` shadowed_by=${compact(r.shadowed_by)}` : "") +
-      (r.diagnostics.length > 0 ? `\n  ${r.diagnostics.join("\n  ")}` : "")
+      (r.diagnostics.length > 0 ? `\n  ${r.diagnostics.join("\n  ")}` : "") +
+      r.warnings.map((w) => `\n  warning: ${w}`).join("")
 
-    const recipesView = (view: string) =>
+    /**
+     * `recipes` views; `id` (doctor only) narrows the report to that id's files in every root —
+     * all of them, like `troupe recipes doctor <id>`, so the one that decides and what it
+     * shadows are visible.
+     */
+    const recipesView = (view: string, id: string | undefined) =>
       Effect.gen(function* () {
-        const { rows, recommendations } = yield* registryReport
+        if (id !== undefined && view !== "doctor") {
+          return yield* new ActorsError({ reason: "invalid", message: `id applies only to inspect recipes view=doctor (got view=${view})` })
+        }
+        const report = yield* registryReport
+        const rows = id === undefined ? report.rows : report.rows.filter((r) => r.id === id)
+        const recommendations = id === undefined ? report.recommendations : report.recommendations.filter((a) => a.id === id)
+        if (id !== undefined && rows.length === 0) {
+          return yield* new ActorsError({ reason: "not_found", message: `no recipe file is named ${id}.json in the user root or the packaged library` })
+        }
         const counts: Record<string, number> = { active: 0, shadowed: 0, invalid: 0, disabled: 0 }
         for (const r of rows) counts[r.status] = (counts[r.status] ?? 0) + 1
         const tools = rows.filter((r) => r.source === "user" && r.status === "active").length
         const calls = rows.reduce((n, r) => n + r.calls, 0)
         const advice = recommendations.map((a) => `- ${a.kind} ${a.text}`)
+        const warned = Report.warningRows(rows)
+        // One line per file in the summary (the first warning and how many more); doctor lists all.
+        const warnedText = warned.map((w) =>
+          `\n- warning ${w.id} (${w.source}${w.status === "shadowed" ? ", shadowed" : ""}): ${w.warnings[0]}` +
+          (w.warnings.length > 1 ? ` (+${w.warnings.length - 1} more: view=doctor lists them)` : "")).join("")
         switch (view) {
           case "status":
             return { text: "\n" + pairs({ recipes: rows.length, ...counts, tools }) + rows.map((r) => "\n" + rowText(r)).join(""), data: { counts, tools, recipes: rows } }
           case "summary":
             return {
-              text: "\n" + pairs({ recipes: rows.length, ...counts, tools, calls, recommendations: recommendations.length }) + (advice.length > 0 ? "\n" + advice.join("\n") : ""),
-              data: { counts, tools, calls, recommendations }
+              text: "\n" + pairs({ recipes: rows.length, ...counts, tools, calls, warnings: warned.length, recommendations: recommendations.length }) +
+                (advice.length > 0 ? "\n" + advice.join("\n") : "") + warnedText,
+              data: { counts, tools, calls, warnings: warned, recommendations }
             }
           case "doctor": {
             const troubled = rows.filter((r) => r.status !== "active" && r.status !== "shadowed" || r.diagnostics.length > 0)
+            // Files that only have warnings are listed after the problems, with their warnings;
+            // for one id every file of it is listed, problems or not.
+            const listed = id !== undefined ? rows : [...troubled, ...rows.filter((r) => r.warnings.length > 0 && !troubled.includes(r))]
             return {
-              text: "\n" + pairs({ problems: troubled.length, recommendations: recommendations.length }) +
-                troubled.map((r) => "\n" + rowText(r)).join("") + (advice.length > 0 ? "\n" + advice.join("\n") : "") +
+              text: "\n" + pairs({ ...(id === undefined ? {} : { id }), problems: troubled.length, warnings: warned.length, recommendations: recommendations.length }) +
+                listed.map((r) => "\n" + rowText(r)).join("") + (advice.length > 0 ? "\n" + advice.join("\n") : "") +
                 "\n(recommendations only: nothing is deleted automatically)",
-              data: { problems: troubled, recommendations }
+              data: { ...(id === undefined ? {} : { id, files: rows }), problems: troubled, warnings: warned, recommendations }
             }
           }
           default:
@@ -353,11 +377,15 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
     /**
      * Renders `view` of `target` for the caller.
      * @fails ActorsError `invalid` (unknown target kind or view: the message lists the valid
-     *   ones), `not_found`, `forbidden`.
+     *   ones; `options.id` anywhere but `recipes view=doctor`), `not_found` (also an `id` with
+     *   no recipe file), `forbidden`.
      */
     const inspect = Effect.fn("Inspector.inspect")(function* (caller: Caller, target: string, view: string | undefined, options: InspectOptions = {}) {
       if (options.status !== undefined && decodeFilter(options.status)._tag === "Left") {
         return yield* new ActorsError({ reason: "invalid", message: `status filter must be one of: ${StatusFilter.literals.join(", ")}` })
+      }
+      if (options.id !== undefined && target !== "recipes") {
+        return yield* new ActorsError({ reason: "invalid", message: `id applies only to inspect recipes view=doctor (got target ${target})` })
       }
       if (target.startsWith("run:")) {
         const id = runIdOf(target)
@@ -385,7 +413,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
       }
       if (target === "recipes") {
         const v = view ?? "status"
-        return new InspectView({ target, view: v, ...(yield* recipesView(v)) })
+        return new InspectView({ target, view: v, ...(yield* recipesView(v, options.id)) })
       }
       if (target.startsWith("tool:")) {
         const v = view ?? "status"

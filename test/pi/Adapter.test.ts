@@ -65,7 +65,8 @@ describe("registration", () => {
     expect(props("spawn")).toEqual(["artifacts", "as", "file", "recipe", "state_dir", "template", "values", "verbose"])
     expect(props("message")).toEqual(["body", "correlation_id", "from", "metadata", "reply_to", "summary", "to", "type", "verbose"])
     expect(required("message")).toEqual(["to", "type"])
-    expect(props("inspect")).toEqual(["lines", "status", "target", "verbose", "view"])
+    // pi-actors 0.17's inspect parameters, plus `id` for recipes view=doctor (SPEC-messaging §6).
+    expect(props("inspect")).toEqual(["id", "lines", "status", "target", "verbose", "view"])
     expect(props("register_tool")).toEqual(["args", "async", "description", "name", "state_dir", "template", "update", "values", "verbose"])
     expect(props("bg_start")).toEqual(["command", "cwd", "id", "waitMs"])
     expect(required("bg_start")).toEqual(["id", "command"])
@@ -145,6 +146,19 @@ describe("tools", () => {
     expect(text(roster)).toContain("note.posted")
     const stopped = await pi.call("message", { to: "run:sleeper", type: "control.stop" })
     expect(text(stopped)).toContain("state=cancelled")
+  })
+
+  it("inspect recipes shows recipes doctor warnings; doctor with id narrows to one recipe", async () => {
+    writeFileSync(join(recipes, "old-habits.json"), JSON.stringify({
+      description: "carries pi-actors 0.17 fields", retire_when: "children_terminal", defaults: { knob: "1" }, template: "echo hi"
+    }))
+    await pi.startSession("s1")
+    const summary = text(await pi.call("inspect", { target: "recipes", view: "summary" }))
+    expect(summary).toMatch(/ warnings=1 /)
+    expect(summary).toContain(`- warning old-habits (user): field "retire_when" (pi-actors 0.17) is ignored`)
+    const doctor = text(await pi.call("inspect", { target: "recipes", view: "doctor", id: "old-habits" }))
+    expect(doctor).toMatch(/^recipes view=doctor\nid=old-habits problems=0 warnings=1 /)
+    expect(doctor).toContain(`  warning: default "knob" is not used by any placeholder`)
   })
 
   it("a run's message to coordinator arrives as a follow-up naming the run", async () => {

@@ -1,5 +1,5 @@
 /**
- * `inspect recipes view=status|summary|doctor` and `inspect tool:<name> view=status|schema`
+ * `inspect recipes view=status|summary|doctor [id]` and `inspect tool:<name> view=status|schema`
  * (SPEC-messaging §6): usage from the store (counted per launch, reset when the file's content
  * changes, never written into the file) and cleanup recommendations.
  */
@@ -10,6 +10,7 @@ import { join } from "node:path"
 import { CatalogEntry } from "../../src/domain/Recipe.js"
 import * as Report from "../../src/domain/RecipeReport.js"
 import { Inspector } from "../../src/services/Inspector.js"
+import { Recipes } from "../../src/services/Recipes.js"
 import { SpawnRequest, Supervisor } from "../../src/services/Supervisor.js"
 import { scratch } from "../support/graph.js"
 import { testRuntime } from "../support/runtime.js"
@@ -51,6 +52,24 @@ describe("recipe report (pure)", () => {
       ["c", "duplicate"]
     ])
     expect(recs.find((r) => r.kind === "stale")!.text).toBe("b was last called 40 days ago")
+  })
+
+  it("warnings ride along on every row, make no recommendation, and are listed per file", () => {
+    const warned = (id: string, source: "user" | "packaged", status: CatalogEntry["status"], warnings?: ReadonlyArray<string>) =>
+      new CatalogEntry({ id, source, path: `/${source}/${id}.json`, status, diagnostics: [], ...(warnings === undefined ? {} : { warnings }), fingerprint: `fp-${id}` })
+    const rows = Report.reportRows([
+      warned("old", "user", "active", [`field "usage" (pi-actors 0.17) is ignored: x`]),
+      warned("old", "packaged", "shadowed", [`default "k" is not used by any placeholder`]),
+      warned("clean", "user", "active", []),
+      warned("unchecked", "user", "active")
+    ], [])
+    expect(rows.map((r) => r.warnings.length)).toEqual([1, 1, 0, 0])
+    expect(Report.warningRows(rows)).toEqual([
+      { id: "old", source: "user", status: "active", path: "/user/old.json", warnings: [`field "usage" (pi-actors 0.17) is ignored: x`] },
+      { id: "old", source: "packaged", status: "shadowed", path: "/packaged/old.json", warnings: [`default "k" is not used by any placeholder`] }
+    ])
+    const kinds = Report.recommendations(rows, new Map(), 0).map((r) => [r.id, r.kind])
+    expect(kinds).toEqual([["old", "shadows_packaged"], ["old", "never_called"], ["clean", "never_called"], ["unchecked", "never_called"]])
   })
 })
 
@@ -103,6 +122,60 @@ describe("inspect recipes and tool:<name> (runtime)", () => {
       expect(yield* err("tool:repo-health")).toContain("tool:repo-health is not a tool: repo-health is a packaged recipe")
       expect(yield* err("tool:bad")).toContain("tool:bad is invalid")
       expect(yield* err("tool:nope")).toBe("Unknown tool: nope (no nope.json in the user root)")
+    }).pipe(Effect.provide(testRuntime({ config: { userRecipes: root } })))
+  })
+
+  it.live("recipes status/summary/doctor show the warnings recipes doctor prints (tolerated 0.17 fields, unused defaults)", () => {
+    const root = join(process.cwd(), "test/fixtures/pi-actors-0.17.1-shapes")
+    return Effect.gen(function* () {
+      const inspector = yield* Inspector
+      // The same warnings as the catalog entries behind `recipes doctor` / `recipes list --json`.
+      const entries = (yield* (yield* Recipes).discover()).entries
+      const fromCatalog = (id: string) => entries.find((e) => e.id === id && e.source === "user")!.warnings ?? []
+      expect(fromCatalog("bound-values")).toHaveLength(4)
+      expect(fromCatalog("ask-model")).toEqual([`default "unused_knob" is not used by any placeholder`])
+      expect(fromCatalog("derived-paths")).toEqual([])
+
+      const doctor = yield* inspector.inspect(owner, "recipes", "doctor")
+      expect(doctor.text).toMatch(/^\nproblems=\d+ warnings=2 recommendations=\d+\n/)
+      for (const field of ["usage", "state_dir", "actor_context", "retire_when"]) {
+        expect(doctor.text).toContain(`warning: field "${field}" (pi-actors 0.17) is ignored`)
+      }
+      expect(doctor.text).toContain(`id=ask-model status=active source=user async=true calls=0\n  warning: default "unused_knob" is not used by any placeholder`)
+      expect(doctor.text).not.toContain("id=derived-paths")
+      const doctorData = doctor.data as { warnings: ReadonlyArray<Report.WarningRow>; problems: ReadonlyArray<Report.ReportRow> }
+      expect(doctorData.warnings.map((w) => [w.id, w.warnings])).toEqual([
+        ["ask-model", fromCatalog("ask-model")],
+        ["bound-values", fromCatalog("bound-values")]
+      ])
+      expect(doctorData.problems.map((p) => p.id)).not.toContain("bound-values")
+
+      const summary = yield* inspector.inspect(owner, "recipes", "summary")
+      expect(summary.text).toMatch(/ warnings=2 recommendations=\d+/)
+      expect(summary.text).toContain(`\n- warning ask-model (user): default "unused_knob" is not used by any placeholder`)
+      expect(summary.text).toContain(`\n- warning bound-values (user): field "usage" (pi-actors 0.17) is ignored: troupe records usage in its store (inspect tool:<id>), never in the file (+3 more: view=doctor lists them)`)
+      const summaryData = summary.data as { warnings: ReadonlyArray<Report.WarningRow>; recommendations: ReadonlyArray<Report.Recommendation> }
+      expect(summaryData.warnings).toEqual(doctorData.warnings)
+      // Warnings are not cleanup advice: no recommendation is about them.
+      expect(summaryData.recommendations.length).toBeGreaterThan(0)
+      expect(summaryData.recommendations.filter((r) => /unused_knob|pi-actors 0\.17/.test(r.text))).toEqual([])
+
+      const status = yield* inspector.inspect(owner, "recipes", "status")
+      expect(status.text).toContain(`id=bound-values status=active source=user calls=0\n  warning: field "usage" (pi-actors 0.17) is ignored`)
+      const rows = (status.data as { recipes: ReadonlyArray<Report.ReportRow> }).recipes
+      expect(rows.find((r) => r.id === "derived-paths")!.warnings).toEqual([])
+
+      // doctor for one id: that id's files alone, with their warnings (like `recipes doctor <id>`).
+      const one = yield* inspector.inspect(owner, "recipes", "doctor", { id: "bound-values" })
+      expect(one.text).toMatch(/^\nid=bound-values problems=0 warnings=1 recommendations=1\nid=bound-values status=active source=user calls=0\n  warning: field "usage"/)
+      expect(one.text).not.toContain("ask-model")
+      expect((one.data as { files: ReadonlyArray<Report.ReportRow> }).files.map((f) => f.warnings)).toEqual([fromCatalog("bound-values")])
+      const clean = yield* inspector.inspect(owner, "recipes", "doctor", { id: "derived-paths" })
+      expect(clean.text).toMatch(/^\nid=derived-paths problems=0 warnings=0 recommendations=1\nid=derived-paths status=active source=user calls=0\n- never_called /)
+      const err = (target: string, view: string, id: string) => Effect.map(Effect.flip(inspector.inspect(owner, target, view, { id })), (e) => [e.reason, e.message])
+      expect(yield* err("recipes", "doctor", "nope")).toEqual(["not_found", "no recipe file is named nope.json in the user root or the packaged library"])
+      expect(yield* err("recipes", "summary", "ask-model")).toEqual(["invalid", "id applies only to inspect recipes view=doctor (got view=summary)"])
+      expect(yield* err("tool:ask-model", "status", "ask-model")).toEqual(["invalid", "id applies only to inspect recipes view=doctor (got target tool:ask-model)"])
     }).pipe(Effect.provide(testRuntime({ config: { userRecipes: root } })))
   })
 })
