@@ -75,7 +75,7 @@ describe("the README room workflow through the CLI", () => {
     let previews = (await data<{ previews: ReadonlyArray<Preview> }>(["inspect", "room:review", "view=previews"])).previews
     while (!previews.some((p) => p.type === "note.posted")) {
       expect(Date.now() < deadline, "the run's own post did not arrive within 60 s").toBe(true)
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
+      await new Promise((resolve) => setTimeout(resolve, 100))
       previews = (await data<{ previews: ReadonlyArray<Preview> }>(["inspect", "room:review", "view=previews"])).previews
     }
     expect(previews.find((p) => p.type === "actor.join" && p.from === "branch:review/security")).toMatchObject({
