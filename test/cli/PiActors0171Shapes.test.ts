@@ -9,18 +9,17 @@
  * child_process); `recipes doctor` reports tolerated fields and unused defaults; pipelines
  * plan with `--dry-run`.
  */
-import { execFile, execFileSync } from "node:child_process"
 import { cpSync, mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
+import { output, troupeBin } from "../support/exec.js"
 import { scratch } from "../support/graph.js"
 
-const bin = join(process.cwd(), "dist/bin/troupe.js")
 const fixtures = join(process.cwd(), "test/fixtures/pi-actors-0.17.1-shapes")
 
 /** stdout of running argv directly (no shell), with `input` on stdin. */
-const direct = (argv: ReadonlyArray<string>, input = "", cwd?: string): string =>
-  execFileSync(argv[0]!, argv.slice(1), { encoding: "utf8", input, ...(cwd === undefined ? {} : { cwd }) })
+const direct = (argv: ReadonlyArray<string>, input = "", cwd?: string): Promise<string> =>
+  output(argv[0]!, argv.slice(1), { input, ...(cwd === undefined ? {} : { cwd }) })
 
 /** The bytes of a parallel node's joined output (SPEC-runtime §1.5) for done branches. */
 const joined = (outputs: ReadonlyArray<string>): string =>
@@ -32,24 +31,23 @@ describe("a user root with every pi-actors 0.17.1 recipe shape", () => {
   const repo = join(dir, "repo")
   const env = { ...process.env, TROUPE_RECIPES: root, TROUPE_HOME: join(dir, "home"), NO_COLOR: "1" }
   // Asynchronous, so the test worker stays responsive while the CLI runs.
-  const troupe = (args: ReadonlyArray<string>, cwd = dir) =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [bin, ...args], { encoding: "utf8", env, cwd }, (error, stdout, stderr) => {
-        resolve({ code: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr })
-      })
-    })
+  const troupe = (args: ReadonlyArray<string>, cwd = dir) => troupeBin(args, { env, cwd })
   const step = (...words: ReadonlyArray<string>) => [process.execPath, join(root, "scripts/step.mjs"), ...words]
   /** Output of the step.mjs pipeline that runs exactly `names`, in order. */
-  const steps = (names: ReadonlyArray<string>) => names.reduce((stdin, n) => direct(step(n), stdin), "")
+  const steps = async (names: ReadonlyArray<string>) => {
+    let out = ""
+    for (const n of names) out = await direct(step(n), out)
+    return out
+  }
 
-  beforeAll(() => {
+  beforeAll(async () => {
     cpSync(fixtures, root, { recursive: true })
     mkdirSync(repo)
     const git = (...args: ReadonlyArray<string>) =>
-      execFileSync("git", ["-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false", ...args])
-    git("init", "-q", "-b", "main")
-    for (const n of [1, 2, 3, 4]) git("commit", "-q", "--allow-empty", "-m", `commit ${n}`)
-    git("tag", "v1")
+      output("git", ["-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "-c", "commit.gpgsign=false", ...args])
+    await git("init", "-q", "-b", "main")
+    for (const n of [1, 2, 3, 4]) await git("commit", "-q", "--allow-empty", "-m", `commit ${n}`)
+    await git("tag", "v1")
   })
 
   it("loads every file active, with generated descriptions where there is none", async () => {
@@ -66,40 +64,40 @@ describe("a user root with every pi-actors 0.17.1 recipe shape", () => {
   })
 
   it("git-head (utility-git-log's shape) prints exactly what git log prints", async () => {
-    expect((await troupe(["run", "git-head", `repo=${repo}`, "count=3"])).stdout).toBe(direct(["git", "-C", repo, "log", "--oneline", "--decorate", "-n", "3"]))
+    expect((await troupe(["run", "git-head", `repo=${repo}`, "count=3"])).stdout).toBe(await direct(["git", "-C", repo, "log", "--oneline", "--decorate", "-n", "3"]))
     // The default repo "." is the caller's directory.
-    expect((await troupe(["run", "git-head"], repo)).stdout).toBe(direct(["git", "log", "--oneline", "--decorate", "-n", "5"], "", repo))
+    expect((await troupe(["run", "git-head"], repo)).stdout).toBe(await direct(["git", "log", "--oneline", "--decorate", "-n", "5"], "", repo))
   })
 
   it("top-level timeout / failure / label apply to the root node and the command runs unchanged", async () => {
     const r = await troupe(["run", "guarded-echo", "text=two words"])
-    expect(r).toMatchObject({ code: 0, stdout: direct(["printf", "%s\\n", "two words"]) })
+    expect(r).toMatchObject({ code: 0, stdout: await direct(["printf", "%s\\n", "two words"]) })
     const plan = JSON.parse((await troupe(["run", "guarded-echo", "timeout_ms=1500", "--dry-run"])).stdout) as Array<Record<string, unknown>>
     expect(plan).toMatchObject([{ argv: ["printf", "%s\\n", "guarded"], timeout_ms: 1500, failure: "root" }])
-    expect((await troupe(["run", "nested-node"])).stdout).toBe(direct(["tr", "a-z", "A-Z"], direct(["printf", "%s\\n", "nested"])))
+    expect((await troupe(["run", "nested-node"])).stdout).toBe(await direct(["tr", "a-z", "A-Z"], await direct(["printf", "%s\\n", "nested"])))
     const nested = JSON.parse((await troupe(["run", "nested-node", "--dry-run"])).stdout) as Array<Record<string, unknown>>
     expect(nested.length).toBe(2)
   })
 
   it("undeclared derived defaults resolve, also in nested nodes; a child default {x} reads a parent default", async () => {
-    expect((await troupe(["run", "derived-paths"])).stdout).toBe(direct(["printf", "%s\\n", "/srv/site/docs", "small"]))
-    expect((await troupe(["run", "derived-paths", "repo=/tmp/x", "default_model=large"])).stdout).toBe(direct(["printf", "%s\\n", "/tmp/x/docs", "large"]))
+    expect((await troupe(["run", "derived-paths"])).stdout).toBe(await direct(["printf", "%s\\n", "/srv/site/docs", "small"]))
+    expect((await troupe(["run", "derived-paths", "repo=/tmp/x", "default_model=large"])).stdout).toBe(await direct(["printf", "%s\\n", "/tmp/x/docs", "large"]))
   })
 
   it("recipe values bind above defaults and below the caller's values", async () => {
-    expect((await troupe(["run", "bound-values"])).stdout).toBe(direct(["printf", "%s\\n", "hello-world"]))
-    expect((await troupe(["run", "bound-values", "greeting=hey", "name=you"])).stdout).toBe(direct(["printf", "%s\\n", "hey-you"]))
+    expect((await troupe(["run", "bound-values"])).stdout).toBe(await direct(["printf", "%s\\n", "hello-world"]))
+    expect((await troupe(["run", "bound-values", "greeting=hey", "name=you"])).stdout).toBe(await direct(["printf", "%s\\n", "hey-you"]))
   })
 
   it("an imported component with derived defaults runs like its command", async () => {
-    expect((await troupe(["run", "say-one", "word=w"])).stdout).toBe(direct(["printf", "%s\\n", "say:w"]))
+    expect((await troupe(["run", "say-one", "word=w"])).stdout).toBe(await direct(["printf", "%s\\n", "say:w"]))
   })
 
   it("top-level repeat + parallel + failure on an import node fan out; a recipe importing it runs it", async () => {
     const say = (w: string) => direct(["printf", "%s\\n", `say:${w}`])
-    expect((await troupe(["run", "say-each"])).stdout).toBe(joined(["alpha", "beta", "gamma"].map(say)))
-    expect((await troupe(["run", "say-each", `words=["x","y"]`])).stdout).toBe(joined(["x", "y"].map(say)))
-    expect((await troupe(["run", "say-twice", `words=["p","q"]`])).stdout).toBe(joined(["p", "q"].map(say)))
+    expect((await troupe(["run", "say-each"])).stdout).toBe(joined(await Promise.all(["alpha", "beta", "gamma"].map(say))))
+    expect((await troupe(["run", "say-each", `words=["x","y"]`])).stdout).toBe(joined(await Promise.all(["x", "y"].map(say))))
+    expect((await troupe(["run", "say-twice", `words=["p","q"]`])).stdout).toBe(joined(await Promise.all(["p", "q"].map(say))))
   })
 
   it("pipelines plan with --dry-run: the repeat fans out per item, the import's values bound", async () => {
@@ -116,8 +114,8 @@ describe("a user root with every pi-actors 0.17.1 recipe shape", () => {
   })
 
   it("every when form gates its step like pi-actors 0.17", async () => {
-    expect((await troupe(["run", "when-forms"])).stdout).toBe(steps(["not-bare", "not-braced", "always"]))
-    expect((await troupe(["run", "when-forms", "flag=true", "mode=x"])).stdout).toBe(steps(["bare", "braced", "always", "mode-x"]))
+    expect((await troupe(["run", "when-forms"])).stdout).toBe(await steps(["not-bare", "not-braced", "always"]))
+    expect((await troupe(["run", "when-forms", "flag=true", "mode=x"])).stdout).toBe(await steps(["bare", "braced", "always", "mode-x"]))
   })
 
   it("recipes doctor reports tolerated 0.17 fields and unused defaults, without blocking", async () => {

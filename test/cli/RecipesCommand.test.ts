@@ -2,13 +2,14 @@
  * `troupe recipes …` and `troupe run <id>` through the built binary, against a user root in
  * the pi-actors 0.17 shape (TROUPE_RECIPES), with a packaged recipe shadowed and a broken one.
  */
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { troupeBin, troupeBinPath } from "../support/exec.js"
 import { scratch } from "../support/graph.js"
 
-const bin = join(process.cwd(), "dist/bin/troupe.js")
+const bin = troupeBinPath
 
 /** A user recipe root written the way pi-actors 0.17 users write them. */
 const piActorsRoot = () => {
@@ -37,19 +38,14 @@ const piActorsRoot = () => {
   return root
 }
 
-const troupe = (root: string, args: ReadonlyArray<string>) => {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    encoding: "utf8",
-    env: { ...process.env, TROUPE_RECIPES: root, NO_COLOR: "1" },
-    cwd: process.cwd()
-  })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
+/** `troupe <args>` with `root` as the user recipe root, as a child process (the test worker's event loop stays free). */
+const troupe = (root: string, args: ReadonlyArray<string>) =>
+  troupeBin(args, { env: { ...process.env, TROUPE_RECIPES: root, NO_COLOR: "1" }, cwd: process.cwd() })
 
 describe("troupe recipes (built binary)", () => {
-  it("list shows the user root's recipes with their status; the packaged one is shadowed", () => {
+  it("list shows the user root's recipes with their status; the packaged one is shadowed", async () => {
     const root = piActorsRoot()
-    const r = troupe(root, ["recipes", "list"])
+    const r = await troupe(root, ["recipes", "list"])
     expect(r.code).toBe(0)
     const lines = r.stdout.trim().split("\n")
     expect(lines).toContainEqual(expect.stringMatching(/^greet status=active source=user  Greet someone/))
@@ -58,56 +54,56 @@ describe("troupe recipes (built binary)", () => {
     expect(lines).toContainEqual(expect.stringMatching(/^off status=disabled source=user/))
     expect(lines).toContainEqual(expect.stringMatching(/^repo-health status=active source=user  my own repo health/))
     expect(lines).toContainEqual(expect.stringMatching(/^repo-health status=shadowed source=packaged/))
-    const json = JSON.parse(troupe(root, ["recipes", "list", "--json"]).stdout) as Array<{ id: string; status: string }>
+    const json = JSON.parse((await troupe(root, ["recipes", "list", "--json"])).stdout) as Array<{ id: string; status: string }>
     expect(json.filter((e) => e.id === "greet")).toEqual([expect.objectContaining({ status: "active", source: "user", async: false })])
   })
 
-  it("run <id> k=v runs a user recipe unchanged", () => {
+  it("run <id> k=v runs a user recipe unchanged", async () => {
     const root = piActorsRoot()
     const file = join(scratch(), "words.txt")
     writeFileSync(file, "one two three\n")
-    const wc = troupe(root, ["run", "word_count", `file=${file}`])
+    const wc = await troupe(root, ["run", "word_count", `file=${file}`])
     expect(wc).toMatchObject({ code: 0 })
     expect(wc.stdout.trim()).toBe("3")
-    const greet = troupe(root, ["run", "greet", "who=troupe"])
+    const greet = await troupe(root, ["run", "greet", "who=troupe"])
     expect(greet.code).toBe(0)
     expect(greet.stdout).toContain("hello-troupe-0")
     expect(greet.stdout).toContain("hello-troupe-1")
-    expect(troupe(root, ["run", "repo-health"]).stdout).toBe("mine\n")
+    expect((await troupe(root, ["run", "repo-health"])).stdout).toBe("mine\n")
   })
 
-  it("doctor explains why a broken or disabled recipe is blocked; validate and run fail clearly", () => {
+  it("doctor explains why a broken or disabled recipe is blocked; validate and run fail clearly", async () => {
     const root = piActorsRoot()
-    const broken = troupe(root, ["recipes", "doctor", "broken"])
+    const broken = await troupe(root, ["recipes", "doctor", "broken"])
     expect(broken.code).toBe(1)
     expect(broken.stdout).toContain("broken is blocked: the highest-priority file")
     expect(broken.stdout).toContain(`has a "tool" field; the filename is the tool name`)
-    const off = troupe(root, ["recipes", "doctor", "off"])
+    const off = await troupe(root, ["recipes", "doctor", "off"])
     expect(off.stdout).toContain("off is disabled by")
-    const health = troupe(root, ["recipes", "doctor", "repo-health"])
+    const health = await troupe(root, ["recipes", "doctor", "repo-health"])
     expect(health.code).toBe(0)
     expect(health.stdout).toContain("repo-health is usable")
     expect(health.stdout).toMatch(/- packaged .*repo-health.json: shadowed/)
-    const validate = troupe(root, ["recipes", "validate", "greet", "broken"])
+    const validate = await troupe(root, ["recipes", "validate", "greet", "broken"])
     expect(validate.code).toBe(1)
     expect(validate.stdout).toContain("ok greet")
     expect(validate.stdout).toContain("rejected broken:")
-    const run = troupe(root, ["run", "off"])
+    const run = await troupe(root, ["run", "off"])
     expect(run.code).toBe(1)
     expect(run.stderr).toContain("Recipe off is disabled")
-    const show = troupe(root, ["recipes", "show", "greet", "--json"])
+    const show = await troupe(root, ["recipes", "show", "greet", "--json"])
     expect(JSON.parse(show.stdout)).toMatchObject({ id: "greet", source: "user", recipe: { description: "Greet someone, twice in parallel" } })
   })
 
   it("register, run and delete a tool; concurrent registrations from several processes all land", async () => {
     const root = join(scratch("troupe-reg-cli-"), "recipes")
-    const created = troupe(root, ["recipes", "register", "shout", "--description", "Shout", "--args", "word:string=hey", "--template", "echo {word}!"])
+    const created = await troupe(root, ["recipes", "register", "shout", "--description", "Shout", "--args", "word:string=hey", "--template", "echo {word}!"])
     expect(created).toMatchObject({ code: 0, stdout: `shout created path=${join(root, "shout.json")}\n` })
-    expect(troupe(root, ["run", "shout", "word=hi"]).stdout).toBe("hi!\n")
-    expect(troupe(root, ["recipes", "register", "shout", "--description", "again", "--template", "echo"])).toMatchObject({ code: 1 })
-    expect(troupe(root, ["recipes", "register", "shout", "--update", "--default", "word=yo"]).code).toBe(0)
-    expect(troupe(root, ["run", "shout"]).stdout).toBe("yo!\n")
-    expect(troupe(root, ["recipes", "delete", "shout"]).code).toBe(0)
+    expect((await troupe(root, ["run", "shout", "word=hi"])).stdout).toBe("hi!\n")
+    expect(await troupe(root, ["recipes", "register", "shout", "--description", "again", "--template", "echo"])).toMatchObject({ code: 1 })
+    expect((await troupe(root, ["recipes", "register", "shout", "--update", "--default", "word=yo"])).code).toBe(0)
+    expect((await troupe(root, ["run", "shout"])).stdout).toBe("yo!\n")
+    expect((await troupe(root, ["recipes", "delete", "shout"])).code).toBe(0)
     expect(existsSync(join(root, "shout.json"))).toBe(false)
 
     // 4 processes × 3 names, at the same time.
@@ -133,7 +129,7 @@ describe("troupe recipes (built binary)", () => {
       writeFileSync(from, JSON.stringify({ description: `v${version}`, template: Array.from({ length: 4000 }, (_, i) => `echo v${version} step ${i} ${"x".repeat(100)}`) }))
       return from
     }
-    expect(troupe(root, ["recipes", "register", "big", "--from", big(0)]).code).toBe(0)
+    expect((await troupe(root, ["recipes", "register", "big", "--from", big(0)])).code).toBe(0)
     let previous = 0
     let killed = 0
     for (let round = 1; round <= 12; round++) {
@@ -153,6 +149,6 @@ describe("troupe recipes (built binary)", () => {
     }
     // The kills must have landed in flight for the test to mean anything.
     expect(killed).toBeGreaterThan(0)
-    expect(troupe(root, ["recipes", "validate", "big"]).code).toBe(0)
+    expect((await troupe(root, ["recipes", "validate", "big"])).code).toBe(0)
   })
 })

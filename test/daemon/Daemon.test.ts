@@ -4,25 +4,24 @@
  * "done when" sequence, the socket's modes, SIGTERM, SIGKILL + restart (reaping by verified
  * identity) and crash consistency of the store.
  */
-import { spawn, spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import { existsSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import Database from "better-sqlite3"
+import { troupeBin, troupeBinPath } from "../support/exec.js"
 import { scratch } from "../support/graph.js"
 import { alive, daemonPid, pidsWithEnv } from "../support/procs.js"
 
-const bin = join(process.cwd(), "dist/bin/troupe.js")
+const bin = troupeBinPath
 const homes: Array<string> = []
 
-const troupe = (home: string, args: ReadonlyArray<string>, extraEnv: Record<string, string> = {}) => {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    encoding: "utf8",
+/** `troupe <args>` against `home`, as a child process (the test worker's event loop stays free). */
+const troupe = (home: string, args: ReadonlyArray<string>, extraEnv: Record<string, string> = {}) =>
+  troupeBin(args, {
     env: { ...process.env, TROUPE_HOME: home, NO_COLOR: "1", TROUPE_SESSION: "", TROUPE_TOKEN: "", TROUPE_KILL_GRACE_MS: "300", ...extraEnv },
     timeout: 60_000
   })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
 
 const freshHome = () => {
   const home = join(scratch("troupe-daemon-"), "home")
@@ -43,59 +42,59 @@ const until = async (check: () => boolean, ms = 10_000) => {
 
 afterEach(async () => {
   for (const home of homes.splice(0)) {
-    troupe(home, ["daemon", "stop"])
+    await troupe(home, ["daemon", "stop"])
   }
 })
 
 describe("troupe daemon (built binary)", () => {
-  it("spawn --as nap && ps && kill from a fresh home: no daemon beforehand, no sleep afterwards", () => {
+  it("spawn --as nap && ps && kill from a fresh home: no daemon beforehand, no sleep afterwards", async () => {
     const home = freshHome()
-    const spawned = troupe(home, ["spawn", "--template", "sleep 30", "--as", "nap"])
+    const spawned = await troupe(home, ["spawn", "--template", "sleep 30", "--as", "nap"])
     expect(spawned.stderr).toBe("")
     expect(spawned.code).toBe(0)
     expect(spawned.stdout).toContain("run:nap")
-    const ps = troupe(home, ["ps"])
+    const ps = await troupe(home, ["ps"])
     expect(ps.code).toBe(0)
     expect(ps.stdout).toMatch(/run=nap status=(starting|running)/)
     expect(pidsWithEnv("TROUPE_RUN", "nap").length).toBeGreaterThan(0)
-    const killed = troupe(home, ["kill", "run:nap"])
+    const killed = await troupe(home, ["kill", "run:nap"])
     expect(killed.stdout.trim()).toBe("run:nap killed")
     expect(pidsWithEnv("TROUPE_RUN", "nap")).toEqual([])
     // Socket 0600, home 0700.
     expect(statSync(join(home, "troupe.sock")).mode & 0o777).toBe(0o600)
     expect(statSync(home).mode & 0o777).toBe(0o700)
-    const json = JSON.parse(troupe(home, ["ps", "--json"]).stdout) as Array<{ id: string; state: string }>
+    const json = JSON.parse((await troupe(home, ["ps", "--json"])).stdout) as Array<{ id: string; state: string }>
     expect(json.map((r) => [r.id, r.state])).toEqual([["nap", "killed"]])
   })
 
   it("wait returns the run's exit code; events --follow shows the terminal event", async () => {
     const home = freshHome()
-    expect(troupe(home, ["daemon", "start"]).code).toBe(0)
+    expect((await troupe(home, ["daemon", "start"])).code).toBe(0)
     const follower = spawn(process.execPath, [bin, "events", "--follow"], { env: { ...process.env, TROUPE_HOME: home, TROUPE_SESSION: "", TROUPE_KILL_GRACE_MS: "300" } })
     let followed = ""
     follower.stdout.on("data", (b: Buffer) => (followed += b.toString()))
     await new Promise((r) => setTimeout(r, 300))
-    troupe(home, ["spawn", "--template", "sh -c {s}", "s=echo partial; exit 5", "--as", "five"])
-    const waited = troupe(home, ["wait", "run:five"])
+    await troupe(home, ["spawn", "--template", "sh -c {s}", "s=echo partial; exit 5", "--as", "five"])
+    const waited = await troupe(home, ["wait", "run:five"])
     expect(waited.code).toBe(5)
     expect(waited.stdout).toBe("partial\n")
     expect(await until(() => followed.includes("run.failed run:five"))).toBe(true)
     follower.kill()
-    const timeout = troupe(home, ["spawn", "--template", "sleep 30", "--as", "long"])
+    const timeout = await troupe(home, ["spawn", "--template", "sleep 30", "--as", "long"])
     expect(timeout.code).toBe(0)
-    expect(troupe(home, ["wait", "run:long", "--timeout", "200ms"]).code).toBe(124)
-    expect(troupe(home, ["message", "to=run:long", "type=control.cancel"]).stdout.trim()).toBe("run:long cancelled")
+    expect((await troupe(home, ["wait", "run:long", "--timeout", "200ms"])).code).toBe(124)
+    expect((await troupe(home, ["message", "to=run:long", "type=control.cancel"])).stdout.trim()).toBe("run:long cancelled")
   })
 
-  it("another session cannot see or kill the run; --all can", () => {
+  it("another session cannot see or kill the run; --all can", async () => {
     const home = freshHome()
-    troupe(home, ["spawn", "--template", "sleep 30", "--as", "mine", "--session", "alice"])
-    expect(troupe(home, ["ps", "--session", "bob"]).stdout.trim()).toBe("no runs")
-    const denied = troupe(home, ["kill", "run:mine", "--session", "bob"])
+    await troupe(home, ["spawn", "--template", "sleep 30", "--as", "mine", "--session", "alice"])
+    expect((await troupe(home, ["ps", "--session", "bob"])).stdout.trim()).toBe("no runs")
+    const denied = await troupe(home, ["kill", "run:mine", "--session", "bob"])
     expect(denied.code).toBe(1)
     expect(denied.stderr).toContain("belongs to another session")
-    expect(troupe(home, ["ps", "--all"]).stdout).toContain("run=mine")
-    expect(troupe(home, ["kill", "run:mine", "--all"]).stdout.trim()).toBe("run:mine killed")
+    expect((await troupe(home, ["ps", "--all"])).stdout).toContain("run=mine")
+    expect((await troupe(home, ["kill", "run:mine", "--all"])).stdout.trim()).toBe("run:mine killed")
   })
 
   it("inspect recipes doctor --id goes over the socket: that recipe's files and recipes doctor warnings", () => {
@@ -113,22 +112,22 @@ describe("troupe daemon (built binary)", () => {
 
   it("daemon SIGTERM kills the runs' process groups and removes the socket", async () => {
     const home = freshHome()
-    troupe(home, ["spawn", "--template", "sh -c {s}", "s=trap '' TERM; (trap '' TERM; sleep 30) & sleep 30; wait", "--as", "stubborn"])
+    await troupe(home, ["spawn", "--template", "sh -c {s}", "s=trap '' TERM; (trap '' TERM; sleep 30) & sleep 30; wait", "--as", "stubborn"])
     expect(await until(() => pidsWithEnv("TROUPE_RUN", "stubborn").length >= 3)).toBe(true)
     const pid = daemonPid(home)
     process.kill(pid, "SIGTERM")
     expect(await until(() => !alive(pid), 20_000)).toBe(true)
     expect(pidsWithEnv("TROUPE_RUN", "stubborn")).toEqual([])
-    const status = troupe(home, ["daemon", "status"])
+    const status = await troupe(home, ["daemon", "status"])
     expect(status.code).toBe(3)
     // The next client auto-starts a daemon that shows the run as killed by the owner's stop.
-    const view = troupe(home, ["inspect", "run:stubborn"])
+    const view = await troupe(home, ["inspect", "run:stubborn"])
     expect(view.stdout).toContain("status=killed")
   })
 
   it("daemon SIGKILL then restart: leftover groups are reaped by identity and the run is lost", async () => {
     const home = freshHome()
-    troupe(home, ["spawn", "--template", "sh -c {s}", "s=trap '' TERM; (trap '' TERM; sleep 30) & sleep 30; wait", "--as", "orphan"])
+    await troupe(home, ["spawn", "--template", "sh -c {s}", "s=trap '' TERM; (trap '' TERM; sleep 30) & sleep 30; wait", "--as", "orphan"])
     expect(await until(() => pidsWithEnv("TROUPE_RUN", "orphan").length >= 3)).toBe(true)
     // A bystander whose pid we plant in the store with a wrong identity must survive reaping.
     const bystander = spawn("sleep", ["30"], { stdio: "ignore" })
@@ -143,18 +142,18 @@ describe("troupe daemon (built binary)", () => {
       .run(gen, bystander.pid, bystander.pid)
     db.close()
     // …until the next daemon reaps them.
-    const ps = troupe(home, ["ps"])
+    const ps = await troupe(home, ["ps"])
     expect(ps.stdout).toContain("run=orphan status=lost")
     expect(pidsWithEnv("TROUPE_RUN", "orphan")).toEqual([])
     expect(alive(bystander.pid!)).toBe(true)
     bystander.kill()
-    const events = troupe(home, ["events"])
+    const events = await troupe(home, ["events"])
     expect(events.stdout).toContain("run.lost run:orphan")
   })
 
-  it("an actor process acts as its run through TROUPE_TOKEN: itself and its children only; a forged token is refused", () => {
+  it("an actor process acts as its run through TROUPE_TOKEN: itself and its children only; a forged token is refused", async () => {
     const home = freshHome()
-    troupe(home, ["spawn", "--template", "sleep 30", "--as", "sibling", "--session", "alice"])
+    await troupe(home, ["spawn", "--template", "sleep 30", "--as", "sibling", "--session", "alice"])
     // The actor inspects itself, spawns a child, lists what it may see, and tries its sibling.
     const script = [
       `node ${bin} inspect run:self`,
@@ -163,27 +162,27 @@ describe("troupe daemon (built binary)", () => {
       `node ${bin} kill run:child`,
       `node ${bin} kill run:sibling || echo sibling-refused`
     ].join(" && ")
-    troupe(home, ["spawn", "--template", "sh -c {s}", `s=${script}`, "--as", "self", "--session", "alice"])
-    const waited = troupe(home, ["wait", "run:self", "--session", "alice"])
+    await troupe(home, ["spawn", "--template", "sh -c {s}", `s=${script}`, "--as", "self", "--session", "alice"])
+    const waited = await troupe(home, ["wait", "run:self", "--session", "alice"])
     expect(waited.code).toBe(0)
     expect(waited.stdout).toContain("run=self status=running")
     expect(waited.stdout).toMatch(/run=child status=running .* owner=alice/)
     expect(waited.stdout).not.toContain("run=sibling")
     expect(waited.stdout).toContain("run:child killed")
     expect(waited.stdout).toContain("sibling-refused")
-    const child = JSON.parse(troupe(home, ["inspect", "run:child", "--json", "--session", "alice"]).stdout) as { data: { parent: string; owner: string } }
+    const child = JSON.parse((await troupe(home, ["inspect", "run:child", "--json", "--session", "alice"])).stdout) as { data: { parent: string; owner: string } }
     expect(child.data).toMatchObject({ parent: "self", owner: "alice" })
-    const forged = troupe(home, ["ps"], { TROUPE_TOKEN: "0".repeat(48) })
+    const forged = await troupe(home, ["ps"], { TROUPE_TOKEN: "0".repeat(48) })
     expect(forged.code).toBe(1)
     expect(forged.stderr).toContain("unknown run token")
-    troupe(home, ["kill", "run:sibling", "--session", "alice"])
+    await troupe(home, ["kill", "run:sibling", "--session", "alice"])
   })
 
   it("an idle daemon exits by itself and removes its socket", async () => {
     const home = freshHome()
     // 3 s of idleness: long enough that the pid file is still there when this test reads it,
     // even on a loaded machine (with 400 ms the daemon could be gone before the read).
-    expect(troupe(home, ["daemon", "start", "--idle-ms", "3000"]).code).toBe(0)
+    expect((await troupe(home, ["daemon", "start", "--idle-ms", "3000"])).code).toBe(0)
     const pid = daemonPid(home)
     expect(await until(() => !alive(pid), 15_000)).toBe(true)
     expect(existsSync(join(home, "troupe.sock"))).toBe(false)
@@ -191,7 +190,7 @@ describe("troupe daemon (built binary)", () => {
 
   it("kill -9 during a burst of spawns: the store opens cleanly and every acknowledged spawn is there", async () => {
     const home = freshHome()
-    expect(troupe(home, ["daemon", "start"]).code).toBe(0)
+    expect((await troupe(home, ["daemon", "start"])).code).toBe(0)
     const acknowledged: Array<string> = []
     let crashed = false
     const burst = Array.from({ length: 4 }, (_, w) =>
@@ -224,13 +223,13 @@ describe("troupe daemon (built binary)", () => {
     expect(acknowledged.length).toBeGreaterThan(0)
     expect(await until(() => !alive(pid))).toBe(true)
     // In-flight clients may have auto-started a new daemon; it must be stopped to open the store.
-    troupe(home, ["daemon", "stop"])
+    await troupe(home, ["daemon", "stop"])
     const db = new Database(join(home, "troupe.db"))
     expect((db.prepare("PRAGMA integrity_check").get() as { integrity_check: string }).integrity_check).toBe("ok")
     const ids = new Set((db.prepare("SELECT id FROM runs").all() as Array<{ id: string }>).map((r) => r.id))
     db.close()
     for (const id of acknowledged) expect(ids.has(id)).toBe(true)
     // And a new daemon starts on it.
-    expect(troupe(home, ["ps"]).code).toBe(0)
+    expect((await troupe(home, ["ps"])).code).toBe(0)
   })
 })

@@ -13,7 +13,7 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Exit, Layer, Scope, Stream } from "effect"
-import { execFile, spawnSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import { join } from "node:path"
 import { makeRemote } from "../../src/daemon/Client.js"
 import { ActorsError } from "../../src/domain/Run.js"
@@ -190,7 +190,7 @@ describe("messaging through the daemon", () => {
             marks.slice(1).map(([name, at], i) => `${name} +${Math.round(at - marks[i]![1])} ms`).join(", ")
         )
         yield* Scope.close(scope, Exit.void)
-      }).pipe(Effect.ensuring(Effect.sync(() => void spawnSync(process.execPath, [bin, "daemon", "stop"], { env: env(home), timeout: 60_000 }))))
+      }).pipe(Effect.ensuring(troupe(home, ["daemon", "stop"])))
     },
     180_000
   )

@@ -8,10 +8,10 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Layer, Scope, Stream } from "effect"
-import { execFileSync } from "node:child_process"
 import { join } from "node:path"
 import { makeRemote } from "../../src/daemon/Client.js"
 import * as Config from "../../src/layers/Config.js"
+import { output } from "../support/exec.js"
 import { scratch } from "../support/graph.js"
 
 const bin = join(process.cwd(), "dist/bin/troupe.js")
@@ -28,8 +28,8 @@ const chatty = (tag: string, n: number) =>
 describe("logs agree with wait", () => {
   it.live(`after wait returns terminal, logs shows all output (${iterations} runs)`, () => {
     const home = join(scratch("troupe-obs-"), "home")
-    execFileSync(process.execPath, [bin, "daemon", "start"], { env: env(home) })
     return Effect.gen(function* () {
+      yield* Effect.promise(() => output(process.execPath, [bin, "daemon", "start"], { env: env(home) }))
       const scope = yield* Scope.make()
       const remote = yield* makeRemote({ home, session: "obs", autoStart: false }).pipe(
         Scope.extend(scope),
@@ -69,6 +69,6 @@ describe("logs agree with wait", () => {
       expect(reads).toBeGreaterThan(0)
       yield* actors.kill(live.id)
       yield* Scope.close(scope, Exit.void)
-    }).pipe(Effect.ensuring(Effect.sync(() => execFileSync(process.execPath, [bin, "daemon", "stop"], { env: env(home) }))))
+    }).pipe(Effect.ensuring(Effect.promise(() => output(process.execPath, [bin, "daemon", "stop"], { env: env(home) }))))
   }, 240_000)
 })

@@ -31,21 +31,23 @@ describe("the README room workflow through the CLI", () => {
   const base = isolatedEnv()
   const asA = { ...base, TROUPE_SESSION: "session-a" }
   const asB = { ...base, TROUPE_SESSION: "session-b" }
-  const ok = (args: ReadonlyArray<string>, env: Record<string, string> = asA) => {
-    const r = troupe(args, { env })
+  const ok = async (args: ReadonlyArray<string>, env: Record<string, string> = asA) => {
+    const r = await troupe(args, { env })
     expect(r.code, `troupe ${args.join(" ")}: ${r.stderr}`).toBe(0)
     return r.stdout
   }
-  const data = <A>(args: ReadonlyArray<string>, env: Record<string, string> = asA): A => (JSON.parse(ok([...args, "--json"], env)) as { data: A }).data
-  afterAll(() => void troupe(["daemon", "stop"], { env: asA }))
+  const data = async <A>(args: ReadonlyArray<string>, env: Record<string, string> = asA): Promise<A> => (JSON.parse(await ok([...args, "--json"], env)) as { data: A }).data
+  afterAll(async () => {
+    await troupe(["daemon", "stop"], { env: asA })
+  })
 
-  it("the owner joins as branch:review/security, reads roster/contacts/previews, leaves; provenance is recorded; nobody else speaks for the run", () => {
+  it("the owner joins as branch:review/security, reads roster/contacts/previews, leaves; provenance is recorded; nobody else speaks for the run", async () => {
     // The room's run; its own process posts once by token, as one of its branches.
     const tokenPost = `${process.execPath} ${bin} message to=room:review from=branch:review/worker type=note.posted body=by-token`
-    ok(["spawn", "--template", `sh -c '${tokenPost} && exec sleep 300'`, "--as", "review"])
+    await ok(["spawn", "--template", `sh -c '${tokenPost} && exec sleep 300'`, "--as", "review"])
 
     // Verbatim from pi-actors 0.17.1's README ("Actor Rooms").
-    const joined = JSON.parse(ok([
+    const joined = JSON.parse(await ok([
       "message",
       "to=room:review",
       "from=branch:review/security",
@@ -56,7 +58,7 @@ describe("the README room workflow through the CLI", () => {
     ])) as { from: string; sender: string; consumer: string; delivered: boolean }
     expect(joined).toMatchObject({ from: "branch:review/security", sender: "session:session-a", consumer: "room-timeline", delivered: true })
 
-    const roster = data<{ roster: ReadonlyArray<Member> }>(["inspect", "room:review", "view=roster"]).roster
+    const roster = (await data<{ roster: ReadonlyArray<Member> }>(["inspect", "room:review", "view=roster"])).roster
     expect(roster.find((m) => m.address === "branch:review/security")).toMatchObject({
       role: "reviewer",
       caps: ["security-review"],
@@ -64,17 +66,17 @@ describe("the README room workflow through the CLI", () => {
       status: "present"
     })
     expect(roster.find((m) => m.address === "run:review")).toMatchObject({ role: "run", status: "present" })
-    const contacts = data<{ contacts: ReadonlyArray<Member> }>(["inspect", "room:review", "view=contacts"]).contacts
+    const contacts = (await data<{ contacts: ReadonlyArray<Member> }>(["inspect", "room:review", "view=contacts"])).contacts
     expect(contacts.map((c) => c.address)).toContain("branch:review/security")
-    expect(ok(["inspect", "room:review", "view=contacts"])).toContain("address=branch:review/security role=reviewer status=present claim=Review_auth_boundary_risks caps=security-review")
+    expect(await ok(["inspect", "room:review", "view=contacts"])).toContain("address=branch:review/security role=reviewer status=present claim=Review_auth_boundary_risks caps=security-review")
 
     // The actor's own post arrives through its token (a positive signal, polled with a bound).
     const deadline = Date.now() + 60_000
-    let previews = data<{ previews: ReadonlyArray<Preview> }>(["inspect", "room:review", "view=previews"]).previews
+    let previews = (await data<{ previews: ReadonlyArray<Preview> }>(["inspect", "room:review", "view=previews"])).previews
     while (!previews.some((p) => p.type === "note.posted")) {
       expect(Date.now() < deadline, "the run's own post did not arrive within 60 s").toBe(true)
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
-      previews = data<{ previews: ReadonlyArray<Preview> }>(["inspect", "room:review", "view=previews"]).previews
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      previews = (await data<{ previews: ReadonlyArray<Preview> }>(["inspect", "room:review", "view=previews"])).previews
     }
     expect(previews.find((p) => p.type === "actor.join" && p.from === "branch:review/security")).toMatchObject({
       sender: "session:session-a",
@@ -82,15 +84,15 @@ describe("the README room workflow through the CLI", () => {
       body_preview: `{"role":"reviewer","caps":["security-review"],"claim":"Review auth boundary risks"}`
     })
     expect(previews.find((p) => p.type === "note.posted")).toMatchObject({ from: "branch:review/worker", sender: "token", body_preview: "by-token" })
-    expect(ok(["inspect", "room:review", "view=previews"])).toContain("from=branch:review/security sender=session:session-a type=actor.join")
+    expect(await ok(["inspect", "room:review", "view=previews"])).toContain("from=branch:review/security sender=session:session-a type=actor.join")
 
     // Leave (docs/actor-messages.md): the member stays on the roster as `left`, the timeline keeps both.
-    expect(ok(["message", "to=room:review", "from=branch:review/security", "type=actor.leave"])).toMatch(
+    expect(await ok(["message", "to=room:review", "from=branch:review/security", "type=actor.leave"])).toMatch(
       /^msg_\w+ to=room:review from=branch:review\/security sender=session:session-a consumer=room-timeline delivered=true/
     )
-    const after = data<{ roster: ReadonlyArray<Member> }>(["inspect", "room:review", "view=roster"]).roster
+    const after = (await data<{ roster: ReadonlyArray<Member> }>(["inspect", "room:review", "view=roster"])).roster
     expect(after.find((m) => m.address === "branch:review/security")?.status).toBe("left")
-    const entries = data<{ entries: ReadonlyArray<Entry> }>(["inspect", "room:review", "view=messages"]).entries
+    const entries = (await data<{ entries: ReadonlyArray<Entry> }>(["inspect", "room:review", "view=messages"])).entries
     const rows = entries.map((e) => [e.envelope.from, e.envelope.type, e.envelope.sender])
     // The run's own post and the owner's join race at start-up: their order is not fixed.
     expect(rows[0]).toEqual(["run:review", "actor.join", "runtime"])
@@ -101,23 +103,23 @@ describe("the README room workflow through the CLI", () => {
     expect(rows.slice(3)).toEqual([["branch:review/security", "actor.leave", "session:session-a"]])
 
     // The owner speaks as the run to one of its branches: stored with the session's provenance.
-    ok(["message", "to=branch:review/security", "from=run:review", "type=task.assign", "body=look at auth"])
-    expect(ok(["inspect", "branch:review/security", "inbox"])).toContain("from=run:review sender=session:session-a type=task.assign")
+    await ok(["message", "to=branch:review/security", "from=run:review", "type=task.assign", "body=look at auth"])
+    expect(await ok(["inspect", "branch:review/security", "inbox"])).toContain("from=run:review sender=session:session-a type=task.assign")
 
     // Session B does not speak for session A's run.
-    const stranger = troupe(["message", "to=room:review", "from=branch:review/security", "type=actor.join"], { env: asB })
+    const stranger = await troupe(["message", "to=room:review", "from=branch:review/security", "type=actor.join"], { env: asB })
     expect(stranger.code).not.toBe(0)
     expect(stranger.stderr).toContain("cannot send as branch:review/security: run:review belongs to another session")
 
     // A run's token does not speak for a sibling run (same owner).
     const forge = `${process.execPath} ${bin} message to=room:review from=branch:review/security type=actor.join body=forged`
-    ok(["spawn", "--template", forge, "--as", "sibling"])
-    const waited = troupe(["wait", "run:sibling", "--timeout", "60s"], { env: asA })
+    await ok(["spawn", "--template", forge, "--as", "sibling"])
+    const waited = await troupe(["wait", "run:sibling", "--timeout", "60s"], { env: asA })
     expect(waited.stdout + waited.stderr).toMatch(/failed/)
-    expect(ok(["logs", "run:sibling", "--stderr"])).toContain("run:sibling cannot send as branch:review/security: an actor sends as its run or one of its branches")
-    const final = data<{ entries: ReadonlyArray<Entry> }>(["inspect", "room:review", "view=messages"]).entries
+    expect(await ok(["logs", "run:sibling", "--stderr"])).toContain("run:sibling cannot send as branch:review/security: an actor sends as its run or one of its branches")
+    const final = (await data<{ entries: ReadonlyArray<Entry> }>(["inspect", "room:review", "view=messages"])).entries
     expect(final.filter((e) => e.envelope.type === "actor.join" && e.envelope.from === "branch:review/security")).toHaveLength(1)
 
-    ok(["kill", "run:review"])
+    await ok(["kill", "run:review"])
   }, 180_000)
 })

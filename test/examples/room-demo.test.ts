@@ -7,7 +7,7 @@
 import { afterAll, describe, expect, it } from "vitest"
 import { isolatedEnv, troupe } from "../recipes/support.js"
 
-const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface InboxRecord {
   readonly id: string
@@ -18,35 +18,37 @@ interface InboxRecord {
 
 describe("examples/room-demo", () => {
   const env = isolatedEnv()
-  const json = <A>(args: ReadonlyArray<string>): A => {
-    const r = troupe([...args, "--json"], { env })
+  const json = async <A>(args: ReadonlyArray<string>): Promise<A> => {
+    const r = await troupe([...args, "--json"], { env })
     expect(r.code, `troupe ${args.join(" ")}: ${r.stderr}`).toBe(0)
     return JSON.parse(r.stdout) as A
   }
-  const data = <A>(args: ReadonlyArray<string>): A => json<{ data: A }>(args).data
-  afterAll(() => void troupe(["daemon", "stop"], { env }))
+  const data = async <A>(args: ReadonlyArray<string>): Promise<A> => (await json<{ data: A }>(args)).data
+  afterAll(async () => {
+    await troupe(["daemon", "stop"], { env })
+  })
 
-  it("three actors talk through the room and directly, leave, and the planner reads control.continue from its FIFO", () => {
-    expect(troupe(["spawn", "./examples/room-demo/room-demo.json", "--as", "room-demo"], { env }).code).toBe(0)
+  it("three actors talk through the room and directly, leave, and the planner reads control.continue from its FIFO", async () => {
+    expect((await troupe(["spawn", "./examples/room-demo/room-demo.json", "--as", "room-demo"], { env })).code).toBe(0)
 
     // The planner makes {state_dir}/control.fifo, already open for reading, when it starts.
     const deadline = Date.now() + 60_000
-    while (data<{ fifo: string | null }>(["inspect", "run:room-demo", "mailbox"]).fifo === null) {
-      expect(data<{ state: string }>(["inspect", "run:room-demo"]).state).toMatch(/^(starting|running)$/)
+    while ((await data<{ fifo: string | null }>(["inspect", "run:room-demo", "mailbox"])).fifo === null) {
+      expect((await data<{ state: string }>(["inspect", "run:room-demo"])).state).toMatch(/^(starting|running)$/)
       expect(Date.now() < deadline, "the planner did not create control.fifo within 60 s").toBe(true)
-      sleep(200)
+      await sleep(200)
     }
 
-    const sent = json<{ id: string; delivered: boolean; consumer: string; queued: boolean }>(["message", "to=run:room-demo", "type=control.continue", "body=continue"])
+    const sent = await json<{ id: string; delivered: boolean; consumer: string; queued: boolean }>(["message", "to=run:room-demo", "type=control.continue", "body=continue"])
     expect(sent).toMatchObject({ delivered: true, consumer: "run-inbox", queued: false })
 
-    const waited = troupe(["wait", "run:room-demo", "--timeout", "90s"], { env })
+    const waited = await troupe(["wait", "run:room-demo", "--timeout", "90s"], { env })
     expect(waited.code, waited.stderr).toBe(0)
     expect(waited.stdout).toContain("planner: fifo: continue")
     for (const b of ["planner", "builder", "reviewer"]) expect(waited.stdout).toContain(`--- branch: ${b} status: done ---`)
-    expect(data<{ state: string; code: number }>(["inspect", "run:room-demo"])).toMatchObject({ state: "done", code: 0 })
+    expect(await data<{ state: string; code: number }>(["inspect", "run:room-demo"])).toMatchObject({ state: "done", code: 0 })
 
-    const roster = data<{ roster: Array<{ address: string; status: string; role: string; caps: Array<string> }> }>(["inspect", "room:room-demo", "roster"]).roster
+    const roster = (await data<{ roster: Array<{ address: string; status: string; role: string; caps: Array<string> }> }>(["inspect", "room:room-demo", "roster"])).roster
     expect(roster.map((m) => [m.address, m.status]).sort()).toEqual([
       ["branch:room-demo/builder", "left"],
       ["branch:room-demo/planner", "left"],
@@ -55,7 +57,7 @@ describe("examples/room-demo", () => {
     ])
     expect(roster.find((m) => m.address === "branch:room-demo/planner")).toMatchObject({ role: "planner", caps: ["plan", "coordinate"] })
 
-    const previews = data<{ previews: Array<{ from: string; type: string; body_preview?: string }> }>(["inspect", "room:room-demo", "previews"]).previews
+    const previews = (await data<{ previews: Array<{ from: string; type: string; body_preview?: string }> }>(["inspect", "room:room-demo", "previews"])).previews
     const said = previews.map((p) => `${p.from} ${p.type} ${p.body_preview ?? ""}`)
     const ring = [["planner", "builder"], ["builder", "reviewer"], ["reviewer", "planner"]] as const
     for (const [from, to] of ring) {
@@ -70,28 +72,28 @@ describe("examples/room-demo", () => {
 
     // Each branch inbox: the one direct message from the previous branch of the ring, handled.
     for (const [from, to] of ring) {
-      const inbox = data<{ records: Array<InboxRecord> }>(["inspect", `branch:room-demo/${to}`, "inbox"]).records
+      const inbox = (await data<{ records: Array<InboxRecord> }>(["inspect", `branch:room-demo/${to}`, "inbox"])).records
       expect(inbox.map((r) => [r.envelope.from, r.envelope.type, r.state])).toEqual([[`branch:room-demo/${from}`, "chat.direct", "handled"]])
     }
 
     // The run's inbox: control.continue, delivered as a line on the FIFO.
-    const runInbox = data<{ records: Array<InboxRecord> }>(["inspect", "run:room-demo", "inbox"]).records
+    const runInbox = (await data<{ records: Array<InboxRecord> }>(["inspect", "run:room-demo", "inbox"])).records
     expect(runInbox.map((r) => [r.id, r.envelope.type, r.envelope.from, r.state, r.consumer])).toEqual([[sent.id, "control.continue", "coordinator", "delivered", "fifo"]])
   }, 150_000)
 
-  it("a control.continue sent after the branch messages: the planner skips their envelope lines on the FIFO", () => {
-    expect(troupe(["spawn", "./examples/room-demo/room-demo.json", "--as", "late"], { env }).code).toBe(0)
+  it("a control.continue sent after the branch messages: the planner skips their envelope lines on the FIFO", async () => {
+    expect((await troupe(["spawn", "./examples/room-demo/room-demo.json", "--as", "late"], { env })).code).toBe(0)
     // Wait until the planner has replied in the room: by then the runtime has forwarded the
     // direct messages planner → builder and reviewer → planner to the FIFO as JSON envelopes.
     const deadline = Date.now() + 60_000
-    const replied = () =>
-      data<{ previews: Array<{ from: string; type: string }> }>(["inspect", "room:late", "previews"]).previews.some((p) => p.from === "branch:late/planner" && p.type === "chat.reply")
-    while (!replied()) {
+    const replied = async () =>
+      (await data<{ previews: Array<{ from: string; type: string }> }>(["inspect", "room:late", "previews"])).previews.some((p) => p.from === "branch:late/planner" && p.type === "chat.reply")
+    while (!(await replied())) {
       expect(Date.now() < deadline, "the planner did not reply within 60 s").toBe(true)
-      sleep(200)
+      await sleep(200)
     }
-    expect(json<{ delivered: boolean }>(["message", "to=run:late", "type=control.continue", "body=continue"]).delivered).toBe(true)
-    const waited = troupe(["wait", "run:late", "--timeout", "90s"], { env })
+    expect((await json<{ delivered: boolean }>(["message", "to=run:late", "type=control.continue", "body=continue"])).delivered).toBe(true)
+    const waited = await troupe(["wait", "run:late", "--timeout", "90s"], { env })
     expect(waited.code, waited.stderr).toBe(0)
     const planner = waited.stdout.split("\n").filter((l) => l.startsWith("planner: fifo: "))
     expect(planner).toContain("planner: fifo: skipped chat.direct branch:late/planner → branch:late/builder")

@@ -2,7 +2,6 @@
  * The Pi adapter against a fake Pi host (`troupe/testing`'s FakePiHost) and the real
  * in-process runtime (real processes, real SQLite under a temporary TROUPE_HOME).
  */
-import { execFileSync } from "node:child_process"
 import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -11,6 +10,7 @@ import { followUp, install, statusText } from "../../src/pi/Adapter.js"
 import { RunInfo, SessionEvent } from "../../src/domain/Run.js"
 import { Troupe } from "../../src/Troupe.js"
 import { FakePiHost } from "../../src/testing/index.js"
+import { run } from "../support/exec.js"
 import type { PiMessage } from "../../src/pi/PiHost.js"
 
 const fixtures = join(import.meta.dirname, "..", "fixtures", "pi-actors-0.17")
@@ -22,12 +22,10 @@ const until = async (check: () => boolean | Promise<boolean>, timeoutMs = 15_000
   }
 }
 
-const alive = (pattern: string) => {
-  try {
-    return execFileSync("pgrep", ["-f", pattern], { encoding: "utf8" }).trim() !== ""
-  } catch {
-    return false
-  }
+/** Whether a process whose command line matches `pattern` exists (`pgrep -f`, run without blocking). */
+const alive = async (pattern: string) => {
+  const r = await run("pgrep", ["-f", pattern])
+  return r.code === 0 && r.stdout.trim() !== ""
 }
 
 let dir: string
@@ -202,7 +200,7 @@ describe("tools", () => {
     await until(() => alive("sleep 31.5"))
     abort.abort()
     await expect(call).rejects.toThrow()
-    await until(() => !alive("sleep 31.5"))
+    await until(async () => !(await alive("sleep 31.5")))
   })
 
   it("an async recipe tool spawns a run and takes run_id", async () => {
@@ -283,7 +281,7 @@ describe("session lifecycle", () => {
     await until(() => alive("sleep 32.5"))
     const before = pi.followUps.length
     await pi.shutdown()
-    expect(alive("sleep 32.5")).toBe(false)
+    expect(await alive("sleep 32.5")).toBe(false)
     expect(pi.statuses.at(-1)).toEqual({ key: "troupe", text: undefined })
     await pi.shutdownAgain()
     await new Promise((r) => setTimeout(r, 1800))

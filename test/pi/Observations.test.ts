@@ -5,7 +5,6 @@
  * with different waits, and of a process that exits within the wait, so a race between the
  * log tee and the report would show.
  */
-import { execFileSync } from "node:child_process"
 import { cpSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -13,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest"
 import { install } from "../../src/pi/Adapter.js"
 import { FakePiHost } from "../../src/testing/index.js"
 import { Troupe } from "../../src/Troupe.js"
+import { output } from "../support/exec.js"
 
 const fixtures = join(import.meta.dirname, "..", "fixtures", "pi-actors-0.17")
 const text = (r: { content: ReadonlyArray<{ text: string }> }) => r.content.map((c) => c.text).join("\n")
@@ -61,7 +61,7 @@ describe("bg_logs agrees with bg_start", () => {
     // the wait starts at twice what a login shell took here just now, varies a little from
     // start to start, and doubles (up to 30 s) after a start that reported nothing.
     const t0 = Date.now()
-    execFileSync("bash", ["-lc", "true"])
+    await output("bash", ["-lc", "true"])
     let base = Math.min(30_000, 2 * (Date.now() - t0) + 200)
     for (let i = 0; i < iterations; i++) {
       // Lines keep coming while bg_start waits: its report is a snapshot of a growing log.

@@ -3,21 +3,21 @@
  * binary: atomic writes (the target is absent or complete, never partial), create-only mode,
  * and a .tar.gz bundle whose manifest matches the real archive (`tar -tzf`, extracted sha256).
  */
-import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import { linkSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
+import { run } from "../support/exec.js"
 import { scratch } from "../support/graph.js"
-import { troupe, troupeAsync } from "./support.js"
+import { troupe } from "./support.js"
 
 const sha256 = (b: Buffer | string) => createHash("sha256").update(b).digest("hex")
 
 describe("artifact-write", () => {
-  it("writes content to a new file (creating parent dirs) and prints path, bytes and sha256", () => {
+  it("writes content to a new file (creating parent dirs) and prints path, bytes and sha256", async () => {
     const dir = scratch("troupe-artifact-")
     const content = "# Report\n\nline with \"quotes\", it's {braces} and  spaces\n"
-    const r = troupe(["run", "artifact-write", "path=out/deep/report.md", `content=${content}`], { cwd: dir })
+    const r = await troupe(["run", "artifact-write", "path=out/deep/report.md", `content=${content}`], { cwd: dir })
     expect(r.stderr).toBe("")
     expect(r.code).toBe(0)
     const target = join(dir, "out/deep/report.md")
@@ -26,25 +26,25 @@ describe("artifact-write", () => {
     expect(readdirSync(join(dir, "out/deep"))).toEqual(["report.md"])
   })
 
-  it("overwrite replaces; create refuses an existing file and leaves it untouched", () => {
+  it("overwrite replaces; create refuses an existing file and leaves it untouched", async () => {
     const dir = scratch("troupe-artifact-")
-    expect(troupe(["run", "artifact-write", "path=a.txt", "content=one"], { cwd: dir }).code).toBe(0)
-    expect(troupe(["run", "artifact-write", "path=a.txt", "content=two"], { cwd: dir }).code).toBe(0)
+    expect((await troupe(["run", "artifact-write", "path=a.txt", "content=one"], { cwd: dir })).code).toBe(0)
+    expect((await troupe(["run", "artifact-write", "path=a.txt", "content=two"], { cwd: dir })).code).toBe(0)
     expect(readFileSync(join(dir, "a.txt"), "utf8")).toBe("two")
-    const create = troupe(["run", "artifact-write", "path=a.txt", "content=three", "mode=create"], { cwd: dir })
+    const create = await troupe(["run", "artifact-write", "path=a.txt", "content=three", "mode=create"], { cwd: dir })
     expect(create.code).toBe(3)
     expect(create.stderr).toContain(`artifact-write: exists: ${join(dir, "a.txt")} (mode=create never replaces a file)`)
     expect(readFileSync(join(dir, "a.txt"), "utf8")).toBe("two")
-    expect(troupe(["run", "artifact-write", "path=b.txt", "content=new", "mode=create"], { cwd: dir }).code).toBe(0)
+    expect((await troupe(["run", "artifact-write", "path=b.txt", "content=new", "mode=create"], { cwd: dir })).code).toBe(0)
     expect(readdirSync(dir).sort()).toEqual(["a.txt", "b.txt"])
   })
 
-  it("empty content is refused unless allow_empty=true", () => {
+  it("empty content is refused unless allow_empty=true", async () => {
     const dir = scratch("troupe-artifact-")
-    const empty = troupe(["run", "artifact-write", "path=c.txt"], { cwd: dir })
+    const empty = await troupe(["run", "artifact-write", "path=c.txt"], { cwd: dir })
     expect(empty.code).toBe(2)
     expect(empty.stderr).toContain("nothing to write")
-    expect(troupe(["run", "artifact-write", "path=c.txt", "allow_empty=true"], { cwd: dir }).code).toBe(0)
+    expect((await troupe(["run", "artifact-write", "path=c.txt", "allow_empty=true"], { cwd: dir })).code).toBe(0)
     expect(readFileSync(join(dir, "c.txt"), "utf8")).toBe("")
     expect(readdirSync(dir)).toEqual(["c.txt"])
   })
@@ -55,7 +55,7 @@ describe("artifact-write", () => {
     const old = "old\n".repeat(10_000)
     writeFileSync(target, old)
     const next = "0123456789abcdef".repeat(6_000) // 96 KB, one argument
-    const writer = troupeAsync(["run", "artifact-write", "path=big.txt", `content=${next}`], { cwd: dir })
+    const writer = troupe(["run", "artifact-write", "path=big.txt", `content=${next}`], { cwd: dir })
     let done = false
     void writer.then(() => (done = true))
     const seen = new Set<string>()
@@ -70,10 +70,10 @@ describe("artifact-write", () => {
     expect(seen.has("old")).toBe(true)
   })
 
-  it("writes the previous step's stdout when no content is given", () => {
+  it("writes the previous step's stdout when no content is given", async () => {
     const dir = scratch("troupe-artifact-")
     const script = join(process.cwd(), "recipes/scripts/artifact-write.mjs")
-    const r = troupe(["run", "--template", JSON.stringify(["printf %s\\n piped-text", `${script} --path=piped.txt --mode=create --`])], { cwd: dir })
+    const r = await troupe(["run", "--template", JSON.stringify(["printf %s\\n piped-text", `${script} --path=piped.txt --mode=create --`])], { cwd: dir })
     expect(r.code).toBe(0)
     expect(readFileSync(join(dir, "piped.txt"), "utf8")).toBe("piped-text\n")
     expect(JSON.parse(r.stdout)).toMatchObject({ bytes: 11, sha256: sha256("piped-text\n"), mode: "create" })
@@ -104,9 +104,9 @@ describe("artifact-bundle", () => {
     return { dir, long }
   }
 
-  it("the manifest lists exactly the archive's entries, with the extracted files' sizes and sha256", () => {
+  it("the manifest lists exactly the archive's entries, with the extracted files' sizes and sha256", async () => {
     const { dir, long } = tree()
-    const r = troupe(["run", "artifact-bundle", "path=dist/bundle.tar.gz", `files=${JSON.stringify(["README.md", "src"])}`], { cwd: dir })
+    const r = await troupe(["run", "artifact-bundle", "path=dist/bundle.tar.gz", `files=${JSON.stringify(["README.md", "src"])}`], { cwd: dir })
     expect(r.stderr).toBe("")
     expect(r.code).toBe(0)
     const manifest = JSON.parse(r.stdout) as Manifest
@@ -114,12 +114,12 @@ describe("artifact-bundle", () => {
     expect(manifest.path).toBe(archive)
     const bytes = readFileSync(archive)
     expect(manifest).toMatchObject({ bytes: bytes.length, sha256: sha256(bytes) })
-    const listed = spawnSync("tar", ["-tzf", archive], { encoding: "utf8" }).stdout.trim().split("\n")
+    const listed = (await run("tar", ["-tzf", archive])).stdout.trim().split("\n")
     expect(listed.sort()).toEqual([...manifest.files.map((f) => f.name), ...manifest.dirs, ...manifest.symlinks.map((s) => s.name)].sort())
     expect(manifest.files.map((f) => f.name)).toEqual(["README.md", "src/a.ts", "src/sub/data.bin", `src/${long}/naïve file.txt`])
     expect(manifest.symlinks).toEqual([{ name: "src/readme-link", target: "../README.md" }])
     const out = scratch("troupe-unbundle-")
-    expect(spawnSync("tar", ["-xzf", archive, "-C", out]).status).toBe(0)
+    expect((await run("tar", ["-xzf", archive, "-C", out])).code).toBe(0)
     for (const f of manifest.files) {
       const extracted = readFileSync(join(out, f.name))
       expect({ name: f.name, bytes: extracted.length, sha256: sha256(extracted) }).toEqual(f)
@@ -128,18 +128,18 @@ describe("artifact-bundle", () => {
     expect(readdirSync(join(dir, "dist"))).toEqual(["bundle.tar.gz"])
   })
 
-  it("a missing file or a path outside base fails before anything is written", () => {
+  it("a missing file or a path outside base fails before anything is written", async () => {
     const { dir } = tree()
-    const missing = troupe(["run", "artifact-bundle", "path=out.tar.gz", `files=${JSON.stringify(["README.md", "nope.txt"])}`], { cwd: dir })
+    const missing = await troupe(["run", "artifact-bundle", "path=out.tar.gz", `files=${JSON.stringify(["README.md", "nope.txt"])}`], { cwd: dir })
     expect(missing.code).toBe(2)
     expect(missing.stderr).toContain("artifact-bundle: no such file: nope.txt")
-    const outside = troupe(["run", "artifact-bundle", "path=out.tar.gz", `files=${JSON.stringify(["../"])}`], { cwd: dir })
+    const outside = await troupe(["run", "artifact-bundle", "path=out.tar.gz", `files=${JSON.stringify(["../"])}`], { cwd: dir })
     expect(outside.code).toBe(2)
     expect(outside.stderr).toContain("is not inside base")
     expect(readdirSync(dir).sort()).toEqual(["README.md", "not-bundled.txt", "src"])
   })
 
-  it("hard-linked files are each archived in full (node-tar's async Pack can deadlock on them)", () => {
+  it("hard-linked files are each archived in full (node-tar's async Pack can deadlock on them)", async () => {
     const dir = scratch("troupe-bundle-")
     writeFileSync(join(dir, "a"), "shared content\n")
     linkSync(join(dir, "a"), join(dir, "hard"))
@@ -148,7 +148,7 @@ describe("artifact-bundle", () => {
     symlinkSync("t", join(dir, "link"))
     mkdirSync(join(dir, "sub"))
     writeFileSync(join(dir, "sub/y"), "y\n")
-    const r = troupe(["run", "artifact-bundle", "path=out/links.tar.gz", `files=["."]`], { cwd: dir })
+    const r = await troupe(["run", "artifact-bundle", "path=out/links.tar.gz", `files=["."]`], { cwd: dir })
     expect(r.stderr).toBe("")
     expect(r.code).toBe(0)
     const manifest = JSON.parse(r.stdout) as Manifest
@@ -156,20 +156,20 @@ describe("artifact-bundle", () => {
     const shared = { bytes: 15, sha256: sha256("shared content\n") }
     expect(manifest.files.filter((f) => f.name === "a" || f.name === "hard")).toEqual([{ name: "a", ...shared }, { name: "hard", ...shared }])
     const archive = join(dir, "out/links.tar.gz")
-    const verbose = spawnSync("tar", ["-tvzf", archive], { encoding: "utf8" }).stdout
+    const verbose = (await run("tar", ["-tvzf", archive])).stdout
     expect(verbose.split("\n").filter((l) => l.startsWith("h"))).toEqual([])
     const out = scratch("troupe-unbundle-")
-    expect(spawnSync("tar", ["-xzf", archive, "-C", out]).status).toBe(0)
+    expect((await run("tar", ["-xzf", archive, "-C", out])).code).toBe(0)
     expect(readFileSync(join(out, "hard"), "utf8")).toBe("shared content\n")
   })
 
-  it("base=. bundles the directory's contents and leaves the archive itself out", () => {
+  it("base=. bundles the directory's contents and leaves the archive itself out", async () => {
     const { dir } = tree()
-    const r = troupe(["run", "artifact-bundle", "path=all.tar.gz", `files=["."]`], { cwd: dir })
+    const r = await troupe(["run", "artifact-bundle", "path=all.tar.gz", `files=["."]`], { cwd: dir })
     expect(r.code).toBe(0)
     const manifest = JSON.parse(r.stdout) as Manifest
     expect(manifest.files.map((f) => f.name)).toContain("not-bundled.txt")
     expect(manifest.files.map((f) => f.name)).not.toContain("all.tar.gz")
-    expect(spawnSync("tar", ["-tzf", join(dir, "all.tar.gz")], { encoding: "utf8" }).stdout).not.toContain("all.tar.gz")
+    expect((await run("tar", ["-tzf", join(dir, "all.tar.gz")])).stdout).not.toContain("all.tar.gz")
   })
 })

@@ -14,7 +14,7 @@ const ids = readdirSync(join(process.cwd(), "recipes"))
   .sort()
 
 describe("packaged recipe library", () => {
-  it("has the standard recipes", () => {
+  it("has the standard recipes", async () => {
     expect(ids).toEqual([
       "artifact-bundle",
       "artifact-write",
@@ -31,17 +31,17 @@ describe("packaged recipe library", () => {
     ])
   })
 
-  it("every recipe validates and is listed as packaged and active", () => {
-    const validate = troupe(["recipes", "validate", ...ids])
+  it("every recipe validates and is listed as packaged and active", async () => {
+    const validate = await troupe(["recipes", "validate", ...ids])
     expect(validate.code).toBe(0)
     expect(validate.stdout.trim().split("\n").map((l) => l.split(" ").slice(0, 2).join(" "))).toEqual(ids.map((id) => `ok ${id}`))
-    const list = JSON.parse(troupe(["recipes", "list", "--json"]).stdout) as Array<{ id: string; source: string; status: string; description: string }>
+    const list = JSON.parse((await troupe(["recipes", "list", "--json"])).stdout) as Array<{ id: string; source: string; status: string; description: string }>
     for (const id of ids) {
       expect(list.filter((e) => e.id === id)).toEqual([expect.objectContaining({ source: "packaged", status: "active" })])
     }
   })
 
-  it("every recipe has a one-sentence description and a row in docs/recipes.md", () => {
+  it("every recipe has a one-sentence description and a row in docs/recipes.md", async () => {
     const docs = readFileSync(join(process.cwd(), "docs/recipes.md"), "utf8")
     for (const id of ids) {
       const recipe = JSON.parse(readFileSync(join(process.cwd(), "recipes", `${id}.json`), "utf8")) as { description: string }

@@ -9,9 +9,9 @@ import { type PiCall, stubPi, troupe } from "./support.js"
 const isSynthesis = (c: PiCall) => c.argv.includes("--no-tools")
 
 describe("review-quorum", () => {
-  it("N reviewers with read-only tools, then a synthesis on the caller's model that receives every review", () => {
+  it("N reviewers with read-only tools, then a synthesis on the caller's model that receives every review", async () => {
     const pi = stubPi()
-    const r = troupe(["run", "review-quorum", "scope=src/ and docs/", "model=m1", "thinking=high", "reviewers=3"], { env: pi.env })
+    const r = await troupe(["run", "review-quorum", "scope=src/ and docs/", "model=m1", "thinking=high", "reviewers=3"], { env: pi.env })
     expect(r.stderr).toBe("")
     expect(r.code).toBe(0)
     expect(r.stdout).toBe("synthesis of 3 done branches\nanswer: Above are the output (model=m1, thinking=high)\n")
@@ -33,9 +33,9 @@ describe("review-quorum", () => {
     }
   })
 
-  it("one failing reviewer still meets min_successful=2: the synthesis sees the failure; two failing reviewers fail the run", () => {
+  it("one failing reviewer still meets min_successful=2: the synthesis sees the failure; two failing reviewers fail the run", async () => {
     const pi = stubPi("reviewer 2 of")
-    const r = troupe(
+    const r = await troupe(
       ["run", "review-quorum", "scope=the diff", "instructions=Only check naming.", "model=m", "thinking=low", "synthesis_model=judge"],
       { env: pi.env }
     )
@@ -46,7 +46,7 @@ describe("review-quorum", () => {
     expect(pi.calls().filter((c) => !isSynthesis(c)).every((c) => c.messages[0]!.endsWith("Review: the diff\n\nOnly check naming."))).toBe(true)
 
     const pi2 = stubPi("reviewer 2 of|reviewer 3 of")
-    const failed = troupe(["run", "review-quorum", "scope=the diff", "model=m", "thinking=low"], { env: pi2.env })
+    const failed = await troupe(["run", "review-quorum", "scope=the diff", "model=m", "thinking=low"], { env: pi2.env })
     expect(failed.code).toBe(7)
     expect(failed.stderr).toContain("soft quorum not met: 1 of 3 branches usable, 2 required")
     expect(failed.stdout).toBe("")
@@ -55,9 +55,9 @@ describe("review-quorum", () => {
 })
 
 describe("review-lens", () => {
-  it("one reviewer per default lens, labelled by lens, then the synthesis", () => {
+  it("one reviewer per default lens, labelled by lens, then the synthesis", async () => {
     const pi = stubPi()
-    const r = troupe(["run", "review-lens", "scope=src/services", "model=m", "thinking=medium"], { env: pi.env })
+    const r = await troupe(["run", "review-lens", "scope=src/services", "model=m", "thinking=medium"], { env: pi.env })
     expect(r.code).toBe(0)
     expect(r.stdout).toBe("synthesis of 4 done branches\nanswer: Above are lens revie (model=m, thinking=medium)\n")
     const reviewers = pi.calls().filter((c) => !isSynthesis(c))
@@ -67,16 +67,16 @@ describe("review-lens", () => {
     expect(order).toEqual(["correctness", "security", "docs", "tests"])
   })
 
-  it("custom lenses; a failed lens is tolerated down to min_successful", () => {
+  it("custom lenses; a failed lens is tolerated down to min_successful", async () => {
     const pi = stubPi("lens only: perf")
     const lenses = JSON.stringify(["api", "perf", "naming"])
-    const r = troupe(["run", "review-lens", "scope=lib/", `lenses=${lenses}`, "model=m", "thinking=low", "min_successful=2"], { env: pi.env })
+    const r = await troupe(["run", "review-lens", "scope=lib/", `lenses=${lenses}`, "model=m", "thinking=low", "min_successful=2"], { env: pi.env })
     expect(r.code).toBe(0)
     expect(pi.calls().find(isSynthesis)!.stdin).toContain("--- branch: perf status: failed ---\nexit: 7")
-    const strict = troupe(["run", "review-lens", "scope=lib/", `lenses=${lenses}`, "model=m", "thinking=low", "min_successful=3"], { env: pi.env })
+    const strict = await troupe(["run", "review-lens", "scope=lib/", `lenses=${lenses}`, "model=m", "thinking=low", "min_successful=3"], { env: pi.env })
     expect(strict.code).toBe(7)
     expect(strict.stderr).toContain("soft quorum not met: 2 of 3 branches usable, 3 required")
-    const notArray = troupe(["run", "review-lens", "scope=lib/", "lenses=security", "model=m", "thinking=low"], { env: pi.env })
+    const notArray = await troupe(["run", "review-lens", "scope=lib/", "lenses=security", "model=m", "thinking=low"], { env: pi.env })
     expect(notArray.code).toBe(2)
     expect(notArray.stderr).toContain("Argument lenses must be an array.")
   })

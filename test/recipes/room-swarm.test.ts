@@ -9,16 +9,18 @@ import { stubPi, troupe } from "./support.js"
 
 describe("room-swarm", () => {
   const pi = stubPi("p1 in round 1 FAIL")
-  afterAll(() => void troupe(["daemon", "stop"], { env: pi.env }))
+  afterAll(async () => {
+    await troupe(["daemon", "stop"], { env: pi.env })
+  })
 
-  it("participants join, post rounds that build on each other, leave; the transcript is an artifact", () => {
-    expect(troupe(["spawn", "room-swarm", "topic=naming things", "model=m1", "participants=3", "rounds=2", "--as", "swarm"], { env: pi.env }).code).toBe(0)
-    const waited = troupe(["wait", "run:swarm", "--timeout", "60s"], { env: pi.env })
+  it("participants join, post rounds that build on each other, leave; the transcript is an artifact", async () => {
+    expect((await troupe(["spawn", "room-swarm", "topic=naming things", "model=m1", "participants=3", "rounds=2", "--as", "swarm"], { env: pi.env })).code).toBe(0)
+    const waited = await troupe(["wait", "run:swarm", "--timeout", "60s"], { env: pi.env })
     expect(waited.code).toBe(0)
     expect(waited.stdout).toContain("# Room swarm: naming things")
     expect(waited.stdout).toContain("Room: room:swarm · participants: 3 · contributions: 6")
 
-    const roster = troupe(["inspect", "room:swarm", "roster", "--json"], { env: pi.env })
+    const roster = await troupe(["inspect", "room:swarm", "roster", "--json"], { env: pi.env })
     const members = (JSON.parse(roster.stdout) as { data: { roster: Array<{ address: string; status: string; role: string }> } }).data.roster
     expect(members.map((m) => [m.address, m.status]).sort()).toEqual([
       ["branch:swarm/p0", "left"],
@@ -26,7 +28,7 @@ describe("room-swarm", () => {
       ["branch:swarm/p2", "left"],
       ["run:swarm", "present"]
     ])
-    const artifacts = JSON.parse(troupe(["inspect", "run:swarm", "artifacts", "--json"], { env: pi.env }).stdout) as {
+    const artifacts = JSON.parse((await troupe(["inspect", "run:swarm", "artifacts", "--json"], { env: pi.env })).stdout) as {
       data: { artifacts: Array<{ name: string; path: string; exists: boolean }> }
     }
     const transcript = artifacts.data.artifacts.find((a) => a.name === "transcript")!
@@ -43,10 +45,10 @@ describe("room-swarm", () => {
     for (const p of second) expect(p.match(/branch:swarm\/p\d \(round 1\): answer:/g)).toHaveLength(3)
   })
 
-  it("when pi fails the participants fail, and so does the run (min_successful = participants)", () => {
+  it("when pi fails the participants fail, and so does the run (min_successful = participants)", async () => {
     // The stub fails every prompt containing the marker (the topic is in every prompt).
-    expect(troupe(["spawn", "room-swarm", "topic=p1 in round 1 FAIL maybe", "model=m1", "participants=2", "rounds=2", "wait_ms=1500", "--as", "broken"], { env: pi.env }).code).toBe(0)
-    const waited = troupe(["wait", "run:broken", "--timeout", "60s"], { env: pi.env })
+    expect((await troupe(["spawn", "room-swarm", "topic=p1 in round 1 FAIL maybe", "model=m1", "participants=2", "rounds=2", "wait_ms=1500", "--as", "broken"], { env: pi.env })).code).toBe(0)
+    const waited = await troupe(["wait", "run:broken", "--timeout", "60s"], { env: pi.env })
     expect(waited.code).not.toBe(0)
     expect(waited.stderr).toContain("run:broken failed")
   })

@@ -2,18 +2,14 @@
  * Shared helpers of the packaged-recipe tests: the built `troupe` binary (npm test builds
  * first) run against temp `TROUPE_HOME` / `TROUPE_RECIPES` dirs, and a stub `pi` on `PATH`.
  */
-import { spawn, spawnSync } from "node:child_process"
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs"
 import { delimiter, join } from "node:path"
+import { type Result, troupeBin, troupeBinPath } from "../support/exec.js"
 import { scratch } from "../support/graph.js"
 
-export const bin = join(process.cwd(), "dist/bin/troupe.js")
+export const bin = troupeBinPath
 
-export interface Result {
-  readonly code: number | null
-  readonly stdout: string
-  readonly stderr: string
-}
+export type { Result }
 
 /** An environment that never touches the user's troupe home or recipe root. */
 export const isolatedEnv = (extra: Record<string, string> = {}): Record<string, string> => ({
@@ -26,28 +22,12 @@ export const isolatedEnv = (extra: Record<string, string> = {}): Record<string, 
   ...extra
 })
 
-/** `troupe <args>` through the built binary, synchronously. */
-export const troupe = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; cwd?: string } = {}): Result => {
-  const r = spawnSync(process.execPath, [bin, ...args], {
-    encoding: "utf8",
-    env: options.env ?? isolatedEnv(),
-    cwd: options.cwd ?? process.cwd(),
-    timeout: 60_000
-  })
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr }
-}
-
-/** `troupe <args>` as a child process, for concurrent invocations. */
-export const troupeAsync = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; cwd?: string } = {}): Promise<Result> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { env: options.env ?? isolatedEnv(), cwd: options.cwd ?? process.cwd() })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()))
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()))
-    child.on("error", reject)
-    child.on("close", (code) => resolve({ code, stdout, stderr }))
-  })
+/**
+ * `troupe <args>` through the built binary, as a child process (never blocking the test
+ * worker); also for concurrent invocations when not awaited at once.
+ */
+export const troupe = (args: ReadonlyArray<string>, options: { env?: Record<string, string>; cwd?: string } = {}): Promise<Result> =>
+  troupeBin(args, { env: options.env ?? isolatedEnv(), cwd: options.cwd ?? process.cwd(), timeout: 60_000 })
 
 /** One call the stub `pi` received. */
 export interface PiCall {
