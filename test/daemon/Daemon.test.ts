@@ -97,15 +97,15 @@ describe("troupe daemon (built binary)", () => {
     expect((await troupe(home, ["kill", "run:mine", "--all"])).stdout.trim()).toBe("run:mine killed")
   })
 
-  it("inspect recipes doctor --id goes over the socket: that recipe's files and recipes doctor warnings", () => {
+  it("inspect recipes doctor --id goes over the socket: that recipe's files and recipes doctor warnings", async () => {
     const home = freshHome()
     const env = { TROUPE_RECIPES: join(process.cwd(), "test/fixtures/pi-actors-0.17.1-shapes") }
-    const one = troupe(home, ["inspect", "recipes", "doctor", "--id", "ask-model"], env)
+    const one = await troupe(home, ["inspect", "recipes", "doctor", "--id", "ask-model"], env)
     expect(one.stderr).toBe("")
     expect(one.stdout).toMatch(/^id=ask-model problems=0 warnings=1 recommendations=1\nid=ask-model status=active source=user async=true calls=0\n  warning: default "unused_knob" is not used by any placeholder\n/)
-    const json = JSON.parse(troupe(home, ["inspect", "recipes", "doctor", "--id", "bound-values", "--json"], env).stdout) as { data: { warnings: ReadonlyArray<{ warnings: ReadonlyArray<string> }> } }
+    const json = JSON.parse((await troupe(home, ["inspect", "recipes", "doctor", "--id", "bound-values", "--json"], env)).stdout) as { data: { warnings: ReadonlyArray<{ warnings: ReadonlyArray<string> }> } }
     expect(json.data.warnings.map((w) => w.warnings.length)).toEqual([4])
-    const missing = troupe(home, ["inspect", "recipes", "doctor", "--id", "nope"], env)
+    const missing = await troupe(home, ["inspect", "recipes", "doctor", "--id", "nope"], env)
     expect(missing.code).not.toBe(0)
     expect(missing.stderr).toContain("no recipe file is named nope.json in the user root or the packaged library")
   })
