@@ -392,7 +392,7 @@ const spawnLeaf = (
     const stat = readStat(pid)
     const leaf: Leaf = {
       child,
-      identity: { pid, pgid: stat !== undefined && stat.pgid > 0 ? stat.pgid : pid, startTime: stat?.startTime ?? 0, marker: markerId },
+      identity: { host: "local", pid, pgid: stat !== undefined && stat.pgid > 0 ? stat.pgid : pid, startTime: stat?.startTime ?? 0, marker: markerId },
       marker: markerId,
       verifyGroup: false,
       swept: false,

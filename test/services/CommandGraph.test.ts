@@ -392,7 +392,7 @@ const clockHost = Layer.succeed(Host, {
         stdout: Output.outputFromBytes(new TextEncoder().encode(`slept ${spec.argv[1]}\n`)),
         stderr: Output.emptyOutput,
         durationMs: Number(spec.argv[1] ?? 0),
-        identity: { pid: 1, pgid: 1, startTime: 0 }
+        identity: { host: "local", pid: 1, pgid: 1, startTime: 0 }
       }
     })
 })
@@ -432,7 +432,7 @@ const brokenSpillLayer = CommandGraph.Default.pipe(
                   stdout: { size: 5_000_000, bytes: new Uint8Array(0), spill: "/nonexistent/troupe/spill.log" },
                   stderr: Output.emptyOutput,
                   durationMs: 1,
-                  identity: { pid: 1, pgid: 1, startTime: 0 }
+                  identity: { host: "local", pid: 1, pgid: 1, startTime: 0 }
                 })
               : real.run(spec)
         }

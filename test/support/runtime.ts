@@ -85,7 +85,7 @@ export const clockHost = () => {
         const n = stats.specs.length
         const ms = Number(spec.argv[1] ?? 0)
         const code = Number(spec.argv[2] ?? 0)
-        const identity = { pid: 100_000 + n, pgid: 100_000 + n, startTime: n, marker: `fake-${n}` }
+        const identity = { host: "local", pid: 100_000 + n, pgid: 100_000 + n, startTime: n, marker: `fake-${n}` }
         const started = yield* Clock.currentTimeMillis
         if (spec.onSpawn !== undefined) yield* spec.onSpawn(identity)
         stats.running++
