@@ -6,7 +6,8 @@
  *   the daemon.
  * - The runtime services: Supervisor, Store (SQLite), Events, Inspector.
  * - The execution core: the command-template domain, CommandGraph (plan and execute
- *   templates), the Host interface with LocalHost (process groups), Recipes, and the wiring.
+ *   templates), Host v2 with LocalHost (process groups), Hosts (a leaf's `on` to its host),
+ *   LeafCapture (capture above hosts), Recipes, and the wiring.
  */
 export * as DaemonClient from "./daemon/Client.js"
 export { Authentication, CurrentCaller, DaemonStatus, TroupeRpcs } from "./daemon/Protocol.js"
@@ -54,7 +55,18 @@ export {
   type ImportResolver,
   type PlanOptions
 } from "./services/CommandGraph.js"
-export { Host, HostError, type LeafResult, type LeafSpec, type LeafStdin, type ProcessIdentity } from "./services/Host.js"
+export {
+  Host,
+  HostError,
+  type HostShape,
+  type LeafExit,
+  type LeafProcess,
+  type ProcessIdentity,
+  type StartSpec,
+  type StartStdin
+} from "./services/Host.js"
+export { type HostEntry, Hosts, type HostsOptions } from "./services/Hosts.js"
+export { type LeafResult, type LeafSpec, type LeafStdin, PipeCloseGrace, runLeaf } from "./services/LeafCapture.js"
 export { LocalHost, type LocalHostOptions } from "./services/LocalHost.js"
 export { Recipes } from "./services/Recipes.js"
 export { version } from "./version.js"

@@ -39,11 +39,19 @@ export interface NodeOptions {
 
 export interface PlannedLeaf extends NodeOptions {
   readonly _tag: "Leaf"
-  /** Fully substituted argv; `argv[0]` resolved per SPEC-runtime §1.2 step 4. */
+  /**
+   * Fully substituted argv; `argv[0]` resolved per SPEC-runtime §1.2 step 4 by the host that
+   * runs the leaf (`Host.resolve`), unless {@link unresolved}.
+   */
   readonly argv: ReadonlyArray<string>
   readonly cwd: string
-  /** `local` or `vm:<id>`. */
+  /** Where the leaf runs, as `Hosts` names it: `local`, `broker` or `vm:<id>`. */
   readonly on: string
+  /**
+   * Set when the leaf's host was not available at plan time: `argv` is as written, and is
+   * resolved (with this `home`) on the host when the leaf runs — or the leaf fails there.
+   */
+  readonly unresolved?: { readonly home: string } | undefined
 }
 
 export interface PlannedSequence extends NodeOptions {
@@ -133,5 +141,17 @@ export interface GraphResult extends NodeResult {
 
 /** Lifecycle events emitted while a graph executes (SPEC-runtime §3 lifecycle events). */
 export type GraphEvent =
-  | { readonly type: "command.start"; readonly path: string; readonly label?: string | undefined; readonly argv: ReadonlyArray<string>; readonly pid: number; readonly pgid: number; readonly startTime: number; readonly marker?: string | undefined; readonly attempt: number }
+  | {
+    readonly type: "command.start"
+    readonly path: string
+    readonly label?: string | undefined
+    readonly argv: ReadonlyArray<string>
+    /** The host the leaf started on (its identity's `host`: `local`, `broker`, `vm:<id>`). */
+    readonly host: string
+    readonly pid: number
+    readonly pgid: number
+    readonly startTime: number
+    readonly marker?: string | undefined
+    readonly attempt: number
+  }
   | { readonly type: "command.done"; readonly path: string; readonly label?: string | undefined; readonly code: number; readonly killed: boolean; readonly duration_ms: number; readonly status: NodeStatus }

@@ -27,7 +27,8 @@ import type {
 } from "../domain/Plan.js"
 import { strictParse, TemplateError, TemplateInput } from "../domain/Template.js"
 import * as Text from "../domain/TemplateText.js"
-import { Host } from "./Host.js"
+import { Hosts } from "./Hosts.js"
+import { runLeaf as captureLeaf } from "./LeafCapture.js"
 import { type PlanOptions, planTree, templateArgsSchema } from "./internal/GraphPlan.js"
 import { emptyResult, failureRecord, flattenPlan, isFailed, outputLeaves, stdinOf } from "./internal/GraphResults.js"
 import { homedir } from "node:os"
@@ -82,7 +83,7 @@ const decodeTemplate = Schema.decodeUnknownEither(TemplateInput)
 
 export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/CommandGraph", {
   effect: Effect.gen(function* () {
-    const host = yield* Host
+    const hosts = yield* Hosts
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
 
@@ -92,33 +93,25 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
         (e) => new TemplateError({ reason: "syntax", message: `Command template: ${describeParseError(e, input)}` })
       )
 
-    /** Resolves a command-position word (SPEC-runtime §1.2 step 4). */
-    const resolveCommand = (argv: ReadonlyArray<string>, cwd: string, home: string) =>
-      Effect.gen(function* () {
-        let cmd = argv[0]!
-        if (cmd === "~" || cmd.startsWith("~/")) cmd = home + cmd.slice(1)
-        else if (!path.isAbsolute(cmd) && cmd.includes("/")) cmd = path.resolve(cwd, cmd)
-        if (!cmd.includes("/")) return [cmd, ...argv.slice(1)]
-        const ext = path.extname(cmd)
-        if (ext !== ".js" && ext !== ".mjs" && ext !== ".cjs" && ext !== ".sh") return [cmd, ...argv.slice(1)]
-        const direct = yield* Effect.gen(function* () {
-          const info = yield* fs.stat(cmd)
-          if (info.type !== "File" || (info.mode & 0o111) === 0) return false
-          const head = yield* Effect.scoped(
-            Effect.flatMap(fs.open(cmd, { flag: "r" }), (f) => f.readAlloc(2))
-          )
-          return Option.match(head, { onNone: () => false, onSome: (b) => b[0] === 0x23 && b[1] === 0x21 })
-        }).pipe(Effect.orElseSucceed(() => false))
-        if (direct) return [cmd, ...argv.slice(1)]
-        return [ext === ".sh" ? "bash" : process.execPath, cmd, ...argv.slice(1)]
-      })
+    /**
+     * Resolves a leaf's command word on the host that will run it (`Host.resolve`). A host that
+     * is not available now (a `vm:` leaf without a VM host) leaves the argv as written and marked
+     * unresolved: the leaf fails, or resolves, when it runs — not the plan.
+     */
+    const resolveLeaf = (leaf: PlannedLeaf, home: string) =>
+      Effect.scoped(Effect.flatMap(hosts.acquire(leaf.on), (host) => host.resolve(leaf.argv, leaf.cwd, home))).pipe(
+        Effect.match({
+          onFailure: (): PlannedLeaf => ({ ...leaf, unresolved: { home } }),
+          onSuccess: (argv): PlannedLeaf => ({ ...leaf, argv })
+        })
+      )
 
     const resolveLeaves = (node: PlannedNode, home: string): Effect.Effect<PlannedNode> =>
       Effect.gen(function* () {
         const recover = node.recover === undefined ? undefined : yield* resolveLeaves(node.recover, home)
         switch (node._tag) {
           case "Leaf":
-            return { ...node, recover, argv: yield* resolveCommand(node.argv, node.cwd, home) }
+            return { ...(yield* resolveLeaf(node, home)), recover }
           case "Sequence":
             return { ...node, recover, steps: yield* Effect.forEach(node.steps, (s) => resolveLeaves(s, home)) }
           case "Parallel":
@@ -177,20 +170,24 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
         Effect.gen(function* () {
           const n = yield* Ref.updateAndGet(attempts, (x) => x + 1)
           const name = `${leaf.path}-${n}`
-          const result = yield* host
-            .run({
-              argv: leaf.argv,
-              cwd: leaf.cwd,
-              env: options.env,
-              stdin: stdin === undefined && options.liveStdin !== undefined && options.liveStdin.leafPath === leaf.path
-                ? { _tag: "Live", source: options.liveStdin.source }
-                : stdinOf(stdin),
-              outputDir: options.outputDir,
-              name,
-              logs: logs === undefined ? undefined : { stderr: logs.stderr, stdout: finals.has(leaf.path) ? logs.stdout : undefined },
-              onSpawn: (id) => emit({ type: "command.start", path: leaf.path, label: leaf.label, argv: leaf.argv, pid: id.pid, pgid: id.pgid, startTime: id.startTime, marker: id.marker, attempt: n })
+          const result = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const host = yield* hosts.acquire(leaf.on)
+              const argv = leaf.unresolved === undefined ? leaf.argv : yield* host.resolve(leaf.argv, leaf.cwd, leaf.unresolved.home)
+              return yield* captureLeaf(host, {
+                argv,
+                cwd: leaf.cwd,
+                env: options.env,
+                stdin: stdin === undefined && options.liveStdin !== undefined && options.liveStdin.leafPath === leaf.path
+                  ? { _tag: "Live", source: options.liveStdin.source }
+                  : stdinOf(stdin),
+                outputDir: options.outputDir,
+                name,
+                logs: logs === undefined ? undefined : { stderr: logs.stderr, stdout: finals.has(leaf.path) ? logs.stdout : undefined },
+                onSpawn: (id) => emit({ type: "command.start", path: leaf.path, label: leaf.label, argv, host: id.host, pid: id.pid, pgid: id.pgid, startTime: id.startTime, marker: id.marker, attempt: n })
+              })
             })
-            .pipe(Effect.either)
+          ).pipe(Effect.either)
           if (Either.isLeft(result)) {
             const err = result.left
             if (err.reason === "io") {

@@ -1,16 +1,13 @@
-import { Context, Data, type Effect, type Scope, type Sink, type Stream } from "effect"
-import type { CapturedOutput } from "../domain/Output.js"
-
 /**
- * Where a leaf's stdin comes from: nothing (`/dev/null`-like: closed at once), bytes held in
- * memory, a file holding a previous step's complete stdout (a spill), or a live stream.
+ * Host v2 (ARCHITECTURE.md "Hosts, leaf processes and run kinds"): where a leaf command runs.
+ * A host starts one leaf as a scoped {@link LeafProcess} (identity, byte streams, stdin sink,
+ * exit, signal), resolves command words on its own machine and reaps a dead owner's leftovers.
+ * Capture (tails, spills, log tees, stdin feeding) sits above hosts, in LeafCapture.
+ *
+ * pi-actors ran every leaf as a local process group; pi-vers ran remote commands with one
+ * `ssh` process each. troupe puts both behind this one shape.
  */
-export type LeafStdin =
-  | { readonly _tag: "None" }
-  | { readonly _tag: "Bytes"; readonly bytes: Uint8Array }
-  | { readonly _tag: "File"; readonly path: string }
-  /** A pipe kept open while the leaf runs, fed from `source` (`stdin-jsonl` delivery). */
-  | { readonly _tag: "Live"; readonly source: Stream.Stream<Uint8Array> }
+import { Context, Data, type Effect, type Scope, type Sink, type Stream } from "effect"
 
 /** Identity of a started leaf process, persisted so a restarted owner can reap by identity. */
 export interface ProcessIdentity {
@@ -30,43 +27,10 @@ export interface ProcessIdentity {
   readonly marker?: string | undefined
 }
 
-/** One leaf command to run: an argv (never a shell string) plus its environment. */
-export interface LeafSpec {
-  /** `argv[0]` is the resolved executable path or bare name; no shell evaluation. */
-  readonly argv: ReadonlyArray<string>
-  /** Absolute working directory. */
-  readonly cwd: string
-  /** Extra environment merged over the host's base environment. */
-  readonly env?: Readonly<Record<string, string>> | undefined
-  readonly stdin: LeafStdin
-  /** Directory for spill files of this leaf's streams (created on demand). */
-  readonly outputDir: string
-  /** File-name stem for this leaf's spill files, unique per attempt (e.g. `0.1-attempt1`). */
-  readonly name: string
-  /**
-   * Files that receive a live copy of the leaf's streams, appended chunk by chunk as they
-   * arrive (the run's `stdout.log` / `stderr.log`). Independent of capture and spills.
-   */
-  readonly logs?: { readonly stdout?: string | undefined; readonly stderr?: string | undefined } | undefined
-  /** Called once the process has started, with its identity. */
-  readonly onSpawn?: ((identity: ProcessIdentity) => Effect.Effect<void>) | undefined
-}
-
-/** Outcome of a leaf that ran to completion (any exit code) or was killed by a signal. */
-export interface LeafResult {
-  /** Exit code; `128 + signal number` when the process was ended by a signal. */
-  readonly code: number
-  /** Signal name when the process was ended by a signal. */
-  readonly signal?: string | undefined
-  readonly stdout: CapturedOutput
-  readonly stderr: CapturedOutput
-  readonly durationMs: number
-  readonly identity: ProcessIdentity
-}
-
 /**
- * A leaf could not be started (`reason: "spawn"`, e.g. ENOENT → code 127, EACCES → 126) or
- * its output could not be captured (`reason: "io"`).
+ * A leaf could not be started (`reason: "spawn"`, e.g. ENOENT → code 127, EACCES → 126), its
+ * streams or stdin failed (`reason: "io"`), or its host is not there (`reason: "unavailable"`).
+ * `message` is one sentence a person can act on.
  */
 export class HostError extends Data.TaggedError("HostError")<{
   /**
@@ -78,26 +42,6 @@ export class HostError extends Data.TaggedError("HostError")<{
   /** Shell-style exit code the failure maps to (127 not found, 126 not executable, 1 other). */
   readonly code: number
 }> {}
-
-/**
- * Where a leaf command runs. `LocalHost` spawns a local process group; a VM host runs the
- * same leaf over SSH. CommandGraph only sees this interface.
- *
- * `run` completes when the leaf exits and both streams are drained. Interrupting it kills the
- * leaf's whole process group (SIGTERM, a grace period, then SIGKILL) and any descendant that
- * escaped the group, before the interruption completes.
- */
-export class Host extends Context.Tag("troupe/Host")<Host, {
-  readonly run: (spec: LeafSpec) => Effect.Effect<LeafResult, HostError>
-  /**
-   * Kills what is left of a leaf started by an owner that died (reaping on restart). Only
-   * processes whose identity is verified are signalled: the leader when its pid and start time
-   * still match, and processes carrying the identity's marker; the group is signalled only when
-   * one of its live members is verified. SIGTERM, grace, SIGKILL. Succeeds with the number of
-   * processes that were found and signalled (0 = nothing matched, nothing signalled).
-   */
-  readonly reap: (identity: ProcessIdentity) => Effect.Effect<number>
-}>() {}
 
 // ---------------------------------------------------------------------------------------------
 // Host v2 (ARCHITECTURE.md "Hosts, leaf processes and run kinds"): start -> LeafProcess.
@@ -178,3 +122,9 @@ export interface HostShape {
    */
   readonly reap: (identity: ProcessIdentity) => Effect.Effect<number, HostError>
 }
+
+/**
+ * The single host a layer provides (`LocalHost.layer`, a test's fake host, `BrokerHost`).
+ * `Hosts.layer` serves it as `local`; nothing else reads this tag directly.
+ */
+export class Host extends Context.Tag("troupe/Host")<Host, HostShape>() {}

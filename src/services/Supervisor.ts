@@ -811,7 +811,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         stale,
         (run) =>
           Effect.map(
-            Effect.forEach(run.processes, (p) => host.reap({ host: "local", pid: p.pid, pgid: p.pgid, startTime: p.start_time, marker: p.marker }), { concurrency: "unbounded" }),
+            Effect.forEach(run.processes, (p) => host.reap({ host: "local", pid: p.pid, pgid: p.pgid, startTime: p.start_time, marker: p.marker }).pipe(Effect.catchAll((e) => Effect.as(Effect.logWarning(e.message), 0))), { concurrency: "unbounded" }),
             (counts) => counts.reduce((a, b) => a + b, 0)
           ),
         { concurrency: "unbounded" }

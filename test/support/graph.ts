@@ -1,17 +1,24 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Effect, Layer } from "effect"
+import { Duration, Effect, Layer } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { GraphEvent } from "../../src/domain/Plan.js"
 import { CommandGraph, type PlanOptions } from "../../src/services/CommandGraph.js"
-import { LocalHost } from "../../src/services/LocalHost.js"
+import type { Hosts } from "../../src/services/Hosts.js"
+import { PipeCloseGrace } from "../../src/services/LeafCapture.js"
+import { testHosts } from "./hosts.js"
+
+/** CommandGraph on `hosts`, with a 500 ms pipe-close grace (tests only). */
+export const graphLayerOn = (hosts: Layer.Layer<Hosts>) =>
+  CommandGraph.Default.pipe(
+    Layer.provideMerge(hosts),
+    Layer.provideMerge(Layer.succeed(PipeCloseGrace, Duration.millis(500))),
+    Layer.provideMerge(NodeContext.layer)
+  )
 
 /** CommandGraph on a real LocalHost with a short kill grace (tests only). */
-export const graphLayer = CommandGraph.Default.pipe(
-  Layer.provideMerge(LocalHost.layer({ graceMs: 300, pipeCloseGraceMs: 500 })),
-  Layer.provideMerge(NodeContext.layer)
-)
+export const graphLayer = graphLayerOn(testHosts[0]!.hosts({ graceMs: 300 }))
 
 export const scratch = (prefix = "troupe-test-") => mkdtempSync(join(tmpdir(), prefix))
 

@@ -5,13 +5,15 @@
  */
 import { FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Clock, Effect, Layer, TestServices } from "effect"
-import * as Output from "../../src/domain/Output.js"
+import { Duration, Effect, Layer, TestServices } from "effect"
 import * as Config from "../../src/layers/Config.js"
 import { CommandGraph } from "../../src/services/CommandGraph.js"
 import { MessageIds } from "../../src/domain/Envelope.js"
 import { Events } from "../../src/services/Events.js"
-import { Host, type LeafSpec } from "../../src/services/Host.js"
+import { Host, type StartSpec } from "../../src/services/Host.js"
+import { Hosts } from "../../src/services/Hosts.js"
+import { PipeCloseGrace } from "../../src/services/LeafCapture.js"
+import { fakeHost, fakeLeaf } from "./fakeHost.js"
 import { Inspector } from "../../src/services/Inspector.js"
 import { LocalHost } from "../../src/services/LocalHost.js"
 import { Mailbox } from "../../src/services/Mailbox.js"
@@ -27,7 +29,8 @@ export const testKillGraceMs = 300
 
 /**
  * Supervisor + Inspector + Events + Store (SQLite under a fresh temporary home) + CommandGraph +
- * Recipes + `host` (default: a real `LocalHost` with a 300 ms grace) + `TroupeConfig` + Node
+ * Recipes + `Hosts` serving `host` as `local` (default: a real `LocalHost` with a 300 ms grace,
+ * 500 ms pipe-close grace) + `TroupeConfig` + Node
  * platform. `home`: use this directory instead of a temporary one (created if missing, kept);
  * `config`: other configuration overrides (e.g. `userRecipes`).
  */
@@ -46,9 +49,11 @@ export const testRuntime = (
       return Config.layer({ home, killGraceMs: testKillGraceMs, ...options.config })
     })
   ).pipe(Layer.provide(NodeContext.layer))
-  const host = options.host ?? LocalHost.layer({ graceMs: testKillGraceMs, pipeCloseGraceMs: 500 })
+  const host = options.host ?? LocalHost.layer({ graceMs: testKillGraceMs })
   const base = Layer.mergeAll(CommandGraph.Default, Recipes.Default).pipe(
+    Layer.provideMerge(Hosts.layer()),
     Layer.provideMerge(host),
+    Layer.provideMerge(Layer.succeed(PipeCloseGrace, Duration.millis(500))),
     Layer.provideMerge(config),
     Layer.provideMerge(NodeContext.layer)
   )
@@ -64,7 +69,7 @@ export const testRuntime = (
 
 /** What a `clockHost` has seen: every leaf it started, and how many are running now. */
 export interface ClockHostStats {
-  readonly specs: Array<LeafSpec>
+  readonly specs: Array<StartSpec>
   running: number
   interrupted: number
 }
@@ -77,32 +82,29 @@ export interface ClockHostStats {
 export const clockHost = () => {
   const stats: ClockHostStats = { specs: [], running: 0, interrupted: 0 }
   const encode = (s: string) => new TextEncoder().encode(s)
-  const layer = Layer.succeed(Host, {
-    reap: () => Effect.succeed(0),
-    run: (spec) =>
+  const layer = Layer.succeed(
+    Host,
+    fakeHost((spec) =>
       Effect.gen(function* () {
         stats.specs.push(spec)
         const n = stats.specs.length
         const ms = Number(spec.argv[1] ?? 0)
         const code = Number(spec.argv[2] ?? 0)
-        const identity = { host: "local", pid: 100_000 + n, pgid: 100_000 + n, startTime: n, marker: `fake-${n}` }
-        const started = yield* Clock.currentTimeMillis
-        if (spec.onSpawn !== undefined) yield* spec.onSpawn(identity)
         stats.running++
-        yield* Effect.sleep(ms).pipe(
-          Effect.onInterrupt(() => Effect.sync(() => void stats.interrupted++)),
-          Effect.ensuring(Effect.sync(() => void stats.running--))
-        )
-        const ended = yield* Clock.currentTimeMillis
-        return {
-          code,
-          stdout: Output.outputFromBytes(encode(`leaf ${n}\n`)),
-          stderr: code === 0 ? Output.emptyOutput : Output.outputFromBytes(encode(`boom ${n}\n`)),
-          durationMs: ended - started,
-          identity
-        }
+        // Running until the leaf's scope closes (exit, or a kill that interrupts it).
+        yield* Effect.addFinalizer(() => Effect.sync(() => void stats.running--))
+        return fakeLeaf({
+          identity: { host: "local", pid: 100_000 + n, pgid: 100_000 + n, startTime: n, marker: `fake-${n}` },
+          stdout: encode(`leaf ${n}\n`),
+          stderr: code === 0 ? undefined : encode(`boom ${n}\n`),
+          exit: Effect.sleep(ms).pipe(
+            Effect.as({ code }),
+            Effect.onInterrupt(() => Effect.sync(() => void stats.interrupted++))
+          )
+        })
       })
-  })
+    )
+  )
   return { layer, stats } as const
 }
 

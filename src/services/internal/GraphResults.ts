@@ -6,7 +6,7 @@
 import * as Output from "../../domain/Output.js"
 import type { DryRunLeaf, FailureRecord, NodeOptions, NodeResult, PlannedNode } from "../../domain/Plan.js"
 import { argvRisks } from "../../domain/Risk.js"
-import type { LeafStdin } from "../Host.js"
+import type { LeafStdin } from "../LeafCapture.js"
 
 /**
  * The leaf that receives the template's own stdin first: the root leaf, the first step of a

@@ -1,12 +1,14 @@
 /**
  * The template acceptance table: every placeholder form and every divergence of SPEC-runtime
  * §1 as (template, values) → argv or error text. Each argv case is executed for real through
- * `printf [%s]`, so the test checks what a process actually receives, not only the parser.
+ * `printf [%s]`, so the test checks what a process actually receives, not only the parser —
+ * on every host of test/support/hosts.ts (the shared host suite runs it).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import { CommandGraph } from "../../src/services/CommandGraph.js"
-import { graphLayer, runTemplate } from "../support/graph.js"
+import { graphLayerOn, runTemplate } from "./graph.js"
+import type { TestHost } from "./hosts.js"
 
 interface Case {
   readonly name: string
@@ -137,32 +139,36 @@ const cases: ReadonlyArray<Case> = [
 
 const prefix = "printf [%s] "
 
-describe("command template cases (executed through printf)", () => {
-  it("has at least 80 cases", () => {
-    expect(cases.length).toBeGreaterThanOrEqual(80)
-  })
+/** The case table, executed on `entry`'s host. */
+export const templateCasesSuite = (entry: TestHost) => {
+  const layer = graphLayerOn(entry.hosts({ graceMs: 300 }))
+  describe("command template cases (executed through printf)", () => {
+    it("has at least 80 cases", () => {
+      expect(cases.length).toBeGreaterThanOrEqual(80)
+    })
 
-  for (const c of cases) {
-    it.effect(c.name, () =>
-      Effect.gen(function* () {
-        const template = prefix + c.t
-        const opts = { values: c.values, defaults: c.defaults, args: c.args }
-        if (c.error !== undefined) {
-          const graph = yield* CommandGraph
-          const res = yield* graph.plan(template, { cwd: process.cwd(), ...opts }).pipe(Effect.either)
-          expect(Either.isLeft(res)).toBe(true)
-          if (Either.isLeft(res)) {
-            expect(res.left._tag).toBe("TemplateError")
-            expect(res.left.message).toBe(c.error)
+    for (const c of cases) {
+      it.effect(c.name, () =>
+        Effect.gen(function* () {
+          const template = prefix + c.t
+          const opts = { values: c.values, defaults: c.defaults, args: c.args }
+          if (c.error !== undefined) {
+            const graph = yield* CommandGraph
+            const res = yield* graph.plan(template, { cwd: process.cwd(), ...opts }).pipe(Effect.either)
+            expect(Either.isLeft(res)).toBe(true)
+            if (Either.isLeft(res)) {
+              expect(res.left._tag).toBe("TemplateError")
+              expect(res.left.message).toBe(c.error)
+            }
+            return
           }
-          return
-        }
-        const { plan, result, stdout } = yield* runTemplate(template, opts)
-        expect(plan._tag).toBe("Leaf")
-        if (plan._tag === "Leaf") expect(plan.argv.slice(2)).toEqual(c.argv)
-        expect(result.code).toBe(0)
-        expect(stdout).toBe(c.argv!.map((a) => `[${a}]`).join(""))
-      }).pipe(Effect.provide(graphLayer))
-    )
-  }
-})
+          const { plan, result, stdout } = yield* runTemplate(template, opts)
+          expect(plan._tag).toBe("Leaf")
+          if (plan._tag === "Leaf") expect(plan.argv.slice(2)).toEqual(c.argv)
+          expect(result.code).toBe(0)
+          expect(stdout).toBe(c.argv!.map((a) => `[${a}]`).join(""))
+        }).pipe(Effect.provide(layer))
+      )
+    }
+  })
+}

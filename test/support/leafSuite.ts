@@ -5,13 +5,25 @@ import * as path from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Clock, Deferred, Effect, Fiber, Schedule } from "effect"
 import { captureLimitBytes, decodeUtf8, spilledTailBytes, utf8SafeTail } from "../../src/domain/Output.js"
-import { Host, type LeafSpec, type ProcessIdentity } from "../../src/services/Host.js"
-import { LocalHost, type LocalHostOptions } from "../../src/services/LocalHost.js"
+import { Duration } from "effect"
+import type { ProcessIdentity } from "../../src/services/Host.js"
+import { Hosts } from "../../src/services/Hosts.js"
+import { type LeafSpec, PipeCloseGrace, runLeaf } from "../../src/services/LeafCapture.js"
+import type { TestHost } from "./hosts.js"
 
-// Real processes. A short grace keeps the kill paths fast.
+/**
+ * Leaf behaviour on one host, through LeafCapture (real processes): argv without a shell, exit
+ * codes and signals, env and the leaf marker, stdin (None / Bytes / File), spills and tails,
+ * 126 / 127 / missing-cwd, kill paths (interruption, timeouts, escapees swept by marker) with
+ * `/proc` checks that nothing survives. Run for every host of test/support/hosts.ts.
+ */
+
+// A short grace keeps the kill paths fast.
 const testGraceMs = 300
 
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-localhost-"))
+/** The leaf tests, on `entry`'s host. */
+export const leafSuite = (entry: TestHost) => {
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-host-"))
 let leafCounter = 0
 
 /** Marker entries of every leaf started here, checked for survivors at the end. */
@@ -87,19 +99,22 @@ const spec = (argv: ReadonlyArray<string>, extra: Partial<LeafSpec> = {}): LeafS
   ...extra
 })
 
-/** Runs a leaf on a LocalHost, recording its marker (and any `onSpawn` of the spec). */
-const run = (leaf: LeafSpec, options: LocalHostOptions = {}) =>
-  Effect.flatMap(Host, (host) =>
-    host.run({
+/** Runs a leaf on the suite's host, recording its marker (and any `onSpawn` of the spec). */
+const run = (leaf: LeafSpec, options: { readonly graceMs?: number; readonly pipeCloseGraceMs?: number; readonly env?: Readonly<Record<string, string | undefined>> } = {}) =>
+  Effect.flatMap(Hosts, (hosts) => Effect.scoped(Effect.flatMap(hosts.acquire("local"), (host) =>
+    runLeaf(host, {
       ...leaf,
       onSpawn: (identity) =>
         Effect.suspend(() => {
-          const entry = readEnviron(identity.pid).find((e) => e.startsWith("TROUPE_LEAF_ID="))
-          if (entry !== undefined) markers.add(entry)
+          const marker = readEnviron(identity.pid).find((e) => e.startsWith("TROUPE_LEAF_ID="))
+          if (marker !== undefined) markers.add(marker)
           return leaf.onSpawn?.(identity) ?? Effect.void
         })
     })
-  ).pipe(Effect.provide(LocalHost.layer({ graceMs: testGraceMs, ...options })))
+  ))).pipe(
+    Effect.provideService(PipeCloseGrace, Duration.millis(options.pipeCloseGraceMs ?? 2000)),
+    Effect.provide(entry.hosts({ graceMs: options.graceMs ?? testGraceMs, env: options.env }))
+  )
 
 const text = (bytes: Uint8Array) => decodeUtf8(bytes)
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
@@ -112,7 +127,7 @@ const writeTmp = (name: string, data: Uint8Array | string, mode = 0o644) => {
 
 // --- tests -----------------------------------------------------------------------------------
 
-describe("LocalHost", () => {
+describe("leaves", () => {
   describe("argv, exit and streams", () => {
     it.live("passes argv elements unchanged, without a shell", () =>
       Effect.gen(function*() {
@@ -457,3 +472,4 @@ describe("LocalHost", () => {
       }))
   })
 })
+}

@@ -1,0 +1,245 @@
+/**
+ * Capture above hosts: runs one leaf on any {@link HostShape} to completion and hands back what
+ * CommandGraph needs — exit code, bounded stdout/stderr (spilled past 1 MiB), duration,
+ * identity — while feeding its stdin and teeing its streams into the run's log files.
+ *
+ * Written once, so every host (LocalHost, BrokerHost, a VM host) captures with the same
+ * semantics. Corresponds to the capture half of pi-actors' leaf runner (bounded output, spill
+ * files) and of pi-vers' remote exec (which buffered whole outputs in memory).
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import type { Readable } from "node:stream"
+import { Clock, Context, Duration, Effect, Exit, Fiber, Option, Stream } from "effect"
+import type { CapturedOutput } from "../domain/Output.js"
+import { HostError, type HostShape, type LeafProcess, type ProcessIdentity, type StartStdin } from "./Host.js"
+import { nodeStdioOf } from "./internal/NodeStdio.js"
+import { closeQuietly, OutputCollector, type Tee } from "./internal/OutputCollector.js"
+import { errorMessage } from "./internal/ProcScan.js"
+
+/**
+ * Where a leaf's stdin comes from: nothing (`/dev/null`-like: closed at once), bytes held in
+ * memory, a file holding a previous step's complete stdout (a spill), or a live stream.
+ */
+export type LeafStdin =
+  | { readonly _tag: "None" }
+  | { readonly _tag: "Bytes"; readonly bytes: Uint8Array }
+  | { readonly _tag: "File"; readonly path: string }
+  /** A pipe kept open while the leaf runs, fed from `source` (`stdin-jsonl` delivery). */
+  | { readonly _tag: "Live"; readonly source: Stream.Stream<Uint8Array> }
+
+/** One leaf to run and capture: an argv (never a shell string) plus its environment. */
+export interface LeafSpec {
+  /** `argv[0]` as the host's `resolve` returned it; no shell evaluation. */
+  readonly argv: ReadonlyArray<string>
+  /** Absolute working directory (on the host). */
+  readonly cwd: string
+  /** Extra environment merged over the host's base environment. */
+  readonly env?: Readonly<Record<string, string>> | undefined
+  readonly stdin: LeafStdin
+  /** Local directory for spill files of this leaf's streams (created on demand). */
+  readonly outputDir: string
+  /** File-name stem for this leaf's spill files, unique per attempt (e.g. `0.1-attempt1`). */
+  readonly name: string
+  /**
+   * Local files that receive a live copy of the leaf's streams, appended chunk by chunk as they
+   * arrive (the run's `stdout.log` / `stderr.log`). Independent of capture and spills.
+   */
+  readonly logs?: { readonly stdout?: string | undefined; readonly stderr?: string | undefined } | undefined
+  /** Called once the process has started, with its identity. */
+  readonly onSpawn?: ((identity: ProcessIdentity) => Effect.Effect<void>) | undefined
+}
+
+/** Outcome of a leaf that ran to completion (any exit code) or was killed by a signal. */
+export interface LeafResult {
+  /** Exit code; `128 + signal number` when the process was ended by a signal. */
+  readonly code: number
+  /** Signal name when the process was ended by a signal. */
+  readonly signal?: string | undefined
+  readonly stdout: CapturedOutput
+  readonly stderr: CapturedOutput
+  /** From just before the start to the leader's exit (and the host's sweep), ms, by `Clock`. */
+  readonly durationMs: number
+  readonly identity: ProcessIdentity
+}
+
+/**
+ * How long, after the leaf's exit (leader gone, leftovers swept), capture waits for stdout and
+ * stderr to reach end-of-file: 2 s. Only a process the host may not signal (one that left the
+ * group and dropped the marker) can hold a pipe open that long; capture then ends with the bytes
+ * read so far and logs a warning. Provide another `Duration` to change it (tests use less).
+ */
+export class PipeCloseGrace extends Context.Reference<PipeCloseGrace>()("troupe/PipeCloseGrace", {
+  defaultValue: (): Duration.Duration => Duration.seconds(2)
+}) {}
+
+/**
+ * Opens a leaf's log file for appending. Opened before the leaf starts: the stream must be
+ * read from the moment the process starts.
+ */
+const openTee = (file: string | undefined) =>
+  file === undefined
+    ? Effect.succeed(undefined)
+    : Effect.acquireRelease(
+        Effect.try({
+          try: (): Tee => {
+            fs.mkdirSync(path.dirname(file), { recursive: true })
+            return { path: file, fd: fs.openSync(file, "a") }
+          },
+          catch: (error) => new HostError({ reason: "io", code: 1, message: `cannot open ${file}: ${errorMessage(error)}` })
+        }),
+        (tee) => Effect.sync(() => closeQuietly(tee.fd))
+      )
+
+/**
+ * Drains a Node pipe into `collector` with plain `data` listeners (LocalHost's fast path):
+ * completes at end-of-file (or when the pipe is destroyed), fails with the collector's error.
+ */
+const drainReadable = (readable: Readable, collector: OutputCollector) =>
+  Effect.async<void, HostError>((resume) => {
+    let settled = false
+    const settle = (error: HostError | undefined) => {
+      if (settled) return
+      settled = true
+      readable.off("data", onData)
+      readable.off("end", onEnd)
+      readable.off("close", onEnd)
+      readable.off("error", onError)
+      resume(error === undefined ? Effect.void : Effect.fail(error))
+    }
+    const onData = (chunk: Buffer) => {
+      const error = collector.push(chunk)
+      if (error !== undefined) {
+        readable.destroy()
+        settle(error)
+      }
+    }
+    const onEnd = () => settle(undefined)
+    const onError = (error: unknown) => settle(collector.readFailed(error))
+    readable.on("data", onData)
+    readable.once("end", onEnd)
+    // `close` without `end`: the pipe was destroyed (given up on after the grace).
+    readable.once("close", onEnd)
+    readable.once("error", onError)
+    return Effect.sync(() => settle(undefined))
+  })
+
+/** Drains any host's byte stream into `collector`. */
+const drainStream = (stream: Stream.Stream<Uint8Array, HostError>, collector: OutputCollector) =>
+  Stream.runForEach(stream, (chunk) => {
+    const error = collector.push(chunk)
+    return error === undefined ? Effect.void : Effect.fail(error)
+  })
+
+/** Reads a local file as a byte stream (a spill fed to a host that cannot see this machine). */
+const fileStream = (file: string) =>
+  NodeStream.fromReadable(
+    () => fs.createReadStream(file),
+    (error) => new HostError({ reason: "io", code: 1, message: `cannot read stdin file ${file}: ${errorMessage(error)}` })
+  )
+
+/**
+ * Whether a host reads files of this machine: `local` and `broker` (a local helper process) do;
+ * a VM does not, so a `File` stdin is streamed to it through a pipe instead.
+ */
+const sharesFiles = (host: HostShape) => !host.name.startsWith("vm:")
+
+const startStdin = (host: HostShape, stdin: LeafStdin): StartStdin =>
+  stdin._tag === "None"
+    ? stdin
+    : stdin._tag === "File" && sharesFiles(host)
+    ? stdin
+    : { _tag: "Pipe" }
+
+/** The feeding a leaf's stdin needs after start, or undefined (none, or a file it reads itself). */
+const stdinFeed = (host: HostShape, stdin: LeafStdin, leaf: LeafProcess) => {
+  switch (stdin._tag) {
+    case "None":
+      return undefined
+    case "Bytes":
+      return Stream.run(Stream.succeed(stdin.bytes), leaf.stdin)
+    case "File":
+      return sharesFiles(host) ? undefined : Stream.run(fileStream(stdin.path), leaf.stdin)
+    case "Live":
+      return undefined
+  }
+}
+
+/**
+ * Runs `spec` on `host` and captures it.
+ *
+ * - starts the leaf (`None` → closed stdin; `Bytes` → written then closed, a leaf that does not
+ *   read it is fine; `File` → the host reads the file itself, or it is streamed through a pipe
+ *   to a host that cannot see it; `Live` → `source` is piped in until the leaf exits);
+ * - drains stdout and stderr into {@link CapturedOutput}s (1 MiB in memory, then a spill file
+ *   `<outputDir>/<name>.<stdout|stderr>.log` holding the complete stream, with a 64 KiB
+ *   UTF-8-safe tail in memory; closed before this returns). Every chunk is appended to its
+ *   `logs` file synchronously before it is captured, so any result that shows output implies
+ *   the log already holds it (the Pi `bg_start` / `bg_logs` contract);
+ * - calls `onSpawn` with the identity once started; waits for the leaf's `exit`, then for both
+ *   streams to end (at most {@link PipeCloseGrace} more);
+ * - interrupting it closes the leaf's scope: the host kills the leaf's tree before the
+ *   interruption completes.
+ *
+ * Fails with the host's `HostError` (`spawn`, `unavailable`), or `io` (a log or spill file not
+ * writable, a stream or the stdin failed).
+ */
+export const runLeaf = (host: HostShape, spec: LeafSpec) =>
+  Effect.gen(function* () {
+    const startedAt = yield* Clock.currentTimeMillis
+    const pipeGrace = yield* PipeCloseGrace
+    const stdoutTee = yield* openTee(spec.logs?.stdout)
+    const stderrTee = yield* openTee(spec.logs?.stderr)
+    const stdout = new OutputCollector(spec.outputDir, spec.name, "stdout", stdoutTee)
+    const stderr = new OutputCollector(spec.outputDir, spec.name, "stderr", stderrTee)
+    yield* Effect.addFinalizer(() => Effect.sync(() => {
+      stdout.abandon()
+      stderr.abandon()
+    }))
+
+    const leaf = yield* host.start({ argv: spec.argv, cwd: spec.cwd, env: spec.env, stdin: startStdin(host, spec.stdin) })
+    yield* Effect.annotateCurrentSpan({ host: host.name, pid: leaf.identity.pid })
+    const fast = nodeStdioOf(leaf)
+    const stdoutFiber = yield* Effect.forkScoped(fast === undefined ? drainStream(leaf.stdout, stdout) : drainReadable(fast.stdout, stdout))
+    const stderrFiber = yield* Effect.forkScoped(fast === undefined ? drainStream(leaf.stderr, stderr) : drainReadable(fast.stderr, stderr))
+    const feed = stdinFeed(host, spec.stdin, leaf)
+    const stdinFiber = yield* Effect.forkScoped(feed ?? Effect.void)
+    // A live stdin never ends by itself: it stops when the leaf exits.
+    const liveFiber = spec.stdin._tag === "Live"
+      ? yield* Effect.forkScoped(
+        Stream.run(spec.stdin.source, leaf.stdin).pipe(
+          Effect.catchAllCause((cause) => Effect.logDebug("LeafCapture: live stdin ended", cause))
+        )
+      )
+      : undefined
+    if (spec.onSpawn !== undefined) yield* spec.onSpawn(leaf.identity)
+
+    const status = yield* leaf.exit
+    const endedAt = yield* Clock.currentTimeMillis
+    if (liveFiber !== undefined) yield* Fiber.interrupt(liveFiber)
+
+    const settle = Effect.all([Fiber.join(stdoutFiber), Fiber.join(stderrFiber), Fiber.join(stdinFiber)], { discard: true })
+    const settled = yield* Effect.timeoutOption(settle, pipeGrace)
+    if (Option.isNone(settled)) {
+      yield* Effect.logWarning("LeafCapture: leaf output pipes still open after exit; capture cut short").pipe(
+        Effect.annotateLogs({ host: host.name, pid: leaf.identity.pid, name: spec.name })
+      )
+      // Keep what was read; a failure already recorded by a collector still counts.
+      const exits = yield* Effect.forEach([stdoutFiber, stderrFiber, stdinFiber], Fiber.interrupt)
+      for (const exit of exits) if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) yield* exit
+    }
+    const out = stdout.finish()
+    if (out instanceof HostError) return yield* out
+    const err = stderr.finish()
+    if (err instanceof HostError) return yield* err
+    const result: LeafResult = {
+      code: status.code,
+      signal: status.signal,
+      stdout: out,
+      stderr: err,
+      durationMs: endedAt - startedAt,
+      identity: leaf.identity
+    }
+    return result
+  }).pipe(Effect.scoped, Effect.withSpan("LeafCapture.runLeaf"))

@@ -1,0 +1,28 @@
+/**
+ * The hosts the shared behaviour suite (test/support/hostSuite.ts) runs against. Each entry is
+ * a name and a `Hosts` layer whose `local` is that host, built with a SIGTERM → SIGKILL grace
+ * and a base environment. Adding a host is one line here.
+ */
+import { Layer } from "effect"
+import type { Host } from "../../src/services/Host.js"
+import { Hosts } from "../../src/services/Hosts.js"
+import { LocalHost } from "../../src/services/LocalHost.js"
+
+/** How the suite builds a host: SIGTERM → SIGKILL grace (ms), and optionally the base environment of every leaf. */
+export interface TestHostOptions {
+  readonly graceMs: number
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined
+}
+
+export interface TestHost {
+  readonly name: string
+  /** `Hosts` whose `local` runs on this host, built with `options`. */
+  readonly hosts: (options: TestHostOptions) => Layer.Layer<Hosts>
+}
+
+/** `Hosts` serving one `Host` layer as `local`. */
+export const hostsOf = (host: Layer.Layer<Host>): Layer.Layer<Hosts> => Hosts.layer().pipe(Layer.provide(host))
+
+export const testHosts: ReadonlyArray<TestHost> = [
+  { name: "local", hosts: (options) => hostsOf(LocalHost.layer(options)) }
+]
