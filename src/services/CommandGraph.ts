@@ -2,9 +2,11 @@
  * CommandGraph: parse, plan and execute command templates (SPEC-runtime §1).
  *
  * `plan` expands a template against its values (internal/GraphPlan.ts) into a tree whose every
- * leaf already has its argv — all validation happens there, before any process starts. `execute` runs a plan
- * through the {@link Host}: sequences pipe complete stdout, parallel nodes fan out with a soft
- * quorum, and failure scopes, timeouts, retries and repeats behave as the spec says.
+ * leaf already has its argv — all validation happens there, before any process starts — and
+ * asks each leaf's host (`Hosts`, by the leaf's `on`) to resolve its command word. `execute`
+ * runs each leaf on its host through LeafCapture: sequences pipe complete stdout, parallel
+ * nodes fan out with a soft quorum, and failure scopes, timeouts, retries and repeats behave
+ * as the spec says. A leaf whose host is not available fails when it runs, as that leaf.
  *
  * Corresponds to pi-actors' command-template runner, with the divergences of SPEC-runtime
  * (root failures interrupt running siblings; a failed last step fails its sequence).

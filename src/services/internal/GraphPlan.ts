@@ -267,11 +267,8 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
     if (d !== undefined && v !== null && v !== undefined) Text.checkTyped(scope, k, d.type, v)
   }
   const on = node.on === undefined ? parent.on : Text.substitute(scope, node.on).trim()
-  // Whether the host exists is the execution's question (Hosts), not the plan's: a `vm:` leaf
-  // without a VM host fails when it runs, as that leaf's failure.
-  if (on !== "local" && on !== "broker" && !/^vm:[A-Za-z0-9_.-]+$/.test(on)) {
-    tfail("validation", `Invalid host for on: ${on}. Use "local", "broker" or "vm:<id>".`)
-  }
+  // Whether the host exists is asked when the leaf runs (Hosts), not here.
+  if (!/^(local|broker|vm:[A-Za-z0-9_.-]+)$/.test(on)) tfail("validation", `Invalid host for on: ${on}. Use "local", "broker" or "vm:<id>".`)
   const ctx: Ctx = { ...parent, scope, failure: ownFailure ?? parent.failure, on }
 
   // pi-actors names the result channel with `output`; `"stdout"` (its default, written out in
