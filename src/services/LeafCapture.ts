@@ -93,44 +93,72 @@ const openTee = (file: string | undefined) =>
       )
 
 /**
- * Drains a Node pipe into `collector` with plain `data` listeners (LocalHost's fast path):
- * completes at end-of-file (or when the pipe is destroyed), fails with the collector's error.
+ * A stream being drained into its collector: `done` completes at end-of-file (fails with the
+ * collector's or the stream's error); `stop` gives up on it and tells how it had ended.
+ */
+interface Drain {
+  readonly done: Effect.Effect<void, HostError>
+  readonly stop: Effect.Effect<Exit.Exit<void, HostError>>
+}
+
+/**
+ * Drains a Node pipe into `collector` with plain `data` listeners (LocalHost's fast path): no
+ * fiber, no Stream — a live actor holds two of these. Ends at end-of-file or when the pipe is
+ * destroyed; a failed write to a log or spill destroys the pipe.
  */
 const drainReadable = (readable: Readable, collector: OutputCollector) =>
-  Effect.async<void, HostError>((resume) => {
-    let settled = false
-    const settle = (error: HostError | undefined) => {
-      if (settled) return
-      settled = true
+  Effect.sync((): Drain => {
+    let ended: Exit.Exit<void, HostError> | undefined
+    let waiter: ((exit: Exit.Exit<void, HostError>) => void) | undefined
+    const settle = (exit: Exit.Exit<void, HostError>) => {
+      if (ended !== undefined) return
+      ended = exit
       readable.off("data", onData)
       readable.off("end", onEnd)
       readable.off("close", onEnd)
       readable.off("error", onError)
-      resume(error === undefined ? Effect.void : Effect.fail(error))
+      waiter?.(exit)
     }
     const onData = (chunk: Buffer) => {
       const error = collector.push(chunk)
       if (error !== undefined) {
         readable.destroy()
-        settle(error)
+        settle(Exit.fail(error))
       }
     }
-    const onEnd = () => settle(undefined)
-    const onError = (error: unknown) => settle(collector.readFailed(error))
+    const onEnd = () => settle(Exit.void)
+    const onError = (error: unknown) => settle(Exit.fail(collector.readFailed(error)))
     readable.on("data", onData)
     readable.once("end", onEnd)
     // `close` without `end`: the pipe was destroyed (given up on after the grace).
     readable.once("close", onEnd)
     readable.once("error", onError)
-    return Effect.sync(() => settle(undefined))
+    return {
+      done: Effect.async<void, HostError>((resume) => {
+        if (ended !== undefined) return resume(ended)
+        waiter = resume
+        return Effect.sync(() => {
+          waiter = undefined
+        })
+      }),
+      stop: Effect.sync(() => {
+        settle(Exit.void)
+        return ended!
+      })
+    }
   })
 
-/** Drains any host's byte stream into `collector`. */
+/** Drains any host's byte stream into `collector`, in a fiber of the current scope. */
 const drainStream = (stream: Stream.Stream<Uint8Array, HostError>, collector: OutputCollector) =>
-  Stream.runForEach(stream, (chunk) => {
-    const error = collector.push(chunk)
-    return error === undefined ? Effect.void : Effect.fail(error)
-  })
+  Effect.map(
+    Effect.forkScoped(
+      Stream.runForEach(stream, (chunk) => {
+        const error = collector.push(chunk)
+        return error === undefined ? Effect.void : Effect.fail(error)
+      })
+    ),
+    (fiber): Drain => ({ done: Fiber.join(fiber), stop: Fiber.interrupt(fiber) })
+  )
 
 /** Reads a local file as a byte stream (a spill fed to a host that cannot see this machine). */
 const fileStream = (file: string) =>
@@ -201,10 +229,12 @@ export const runLeaf = (host: HostShape, spec: LeafSpec) =>
     const leaf = yield* host.start({ argv: spec.argv, cwd: spec.cwd, env: spec.env, stdin: startStdin(host, spec.stdin) })
     yield* Effect.annotateCurrentSpan({ host: host.name, pid: leaf.identity.pid })
     const fast = nodeStdioOf(leaf)
-    const stdoutFiber = yield* Effect.forkScoped(fast === undefined ? drainStream(leaf.stdout, stdout) : drainReadable(fast.stdout, stdout))
-    const stderrFiber = yield* Effect.forkScoped(fast === undefined ? drainStream(leaf.stderr, stderr) : drainReadable(fast.stderr, stderr))
+    const drains: Array<Drain> = fast === undefined
+      ? [yield* drainStream(leaf.stdout, stdout), yield* drainStream(leaf.stderr, stderr)]
+      : [yield* drainReadable(fast.stdout, stdout), yield* drainReadable(fast.stderr, stderr)]
+    yield* Effect.addFinalizer(() => Effect.forEach(drains, (d) => d.stop, { discard: true }))
     const feed = stdinFeed(host, spec.stdin, leaf)
-    const stdinFiber = yield* Effect.forkScoped(feed ?? Effect.void)
+    if (feed !== undefined) drains.push(yield* Effect.map(Effect.forkScoped(feed), (fiber): Drain => ({ done: Fiber.join(fiber), stop: Fiber.interrupt(fiber) })))
     // A live stdin never ends by itself: it stops when the leaf exits.
     const liveFiber = spec.stdin._tag === "Live"
       ? yield* Effect.forkScoped(
@@ -219,14 +249,13 @@ export const runLeaf = (host: HostShape, spec: LeafSpec) =>
     const endedAt = yield* Clock.currentTimeMillis
     if (liveFiber !== undefined) yield* Fiber.interrupt(liveFiber)
 
-    const settle = Effect.all([Fiber.join(stdoutFiber), Fiber.join(stderrFiber), Fiber.join(stdinFiber)], { discard: true })
-    const settled = yield* Effect.timeoutOption(settle, pipeGrace)
+    const settled = yield* Effect.timeoutOption(Effect.all(drains.map((d) => d.done), { discard: true }), pipeGrace)
     if (Option.isNone(settled)) {
       yield* Effect.logWarning("LeafCapture: leaf output pipes still open after exit; capture cut short").pipe(
         Effect.annotateLogs({ host: host.name, pid: leaf.identity.pid, name: spec.name })
       )
-      // Keep what was read; a failure already recorded by a collector still counts.
-      const exits = yield* Effect.forEach([stdoutFiber, stderrFiber, stdinFiber], Fiber.interrupt)
+      // Keep what was read; a failure already recorded still counts.
+      const exits = yield* Effect.forEach(drains, (d) => d.stop)
       for (const exit of exits) if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) yield* exit
     }
     const out = stdout.finish()
