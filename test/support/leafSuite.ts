@@ -3,13 +3,14 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Clock, Deferred, Effect, Fiber, Schedule } from "effect"
+import { Clock, Deferred, Effect, Fiber, Schedule, Stream } from "effect"
 import { captureLimitBytes, decodeUtf8, spilledTailBytes, utf8SafeTail } from "../../src/domain/Output.js"
 import { Duration } from "effect"
-import type { ProcessIdentity } from "../../src/services/Host.js"
+import type { HostShape, LeafProcess, ProcessIdentity, StartSpec } from "../../src/services/Host.js"
 import { Hosts } from "../../src/services/Hosts.js"
 import { type LeafSpec, PipeCloseGrace, runLeaf } from "../../src/services/LeafCapture.js"
 import type { TestHost } from "./hosts.js"
+import { awaitTree, isAlive, livePids, markerOf, readEnviron, readStat, treeOf } from "./leafProcs.js"
 
 /**
  * Leaf behaviour on one host, through LeafCapture (real processes): argv without a shell, exit
@@ -37,56 +38,6 @@ afterAll(() => {
   fs.rmSync(tmp, { recursive: true, force: true })
   expect(left).toEqual([])
 })
-
-// --- /proc helpers ---------------------------------------------------------------------------
-
-const readStat = (pid: number): { state: string; pgid: number; startTime: number } | undefined => {
-  try {
-    const text = fs.readFileSync(`/proc/${pid}/stat`, "latin1")
-    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
-    return { state: fields[0]!, pgid: Number(fields[2]), startTime: Number(fields[19]) }
-  } catch {
-    return undefined
-  }
-}
-
-/** Exists and has not exited (zombies are dead: init here does not always reap them). */
-const isAlive = (pid: number) => {
-  const stat = readStat(pid)
-  return stat !== undefined && stat.state !== "Z" && stat.state !== "X"
-}
-
-const livePids = () => fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name)).map(Number).filter(isAlive)
-
-const readEnviron = (pid: number): ReadonlyArray<string> => {
-  try {
-    return fs.readFileSync(`/proc/${pid}/environ`, "latin1").split("\0")
-  } catch {
-    return []
-  }
-}
-
-const markerOf = (pid: number): string => {
-  const entry = readEnviron(pid).find((e) => e.startsWith("TROUPE_LEAF_ID="))
-  if (entry === undefined) throw new Error(`no marker on ${pid}`)
-  return entry
-}
-
-/** Live processes of a leaf: members of its group or carriers of its marker. */
-const treeOf = (identity: ProcessIdentity, marker: string) =>
-  livePids().filter((pid) => pid !== process.pid && (readStat(pid)?.pgid === identity.pgid || readEnviron(pid).includes(marker)))
-
-/** Polls until the leaf's tree has at least `count` live processes. */
-const awaitTree = (identity: ProcessIdentity, marker: string, count: number) =>
-  Effect.sync(() => treeOf(identity, marker)).pipe(
-    Effect.repeat({
-      schedule: Schedule.passthrough<number, ReadonlyArray<number>, never>(
-        Schedule.spaced("20 millis").pipe(Schedule.upTo("20 seconds"))
-      ),
-      until: (pids) => pids.length >= count
-    }),
-    Effect.tap((pids) => Effect.sync(() => expect(pids.length).toBeGreaterThanOrEqual(count)))
-  )
 
 // --- running leaves --------------------------------------------------------------------------
 
@@ -469,6 +420,76 @@ describe("leaves", () => {
         expect(isAlive(stranger)).toBe(true)
         expect(readEnviron(stranger).some((entry) => entry.startsWith("TROUPE_LEAF_ID="))).toBe(false)
         process.kill(stranger, "SIGKILL")
+      }))
+  })
+
+  describe("the LeafProcess interface (no capture)", () => {
+    /** Starts a leaf on the suite's host and hands its LeafProcess to `use`, in one scope. */
+    const started = <A, E>(start: StartSpec, use: (leaf: LeafProcess) => Effect.Effect<A, E>) =>
+      Effect.flatMap(Hosts, (hosts) =>
+        Effect.scoped(
+          Effect.gen(function*() {
+            const host = yield* hosts.acquire("local")
+            const leaf = yield* host.start(start)
+            const marker = readEnviron(leaf.identity.pid).find((e) => e.startsWith("TROUPE_LEAF_ID="))
+            if (marker !== undefined) markers.add(marker)
+            return yield* use(leaf)
+          })
+        )
+      ).pipe(Effect.provide(entry.hosts({ graceMs: testGraceMs })))
+
+    it.live("Pipe stdin through the sink, stdout as a byte Stream, exit 0; identity names the host", () =>
+      Effect.gen(function*() {
+        const input = randomBytes(300_000)
+        const { code, out, identity } = yield* started({ argv: ["cat"], cwd: tmp, stdin: { _tag: "Pipe" } }, (leaf) =>
+          Effect.gen(function*() {
+            const reader = yield* Effect.fork(Stream.runCollect(leaf.stdout))
+            yield* Stream.run(Stream.make(input.subarray(0, 100_000), input.subarray(100_000)), leaf.stdin)
+            const out = Buffer.concat([...(yield* Fiber.join(reader))])
+            const { code } = yield* leaf.exit
+            return { code, out, identity: leaf.identity }
+          }))
+        expect(code).toBe(0)
+        expect(sha256(out)).toBe(sha256(input))
+        expect(identity.host).toBe(entry.name)
+        expect(identity.pid).toBeGreaterThan(0)
+      }))
+
+    it.live("signal reaches the leaf's process group; exit reports 128 + n and the signal", () =>
+      Effect.gen(function*() {
+        const status = yield* started({ argv: ["sleep", "300"], cwd: tmp, stdin: { _tag: "None" } }, (leaf) =>
+          Effect.zipRight(leaf.signal("SIGTERM"), leaf.exit))
+        expect(status).toEqual({ code: 143, signal: "SIGTERM" })
+      }))
+
+    it.live("capture over the LeafProcess streams (no host fast path) spills and tees the same bytes", () =>
+      Effect.gen(function*() {
+        const logFile = path.join(tmp, `streams-${++leafCounter}.log`)
+        const result = yield* Effect.flatMap(Hosts, (hosts) =>
+          Effect.scoped(Effect.gen(function*() {
+            const host = yield* hosts.acquire("local")
+            // Only the interface: the returned object carries no private fast path.
+            const plain: HostShape = {
+              ...host,
+              start: (s) => Effect.map(host.start(s), (leaf): LeafProcess => ({
+                identity: leaf.identity,
+                stdout: leaf.stdout,
+                stderr: leaf.stderr,
+                stdin: leaf.stdin,
+                exit: leaf.exit,
+                signal: leaf.signal
+              }))
+            }
+            return yield* runLeaf(plain, spec(["seq", "1", "450000"], { logs: { stdout: logFile } }))
+          }))
+        ).pipe(Effect.provide(entry.hosts({ graceMs: testGraceMs })))
+        const expected = Buffer.from(Array.from({ length: 450000 }, (_, i) => `${i + 1}\n`).join(""))
+        expect(result.code).toBe(0)
+        expect(result.stdout.size).toBe(expected.length)
+        expect(result.stdout.spill).toBeDefined()
+        expect(sha256(fs.readFileSync(result.stdout.spill!))).toBe(sha256(expected))
+        expect(sha256(fs.readFileSync(logFile))).toBe(sha256(expected))
+        expect(text(result.stdout.bytes)).toBe(text(utf8SafeTail(expected, spilledTailBytes)))
       }))
   })
 })
