@@ -25,6 +25,7 @@ export * as Runtime from "./layers/Runtime.js"
 export {
   ActorsError,
   ControlResult,
+  LeafIdentity,
   Progress,
   ProcessRecord,
   RestartPolicy,
@@ -39,6 +40,7 @@ export {
 export { Actors, type ActorsShape, type SpawnInput } from "./services/Actors.js"
 export { Events } from "./services/Events.js"
 export { Inspector, InspectView, type InspectOptions } from "./services/Inspector.js"
+export { PersistenceError } from "./domain/PersistenceError.js"
 export { Store } from "./services/Store.js"
 export { type Caller, ControlType, SpawnRequest, Supervisor } from "./services/Supervisor.js"
 export { Troupe, type TroupeLayerOptions } from "./Troupe.js"
