@@ -13,6 +13,7 @@ export { Authentication, CurrentCaller, DaemonStatus, TroupeRpcs } from "./daemo
 export { runDaemon, type DaemonOptions } from "./daemon/Server.js"
 export * as Address from "./domain/Address.js"
 export * as Envelope from "./domain/Envelope.js"
+export { MessageIds, stamp } from "./services/MessageIds.js"
 export * as Output from "./domain/Output.js"
 export type * from "./domain/Plan.js"
 export { RecipeError, RecipeFile, type Recipe } from "./domain/Recipe.js"

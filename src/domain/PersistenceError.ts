@@ -37,3 +37,10 @@ export const persistenceError = (operation: string) => (e: { readonly message: s
 
 /** A PersistenceError as the public `Actors` API reports it: `ActorsError` `persistence`, same message. */
 export const toActorsError = (e: PersistenceError): ActorsError => new ActorsError({ reason: "persistence", message: e.message })
+
+/**
+ * For services whose public error is `ActorsError` (`Mailbox`, `Rooms`, `MessageKeys`): a store
+ * fault of `operation` as `ActorsError` `persistence`, with the {@link PersistenceError} sentence.
+ */
+export const storeFault = (operation: string) => (e: { readonly message: string; readonly cause?: unknown }): ActorsError =>
+  toActorsError(persistenceError(operation)(e))
