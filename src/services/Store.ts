@@ -111,9 +111,13 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
         ? Effect.succeed<ReadonlyArray<ProcessRow>>([])
         : q("Store.processes", sql<ProcessRow>`SELECT ${sql.literal(processColumns)} FROM processes WHERE ${sql.in("generation", generations)} ORDER BY rowid`)
 
+    /** Run records with their live processes; a row that no longer decodes is a store fault, not a defect. */
     const withProcesses = (rows: ReadonlyArray<InfoRow>) =>
-      Effect.map(processRows(rows.filter((r) => activeStates.includes(r.state)).map((r) => r.generation)), (procs) =>
-        rows.map((r) => toInfo(r, procs.filter((p) => p.generation === r.generation)))
+      Effect.flatMap(processRows(rows.filter((r) => activeStates.includes(r.state)).map((r) => r.generation)), (procs) =>
+        Effect.try({
+          try: () => rows.map((r) => toInfo(r, procs.filter((p) => p.generation === r.generation))),
+          catch: (e) => persistenceError("Store.read")({ message: `unreadable run record: ${String(e)}` })
+        })
       )
 
     /** Inserts a new run (replacing a terminal run of the same id); true when it replaced one. */
@@ -173,7 +177,11 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
       const row = rows[0]
       if (row === undefined) return Option.none<StoredRun>()
       const [info] = yield* withProcesses([row])
-      return Option.some<StoredRun>({ info: info!, snapshot: JSON.parse(row.snapshot), stdoutTail: row.stdout_tail, stderrTail: row.stderr_tail })
+      const snapshot: unknown = yield* Effect.try({
+        try: () => JSON.parse(row.snapshot),
+        catch: (e) => persistenceError("Store.read")({ message: `unreadable snapshot of run:${id}: ${String(e)}` })
+      })
+      return Option.some<StoredRun>({ info: info!, snapshot, stdoutTail: row.stdout_tail, stderrTail: row.stderr_tail })
     })
 
     /** Runs, newest first; `owner` undefined = every session (operator). */

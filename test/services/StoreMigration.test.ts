@@ -159,4 +159,20 @@ describe("store faults", () => {
       expect(reported.message).toBe(fault.message)
     }).pipe(Effect.provide(Store.sqlite(file)))
   })
+
+  it.live("a run row that no longer decodes is a PersistenceError, not a defect", () => {
+    const file = join(scratch("troupe-store-fault-"), "troupe.db")
+    return Effect.gen(function* () {
+      const store = yield* Store
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`INSERT INTO runs ${sql.insert({
+        id: "bad", generation: "g1", owner: "s1", recipe: "inline", snapshot: "{", run_values: "{}", cwd: "/", state_dir: "/tmp/bad",
+        state: "done", restart: "{}", progress: "not json", token_hash: "h", created_at: 1, updated_at: 1
+      })}`
+      const fault = yield* Effect.flip(store.getRun("bad"))
+      expect(fault._tag).toBe("PersistenceError")
+      expect(fault._tag === "PersistenceError" ? fault.operation : undefined).toBe("Store.read")
+      expect(fault.message).toMatch(/^The troupe store failed during Store\.read \(unreadable run record: /)
+    }).pipe(Effect.provide(Store.sqlite(file)))
+  })
 })
