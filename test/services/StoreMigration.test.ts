@@ -27,6 +27,14 @@ const processesBefore6 = Effect.gen(function* () {
   yield* sql`DELETE FROM effect_sql_migrations WHERE migration_id = 6`
 })
 
+/** A `runs` row written straight into the table (as an older troupe, or a damaged file, left it). */
+const insertRun = (fields: Record<string, unknown>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`INSERT INTO runs ${sql.insert({
+      id: "old", generation: "g1", owner: "s1", recipe: "inline", snapshot: "{}", run_values: "{}", cwd: "/", state_dir: "/tmp/old",
+      state: "done", restart: "{}", progress: "{}", token_hash: "h", created_at: 1, updated_at: 1, ...fields
+    })}`)
+
 const envelope = (id: string, from: string, to: string, type: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ id, received_at: 1, to, from, type, ...extra })
 
@@ -35,10 +43,7 @@ describe("store migration 5: sender provenance", () => {
     const file = join(scratch("troupe-store-migration-"), "troupe.db")
     const legacy = Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
-      yield* sql`INSERT INTO runs ${sql.insert({
-        id: "old", generation: "g1", owner: "s1", recipe: "inline", snapshot: "{}", run_values: "{}", cwd: "/", state_dir: "/tmp/old",
-        state: "done", restart: "{}", progress: "{}", token_hash: "h", created_at: 1, updated_at: 1
-      })}`
+      yield* insertRun({})
       const entries = [
         envelope("msg_1", "run:old", "room:old", "actor.join", { summary: "Run joined default room", body: { role: "run", status: "present" } }),
         envelope("msg_2", "branch:old/a", "room:old", "note.posted"),
@@ -98,11 +103,7 @@ describe("store migration 6: process host and identity", () => {
     const file = join(scratch("troupe-store-migration-"), "troupe.db")
     const legacy = Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
-      yield* sql`INSERT INTO runs ${sql.insert({
-        id: "old", generation: "g1", owner: "s1", recipe: "inline", snapshot: "{}", run_values: "{}", cwd: "/", state_dir: "/tmp/old",
-        state: "running", restart: "{}", progress: JSON.stringify({ phase: "running", active: 2, completed: 0, failures: [] }),
-        token_hash: "h", created_at: 1, updated_at: 1
-      })}`
+      yield* insertRun({ state: "running", progress: JSON.stringify({ phase: "running", active: 2, completed: 0, failures: [] }) })
       // As if the database were written by a troupe before migration 6: the columns are gone.
       yield* processesBefore6
       yield* sql`INSERT INTO processes ${sql.insert([
@@ -165,10 +166,7 @@ describe("store faults", () => {
     return Effect.gen(function* () {
       const store = yield* Store
       const sql = yield* SqlClient.SqlClient
-      yield* sql`INSERT INTO runs ${sql.insert({
-        id: "bad", generation: "g1", owner: "s1", recipe: "inline", snapshot: "{", run_values: "{}", cwd: "/", state_dir: "/tmp/bad",
-        state: "done", restart: "{}", progress: "not json", token_hash: "h", created_at: 1, updated_at: 1
-      })}`
+      yield* insertRun({ id: "bad", snapshot: "{", progress: "not json" })
       const fault = yield* Effect.flip(store.getRun("bad"))
       expect(fault._tag).toBe("PersistenceError")
       expect(fault._tag === "PersistenceError" ? fault.operation : undefined).toBe("Store.read")
