@@ -14,6 +14,7 @@ export { Authentication, CurrentCaller, DaemonStatus, TroupeRpcs } from "./daemo
 export { runDaemon, type DaemonOptions } from "./daemon/Server.js"
 export * as Address from "./domain/Address.js"
 export * as Envelope from "./domain/Envelope.js"
+export { MessageIds, stamp } from "./services/MessageIds.js"
 export * as Output from "./domain/Output.js"
 export type * from "./domain/Plan.js"
 export { RecipeError, RecipeFile, type Recipe } from "./domain/Recipe.js"
@@ -26,6 +27,7 @@ export * as Runtime from "./layers/Runtime.js"
 export {
   ActorsError,
   ControlResult,
+  LeafIdentity,
   Progress,
   ProcessRecord,
   RestartPolicy,
@@ -40,6 +42,7 @@ export {
 export { Actors, type ActorsShape, type SpawnInput } from "./services/Actors.js"
 export { Events } from "./services/Events.js"
 export { Inspector, InspectView, type InspectOptions } from "./services/Inspector.js"
+export { PersistenceError } from "./domain/PersistenceError.js"
 export { Store } from "./services/Store.js"
 export { type Caller, ControlType, SpawnRequest, Supervisor } from "./services/Supervisor.js"
 export { Troupe, type TroupeLayerOptions } from "./Troupe.js"

@@ -1,7 +1,8 @@
 /**
  * Message envelopes (SPEC-messaging §2): what a sender writes (`EnvelopeInput`), what the
- * runtime stores (`Envelope` = input + `id`, `received_at` and the verified `from`), the
- * sortable `MessageId`s it assigns, and the pi-actors CLI `key=value` form.
+ * runtime stores (`Envelope` = input + `id`, `received_at` and the verified `from`; its
+ * sortable `MessageId` format is in `MessageId.ts`, the `MessageIds` service that assigns them in
+ * src/services/MessageIds.ts), and the pi-actors CLI `key=value` form.
  *
  * ```json
  * { "to": "run:review", "from": "coordinator", "type": "control.continue",
@@ -18,8 +19,13 @@
  * values are accepted inside them (no `undefined`, functions, non-finite numbers, class
  * instances or cycles). A field whose value is `undefined` counts as absent.
  */
-import { Clock, Effect, Either, ParseResult, Random, Schema, type SchemaAST } from "effect"
+import { Effect, Either, ParseResult, Schema, type SchemaAST } from "effect"
 import { formatAddress, isInspectOnly, type MessageableAddress, parseAddress, shown } from "./Address.js"
+import { MessageId } from "./MessageId.js"
+import { encodedBytes, isPlainObject, kindOf, maxJsonDepth, measureJson, quickJsonBytes } from "./EnvelopeJson.js"
+
+export { encodedBytes, maxJsonDepth }
+export * from "./MessageId.js"
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -53,9 +59,6 @@ const fail = (reason: EnvelopeError["reason"], message: string, field?: string):
 /** Largest `body` (and `metadata`): 64 KiB = 65,536 bytes of UTF-8 JSON encoding. */
 export const maxBodyBytes = 65_536
 
-/** Deepest nesting of arrays/objects inside `body` and `metadata`. */
-export const maxJsonDepth = 128
-
 /** Structured values are measured exactly up to this many bytes; beyond it messages say "more than". */
 const measureCap = 16 * maxBodyBytes
 
@@ -64,152 +67,6 @@ export const typePattern = /^[A-Za-z][A-Za-z0-9_.:-]*$/
 
 /** The fields a sender may write, in the order they are checked. */
 export const envelopeFields = ["to", "type", "from", "summary", "body", "reply_to", "correlation_id", "metadata"] as const
-
-// ---------------------------------------------------------------------------------------------
-// JSON measurement: iterative (no stack overflow at any depth), bounded work (stops past the
-// cap, so neither huge sparse arrays nor shared sub-objects make it slow), exact below the cap.
-
-type Measured =
-  | { readonly _tag: "ok"; readonly bytes: number }
-  | { readonly _tag: "over"; readonly bytes: number; readonly exact: boolean }
-  | { readonly _tag: "invalid"; readonly at: string; readonly problem: string }
-
-interface PathNode {
-  readonly parent: PathNode | undefined
-  readonly key: string | number
-}
-
-type Frame =
-  | { readonly _tag: "visit"; readonly value: unknown; readonly at: PathNode | undefined; readonly depth: number }
-  | { readonly _tag: "leave"; readonly container: object }
-
-const pathText = (root: string, node: PathNode | undefined): string => {
-  const keys: Array<string | number> = []
-  for (let n = node; n !== undefined; n = n.parent) keys.push(n.key)
-  let out = root
-  for (let i = keys.length - 1; i >= 0; i--) {
-    const k = keys[i]!
-    out += typeof k === "number" ? `[${k}]` : /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(k) ? `.${k}` : `[${JSON.stringify(k)}]`
-  }
-  return out
-}
-
-const stringBytes = (s: string): number => Buffer.byteLength(JSON.stringify(s), "utf8")
-
-const isPlainObject = (v: unknown): v is Record<string, unknown> => {
-  if (typeof v !== "object" || v === null || Array.isArray(v)) return false
-  const proto: unknown = Object.getPrototypeOf(v)
-  return proto === Object.prototype || proto === null
-}
-
-const kindOf = (v: unknown): string => (v === null ? "null" : Array.isArray(v) ? "array" : typeof v)
-
-/** The exact UTF-8 byte length of `JSON.stringify(root)` (up to `cap`), or why it is not JSON. */
-const measureJson = (root: string, value: unknown, cap: number): Measured => {
-  let bytes = 0
-  const open = new Set<object>()
-  const stack: Array<Frame> = [{ _tag: "visit", value, at: undefined, depth: 0 }]
-  const invalid = (at: PathNode | undefined, problem: string): Measured => ({ _tag: "invalid", at: pathText(root, at), problem })
-  while (stack.length > 0) {
-    const frame = stack.pop()!
-    if (frame._tag === "leave") {
-      open.delete(frame.container)
-      continue
-    }
-    const v = frame.value
-    switch (typeof v) {
-      case "string":
-        bytes += stringBytes(v)
-        break
-      case "number":
-        if (!Number.isFinite(v)) return invalid(frame.at, `is ${String(v)}, not a JSON number`)
-        bytes += JSON.stringify(v).length
-        break
-      case "boolean":
-        bytes += v ? 4 : 5
-        break
-      case "object": {
-        if (v === null) {
-          bytes += 4
-          break
-        }
-        if (open.has(v)) return invalid(frame.at, "is a circular reference")
-        if (frame.depth >= maxJsonDepth) return invalid(frame.at, `is nested deeper than ${maxJsonDepth} levels`)
-        const depth = frame.depth + 1
-        const children: Array<Frame> = []
-        if (Array.isArray(v)) {
-          bytes += 2 + Math.max(0, v.length - 1)
-          if (bytes > cap) return { _tag: "over", bytes, exact: false }
-          for (let i = 0; i < v.length; i++) children.push({ _tag: "visit", value: v[i], at: { parent: frame.at, key: i }, depth })
-        } else {
-          if (!isPlainObject(v)) return invalid(frame.at, "is not a plain JSON object")
-          const keys = Object.keys(v)
-          bytes += 2 + Math.max(0, keys.length - 1) + keys.length
-          for (const k of keys) {
-            if (bytes > cap) return { _tag: "over", bytes, exact: false }
-            bytes += stringBytes(k)
-            children.push({ _tag: "visit", value: v[k], at: { parent: frame.at, key: k }, depth })
-          }
-        }
-        open.add(v)
-        stack.push({ _tag: "leave", container: v })
-        for (let i = children.length - 1; i >= 0; i--) stack.push(children[i]!)
-        break
-      }
-      default:
-        return invalid(frame.at, `is ${v === undefined ? "undefined" : `a ${typeof v}`}, not JSON`)
-    }
-    // A lone string is measured exactly whatever its size; structures stop at the cap.
-    if (bytes > cap) return { _tag: "over", bytes, exact: stack.length === 0 }
-  }
-  return { _tag: "ok", bytes }
-}
-
-/**
- * The fast path of `measureJson` for the common case: plain JSON within every limit. Returns
- * the exact byte count, or -1 when the value needs the full walk (anything not JSON, too deep,
- * a cycle — it shows up as too deep —, over `budget` inside a structure; a lone string is
- * measured whatever its size), which then says what is wrong. Recursion
- * is bounded by `maxJsonDepth`, work by the byte limit (every value adds at least one byte).
- */
-const quickJsonBytes = (value: unknown, depth: number, budget: number): number => {
-  switch (typeof value) {
-    case "string":
-      return stringBytes(value)
-    case "number":
-      return Number.isFinite(value) ? JSON.stringify(value).length : -1
-    case "boolean":
-      return value ? 4 : 5
-    case "object": {
-      if (value === null) return 4
-      if (depth >= maxJsonDepth) return -1
-      if (Array.isArray(value)) {
-        let bytes = 2 + Math.max(0, value.length - 1)
-        if (bytes > budget) return -1
-        for (let i = 0; i < value.length; i++) {
-          const b = quickJsonBytes(value[i], depth + 1, budget - bytes)
-          if (b < 0) return -1
-          bytes += b
-          if (bytes > budget) return -1
-        }
-        return bytes
-      }
-      if (!isPlainObject(value)) return -1
-      const keys = Object.keys(value)
-      let bytes = 2 + Math.max(0, keys.length - 1) + keys.length
-      for (const k of keys) {
-        if (bytes > budget) return -1
-        bytes += stringBytes(k)
-        const b = quickJsonBytes(value[k], depth + 1, budget - bytes)
-        if (b < 0) return -1
-        bytes += b
-      }
-      return bytes > budget ? -1 : bytes
-    }
-    default:
-      return -1
-  }
-}
 
 /** Checks a JSON value (`body` / `metadata`): JSON-only, ≤ 128 levels, ≤ 64 KiB encoded. */
 const checkJson = (field: "body" | "metadata", value: unknown): Checked<void> => {
@@ -224,15 +81,6 @@ const checkJson = (field: "body" | "metadata", value: unknown): Checked<void> =>
     case "ok":
       return m.bytes > maxBodyBytes ? fail("too_large", `Message ${field} exceeds 64 KiB (${m.bytes} bytes)`, field) : Either.void
   }
-}
-
-/**
- * The UTF-8 byte length of a body's JSON encoding, as the 64 KiB limit counts it (a string body
- * counts with its quotes and escapes: `"héllo"` is 8 bytes). Undefined when it is not JSON.
- */
-export const encodedBytes = (value: unknown): number | undefined => {
-  const m = measureJson("value", value, Number.POSITIVE_INFINITY)
-  return m._tag === "invalid" ? undefined : m.bytes
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -359,105 +207,6 @@ export const EnvelopeInput = Schema.Struct({
   metadata: Schema.optional(Metadata)
 })
 export type EnvelopeInput = typeof EnvelopeInput.Type
-
-// ---------------------------------------------------------------------------------------------
-// Message ids
-
-/**
- * A message id: `msg_` + 9 base36 digits of the id's millisecond timestamp + 4 base36 digits of
- * a per-millisecond sequence + 8 random base36 digits (25 characters, `^msg_[0-9a-z]{21}$`).
- * Fixed width, so string order is time order; within one `MessageIds` instance it is creation
- * order. (pi-actors' ids such as `msg_123` are not `MessageId`s; `reply_to` stays free text.)
- */
-export const MessageId = Schema.String.pipe(
-  Schema.pattern(/^msg_[0-9a-z]{21}$/, { message: () => "message id must match ^msg_[0-9a-z]{21}$" }),
-  Schema.brand("MessageId")
-)
-export type MessageId = typeof MessageId.Type
-
-/** The state of an id generator: the last id's millisecond and its sequence number in it. */
-export interface MessageIdState {
-  readonly ms: number
-  readonly seq: number
-}
-
-export const initialMessageIdState: MessageIdState = { ms: -1, seq: 0 }
-
-/** Ids per millisecond before the generator borrows the next millisecond: 36^4. */
-export const seqPerMs = 36 ** 4
-
-/** Largest timestamp a 9-digit base36 field holds (ms, ~ year 5188). */
-const maxIdMs = 36 ** 9 - 1
-
-/**
- * The next state: a later clock starts a new millisecond at sequence 0; the same (or an
- * earlier — the clock may step back) reading increments the sequence of the last millisecond;
- * a full millisecond borrows the next one. So ids strictly increase whatever the clock does.
- */
-export const nextMessageIdState = (state: MessageIdState, nowMs: number): MessageIdState => {
-  const now = Math.min(maxIdMs, Math.max(0, Math.floor(nowMs)))
-  if (now > state.ms) return { ms: now, seq: 0 }
-  if (state.seq + 1 < seqPerMs) return { ms: state.ms, seq: state.seq + 1 }
-  return { ms: state.ms + 1, seq: 0 }
-}
-
-/** The id of a state plus a random value in [0, 36^8). */
-export const formatMessageId = (state: MessageIdState, random: number): MessageId =>
-  `msg_${state.ms.toString(36).padStart(9, "0")}${state.seq.toString(36).padStart(4, "0")}${Math.floor(random).toString(36).padStart(8, "0")}` as MessageId
-
-/** The millisecond an id was assigned in (its first 9 digits after `msg_`). */
-export const messageIdMillis = (id: MessageId): number => Number.parseInt(id.slice(4, 13), 36)
-
-/**
- * The id of a message derived from another one (a multicast copy of a room post for one
- * recipient): the time and sequence digits of `id`, and 8 digits of a 64-bit FNV-1a hash of
- * `id` and `salt` in place of the random ones. Deterministic, so deriving again after a retry
- * (the same original id) gives the same id and the store keeps one copy; sorts next to `id`.
- */
-export const derivedMessageId = (id: MessageId, salt: string): MessageId => {
-  let hash = 0xcbf29ce484222325n
-  for (const ch of `${id}\u0000${salt}`) {
-    hash ^= BigInt(ch.codePointAt(0)!)
-    hash = (hash * 0x100000001b3n) & 0xffffffffffffffffn
-  }
-  return `${id.slice(0, 17)}${(hash % BigInt(seqPerMs * seqPerMs)).toString(36).padStart(8, "0")}` as MessageId
-}
-
-/** The random part of an id: one draw in [0, 36^8) (Random's doubles carry 53 bits). */
-const randomPart = Random.nextIntBetween(0, seqPerMs * seqPerMs)
-
-/**
- * Assigns `MessageId`s. One instance per runtime (the daemon has one); ids from one instance
- * are unique and strictly increasing in string order, also when the `Clock` stands still or
- * steps back. Time comes from `Clock` (TestClock drives it), the random suffix from `Random`.
- */
-export class MessageIds extends Effect.Service<MessageIds>()("troupe/MessageIds", {
-  effect: Effect.sync(() => {
-    // Plain state, not a Ref: it is read and advanced in one synchronous step (one call per
-    // message, so the fewer Effect steps the better).
-    let state = initialMessageIdState
-    /** The next id for a clock reading of `ms` (epoch ms). */
-    const nextAt = (ms: number): Effect.Effect<MessageId> =>
-      Effect.map(randomPart, (random) => {
-        state = nextMessageIdState(state, ms)
-        return formatMessageId(state, random)
-      })
-    /** The next id at the current `Clock` time. */
-    const next: Effect.Effect<MessageId> = Effect.flatMap(Clock.currentTimeMillis, nextAt)
-    /** {@link stamp} with this instance's ids (`options.id`: that id instead of a fresh one). */
-    const stampInput = (
-      input: EnvelopeInput,
-      options: StampOptions
-    ): Effect.Effect<Envelope> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const given = options.id
-        return given === undefined
-          ? Effect.map(nextAt(now), (id) => stamped(input, options, id, now))
-          : Effect.succeed(stamped(input, options, given, now))
-      })
-    return { next, nextAt, stamp: stampInput } as const
-  })
-}) {}
 
 // ---------------------------------------------------------------------------------------------
 // Stored envelopes
@@ -645,17 +394,12 @@ export interface StampOptions {
 }
 
 /**
- * Turns a checked input into the stored envelope: a fresh `MessageId` (or `options.id`), `received_at` = the
- * `Clock` reading the id was made from (epoch ms), `from` = the verified sender — whatever
- * `from` the sender wrote is replaced (pi-actors: the sending run's token decides, not its text)
- * — and `sender` = its provenance.
+ * The stored envelope of a checked input: `id`, `received_at` = `now` (epoch ms, the `Clock`
+ * reading the id was made from), `from` = the verified sender — whatever `from` the sender wrote
+ * is replaced (pi-actors: the sending run's token decides, not its text) — and `sender` = its
+ * provenance. `MessageIds.stamp` (src/services/MessageIds.ts) calls it with a fresh id.
  */
-export const stamp = (
-  input: EnvelopeInput,
-  options: StampOptions
-): Effect.Effect<Envelope, never, MessageIds> => Effect.flatMap(MessageIds, (ids) => ids.stamp(input, options))
-
-const stamped = (input: EnvelopeInput, options: StampOptions, id: MessageId, now: number): Envelope => {
+export const stampedEnvelope = (input: EnvelopeInput, options: StampOptions, id: MessageId, now: number): Envelope => {
   const fields: { -readonly [K in keyof Envelope]?: Envelope[K] } = {
     id,
     received_at: Math.max(0, Math.floor(now)),

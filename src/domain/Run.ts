@@ -76,14 +76,38 @@ export class Progress extends Schema.Class<Progress>("Progress")({
   failures: Schema.Array(Schema.String)
 }) {}
 
-/** A process group a run started (persisted for reaping by identity). */
+/**
+ * The persisted identity of a started leaf process, tagged by the host it ran on (the
+ * `ProcessIdentity` of src/services/Host.ts as stored): `host` as `Hosts` names it (`"local"`,
+ * `"broker"`, `"vm:<id>"`), leader `pid` and `pgid`, `startTime` in clock ticks since boot, the
+ * `marker` its descendants inherit. Fields a host adds are kept. pi-actors persisted
+ * `{pid, pgid, start_time}` of local processes only; pi-vers kept none.
+ */
+export const LeafIdentity = Schema.Struct(
+  {
+    host: Schema.String,
+    pid: Schema.Int,
+    pgid: Schema.Int,
+    startTime: Schema.Number,
+    marker: Schema.optional(Schema.String)
+  },
+  Schema.Record({ key: Schema.String, value: Schema.Unknown })
+)
+export type LeafIdentity = typeof LeafIdentity.Type
+
+/**
+ * A process group a run started (persisted for reaping by identity). `host` is where it ran;
+ * `identity` is the host's whole identity of it, what reaping hands back to that host.
+ */
 export class ProcessRecord extends Schema.Class<ProcessRecord>("ProcessRecord")({
   path: Schema.String,
+  host: Schema.String,
   pid: Schema.Int,
   pgid: Schema.Int,
   start_time: Schema.Number,
   marker: Schema.optional(Schema.String),
-  argv: Schema.Array(Schema.String)
+  argv: Schema.Array(Schema.String),
+  identity: LeafIdentity
 }) {}
 
 /**
@@ -164,10 +188,12 @@ export class ControlResult extends Schema.Class<ControlResult>("ControlResult")(
  * - `not_found`: no such run (or not visible to this session);
  * - `forbidden`: the caller may not act on that run or session (fail closed);
  * - `unavailable`: the daemon could not be reached or started;
- * - `internal`: store or host failure.
+ * - `persistence`: the store (SQLite at `TROUPE_HOME/troupe.db`) failed — a
+ *   {@link PersistenceError} as the public API reports it (disk full, file damaged);
+ * - `internal`: any other runtime or host failure.
  */
 export class ActorsError extends Schema.TaggedError<ActorsError>()("ActorsError", {
-  reason: Schema.Literal("invalid", "duplicate", "not_found", "forbidden", "unavailable", "internal"),
+  reason: Schema.Literal("invalid", "duplicate", "not_found", "forbidden", "unavailable", "persistence", "internal"),
   message: Schema.String
 }) {}
 

@@ -6,7 +6,7 @@
 import { FileSystem } from "@effect/platform"
 import { Effect, Layer } from "effect"
 import { ActorsError } from "../domain/Run.js"
-import { MessageIds } from "../domain/Envelope.js"
+import { MessageIds } from "../services/MessageIds.js"
 import { Events } from "../services/Events.js"
 import { Inspector } from "../services/Inspector.js"
 import { Mailbox } from "../services/Mailbox.js"

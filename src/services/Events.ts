@@ -10,6 +10,7 @@
  */
 import { Chunk, Effect, Option, PubSub, Stream } from "effect"
 import type { ActorsError, SessionEvent } from "../domain/Run.js"
+import { reportPersistence } from "./internal/ReportPersistence.js"
 import { Store } from "./Store.js"
 
 /** Bound of one replay page read from the store. */
@@ -17,7 +18,7 @@ const replayPage = 500
 
 export class Events extends Effect.Service<Events>()("troupe/Events", {
   scoped: Effect.gen(function* () {
-    const store = yield* Store
+    const store = reportPersistence(yield* Store)
     const hub = yield* Effect.acquireRelease(PubSub.unbounded<SessionEvent>(), PubSub.shutdown)
     // Store then publish as one step, so live subscribers see ids in increasing order.
     const ordered = yield* Effect.makeSemaphore(1)
@@ -25,7 +26,7 @@ export class Events extends Effect.Service<Events>()("troupe/Events", {
     /**
      * Persists an event on `session`'s stream and publishes it to live subscribers.
      * @returns the stored event with its id (cursor).
-     * @fails ActorsError `internal` when the store write fails.
+     * @fails ActorsError `persistence` when the store write fails.
      */
     const publish = Effect.fn("Events.publish")(function* (
       e: { session: string; runId: string; generation: string; type: string; at: number; text: string; data: Record<string, unknown> }

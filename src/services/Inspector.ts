@@ -18,6 +18,7 @@ import { templateArgsSchema } from "./CommandGraph.js"
 import { type InboxRecord, Mailbox } from "./Mailbox.js"
 import { Recipes } from "./Recipes.js"
 import { Rooms } from "./Rooms.js"
+import { reportPersistence } from "./internal/ReportPersistence.js"
 import { Store } from "./Store.js"
 import { ActorsError, type Caller, type RunInfo, runIdOf, StatusFilter } from "../domain/Run.js"
 import { Supervisor } from "./Supervisor.js"
@@ -53,7 +54,7 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
   effect: Effect.gen(function* () {
     const supervisor = yield* Supervisor
     const recipes = yield* Recipes
-    const store = yield* Store
+    const store = reportPersistence(yield* Store)
     const mailbox = yield* Mailbox
     const rooms = yield* Rooms
     const fs = yield* FileSystem.FileSystem

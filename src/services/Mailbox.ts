@@ -10,11 +10,13 @@
  * records are rows, every address has one, and concurrent writers are batched (group commit).
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
-import { Clock, Deferred, Effect, Either, Exit, Layer, Option, Queue, Schema, type Scope } from "effect"
+import { Clock, Deferred, Effect, Either, Exit, Layer, Option, Schema } from "effect"
 import { formatAddress, isInspectOnly, parseAddress } from "../domain/Address.js"
 import { Envelope } from "../domain/Envelope.js"
+import { storeFault } from "../domain/PersistenceError.js"
 import { ActorsError } from "../domain/Run.js"
+import { groupCommit } from "./internal/GroupCommit.js"
+import { memoCheck } from "./internal/MemoCheck.js"
 
 // ---------------------------------------------------------------------------------------------
 // Records
@@ -65,81 +67,6 @@ export const defaultListLimit = 40
 /** Largest number of writes one group-commit transaction takes. */
 const maxBatch = 500
 
-// ---------------------------------------------------------------------------------------------
-// Shared by the messaging services
-
-/** `SqlError` → `ActorsError` `internal`, like the store's other operations. */
-export const storeError = (e: SqlError) => new ActorsError({ reason: "internal", message: `store: ${e.message}` })
-
-/**
- * Group commit: callers hand in one write each; a single writer fiber takes every write queued
- * so far (up to `max`) and applies them with one call of `write` (one transaction), then
- * completes each caller with its own result — or with the batch's failure. Under concurrency
- * this turns N commits into N / batch commits; alone, a write is applied at once.
- *
- * Order: writes are applied in the order they were queued, so a caller that waits for each of
- * its writes keeps its order. A caller interrupted while waiting does not cancel its write
- * (it may still be applied). When the scope closes, the batch in flight finishes and queued
- * writes fail with `unavailable`.
- */
-export const groupCommit = <I, O>(
-  write: (batch: ReadonlyArray<I>) => Effect.Effect<ReadonlyArray<O>, ActorsError>,
-  options: { readonly max: number; readonly name: string }
-): Effect.Effect<(input: I) => Effect.Effect<O, ActorsError>, never, Scope.Scope> =>
-  Effect.gen(function* () {
-    interface Pending {
-      readonly input: I
-      readonly resume: (result: Effect.Effect<O, ActorsError>) => void
-    }
-    const queue = yield* Queue.unbounded<Pending>()
-    const closed = Exit.fail(new ActorsError({ reason: "unavailable", message: `${options.name}: the store is closing` }))
-    yield* Effect.addFinalizer(() =>
-      Queue.takeAll(queue).pipe(
-        Effect.flatMap((left) => Effect.sync(() => Array.from(left).forEach((p) => p.resume(closed)))),
-        Effect.zipRight(Queue.shutdown(queue))
-      )
-    )
-    const answer = (batch: ReadonlyArray<Pending>) =>
-      Effect.flatMap(Effect.exit(write(batch.map((p) => p.input))), (exit) =>
-        Effect.sync(() => {
-          if (Exit.isSuccess(exit)) batch.forEach((p, i) => p.resume(Exit.succeed(exit.value[i]!)))
-          else batch.forEach((p) => p.resume(exit as Exit.Exit<never, ActorsError>))
-        })
-      )
-    // Waiting for work is interruptible; a batch, once taken, is written and answered whole,
-    // also when the scope closes.
-    const step = Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(Queue.takeBetween(queue, 1, options.max)), (chunk) => answer(Array.from(chunk)))
-    )
-    yield* Effect.forkScoped(Effect.forever(step))
-    // A resumption per caller, not a Deferred: cheaper, and a caller that was interrupted in
-    // the meantime simply ignores it.
-    return (input: I) =>
-      Effect.async<O, ActorsError>((resume) => {
-        if (!queue.unsafeOffer({ input, resume })) resume(closed)
-      })
-  })
-
-/** Distinct texts `memoCheck` remembers before it starts over. */
-const memoSize = 1_024
-
-/**
- * Memoizes a pure address check (text → canonical text or error): the same few addresses are
- * checked once per message on the throughput paths, and parsing costs more than a lookup.
- */
-export const memoCheck = (check: (text: string) => Either.Either<string, ActorsError>) => {
-  const known = new Map<string, Either.Either<string, ActorsError>>()
-  return (text: string): Effect.Effect<string, ActorsError> => {
-    let result = known.get(text)
-    if (result === undefined) {
-      result = check(text)
-      if (known.size >= memoSize) known.clear()
-      known.set(text, result)
-    }
-    return result
-  }
-}
-
 /**
  * The canonical text of an actor address that may hold an inbox (any messageable address),
  * or `ActorsError` `invalid` with the address error.
@@ -189,7 +116,7 @@ const toRecords = (rows: ReadonlyArray<InboxRow>): Effect.Effect<ReadonlyArray<I
         if (r.error !== null) fields.error = r.error
         return new InboxRecord(fields, true)
       }),
-    catch: (e) => new ActorsError({ reason: "internal", message: `store: unreadable inbox record: ${String(e)}` })
+    catch: (e) => storeFault("Mailbox.read")({ message: `unreadable inbox record: ${String(e)}` })
   })
 
 /** What a transition does to a record in a given state. */
@@ -293,7 +220,7 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
             const existing = old.length === 0 ? [] : yield* sql<InboxRow>`SELECT * FROM inbox WHERE ${sql.in("id", old)}`
             return { fresh, existing }
           })
-        ).pipe(Effect.mapError(storeError))
+        ).pipe(Effect.mapError(storeFault("Mailbox.enqueue")))
         const records = new Map<string, InboxRecord>()
         for (const r of yield* toRecords(existing)) records.set(r.id, r)
         const woken = new Set<string>()
@@ -319,7 +246,7 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
      * Stores `envelope` in the inbox of `address` as `queued` and wakes readers waiting on it.
      * Idempotent on the envelope id: enqueuing an id again returns the stored record unchanged
      * (whatever its state or address). Concurrent enqueues are committed in batches.
-     * @fails ActorsError `invalid` (not an address, or an inspect-only one), `internal`.
+     * @fails ActorsError `invalid` (not an address, or an inspect-only one), `persistence`.
      */
     // Untraced: one call per message (a span and a call-site stack per enqueue cost more than
     // the enqueue's share of its batch).
@@ -354,7 +281,7 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
           return updated!
         })
       ).pipe(
-        Effect.catchTag("SqlError", (e) => Effect.fail(storeError(e))),
+        Effect.catchTag("SqlError", (e) => Effect.fail(storeFault("Mailbox.transition")(e))),
         Effect.flatMap((row) => toRecords([row])),
         Effect.map((records) => records[0]!)
       )
@@ -362,14 +289,14 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
     /**
      * `queued → delivered` (an adapter wrote it to the actor), recording `consumer`.
      * Already `delivered`, `claimed` or `handled`: the record unchanged.
-     * @fails ActorsError `not_found` (unknown id), `invalid` (the record failed), `internal`.
+     * @fails ActorsError `not_found` (unknown id), `invalid` (the record failed), `persistence`.
      */
     const markDelivered = Effect.fn("Mailbox.markDelivered")(function* (id: string, consumer: string) {
       // The usual case, `queued → delivered`, is one conditional UPDATE (atomic on its own);
       // anything else goes through the general transition, which says why.
       const now = yield* Clock.currentTimeMillis
       const [updated] = yield* sql<InboxRow>`UPDATE inbox SET state = 'delivered', consumer = ${consumer}, updated_at = ${now}
-          WHERE id = ${id} AND state = 'queued' RETURNING *`.pipe(Effect.mapError(storeError))
+          WHERE id = ${id} AND state = 'queued' RETURNING *`.pipe(Effect.mapError(storeFault("Mailbox.markDelivered")))
       if (updated !== undefined) return (yield* toRecords([updated]))[0]!
       return yield* transition(
         id,
@@ -382,7 +309,7 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
     /**
      * `queued | delivered | claimed → handled` (a queued record is handled directly by a pull
      * reader that read it with `next` without claiming). `handled`: unchanged.
-     * @fails ActorsError `not_found`, `invalid` (`inbox record <id> failed; it cannot be acknowledged`), `internal`.
+     * @fails ActorsError `not_found`, `invalid` (`inbox record <id> failed; it cannot be acknowledged`), `persistence`.
      */
     const ack = Effect.fn("Mailbox.ack")(function* (id: string) {
       return yield* transition(
@@ -395,7 +322,7 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
     /**
      * `queued | delivered | claimed → failed` with `error`. `failed`: unchanged (the first
      * error is kept).
-     * @fails ActorsError `not_found`, `invalid` (`inbox record <id> was already handled; it cannot fail`), `internal`.
+     * @fails ActorsError `not_found`, `invalid` (`inbox record <id> was already handled; it cannot fail`), `persistence`.
      */
     const fail = Effect.fn("Mailbox.fail")(function* (id: string, error: string) {
       return yield* transition(
@@ -416,14 +343,14 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
               RETURNING *`
           : sql<InboxRow>`SELECT * FROM inbox WHERE address = ${address} AND state IN ('queued', 'delivered') ORDER BY id LIMIT 1`,
         (rows) => Effect.map(toRecords(rows), (records) => Option.fromNullable(records[0]))
-      ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError(e))))
+      ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeFault("Mailbox.next")(e))))
 
     /**
      * The oldest record of `address` in `queued` or `delivered` (FIFO by id). With `claim` it
      * moves to `claimed` in the same statement, so two concurrent claimers never get the same
      * record. With `waitMs` it waits up to that long (Clock time; interruptible) for one,
      * woken by each enqueue to `address`.
-     * @fails ActorsError `invalid` (address), `internal`.
+     * @fails ActorsError `invalid` (address), `persistence`.
      */
     const next = Effect.fn("Mailbox.next")(function* (address: string, options: NextOptions = {}) {
       const canonical = yield* inboxAddress(address)
@@ -449,7 +376,7 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
     /**
      * Records of `address`, oldest first: the newest `limit` (default 40) of those in `states`
      * (default all).
-     * @fails ActorsError `invalid` (address), `internal`.
+     * @fails ActorsError `invalid` (address), `persistence`.
      */
     const list = Effect.fn("Mailbox.list")(function* (
       address: string,
@@ -460,29 +387,29 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
       const byState = options.states === undefined ? sql`1 = 1` : options.states.length === 0 ? sql`0 = 1` : sql.in("state", options.states)
       const rows = yield* sql<InboxRow>`SELECT * FROM (
           SELECT * FROM inbox WHERE address = ${canonical} AND ${byState} ORDER BY id DESC LIMIT ${limit}
-        ) ORDER BY id`.pipe(Effect.mapError(storeError))
+        ) ORDER BY id`.pipe(Effect.mapError(storeFault("Mailbox.list")))
       return yield* toRecords(rows)
     })
 
     /**
      * Every `queued` record of `address`, oldest first: what a delivery adapter redelivers
      * when a reader appears.
-     * @fails ActorsError `invalid` (address), `internal`.
+     * @fails ActorsError `invalid` (address), `persistence`.
      */
     const pending = Effect.fn("Mailbox.pending")(function* (address: string) {
       const canonical = yield* inboxAddress(address)
-      const rows = yield* sql<InboxRow>`SELECT * FROM inbox WHERE address = ${canonical} AND state = 'queued' ORDER BY id`.pipe(Effect.mapError(storeError))
+      const rows = yield* sql<InboxRow>`SELECT * FROM inbox WHERE address = ${canonical} AND state = 'queued' ORDER BY id`.pipe(Effect.mapError(storeFault("Mailbox.pending")))
       return yield* toRecords(rows)
     })
 
     /**
      * How many records of `address` are in each state.
-     * @fails ActorsError `invalid` (address), `internal`.
+     * @fails ActorsError `invalid` (address), `persistence`.
      */
     const counts = Effect.fn("Mailbox.counts")(function* (address: string) {
       const canonical = yield* inboxAddress(address)
       const rows = yield* sql<{ state: InboxState; n: number }>`SELECT state, COUNT(*) AS n FROM inbox WHERE address = ${canonical} GROUP BY state`.pipe(
-        Effect.mapError(storeError)
+        Effect.mapError(storeFault("Mailbox.counts"))
       )
       const out = { queued: 0, delivered: 0, claimed: 0, handled: 0, failed: 0 }
       for (const r of rows) if (r.state in out) out[r.state] = r.n
@@ -491,10 +418,10 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
 
     /**
      * The record with envelope id `id`, if any.
-     * @fails ActorsError `internal`.
+     * @fails ActorsError `persistence`.
      */
     const get = Effect.fn("Mailbox.get")(function* (id: string) {
-      const row = yield* byId(id).pipe(Effect.mapError(storeError))
+      const row = yield* byId(id).pipe(Effect.mapError(storeFault("Mailbox.get")))
       if (row === undefined) return Option.none<InboxRecord>()
       const [record] = yield* toRecords([row])
       return Option.some(record!)
@@ -503,10 +430,10 @@ export const makeMailbox = (options: MailboxOptions = {}) =>
     /**
      * Deletes every record of run `runId` (all its addresses; prune / archive).
      * @returns how many records were deleted.
-     * @fails ActorsError `internal`.
+     * @fails ActorsError `persistence`.
      */
     const removeRun = Effect.fn("Mailbox.removeRun")(function* (runId: string) {
-      const rows = yield* sql<{ id: string }>`DELETE FROM inbox WHERE run_id = ${runId} RETURNING id`.pipe(Effect.mapError(storeError))
+      const rows = yield* sql<{ id: string }>`DELETE FROM inbox WHERE run_id = ${runId} RETURNING id`.pipe(Effect.mapError(storeFault("Mailbox.removeRun")))
       return rows.length
     })
 

@@ -11,7 +11,8 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Duration, Effect, Layer } from "effect"
 import type { MessageId } from "../domain/Envelope.js"
-import { groupCommit, storeError } from "./Mailbox.js"
+import { storeFault } from "../domain/PersistenceError.js"
+import { groupCommit } from "./internal/GroupCommit.js"
 
 /** How long a key is remembered: a retry must come within a day of the first attempt. */
 export const keyRetention = Duration.hours(24)
@@ -64,7 +65,7 @@ export const makeMessageKeys = (options: MessageKeysOptions = {}) =>
             }
             return batch.map((r) => known.get(`${r.scope}\u0000${r.key}`) as MessageId)
           })
-        ).pipe(Effect.mapError(storeError))
+        ).pipe(Effect.mapError(storeFault("MessageKeys.reserve")))
         if (sweep) lastSweep = now
         return ids
       })
@@ -76,7 +77,7 @@ export const makeMessageKeys = (options: MessageKeysOptions = {}) =>
      * for a session): `id` when the key is new — recorded now —, else the id recorded by the
      * first send with this key (within {@link keyRetention}). Concurrent reservations are
      * committed in batches; a reservation completes when committed.
-     * @fails ActorsError `unavailable` (closing), `internal`.
+     * @fails ActorsError `unavailable` (closing), `persistence`.
      */
     // Untraced: one call per keyed message.
     const reserve = Effect.fnUntraced(function* (scope: string, key: string, id: MessageId) {

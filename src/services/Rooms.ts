@@ -11,21 +11,23 @@
  * subscribers replay from a cursor then follow.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Chunk, Clock, Effect, Either, Layer, Option, PubSub, Stream } from "effect"
-import { formatAddress, parseAddress } from "../domain/Address.js"
-import { Envelope } from "../domain/Envelope.js"
+import { Chunk, Clock, Effect, Layer, Option, PubSub, Stream } from "effect"
+import type { Envelope } from "../domain/Envelope.js"
 import {
   applyPost,
   communicationSnapshot,
   contactsOf,
   previewOf,
-  RosterMember,
+  type RosterMember,
   roomStatus,
   TimelineEntry,
   touchMember
 } from "../domain/Room.js"
+import { storeFault } from "../domain/PersistenceError.js"
 import { ActorsError } from "../domain/Run.js"
-import { groupCommit, memoCheck, storeError } from "./Mailbox.js"
+import { groupCommit } from "./internal/GroupCommit.js"
+import { anyAddress, anyAddressMemo, roomAddress, roomAddressMemo } from "./internal/RoomChecks.js"
+import { type EntryRow, type MemberRow, memberRow, type RoomRow, toEntries, toMember, toMembers, unreadable } from "./internal/RoomRows.js"
 
 /** Entries a room keeps; older ones are compacted away (pi-actors: 10,000). */
 export const roomCap = 10_000
@@ -41,120 +43,6 @@ const cachedRooms = 256
 
 /** Bound of one replay page read from the store by `subscribe`. */
 const replayPage = 500
-
-// ---------------------------------------------------------------------------------------------
-// Rows
-
-interface EntryRow {
-  readonly room: string
-  readonly seq: number
-  readonly id: string
-  readonly envelope: string
-  readonly received_at: number
-}
-
-interface MemberRow {
-  readonly room: string
-  readonly address: string
-  readonly parent: string | null
-  readonly role: string
-  readonly caps: string
-  readonly claim: string | null
-  readonly status: string
-  readonly display: string | null
-  readonly glyph: string | null
-  readonly joined_at: number
-  readonly joined_seq: number
-  readonly last_seen: number
-}
-
-interface RoomRow {
-  readonly room: string
-  readonly removed: number
-  readonly before_seq: number | null
-  readonly compacted_at: number | null
-}
-
-const unreadable = (what: string) => (e: unknown) => new ActorsError({ reason: "internal", message: `store: unreadable ${what}: ${String(e)}` })
-
-/**
- * Rows are written only by this service from checked values, so they are rebuilt without
- * validating again (a 10,000-entry replay stays cheap); a row that is not JSON is a store fault.
- */
-const toEntries = (rows: ReadonlyArray<EntryRow>): Effect.Effect<ReadonlyArray<TimelineEntry>, ActorsError> =>
-  Effect.try({
-    try: () =>
-      rows.map((r) =>
-        new TimelineEntry(
-          { seq: r.seq, id: r.id, room: r.room, envelope: new Envelope(JSON.parse(r.envelope) as Envelope, true), received_at: r.received_at },
-          true
-        )
-      ),
-    catch: unreadable("room entry")
-  })
-
-const toMember = (r: MemberRow): RosterMember => {
-  const fields: { -readonly [K in keyof RosterMember]: RosterMember[K] } = {
-    address: r.address,
-    role: r.role,
-    caps: JSON.parse(r.caps) as Array<string>,
-    status: r.status,
-    joined_at: r.joined_at,
-    last_seen: r.last_seen
-  }
-  if (r.parent !== null) fields.parent = r.parent
-  if (r.claim !== null) fields.claim = r.claim
-  if (r.display !== null) fields.display = r.display
-  if (r.glyph !== null) fields.glyph = r.glyph
-  return new RosterMember(fields, true)
-}
-
-const toMembers = (rows: ReadonlyArray<MemberRow>): Effect.Effect<ReadonlyArray<RosterMember>, ActorsError> =>
-  Effect.try({ try: () => rows.map(toMember), catch: unreadable("roster member") })
-
-const memberRow = (room: string, m: RosterMember, joinedSeq: number) => ({
-  room,
-  address: m.address,
-  parent: m.parent ?? null,
-  role: m.role,
-  caps: JSON.stringify(m.caps),
-  claim: m.claim ?? null,
-  status: m.status,
-  display: m.display ?? null,
-  glyph: m.glyph ?? null,
-  joined_at: m.joined_at,
-  joined_seq: joinedSeq,
-  last_seen: m.last_seen
-})
-
-const invalid = (message: string) => new ActorsError({ reason: "invalid", message })
-
-/** The canonical `room:<run>` text of a room address (`room:x/main` → `room:x`), or `invalid`. */
-const roomAddress = memoCheck((text) => {
-  const parsed = parseAddress(text)
-  if (Either.isLeft(parsed)) return Either.left(invalid(parsed.left.message))
-  if (parsed.right._tag !== "Room") return Either.left(invalid(`${formatAddress(parsed.right)} is not a room; rooms are room:<run>`))
-  return Either.right(formatAddress(parsed.right))
-})
-
-/** `roomAddress` for the message hot path (`touch`): the same few rooms, checked once. */
-const roomAddressMemo = memoCheck((text) => {
-  const parsed = parseAddress(text)
-  if (Either.isLeft(parsed)) return Either.left(invalid(parsed.left.message))
-  if (parsed.right._tag !== "Room") return Either.left(invalid(`${formatAddress(parsed.right)} is not a room; rooms are room:<run>`))
-  return Either.right(formatAddress(parsed.right))
-})
-
-/** `anyAddress` for the message hot path (`touch`). */
-const anyAddressMemo = memoCheck((text) => Either.map(Either.mapLeft(parseAddress(text), (e) => invalid(e.message)), formatAddress))
-
-/** The canonical text of any address (`parent`, `self`), or `invalid`. */
-const anyAddress = memoCheck((text) =>
-  Either.match(parseAddress(text), {
-    onLeft: (e) => Either.left(invalid(e.message)),
-    onRight: (a) => Either.right(formatAddress(a))
-  })
-)
 
 const clampLimit = (limit: number | undefined) => Math.max(0, Math.floor(limit ?? defaultTimelineLimit))
 
@@ -326,7 +214,7 @@ export const makeRooms = (options: RoomsOptions = {}) =>
             // The cached state may be ahead of what was rolled back: read it again next time.
             Effect.onError(() => Effect.sync(() => byRoom.forEach((_, room) => cache.delete(room))))
           )
-        ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError(e))))
+        ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeFault("Rooms.post")(e))))
         // Published after the commit, in seq order (one writer): subscribers dedupe by seq.
         if (fresh.length > 0) yield* PubSub.publishAll(hub, fresh)
         return out
@@ -343,7 +231,7 @@ export const makeRooms = (options: RoomsOptions = {}) =>
      * already in the room's timeline returns that entry and changes nothing (idempotent
      * retries). Concurrent posts are committed in batches; each post completes when its batch
      * is committed, then live subscribers get it.
-     * @fails ActorsError `invalid` (not a room address, bad `parent`), `internal`.
+     * @fails ActorsError `invalid` (not a room address, bad `parent`), `persistence`.
      */
     // Untraced: one call per message, on the room-throughput path (a span and a call-site
     // stack per post cost more than the post's share of its batch).
@@ -361,7 +249,7 @@ export const makeRooms = (options: RoomsOptions = {}) =>
      * `last_seen` becomes now; role, status (also `left`), caps and claim are kept (see
      * `touchMember` in src/domain/Room.ts). Goes through the same writer as posts (batched with
      * them, so the writer's in-memory roster stays the truth) and completes when committed.
-     * @fails ActorsError `invalid` (addresses), `unavailable` (closing), `internal`.
+     * @fails ActorsError `invalid` (addresses), `unavailable` (closing), `persistence`.
      */
     // Untraced: one call per direct message (hot path, like `post`).
     const touch = Effect.fnUntraced(function* (room: string, addresses: ReadonlyArray<string>) {
@@ -376,7 +264,7 @@ export const makeRooms = (options: RoomsOptions = {}) =>
     const entriesAfter = (room: string, afterSeq: number, limit: number) =>
       Effect.flatMap(
         sql<EntryRow>`SELECT room, seq, id, envelope, received_at FROM room_entries WHERE room = ${room} AND seq > ${afterSeq} ORDER BY seq LIMIT ${limit}`.pipe(
-          Effect.mapError(storeError)
+          Effect.mapError(storeFault("Rooms.timeline"))
         ),
         toEntries
       )
@@ -385,14 +273,14 @@ export const makeRooms = (options: RoomsOptions = {}) =>
       Effect.flatMap(
         sql<EntryRow>`SELECT * FROM (
             SELECT room, seq, id, envelope, received_at FROM room_entries WHERE room = ${room} ORDER BY seq DESC LIMIT ${limit}
-          ) ORDER BY seq`.pipe(Effect.mapError(storeError)),
+          ) ORDER BY seq`.pipe(Effect.mapError(storeFault("Rooms.timeline"))),
         toEntries
       )
 
     /**
      * Timeline entries of `room`, oldest first: with `afterSeq`, the first `limit` entries with
      * a greater seq (paging forward); without, the newest `limit`. `limit` defaults to 40.
-     * @fails ActorsError `invalid` (not a room address), `internal`.
+     * @fails ActorsError `invalid` (not a room address), `persistence`.
      */
     const timeline = Effect.fn("Rooms.timeline")(function* (
       room: string,
@@ -405,13 +293,13 @@ export const makeRooms = (options: RoomsOptions = {}) =>
 
     const rosterOf = (room: string) =>
       Effect.flatMap(
-        sql<MemberRow>`SELECT * FROM room_members WHERE room = ${room} ORDER BY joined_at, joined_seq`.pipe(Effect.mapError(storeError)),
+        sql<MemberRow>`SELECT * FROM room_members WHERE room = ${room} ORDER BY joined_at, joined_seq`.pipe(Effect.mapError(storeFault("Rooms.roster"))),
         toMembers
       )
 
     /**
      * The roster of `room`, in the order members joined (left members included).
-     * @fails ActorsError `invalid` (not a room address), `internal`.
+     * @fails ActorsError `invalid` (not a room address), `persistence`.
      */
     const roster = Effect.fn("Rooms.roster")(function* (room: string) {
       return yield* rosterOf(yield* roomAddress(room))
@@ -419,19 +307,19 @@ export const makeRooms = (options: RoomsOptions = {}) =>
 
     /**
      * One roster member of `room`, if `address` ever posted there.
-     * @fails ActorsError `invalid` (addresses), `internal`.
+     * @fails ActorsError `invalid` (addresses), `persistence`.
      */
     const member = Effect.fn("Rooms.member")(function* (room: string, address: string) {
       const canonical = yield* roomAddress(room)
       const who = yield* anyAddress(address)
-      const rows = yield* sql<MemberRow>`SELECT * FROM room_members WHERE room = ${canonical} AND address = ${who}`.pipe(Effect.mapError(storeError))
+      const rows = yield* sql<MemberRow>`SELECT * FROM room_members WHERE room = ${canonical} AND address = ${who}`.pipe(Effect.mapError(storeFault("Rooms.member")))
       const [m] = yield* toMembers(rows)
       return Option.fromNullable(m)
     })
 
     /**
      * The roster of `room` minus `self`: `{address, caps, claim, parent, role, status}` each.
-     * @fails ActorsError `invalid` (addresses), `internal`.
+     * @fails ActorsError `invalid` (addresses), `persistence`.
      */
     const contacts = Effect.fn("Rooms.contacts")(function* (room: string, self: string) {
       const canonical = yield* roomAddress(room)
@@ -443,7 +331,7 @@ export const makeRooms = (options: RoomsOptions = {}) =>
      * Previews of the newest `limit` (default 40) entries of `room`, oldest first: `{timestamp
      * (ISO), from, to, type, summary?, body_preview?}` with the body whitespace-collapsed and
      * cut to 120 characters (`…`).
-     * @fails ActorsError `invalid` (not a room address), `internal`.
+     * @fails ActorsError `invalid` (not a room address), `persistence`.
      */
     const previews = Effect.fn("Rooms.previews")(function* (room: string, limit?: number) {
       const canonical = yield* roomAddress(room)
@@ -453,7 +341,7 @@ export const makeRooms = (options: RoomsOptions = {}) =>
     /**
      * The status of `room`: entries now in the timeline, roster size, the last message, and
      * the compaction record once there was one. A room nobody posted to has zero counts.
-     * @fails ActorsError `invalid` (not a room address), `internal`.
+     * @fails ActorsError `invalid` (not a room address), `persistence`.
      */
     const status = Effect.fn("Rooms.status")(function* (room: string) {
       const canonical = yield* roomAddress(room)
@@ -472,14 +360,14 @@ export const makeRooms = (options: RoomsOptions = {}) =>
             ? { removed: meta.removed, lastAt: meta.compacted_at, beforeSeq: meta.before_seq }
             : undefined
         })
-      }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeError(e))))
+      }).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(storeFault("Rooms.status")(e))))
     })
 
     /**
      * The communication snapshot of `self` (SPEC-messaging §5): each of `rooms` with its
      * members, `contacts` = their members but `self`, `updated_at` = now (Clock). Assembled
      * from the rosters; writing `{communication_file}` is the caller's business.
-     * @fails ActorsError `invalid` (addresses), `internal`.
+     * @fails ActorsError `invalid` (addresses), `persistence`.
      */
     const snapshot = Effect.fn("Rooms.snapshot")(function* (input: {
       readonly self: string
@@ -511,7 +399,7 @@ export const makeRooms = (options: RoomsOptions = {}) =>
      * oldest first, then every later post as it is committed — no gaps, no duplicates (the live
      * subscription is taken before the replay and deduplicated by seq). Runs until
      * interrupted. Entries compacted away before they were read are skipped.
-     * @fails ActorsError `invalid` (not a room address), `internal`.
+     * @fails ActorsError `invalid` (not a room address), `persistence`.
      */
     const subscribe = (room: string, afterSeq = 0): Stream.Stream<TimelineEntry, ActorsError> =>
       Stream.unwrapScoped(
@@ -532,7 +420,7 @@ export const makeRooms = (options: RoomsOptions = {}) =>
      * Deletes the room of run `runId` — timeline, roster, compaction record (prune / archive).
      * A later post starts the room again at seq 1.
      * @returns how many timeline entries were deleted.
-     * @fails ActorsError `internal`.
+     * @fails ActorsError `persistence`.
      */
     const removeRun = Effect.fn("Rooms.removeRun")(function* (runId: string) {
       const room = `room:${runId}`
@@ -545,7 +433,7 @@ export const makeRooms = (options: RoomsOptions = {}) =>
             return gone.length
           })
         ).pipe(Effect.ensuring(Effect.sync(() => cache.delete(room))))
-      ).pipe(Effect.mapError(storeError))
+      ).pipe(Effect.mapError(storeFault("Rooms.removeRun")))
     })
 
     return { post, touch, timeline, roster, member, contacts, previews, status, snapshot, subscribe, removeRun } as const

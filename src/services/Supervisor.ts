@@ -14,7 +14,6 @@ import { Cause, Clock, Deferred, Duration, Effect, Fiber, FiberMap, Option, Queu
 import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { describeParseError } from "../domain/Diagnostic.js"
 import type { MessageableAddress } from "../domain/Address.js"
-import { MessageIds, stamp } from "../domain/Envelope.js"
 import * as Output from "../domain/Output.js"
 import type { GraphEvent, GraphResult, PlannedNode } from "../domain/Plan.js"
 import { RecipeError } from "../domain/Recipe.js"
@@ -44,8 +43,10 @@ import { writeSnapshot } from "./Communication.js"
 import { Events } from "./Events.js"
 import { Host } from "./Host.js"
 import { Mailbox } from "./Mailbox.js"
+import { MessageIds, stamp } from "./MessageIds.js"
 import { Recipes } from "./Recipes.js"
 import { Rooms } from "./Rooms.js"
+import { reportPersistence } from "./internal/ReportPersistence.js"
 import { Store, type StoredRun } from "./Store.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -145,7 +146,7 @@ export interface RunBrief {
 
 export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor", {
   scoped: Effect.gen(function* () {
-    const store = yield* Store
+    const store = reportPersistence(yield* Store)
     const events = yield* Events
     const graph = yield* CommandGraph
     const host = yield* Host
@@ -260,7 +261,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           if (e.type === "command.start") {
             entry.progress.active++
             entry.progress.phase = e.label ?? e.path
-            yield* store.addProcess(generation, { path: e.path, attempt: e.attempt, pid: e.pid, pgid: e.pgid, startTime: e.startTime, marker: e.marker, argv: e.argv })
+            yield* store.addProcess(generation, { path: e.path, attempt: e.attempt, argv: e.argv, identity: { host: "local", pid: e.pid, pgid: e.pgid, startTime: e.startTime, marker: e.marker } })
             yield* recordEvent(entry, "command.start", { path: e.path, label: e.label, argv: e.argv, pid: e.pid, pgid: e.pgid, attempt: e.attempt })
           } else {
             entry.progress.active = Math.max(0, entry.progress.active - 1)

@@ -1,4 +1,6 @@
 /**
+ * Store migrations on databases written by older versions, and how store faults surface.
+ *
  * Store migration 5 (`Envelope.sender`, SPEC-messaging §2): envelopes stored before sender
  * provenance existed — room timeline entries and inbox records — get the only provenance that
  * was possible then: `runtime` for a spawn's default-room join, `token` for other `run:` /
@@ -8,10 +10,30 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { join } from "node:path"
+import { ActorsError } from "../../src/domain/Run.js"
+import { reportPersistence } from "../../src/services/internal/ReportPersistence.js"
 import { Store } from "../../src/services/Store.js"
 import { scratch } from "../support/graph.js"
+
+/** The `processes` table as troupe wrote it before migration 6 (no host, no identity). */
+const processesBefore6 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`DROP TABLE processes`
+  yield* sql`CREATE TABLE processes (
+    generation TEXT NOT NULL, path TEXT NOT NULL, attempt INTEGER NOT NULL, pid INTEGER NOT NULL, pgid INTEGER NOT NULL,
+    start_time INTEGER NOT NULL, marker TEXT, argv TEXT NOT NULL, PRIMARY KEY (generation, path, attempt))`
+  yield* sql`DELETE FROM effect_sql_migrations WHERE migration_id = 6`
+})
+
+/** A `runs` row written straight into the table (as an older troupe, or a damaged file, left it). */
+const insertRun = (fields: Record<string, unknown>) =>
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql`INSERT INTO runs ${sql.insert({
+      id: "old", generation: "g1", owner: "s1", recipe: "inline", snapshot: "{}", run_values: "{}", cwd: "/", state_dir: "/tmp/old",
+      state: "done", restart: "{}", progress: "{}", token_hash: "h", created_at: 1, updated_at: 1, ...fields
+    })}`)
 
 const envelope = (id: string, from: string, to: string, type: string, extra: Record<string, unknown> = {}) =>
   JSON.stringify({ id, received_at: 1, to, from, type, ...extra })
@@ -21,10 +43,7 @@ describe("store migration 5: sender provenance", () => {
     const file = join(scratch("troupe-store-migration-"), "troupe.db")
     const legacy = Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
-      yield* sql`INSERT INTO runs ${sql.insert({
-        id: "old", generation: "g1", owner: "s1", recipe: "inline", snapshot: "{}", run_values: "{}", cwd: "/", state_dir: "/tmp/old",
-        state: "done", restart: "{}", progress: "{}", token_hash: "h", created_at: 1, updated_at: 1
-      })}`
+      yield* insertRun({})
       const entries = [
         envelope("msg_1", "run:old", "room:old", "actor.join", { summary: "Run joined default room", body: { role: "run", status: "present" } }),
         envelope("msg_2", "branch:old/a", "room:old", "note.posted"),
@@ -44,6 +63,7 @@ describe("store migration 5: sender provenance", () => {
       ]
       yield* sql`INSERT INTO inbox ${sql.insert(records.map((r) => ({ ...r, state: "queued", created_at: 1, updated_at: 1 })))}`
       // As if the database were written by a troupe before migration 5.
+      yield* processesBefore6
       yield* sql`DELETE FROM effect_sql_migrations WHERE migration_id = 5`
     })
     const read = Effect.gen(function* () {
@@ -75,5 +95,82 @@ describe("store migration 5: sender provenance", () => {
       })
       expect(after.body).toEqual({ role: "run", status: "present" })
     })
+  })
+})
+
+describe("store migration 6: process host and identity", () => {
+  it.live("gives process rows stored before it the local host and their identity, and stores new identities whole", () => {
+    const file = join(scratch("troupe-store-migration-"), "troupe.db")
+    const legacy = Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* insertRun({ state: "running", progress: JSON.stringify({ phase: "running", active: 2, completed: 0, failures: [] }) })
+      // As if the database were written by a troupe before migration 6: the columns are gone.
+      yield* processesBefore6
+      yield* sql`INSERT INTO processes ${sql.insert([
+        { generation: "g1", path: "0", attempt: 1, pid: 4101, pgid: 4101, start_time: 777, marker: "leaf-a", argv: JSON.stringify(["sleep", "30"]) },
+        { generation: "g1", path: "1", attempt: 1, pid: 4102, pgid: 4102, start_time: 778, marker: null, argv: JSON.stringify(["cat"]) }
+      ])}`
+    })
+    const columns = Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      return (yield* sql<{ name: string }>`PRAGMA table_info(processes)`).map((c) => c.name)
+    })
+    return Effect.gen(function* () {
+      yield* legacy.pipe(Effect.provide(Store.sqlite(file)))
+      const before = yield* columns.pipe(Effect.provide(SqliteClient.layer({ filename: file })))
+      expect(before).not.toContain("host")
+      expect(before).not.toContain("identity")
+      const after = yield* Effect.gen(function* () {
+        const store = yield* Store
+        const migrated = yield* store.getRun("old")
+        // A host may add fields of its own to the identity; they are kept.
+        const identity = { host: "broker", pid: 5001, pgid: 5001, startTime: 900, marker: "leaf-c", connection: 3 }
+        yield* store.addProcess("g1", { path: "2", attempt: 1, argv: ["node", "x.mjs"], identity })
+        const added = yield* store.getRun("old")
+        return { migrated, added, columns: yield* columns }
+      }).pipe(Effect.provide(Store.sqlite(file)))
+      expect(after.columns).toEqual(expect.arrayContaining(["host", "identity"]))
+      const rows = Option.getOrThrow(after.migrated).info.processes
+      expect(rows.map((p) => ({ path: p.path, host: p.host, pid: p.pid, argv: p.argv, identity: p.identity }))).toEqual([
+        { path: "0", host: "local", pid: 4101, argv: ["sleep", "30"], identity: { host: "local", pid: 4101, pgid: 4101, startTime: 777, marker: "leaf-a" } },
+        { path: "1", host: "local", pid: 4102, argv: ["cat"], identity: { host: "local", pid: 4102, pgid: 4102, startTime: 778 } }
+      ])
+      const added = Option.getOrThrow(after.added).info.processes.find((p) => p.path === "2")
+      expect(added?.host).toBe("broker")
+      expect(added?.marker).toBe("leaf-c")
+      expect(added?.identity).toEqual({ host: "broker", pid: 5001, pgid: 5001, startTime: 900, marker: "leaf-c", connection: 3 })
+    })
+  })
+})
+
+describe("store faults", () => {
+  it.live("fail with a PersistenceError naming the operation, and reach the public API as ActorsError persistence", () => {
+    const file = join(scratch("troupe-store-fault-"), "troupe.db")
+    return Effect.gen(function* () {
+      const store = yield* Store
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`DROP TABLE runs`
+      const fault = yield* Effect.flip(store.listRuns(undefined))
+      expect(fault._tag).toBe("PersistenceError")
+      expect(fault.operation).toBe("Store.listRuns")
+      expect(fault.message).toMatch(/^The troupe store failed during Store\.listRuns \(.*no such table: runs.*\); check free disk space/)
+      const reported = yield* Effect.flip(reportPersistence(store).listRuns(undefined))
+      expect(reported).toBeInstanceOf(ActorsError)
+      expect(reported.reason).toBe("persistence")
+      expect(reported.message).toBe(fault.message)
+    }).pipe(Effect.provide(Store.sqlite(file)))
+  })
+
+  it.live("a run row that no longer decodes is a PersistenceError, not a defect", () => {
+    const file = join(scratch("troupe-store-fault-"), "troupe.db")
+    return Effect.gen(function* () {
+      const store = yield* Store
+      const sql = yield* SqlClient.SqlClient
+      yield* insertRun({ id: "bad", snapshot: "{", progress: "not json" })
+      const fault = yield* Effect.flip(store.getRun("bad"))
+      expect(fault._tag).toBe("PersistenceError")
+      expect(fault._tag === "PersistenceError" ? fault.operation : undefined).toBe("Store.read")
+      expect(fault.message).toMatch(/^The troupe store failed during Store\.read \(unreadable run record: /)
+    }).pipe(Effect.provide(Store.sqlite(file)))
   })
 })
