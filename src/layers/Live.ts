@@ -8,6 +8,7 @@ import { LocalHost } from "../services/LocalHost.js"
 import { Recipes } from "../services/Recipes.js"
 import { Registry } from "../services/Registry.js"
 import * as Config from "./Config.js"
+import * as LegacyHosts from "./LegacyHosts.js"
 
 /** CommandGraph + Recipes + Registry on LocalHost with the environment's configuration. */
 export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}) => {
@@ -15,7 +16,7 @@ export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}) => {
   const host = Layer.unwrapEffect(
     Effect.map(Config.TroupeConfig, (c) => LocalHost.layer({ graceMs: c.killGraceMs }))
   )
-  return Layer.mergeAll(CommandGraph.Default, Recipes.Default, Registry.Default).pipe(
+  return Layer.mergeAll(CommandGraph.Default, Recipes.Default, Registry.Default, LegacyHosts.layer).pipe(
     Layer.provideMerge(host),
     Layer.provideMerge(config),
     Layer.provideMerge(NodeContext.layer)

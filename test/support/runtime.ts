@@ -8,6 +8,7 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Clock, Effect, Layer, TestServices } from "effect"
 import * as Output from "../../src/domain/Output.js"
 import * as Config from "../../src/layers/Config.js"
+import * as LegacyHosts from "../../src/layers/LegacyHosts.js"
 import { CommandGraph } from "../../src/services/CommandGraph.js"
 import { MessageIds } from "../../src/domain/Envelope.js"
 import { Events } from "../../src/services/Events.js"
@@ -47,7 +48,7 @@ export const testRuntime = (
     })
   ).pipe(Layer.provide(NodeContext.layer))
   const host = options.host ?? LocalHost.layer({ graceMs: testKillGraceMs, pipeCloseGraceMs: 500 })
-  const base = Layer.mergeAll(CommandGraph.Default, Recipes.Default).pipe(
+  const base = Layer.mergeAll(CommandGraph.Default, Recipes.Default, LegacyHosts.layer).pipe(
     Layer.provideMerge(host),
     Layer.provideMerge(config),
     Layer.provideMerge(NodeContext.layer)
