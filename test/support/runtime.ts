@@ -13,6 +13,7 @@ import { CommandGraph } from "../../src/services/CommandGraph.js"
 import { MessageIds } from "../../src/domain/Envelope.js"
 import { Events } from "../../src/services/Events.js"
 import { Host, type LeafSpec } from "../../src/services/Host.js"
+import type { Hosts } from "../../src/services/Hosts.js"
 import { Inspector } from "../../src/services/Inspector.js"
 import { LocalHost } from "../../src/services/LocalHost.js"
 import { Mailbox } from "../../src/services/Mailbox.js"
@@ -35,6 +36,8 @@ export const testKillGraceMs = 300
 export const testRuntime = (
   options: {
     readonly host?: Layer.Layer<Host> | undefined
+    /** The `Hosts` (default: the transitional `LegacyHosts` over `host`). */
+    readonly hosts?: Layer.Layer<Hosts, never, Host> | undefined
     readonly home?: string | undefined
     readonly config?: Partial<Config.TroupeConfigShape> | undefined
   } = {}
@@ -48,7 +51,7 @@ export const testRuntime = (
     })
   ).pipe(Layer.provide(NodeContext.layer))
   const host = options.host ?? LocalHost.layer({ graceMs: testKillGraceMs, pipeCloseGraceMs: 500 })
-  const base = Layer.mergeAll(CommandGraph.Default, Recipes.Default, LegacyHosts.layer).pipe(
+  const base = Layer.mergeAll(CommandGraph.Default, Recipes.Default, options.hosts ?? LegacyHosts.layer).pipe(
     Layer.provideMerge(host),
     Layer.provideMerge(config),
     Layer.provideMerge(NodeContext.layer)
