@@ -46,12 +46,12 @@ import { Recipes } from "./Recipes.js"
 import { Rooms } from "./Rooms.js"
 import { makeRunAccess, mayTouch, requireSession, tokenHash } from "./runs/RunAccess.js"
 import type { Entry } from "./runs/RunEntry.js"
-import { defaultRunKind, type RunKind, RunKinds } from "./runs/RunKind.js"
+import type { RunKind } from "./runs/RunKind.js"
+import * as Kinds from "./runs/RunKinds.js"
 import { makeRunLifecycle } from "./runs/RunLifecycle.js"
 import { makeRunLogs } from "./runs/RunLogs.js"
 import { reapStale } from "./runs/RunReaping.js"
 import { makeRunRetention } from "./runs/RunRetention.js"
-import * as TemplateRun from "./runs/TemplateRun.js"
 import { Store } from "./Store.js"
 
 export type { RunBrief } from "./runs/RunEntry.js"
@@ -71,7 +71,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const store = yield* Store
     const events = yield* Events
     const hosts = yield* Hosts
-    const kinds = yield* RunKinds
+    const kinds = yield* Kinds.RunKinds
     const recipes = yield* Recipes
     const rooms = yield* Rooms
     const mailbox = yield* Mailbox
@@ -88,10 +88,10 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const invalid = (message: string) => new ActorsError({ reason: "invalid", message })
 
     /** The kind a stored run ran as (the default when its snapshot names none). */
-    const kindOf = (name: string | undefined): RunKind => kinds.get(name ?? defaultRunKind) ?? kinds.get(defaultRunKind)!
+    const kindOf = (name: string | undefined): RunKind => kinds.get(name ?? Kinds.defaultRunKind) ?? kinds.get(Kinds.defaultRunKind)!
     /** The kind a spawn asks for. */
     const kindNamed = (name: string | undefined) => {
-      const kind = kinds.get(name ?? defaultRunKind)
+      const kind = kinds.get(name ?? Kinds.defaultRunKind)
       return kind === undefined
         ? Effect.fail(invalid(`Unknown run kind ${JSON.stringify(name)}: this runtime runs ${[...kinds.keys()].join(", ")}`))
         : Effect.succeed(kind)
@@ -166,7 +166,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       const prepared = yield* kind.prepare({ id, recipe, template, values, cwd, home: config.userHome, mailbox: recipe?.mailbox })
 
       // The kind is kept in the snapshot when it is not the default (older runs have none).
-      const kindField = kind.name === defaultRunKind ? {} : { kind: kind.name }
+      const kindField = kind.name === Kinds.defaultRunKind ? {} : { kind: kind.name }
       const generation = randomUUID()
       const token = randomBytes(24).toString("hex")
       const at = yield* Clock.currentTimeMillis
@@ -366,7 +366,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
 
     return { spawn, control, get, list, wait, logs, logTail, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeRuns, writeStdin, brief, reaped } as const
   }),
-  dependencies: [TemplateRun.layer]
+  dependencies: [Kinds.layer]
 }) {}
 
 export { type Caller, ControlType, runIdOf, SpawnRequest } from "../domain/Run.js"

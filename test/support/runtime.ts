@@ -22,6 +22,7 @@ import { Recipes } from "../../src/services/Recipes.js"
 import { Rooms } from "../../src/services/Rooms.js"
 import { Router } from "../../src/services/Router.js"
 import { Store } from "../../src/services/Store.js"
+import type { RunKinds } from "../../src/services/runs/RunKinds.js"
 import { Supervisor } from "../../src/services/Supervisor.js"
 
 /** SIGTERM → SIGKILL grace of the real host and of `TroupeConfig` in tests, ms. */
@@ -38,6 +39,8 @@ export const testRuntime = (
     readonly host?: Layer.Layer<Host> | undefined
     /** The `Hosts` (default: the transitional `LegacyHosts` over `host`). */
     readonly hosts?: Layer.Layer<Hosts, never, Host> | undefined
+    /** The run kinds (default: `RunKinds.layer`, i.e. `template`). */
+    readonly kinds?: Layer.Layer<RunKinds, never, CommandGraph> | undefined
     readonly home?: string | undefined
     readonly config?: Partial<Config.TroupeConfigShape> | undefined
   } = {}
@@ -60,7 +63,7 @@ export const testRuntime = (
   const persistence = Layer.mergeAll(Events.Default, Mailbox.Default, Rooms.Default, MessageKeys.Default, MessageIds.Default).pipe(Layer.provideMerge(store))
   return Router.Default.pipe(
     Layer.provideMerge(Inspector.Default),
-    Layer.provideMerge(Supervisor.Default),
+    Layer.provideMerge(options.kinds === undefined ? Supervisor.Default : Supervisor.DefaultWithoutDependencies.pipe(Layer.provide(options.kinds))),
     Layer.provideMerge(persistence),
     Layer.provideMerge(base)
   )

@@ -4,9 +4,9 @@
  * and a {@link RunKind} says what the run executes. `template` runs a CommandGraph plan (what
  * pi-actors' detached runner did); `agent` will run a Pi session in RPC mode (a long-lived
  * process, stdin = command channel, stdout = event stream; SPEC-vers §5), as pi-vers'
- * lieutenants and swarm workers did. A kind plugs in by being listed in {@link RunKinds}.
+ * lieutenants and swarm workers did. A kind plugs in by being listed in `RunKinds.ts`.
  */
-import { Context, type Effect, type Stream } from "effect"
+import type { Effect, Stream } from "effect"
 import type { GraphEvent } from "../../domain/Plan.js"
 import type { Recipe } from "../../domain/Recipe.js"
 import type { ActorsError } from "../../domain/Run.js"
@@ -105,9 +105,3 @@ export interface RunKind {
    */
   readonly delivery: (mailbox: MailboxContract | undefined) => DeliveryRegistration
 }
-
-/** The run kinds this runtime offers, by name; the Supervisor picks one per spawn. */
-export class RunKinds extends Context.Tag("troupe/RunKinds")<RunKinds, ReadonlyMap<string, RunKind>>() {}
-
-/** The kind a spawn request without `kind` gets. */
-export const defaultRunKind = "template"

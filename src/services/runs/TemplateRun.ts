@@ -5,14 +5,14 @@
  * "stdin-jsonl"` the plan's first leaf reads a live stdin that the `stdin-jsonl` delivery
  * adapter writes envelopes into.
  */
-import { Effect, Layer, Queue, Stream } from "effect"
+import { Effect, Queue, Stream } from "effect"
 import * as Output from "../../domain/Output.js"
 import type { GraphResult, PlannedNode } from "../../domain/Plan.js"
 import { ActorsError } from "../../domain/Run.js"
 import type { TemplateError } from "../../domain/Template.js"
 import { CommandGraph, firstLeafPath } from "../CommandGraph.js"
 import type { DeliveryRegistration, MailboxContract } from "../delivery/DeliveryAdapter.js"
-import { type GenerationResult, type RunInput, type RunKind, RunKinds, type StartedRun } from "./RunKind.js"
+import type { GenerationResult, RunInput, RunKind, StartedRun } from "./RunKind.js"
 
 /** Bytes of final stdout/stderr kept in the store for `wait` and `view=tail`: 64 KiB. */
 const outputTailBytes = Output.spilledTailBytes
@@ -78,8 +78,3 @@ export const make = (graph: CommandGraph): RunKind => ({
     })
 })
 
-/** `RunKinds` with the `template` kind (needs `CommandGraph`). */
-export const layer: Layer.Layer<RunKinds, never, CommandGraph> = Layer.effect(
-  RunKinds,
-  Effect.map(CommandGraph, (graph) => new Map([["template", make(graph)]]))
-)
