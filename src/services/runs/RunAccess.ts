@@ -8,6 +8,7 @@ import { Effect, Option } from "effect"
 import { createHash } from "node:crypto"
 import { ActorsError, type Caller, type RunInfo, runIdOf } from "../../domain/Run.js"
 import type { Store, StoredRun } from "../Store.js"
+import type { MailboxContract } from "../delivery/DeliveryAdapter.js"
 import type { Entries, RunBrief } from "./RunEntry.js"
 import type { RunKind } from "./RunKind.js"
 
@@ -72,7 +73,7 @@ export const makeRunAccess = (store: Store, entries: Entries, kindOf: (name: str
             stateDir: r.info.state_dir,
             generation: r.info.generation,
             mailbox,
-            delivery: kindOf(snapshot?.kind).delivery(mailbox as never)
+            delivery: kindOf(snapshot?.kind).delivery(mailbox as MailboxContract | undefined)
           }
         })
       }

@@ -95,7 +95,8 @@ export interface RunKind {
   readonly name: string
   /**
    * Checks and prepares a run: everything that can be validated is, before the Supervisor
-   * writes or starts anything.
+   * writes or starts anything. Acquires nothing that needs releasing (the spawn may still
+   * fail afterwards, e.g. a duplicate id): processes start in `execute`.
    * @fails ActorsError `invalid` with a sentence naming what to fix.
    */
   readonly prepare: (setup: RunSetup) => Effect.Effect<PreparedRun, ActorsError>
