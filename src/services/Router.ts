@@ -49,7 +49,8 @@ export type MessageConsumer = typeof MessageConsumer.Type
  * The outcome of one `message`: the stored envelope's `id`, `to`, the verified `from`, its
  * `sender` provenance, `type`; `delivered` (a live consumer has it), `persisted` (in the store), `queued` (waiting
  * in an inbox for a reader or a pull), `consumer`, `reason` when not delivered
- * (`no_live_reader`, `pull_only`, `run_not_running`); for control messages the run's `state`,
+ * (`no_live_reader`, `pull_only`, `run_not_running`, `delivery_unavailable`: see
+ * `delivery/DeliveryAdapter.ts`); for control messages the run's `state`,
  * for `tool:` targets the spawned `run`.
  */
 export class MessageResult extends Schema.Class<MessageResult>("MessageResult")({
