@@ -27,15 +27,21 @@ export const requireSession = (caller: Caller) =>
 
 const notFound = (id: string) => new ActorsError({ reason: "not_found", message: `No run ${id}. Use troupe ps to list runs.` })
 
-/** Exact-owner access, fail closed; not-found and forbidden read the same to a stranger. */
-export const authorize = (caller: Caller, run: StoredRun) =>
+/** Why `caller` may not act on `run` (`forbidden`), or undefined when it may. */
+const refusal = (caller: Caller, run: { readonly id: string; readonly owner: string; readonly parent?: string | undefined }) =>
   caller.run !== undefined
-    ? mayTouch(caller, run.info)
-      ? Effect.succeed(run)
-      : Effect.fail(new ActorsError({ reason: "forbidden", message: `run:${caller.run} may only act on itself and the runs it spawned` }))
-    : caller.all || (caller.session !== "" && run.info.owner === caller.session)
-      ? Effect.succeed(run)
-      : Effect.fail(new ActorsError({ reason: "forbidden", message: `run:${run.info.id} belongs to another session` }))
+    ? run.owner === caller.session && (run.id === caller.run || run.parent === caller.run)
+      ? undefined
+      : new ActorsError({ reason: "forbidden", message: `run:${caller.run} may only act on itself and the runs it spawned` })
+    : caller.all || (caller.session !== "" && run.owner === caller.session)
+      ? undefined
+      : new ActorsError({ reason: "forbidden", message: `run:${run.id} belongs to another session` })
+
+/** Exact-owner access, fail closed; not-found and forbidden read the same to a stranger. */
+export const authorize = (caller: Caller, run: StoredRun) => {
+  const refused = refusal(caller, run.info)
+  return refused === undefined ? Effect.succeed(run) : Effect.fail(refused)
+}
 
 /** Run lookups with access checks over the store and the active runs. */
 export const makeRunAccess = (store: Store, entries: Entries, kindOf: (name: string | undefined) => RunKind) => {
@@ -77,15 +83,8 @@ export const makeRunAccess = (store: Store, entries: Entries, kindOf: (name: str
           }
         })
       }
-      const allowed = caller.run !== undefined
-        ? e.owner === caller.session && (id === caller.run || e.parent === caller.run)
-        : caller.all || (caller.session !== "" && e.owner === caller.session)
-      if (!allowed) {
-        return Effect.fail(new ActorsError({
-          reason: "forbidden",
-          message: caller.run !== undefined ? `run:${caller.run} may only act on itself and the runs it spawned` : `run:${id} belongs to another session`
-        }))
-      }
+      const refused = refusal(caller, e)
+      if (refused !== undefined) return Effect.fail(refused)
       return Effect.succeed({
         id,
         owner: e.owner,
