@@ -219,7 +219,12 @@ export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
   as: Schema.optional(Schema.String),
   /** Absolute working directory of every leaf (default: the owner's current directory). */
   cwd: Schema.optional(Schema.String),
-  restart: Schema.optional(Schema.encodedSchema(RestartPolicy))
+  restart: Schema.optional(Schema.encodedSchema(RestartPolicy)),
+  /**
+   * What the run executes: `template` (the default: the recipe's or the inline template as a
+   * CommandGraph plan). `agent` (a Pi session in RPC mode) comes with the agents work.
+   */
+  kind: Schema.optional(Schema.Literal("template"))
 }) {}
 
 /** What `spawn` takes; see {@link SpawnRequest}. */

@@ -13,13 +13,10 @@
  * | `tool:<name>` | `tool` (spawns the user-root recipe with the body as values) |
  * | `coordinator`, `session:<id>` | `session-events` (a follow-up event on the owner's stream) |
  *
- * Inbox delivery: a recipe's `mailbox.delivery` chooses the adapter. `fifo` writes one line per
- * message to `{state_dir}/control.fifo` while a process reads it (pi-actors compatible: for
- * `run:` targets the string body, else the type when there is no body, else the JSON body; for
- * `branch:` targets the full JSON envelope). Without a declared delivery, a run whose
- * `control.fifo` exists gets `fifo` delivery too (what pi-actors scripts expect); otherwise the
- * inbox is pull only (`troupe inbox next`). Messages that find no reader stay queued and are
- * retried every 250 ms while the run is active.
+ * Inbox delivery: a stored inbox message goes to the delivery adapter its run's kind
+ * registered (`delivery/`: `fifo`, `stdin-jsonl`, `pull`; `pi-rpc` comes with agent runs), looked
+ * up per run; adapters retry what they left queued every 250 ms while the run is active.
+ * Outboxes (`outbox.jsonl`) are scanned by `Outbox.ts` and sent through here.
  *
  * Corresponds to pi-actors' `message` tool (`to`, `type`, `body`, FIFO send, graceful cancel and
  * force kill), where branch messages were "hints, not guarantees".
@@ -31,14 +28,19 @@ import { derivedMessageId, Envelope, type EnvelopeError, type EnvelopeInput, par
 import { ActorsError, type Caller, ControlType, RunState, SpawnRequest } from "../domain/Run.js"
 import { snapshotDebounceMs, writeSnapshot } from "./Communication.js"
 import { verifySender } from "./SenderPolicy.js"
+import { type MailboxContract, redeliveryMs } from "./delivery/DeliveryAdapter.js"
+import * as DeliveryAdapters from "./delivery/DeliveryAdapters.js"
 import { Events } from "./Events.js"
-import * as Fifo from "./Fifo.js"
 import { Mailbox } from "./Mailbox.js"
 import { MessageIds } from "./MessageIds.js"
 import { MessageKeys } from "./MessageKeys.js"
 import { Recipes } from "./Recipes.js"
 import { Rooms } from "./Rooms.js"
-import { Supervisor } from "./Supervisor.js"
+import { makeOutboxScan } from "./Outbox.js"
+import { type RunBrief, Supervisor } from "./Supervisor.js"
+
+export { type DeliveryName, type MailboxContract, redeliveryMs } from "./delivery/DeliveryAdapter.js"
+export { fifoLine } from "./delivery/FifoDelivery.js"
 
 /** Who consumed a message (SPEC-messaging §3). */
 export const MessageConsumer = Schema.Literal("run-control", "run-inbox", "branch-inbox", "room-timeline", "tool", "session-events")
@@ -48,7 +50,8 @@ export type MessageConsumer = typeof MessageConsumer.Type
  * The outcome of one `message`: the stored envelope's `id`, `to`, the verified `from`, its
  * `sender` provenance, `type`; `delivered` (a live consumer has it), `persisted` (in the store), `queued` (waiting
  * in an inbox for a reader or a pull), `consumer`, `reason` when not delivered
- * (`no_live_reader`, `pull_only`, `run_not_running`); for control messages the run's `state`,
+ * (`no_live_reader`, `pull_only`, `run_not_running`, `delivery_unavailable`: see
+ * `delivery/DeliveryAdapter.ts`); for control messages the run's `state`,
  * for `tool:` targets the spawned `run`.
  */
 export class MessageResult extends Schema.Class<MessageResult>("MessageResult")({
@@ -69,37 +72,14 @@ export class MessageResult extends Schema.Class<MessageResult>("MessageResult")(
   flag: Schema.optional(Schema.Literal("not_in_emits"))
 }) {}
 
-/** A recipe's declared mailbox contract (from the run's recipe snapshot). */
-export interface MailboxContract {
-  readonly accepts?: ReadonlyArray<string> | undefined
-  readonly emits?: ReadonlyArray<string> | undefined
-  readonly delivery?: "fifo" | "stdin-jsonl" | "pi-rpc" | undefined
-}
-
 /** Longest idempotency key of a send, in UTF-16 units. */
 export const maxKeyLength = 256
-
-/** Retry period for queued FIFO messages of active runs: 250 ms. */
-export const redeliveryMs = 250
-
-const utf8 = new TextEncoder()
 
 const invalid = (message: string) => new ActorsError({ reason: "invalid", message })
 const forbidden = (message: string) => new ActorsError({ reason: "forbidden", message })
 
 /** The runtime's own view for internal reads (redelivery): every session. */
 const runtimeCaller: Caller = { session: "", all: true }
-
-/**
- * The line a `fifo` adapter writes: for `run:` targets the string body, else the type when
- * there is no body, else the JSON body; for `branch:` targets the full JSON envelope.
- */
-export const fifoLine = (envelope: Envelope, target: "run" | "branch"): string => {
-  if (target === "branch") return JSON.stringify(envelope)
-  if (typeof envelope.body === "string") return envelope.body.replace(/\n/g, " ")
-  if (envelope.body === undefined) return envelope.type
-  return JSON.stringify(envelope.body)
-}
 
 export class Router extends Effect.Service<Router>()("troupe/Router", {
   scoped: Effect.gen(function* () {
@@ -111,9 +91,6 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
     const path = yield* Path.Path
     const ids = yield* MessageIds
     const keys = yield* MessageKeys
-
-    /** Addresses with queued FIFO messages, retried by the redelivery fiber. */
-    const waiting = new Set<string>()
 
     const scope = yield* Effect.scope
     const fs = yield* FileSystem.FileSystem
@@ -145,119 +122,32 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
 
     const contractOf = (mailbox: unknown): MailboxContract => (mailbox as MailboxContract | undefined) ?? {}
 
-    // One flush at a time: a send and the redelivery fiber must not both write the same
-    // pending record (a message is written to a FIFO once).
-    const flushLock = yield* Effect.makeSemaphore(1)
-
-    /** Attempts FIFO delivery of an address's queued records; returns how the first write went. */
-    const flush = (address: string, runId: string) =>
-      flushLock.withPermits(1)(Effect.gen(function* () {
-        const stored = yield* supervisor.brief(runtimeCaller, runId)
-        if (stored.state !== "running" && stored.state !== "starting") {
-          waiting.delete(address)
-          return "run_not_running" as const
-        }
-        const fifo = path.join(stored.stateDir, "control.fifo")
-        // No FIFO, nothing to write to: don't load the pending records at all.
-        if (!(yield* fs.exists(fifo).pipe(Effect.orElseSucceed(() => false)))) {
-          waiting.add(address)
-          return "absent" as const
-        }
-        const target = address.startsWith("branch:") ? "branch" : "run"
-        for (const record of yield* mailbox.pending(address)) {
-          const wrote = yield* Fifo.writeLine(fifo, fifoLine(record.envelope, target))
-          if (wrote !== "written") {
-            waiting.add(address)
-            return wrote
-          }
-          yield* mailbox.markDelivered(record.id, "fifo")
-        }
-        waiting.delete(address)
-        return "written" as const
-      }))
-
-    // Redelivery: queued FIFO messages go out once a reader appears (or are dropped from the
-    // retry set when their run ends; they stay queued in the store, visible in `inbox`).
-    yield* Effect.forkScoped(
-      Effect.gen(function* () {
-        for (const address of [...waiting]) {
-          const parsed = parseAddress(address)
-          if (Either.isLeft(parsed) || (parsed.right._tag !== "Run" && parsed.right._tag !== "Branch")) {
-            waiting.delete(address)
-            continue
-          }
-          yield* flush(address, parsed.right.run).pipe(
-            Effect.catchAll((e) => Effect.zipRight(Effect.sync(() => waiting.delete(address)), Effect.logDebug(`redelivery to ${address} stopped: ${e.message}`)))
-          )
-        }
-      }).pipe(Effect.repeat(Schedule.spaced(Duration.millis(redeliveryMs))))
-    )
-
-    // Outboxes (pi-actors compatible): an actor appends envelopes, one JSON object per line,
-    // to `{state_dir}/outbox.jsonl`; each complete new line is sent as that run. A bad line
-    // is logged with its run and skipped; the offset only moves past complete lines.
-    const outboxOffsets = new Map<string, { generation: string; offset: number }>()
-    const scanOutboxes = Effect.gen(function* () {
-      const runs = yield* supervisor.activeRuns
-      const active = new Set(runs.map((r) => r.id))
-      for (const run of outboxOffsets.keys()) if (!active.has(run)) outboxOffsets.delete(run)
-      for (const info of runs) {
-        const run = info.id
-        const file = path.join(info.stateDir, "outbox.jsonl")
-        const size = yield* fs.stat(file).pipe(Effect.map((i) => Number(i.size)), Effect.orElseSucceed(() => 0))
-        const seen = outboxOffsets.get(run)
-        const offset = seen !== undefined && seen.generation === info.generation ? seen.offset : 0
-        if (size <= offset) {
-          outboxOffsets.set(run, { generation: info.generation, offset: Math.min(offset, size) })
-          continue
-        }
-        const bytes = yield* fs.readFile(file).pipe(Effect.orElseSucceed(() => new Uint8Array()))
-        const text = new TextDecoder().decode(bytes.subarray(offset))
-        const end = text.lastIndexOf("\n")
-        if (end < 0) continue
-        outboxOffsets.set(run, { generation: info.generation, offset: offset + Buffer.byteLength(text.slice(0, end + 1)) })
-        const caller: Caller = { session: info.owner, all: false, run }
-        for (const line of text.slice(0, end).split("\n")) {
-          if (line.trim() === "") continue
-          const parsed = Either.try(() => JSON.parse(line) as unknown)
-          if (Either.isLeft(parsed)) {
-            yield* Effect.logWarning(`run:${run} outbox.jsonl: not JSON: ${line.slice(0, 120)}`)
-            continue
-          }
-          yield* sendVia(caller, parsed.right, {}, "outbox").pipe(Effect.catchAll((e) => Effect.logWarning(`run:${run} outbox.jsonl message rejected: ${e.message}`)))
-        }
-      }
+    const delivery = yield* DeliveryAdapters.make({
+      mailbox,
+      fs,
+      path,
+      brief: (runId) => supervisor.brief(runtimeCaller, runId),
+      writeInput: supervisor.writeStdin
     })
+    // Redelivery: each adapter retries what it left queued (FIFO messages once a reader
+    // appears), every `redeliveryMs` while their runs are active.
+    yield* Effect.forkScoped(delivery.redeliver.pipe(Effect.repeat(Schedule.spaced(Duration.millis(redeliveryMs)))))
 
     const result = (envelope: Envelope, fields: Omit<ConstructorParameters<typeof MessageResult>[0], "id" | "to" | "from" | "sender" | "type">) =>
       // Built from a stamped envelope and literals: nothing to validate (one per message).
       new MessageResult({ id: envelope.id, to: envelope.to, from: envelope.from, ...(envelope.sender === undefined ? {} : { sender: envelope.sender }), type: envelope.type, ...fields }, true)
 
-    /** Stores a message in an inbox and delivers it through the run's adapter. */
-    const toInbox = (envelope: Envelope, address: string, runId: string, contract: MailboxContract, consumer: "run-inbox" | "branch-inbox") =>
+    /** Stores a message in an inbox and delivers it through the adapter its run registered. */
+    const toInbox = (envelope: Envelope, address: string, run: RunBrief, consumer: "run-inbox" | "branch-inbox") =>
       Effect.gen(function* () {
-        const record = yield* mailbox.enqueue({ address, runId, envelope })
+        const record = yield* mailbox.enqueue({ address, runId: run.id, envelope })
         // A retry (idempotency key) of a message that was already delivered or read: stored
         // once, pushed once.
         if (record.state !== "queued") return result(envelope, { delivered: true, persisted: true, queued: false, consumer })
-        if (contract.delivery === "stdin-jsonl") {
-          const written = yield* supervisor.writeStdin(runId, utf8.encode(JSON.stringify(envelope) + "\n"))
-          if (!written) return result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: "run_not_running" })
-          // Let the run's stdin feeder write the line before the store update, so the actor
-          // reads it a store round trip sooner.
-          yield* Effect.yieldNow()
-          yield* mailbox.markDelivered(envelope.id, "stdin-jsonl")
-          return result(envelope, { delivered: true, persisted: true, queued: false, consumer })
-        }
-        const fifo = contract.delivery === "fifo" || contract.delivery === undefined
-        if (!fifo) return result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: "pull_only" })
-        const outcome = yield* flush(address, runId)
-        if (outcome === "written") return result(envelope, { delivered: true, persisted: true, queued: false, consumer })
-        if (outcome === "absent" && contract.delivery === undefined) {
-          waiting.delete(address)
-          return result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: "pull_only" })
-        }
-        return result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: outcome === "run_not_running" ? outcome : "no_live_reader" })
+        const outcome = yield* delivery.deliver(envelope, { address, runId: run.id, registration: run.delivery })
+        return outcome._tag === "Delivered"
+          ? result(envelope, { delivered: true, persisted: true, queued: false, consumer })
+          : result(envelope, { delivered: false, persisted: true, queued: true, consumer, reason: outcome.reason })
       })
 
     const toRun = (caller: Caller, envelope: Envelope, run: string) =>
@@ -283,7 +173,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         if (stored.state !== "running" && stored.state !== "starting") {
           return result(envelope, { delivered: false, persisted: false, queued: false, consumer: "run-inbox", reason: "run_not_running", state: stored.state })
         }
-        return yield* toInbox(envelope, `run:${run}`, run, contract, "run-inbox")
+        return yield* toInbox(envelope, `run:${run}`, stored, "run-inbox")
       })
 
     /**
@@ -307,7 +197,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         // (SPEC-messaging §3); one roster-only write, batched with the room's posts.
         yield* rooms.touch(`room:${run}`, [envelope.from, envelope.to])
         yield* touchSnapshot(run, stored.stateDir, stored.parent)
-        return yield* toInbox(envelope, `branch:${run}/${branch}`, run, contractOf(stored.mailbox), "branch-inbox")
+        return yield* toInbox(envelope, `branch:${run}/${branch}`, stored, "branch-inbox")
       })
 
     const toRoom = (caller: Caller, input: { from?: string | undefined }, envelope: Envelope, from: Address, run: string) =>
@@ -324,11 +214,10 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         }
         yield* rooms.post({ room: `room:${run}`, envelope, ...(stored.parent === undefined ? {} : { parent: `run:${stored.parent}` }) })
         yield* touchSnapshot(run, stored.stateDir, stored.parent)
-        const contract = contractOf(stored.mailbox)
         for (const r of recipients) {
           // The copy's id derives from the post's, so a retried post (same id) finds its copies.
           const copy = yield* ids.stamp({ to: r, type: envelope.type, from: envelope.from, ...(envelope.summary === undefined ? {} : { summary: envelope.summary }), ...(envelope.body === undefined ? {} : { body: envelope.body }), correlation_id: envelope.correlation_id ?? envelope.id }, { from: from as MessageableAddress, sender: envelope.sender ?? "runtime", id: derivedMessageId(envelope.id, r) })
-          yield* toInbox(copy, r, run, contract, "branch-inbox")
+          yield* toInbox(copy, r, stored, "branch-inbox")
         }
         return result(envelope, { delivered: true, persisted: true, queued: false, consumer: "room-timeline" })
       })
@@ -478,6 +367,8 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
         )
       )
 
+    // Outboxes: each active run's new complete `outbox.jsonl` lines are sent as that run.
+    const scanOutboxes = makeOutboxScan({ fs, path, activeRuns: supervisor.activeRuns, send: (caller, input) => sendVia(caller, input, {}, "outbox") })
     yield* Effect.forkScoped(
       scanOutboxes.pipe(
         Effect.catchAllCause((cause) => Effect.logWarning(`outbox scan failed: ${Cause.pretty(cause)}`)),
@@ -485,7 +376,7 @@ export class Router extends Effect.Service<Router>()("troupe/Router", {
       )
     )
 
-    return { send, flush, inboxNext, inboxList, inboxSettle, roomTail } as const
+    return { send, inboxNext, inboxList, inboxSettle, roomTail } as const
   })
 }) {}
 

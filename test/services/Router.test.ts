@@ -79,6 +79,25 @@ describe("router (real processes)", () => {
     }).pipe(Effect.provide(testRuntime({ config: { userRecipes: recipes } })))
   })
 
+  it.live("a pi-rpc contract on a template run is explicit: queued with delivery_unavailable, never silently pull", () => {
+    const recipes = join(scratch("troupe-router-"), "recipes")
+    mkdirSync(recipes)
+    writeFileSync(join(recipes, "rpc.json"), JSON.stringify({ description: "declares pi-rpc", mailbox: { delivery: "pi-rpc" }, template: "sleep 30" }))
+    return Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const router = yield* Router
+      yield* supervisor.spawn(A, new SpawnRequest({ recipe: "rpc", as: "rpc" }))
+      const brief = yield* supervisor.brief(A, "rpc")
+      expect(brief.delivery).toEqual({ adapter: "pi-rpc", declared: true })
+      const sent = yield* router.send(A, { to: "run:rpc", type: "task.prompt", body: "hi" })
+      expect(sent).toMatchObject({ delivered: false, persisted: true, queued: true, consumer: "run-inbox", reason: "delivery_unavailable" })
+      // Still readable by pulling: the message is kept, only nothing pushes it.
+      const next = yield* router.inboxNext(asRun("rpc"), "run:rpc", { claim: true })
+      expect(Option.getOrThrow(next).envelope.body).toBe("hi")
+      yield* supervisor.control(A, "rpc", "control.kill")
+    }).pipe(Effect.provide(testRuntime({ config: { userRecipes: recipes } })))
+  })
+
   it.live("pull inboxes: next, claim, ack; senders are verified and provenance is enforced", () => {
     return Effect.gen(function* () {
       const supervisor = yield* Supervisor

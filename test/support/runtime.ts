@@ -22,6 +22,7 @@ import { Recipes } from "../../src/services/Recipes.js"
 import { Rooms } from "../../src/services/Rooms.js"
 import { Router } from "../../src/services/Router.js"
 import { Store } from "../../src/services/Store.js"
+import type { RunKinds } from "../../src/services/runs/RunKinds.js"
 import { Supervisor } from "../../src/services/Supervisor.js"
 
 /** SIGTERM → SIGKILL grace of the real host and of `TroupeConfig` in tests, ms. */
@@ -37,6 +38,10 @@ export const testKillGraceMs = 300
 export const testRuntime = (
   options: {
     readonly host?: Layer.Layer<Host> | undefined
+    /** The `Hosts` (default: `Hosts.layer()`, serving `host` as `local`). */
+    readonly hosts?: Layer.Layer<Hosts, never, Host> | undefined
+    /** The run kinds (default: `RunKinds.layer`, i.e. `template`). */
+    readonly kinds?: Layer.Layer<RunKinds, never, CommandGraph> | undefined
     readonly home?: string | undefined
     readonly config?: Partial<Config.TroupeConfigShape> | undefined
   } = {}
@@ -51,7 +56,7 @@ export const testRuntime = (
   ).pipe(Layer.provide(NodeContext.layer))
   const host = options.host ?? LocalHost.layer({ graceMs: testKillGraceMs })
   const base = Layer.mergeAll(CommandGraph.Default, Recipes.Default).pipe(
-    Layer.provideMerge(Hosts.layer()),
+    Layer.provideMerge(options.hosts ?? Hosts.layer()),
     Layer.provideMerge(host),
     Layer.provideMerge(Layer.succeed(PipeCloseGrace, Duration.millis(500))),
     Layer.provideMerge(config),
@@ -61,7 +66,7 @@ export const testRuntime = (
   const persistence = Layer.mergeAll(Events.Default, Mailbox.Default, Rooms.Default, MessageKeys.Default, MessageIds.Default).pipe(Layer.provideMerge(store))
   return Router.Default.pipe(
     Layer.provideMerge(Inspector.Default),
-    Layer.provideMerge(Supervisor.Default),
+    Layer.provideMerge(options.kinds === undefined ? Supervisor.Default : Supervisor.DefaultWithoutDependencies.pipe(Layer.provide(options.kinds))),
     Layer.provideMerge(persistence),
     Layer.provideMerge(base)
   )
