@@ -244,7 +244,8 @@ export class Command {
     if (this.killing) for (const out of this.streams) this.streamEnded(out)
     if (this.streams.some((out) => !out.ended)) return
     this.released = true
-    this.stdinOpen = false
+    // Tell a client still writing that stdin is gone: it must not wait for credit that never comes.
+    this.stdinGone()
     this.child?.stdin?.destroy()
     for (; this.killReplies > 0; this.killReplies--) this.link.send({ t: "killed", id: this.id })
     this.link.release(this.id)

@@ -38,8 +38,8 @@ export interface BrokerChildOptions extends Omit<BrokerHostOptions, "reconnect">
   readonly program?: string | undefined
   /** Node executable running the broker (default: this process's). */
   readonly node?: string | undefined
-  /** The broker's environment, the base of every leaf's (default: this process's). */
-  readonly env?: Readonly<Record<string, string>> | undefined
+  /** The broker's environment, the base of every leaf's (default: this process's); undefined values are left out. */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined
 }
 
 const defaultGraceMs = 5000
@@ -105,8 +105,8 @@ export const make = (channel: BrokerChannel, options: BrokerHostOptions = {}) =>
         yield* conn.forget(leaf)
       })
 
-    const start = (spec: StartSpec) =>
-      Effect.gen(function* () {
+    const start = Effect.fn("BrokerHost.start")(
+      function* (spec: StartSpec) {
         const leaf = yield* Effect.acquireRelease(
           Effect.gen(function* () {
             const leaf = yield* conn.register
@@ -132,19 +132,22 @@ export const make = (channel: BrokerChannel, options: BrokerHostOptions = {}) =>
             )
         }
         return process
-      })
+      }
+    )
 
     const host: HostShape = {
       name: "broker",
       start,
-      resolve: (argv, cwd, home) =>
-        conn.request({ t: "resolve", argv, cwd, home }).pipe(
-          Effect.flatMap((answer) => (answer.t === "resolved" ? Effect.succeed(answer.argv) : Effect.fail(refused("spawn", `cannot resolve ${argv[0]}`)(answer))))
-        ),
-      reap: (identity) =>
-        conn.request({ t: "reap", identity: wireIdentity(identity), graceMs }).pipe(
-          Effect.flatMap((answer) => (answer.t === "reaped" ? Effect.succeed(answer.count) : Effect.fail(refused("io", `cannot reap pid ${identity.pid}`)(answer))))
-        )
+      resolve: Effect.fn("BrokerHost.resolve")(function* (argv: ReadonlyArray<string>, cwd: string, home: string) {
+        const answer = yield* conn.request({ t: "resolve", argv, cwd, home })
+        if (answer.t === "resolved") return answer.argv
+        return yield* refused("spawn", `cannot resolve ${argv[0]}`)(answer)
+      }),
+      reap: Effect.fn("BrokerHost.reap")(function* (identity: ProcessIdentity) {
+        const answer = yield* conn.request({ t: "reap", identity: wireIdentity(identity), graceMs })
+        if (answer.t === "reaped") return answer.count
+        return yield* refused("io", `cannot reap pid ${identity.pid}`)(answer)
+      })
     }
     return host
   })
@@ -157,6 +160,9 @@ const defaultProgram = (): string | undefined =>
   ["../../broker/exec-broker.mjs", "../../dist/broker/exec-broker.mjs"]
     .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
     .find((file) => fs.existsSync(file))
+
+const definedEntries = (env: Readonly<Record<string, string | undefined>>) =>
+  Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined))
 
 const exitOf = (child: ChildProcess) =>
   Effect.async<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>((resume) => {
@@ -185,14 +191,15 @@ export const childChannel = (options: BrokerChildOptions = {}) =>
         try: () =>
           spawn(options.node ?? process.execPath, [program, "--grace-ms", String(graceMs)], {
             stdio: ["pipe", "pipe", "pipe"],
-            ...(options.env === undefined ? {} : { env: { ...options.env } })
+            ...(options.env === undefined ? {} : { env: definedEntries(options.env) })
           }),
         catch: (error) => unavailable(`cannot start the exec broker: ${error instanceof Error ? error.message : String(error)}`)
       }),
       (child) =>
         Effect.gen(function* () {
           child.stdin?.end()
-          const ended = yield* Effect.timeoutOption(exitOf(child), graceMs + 5000)
+          // Interruptible: finalizers are not, and a timeout must interrupt the wait it races.
+          const ended = yield* Effect.timeoutOption(Effect.interruptible(exitOf(child)), graceMs + 5000)
           if (Option.isNone(ended)) {
             child.kill("SIGKILL")
             yield* exitOf(child)
@@ -248,6 +255,9 @@ export class BrokerHost extends Context.Tag("troupe/BrokerHost")<BrokerHost, Hos
   static readonly childChannel = childChannel
   static readonly layerChild = (options?: BrokerChildOptions): Layer.Layer<BrokerHost, HostError> =>
     Layer.scoped(BrokerHost, makeChild(options))
+  /** A local broker child serving any tag of {@link HostShape} (e.g. `BrokerHost.layerAs(Host, { graceMs })`). */
+  static readonly layerAs = <I>(tag: Context.Tag<I, HostShape>, options?: BrokerChildOptions): Layer.Layer<I, HostError> =>
+    Layer.scoped(tag, makeChild(options))
 }
 
 export type { BrokerConnection }

@@ -139,6 +139,9 @@ export const connect = (channel: BrokerChannel, options: { readonly helloTimeout
             return yield* Queue.offer(leaf[frame.stream], End)
           case "exit":
             leaf.exited = true
+            // Everything of the leaf is gone: nothing reads its stdin any more.
+            leaf.stdinClosed = true
+            if (leaf.creditWaiter !== undefined) yield* Deferred.succeed(leaf.creditWaiter, undefined)
             return yield* Deferred.succeed(leaf.exit, frame.signal === null ? { code: frame.code } : { code: frame.code, signal: frame.signal })
           case "credit":
             leaf.stdinCredit += frame.bytes
