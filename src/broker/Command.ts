@@ -10,7 +10,8 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import type { Readable } from "node:stream"
 import { maxChunkBytes, markerVariable } from "./FrameCodec.js"
-import { readStat, sweep, type Target } from "./Proc.js"
+import { readStat, type SweepTarget } from "./ProcScan.js"
+import { sweep } from "./Sweep.js"
 
 /** What a command needs from its connection. */
 export interface Link {
@@ -68,7 +69,7 @@ class OutStream {
 
 export class Command {
   private child: ChildProcess | undefined
-  private target: Target | undefined
+  private target: SweepTarget | undefined
   private readonly streams: Array<OutStream> = []
   private leaderExited = false
   private exitSent = false

@@ -25,7 +25,7 @@ import {
   protocolVersion,
   type RawFrame
 } from "./FrameCodec.js"
-import { sweep } from "./Proc.js"
+import { sweep } from "./Sweep.js"
 import { resolveArgv } from "./Resolve.js"
 
 /** The broker's own version string, reported in `hello`. */
