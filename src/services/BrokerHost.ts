@@ -45,6 +45,9 @@ export interface BrokerChildOptions extends Omit<BrokerHostOptions, "reconnect">
 const defaultGraceMs = 5000
 const defaultHelloTimeoutMs = 30_000
 
+/** How long a leaf's scope waits for `killed`: three sweep rounds (grace + 1 s each) plus 10 s, in ms. */
+const killAnswerBound = (graceMs: number) => 3 * (graceMs + 1000) + 10_000
+
 const wireIdentity = (identity: ProcessIdentity) => ({
   pid: identity.pid,
   pgid: identity.pgid,
@@ -99,7 +102,18 @@ export const make = (channel: BrokerChannel, options: BrokerHostOptions = {}) =>
       Effect.gen(function* () {
         const finished = leaf.exited && leaf.ended.stdout && leaf.ended.stderr
         if (conn.deadWith() === undefined && !finished) {
-          yield* conn.send({ t: "kill", id: leaf.id, graceMs }).pipe(Effect.zipRight(Deferred.await(leaf.killed)), Effect.ignore)
+          // Bounded, and interruptible so the bound can fire inside this finalizer: a broker that
+          // is alive but stuck (stopped, a wedged link) must not hang the scope.
+          const answered = yield* conn.send({ t: "kill", id: leaf.id, graceMs }).pipe(
+            Effect.zipRight(Effect.interruptible(Deferred.await(leaf.killed))),
+            Effect.timeoutOption(killAnswerBound(graceMs)),
+            Effect.orElseSucceed(() => Option.some(undefined))
+          )
+          if (Option.isNone(answered)) {
+            yield* Effect.logWarning("BrokerHost: the exec broker did not confirm a kill in time").pipe(
+              Effect.annotateLogs({ id: leaf.id, pid: leaf.identity?.pid })
+            )
+          }
         }
         if (conn.deadWith() !== undefined) yield* Deferred.await(recovered)
         yield* conn.forget(leaf)

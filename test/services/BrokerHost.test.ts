@@ -233,6 +233,31 @@ describe("BrokerHost", () => {
       })
     ))
 
+  it.live("a stuck broker cannot hang a leaf's scope; closing the host sweeps what it left", () => {
+    let brokerPid = 0
+    return Effect.gen(function* () {
+      const identity = yield* withHost((host) =>
+        Effect.gen(function* () {
+          const leftover = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const proc = yield* host.start(spec(["sleep", "300"]))
+              track(proc.identity)
+              yield* eventually(() => pidsWithEnv("TROUPE_LEAF_ID", proc.identity.marker!), (pids) => pids.length >= 1)
+              brokerPid = ppidOf(proc.identity.pid)
+              process.kill(brokerPid, "SIGSTOP")
+              return proc.identity
+            })
+          )
+          // The scope closed after its bound although the broker never answered `kill`.
+          expect(pidsWithEnv("TROUPE_LEAF_ID", leftover.marker!)).toHaveLength(1)
+          process.kill(brokerPid, "SIGCONT")
+          return leftover
+        })
+      )
+      expect(pidsWithEnv("TROUPE_LEAF_ID", identity.marker!)).toEqual([])
+    }).pipe(Effect.ensuring(Effect.try(() => brokerPid > 0 && process.kill(brokerPid, "SIGCONT")).pipe(Effect.ignore)))
+  })
+
   it.live("reaps a dead owner's leaf from another connection, verified by identity", () =>
     Effect.gen(function* () {
       const leftover = yield* Effect.scoped(
