@@ -27,3 +27,17 @@ await build({
   external: ["better-sqlite3", "ssh2", "cpu-features", "write-file-atomic", "proper-lockfile"]
 })
 chmodSync("dist/bin/troupe.js", 0o755)
+// The exec broker: one self-contained file importing only node: builtins (docs/broker.md), so it
+// can be copied to a machine where only Node exists.
+await build({
+  entryPoints: ["src/broker/exec-broker.ts"],
+  outfile: "dist/broker/exec-broker.mjs",
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  sourcemap: false,
+  legalComments: "none",
+  banner: { js: "#!/usr/bin/env node" }
+})
+chmodSync("dist/broker/exec-broker.mjs", 0o755)
