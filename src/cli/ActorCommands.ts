@@ -13,7 +13,7 @@ import * as Envelope from "../domain/Envelope.js"
 import { compact } from "../domain/Inspect.js"
 import { ControlType, type RunInfo, StatusFilter } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
-import { CliExit, parsePairs, parseValuesJson, templateFromFlag, UsageError } from "./Common.js"
+import { callerEnvironment, CliExit, parsePairs, parseValuesJson, templateFromFlag, UsageError } from "./Common.js"
 
 /** The daemon itself (the whole runtime) loads only in `daemon start --foreground`. */
 const runDaemon = (options: { readonly idleMs: number }) =>
@@ -37,13 +37,11 @@ interface Identity {
 /** The daemon client for this invocation's identity (auto-starts the daemon). */
 const connect = (id: Identity, autoStart = true) =>
   Effect.gen(function* () {
-    const env = Config.inheritedEnvironment()
-    const token = env.TROUPE_TOKEN
+    const env = yield* callerEnvironment
     return yield* Client.makeRemote({
       autoStart,
-      // An empty variable counts as unset.
-      session: Option.getOrElse(id.session, () => (env.TROUPE_SESSION === undefined || env.TROUPE_SESSION === "" ? "cli" : env.TROUPE_SESSION)),
-      token: token !== undefined && token !== "" ? token : undefined,
+      session: Option.getOrElse(Option.orElse(id.session, () => env.session), () => "cli"),
+      token: Option.getOrUndefined(env.token),
       all: id.all
     })
   })
@@ -406,8 +404,9 @@ const roomPost = Command.make(
     Effect.gen(function* () {
       const pairs = [`to=${roomOf(input.run)}`, `type=${input.type}`, `body=${input.body}`]
       if (Option.isSome(input.summary)) pairs.push(`summary=${input.summary.value}`)
-      const inActor = (Config.inheritedEnvironment().TROUPE_TOKEN ?? "") !== ""
-      pairs.push(`from=${Option.getOrElse(input.from, () => (inActor ? `run:${Config.inheritedEnvironment().TROUPE_RUN ?? ""}` : "coordinator"))}`)
+      const env = yield* callerEnvironment
+      const inActor = Option.isSome(env.token)
+      pairs.push(`from=${Option.getOrElse(input.from, () => (inActor ? `run:${Option.getOrElse(env.run, () => "")}` : "coordinator"))}`)
       const envelope = yield* Envelope.envelopeFromPairs(pairs).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
       const remote = yield* connect(input)
       const out = yield* remote.actors.message(envelope)

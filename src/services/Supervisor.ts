@@ -38,7 +38,7 @@ import {
   type StatusFilter
 } from "../domain/Run.js"
 import { TemplateError } from "../domain/Template.js"
-import { homePaths, TroupeConfig } from "../layers/Config.js"
+import { homePaths, TroupeConfig } from "./TroupeConfig.js"
 import { CommandGraph, firstLeafPath } from "./CommandGraph.js"
 import { writeSnapshot } from "./Communication.js"
 import { Events } from "./Events.js"
