@@ -1,6 +1,6 @@
 /**
- * The in-process actor runtime for tests: `Runtime.layer`'s wiring with an injectable `Host`,
- * a fresh temporary `TROUPE_HOME` (removed when the layer is released) and a short kill grace.
+ * The in-process actor runtime for tests: `Runtime.layer` (the one layer graph the daemon and
+ * `Troupe.layer` use) with a test home, a short kill grace and an injectable `Host`.
  * Plus `clockHost`, a fake `Host` whose leaves "run" on the `Clock`, so TestClock drives them.
  */
 import { FileSystem } from "@effect/platform"
@@ -8,28 +8,19 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Clock, Effect, Layer, TestServices } from "effect"
 import * as Output from "../../src/domain/Output.js"
 import * as Config from "../../src/layers/Config.js"
-import { CommandGraph } from "../../src/services/CommandGraph.js"
-import { MessageIds } from "../../src/domain/Envelope.js"
-import { Events } from "../../src/services/Events.js"
+import * as Runtime from "../../src/layers/Runtime.js"
 import { Host, type LeafSpec } from "../../src/services/Host.js"
-import { Inspector } from "../../src/services/Inspector.js"
 import { LocalHost } from "../../src/services/LocalHost.js"
-import { Mailbox } from "../../src/services/Mailbox.js"
-import { MessageKeys } from "../../src/services/MessageKeys.js"
-import { Recipes } from "../../src/services/Recipes.js"
-import { Rooms } from "../../src/services/Rooms.js"
-import { Router } from "../../src/services/Router.js"
-import { Store } from "../../src/services/Store.js"
-import { Supervisor } from "../../src/services/Supervisor.js"
 
 /** SIGTERM → SIGKILL grace of the real host and of `TroupeConfig` in tests, ms. */
 export const testKillGraceMs = 300
 
 /**
- * Supervisor + Inspector + Events + Store (SQLite under a fresh temporary home) + CommandGraph +
- * Recipes + `host` (default: a real `LocalHost` with a 300 ms grace) + `TroupeConfig` + Node
- * platform. `home`: use this directory instead of a temporary one (created if missing, kept);
- * `config`: other configuration overrides (e.g. `userRecipes`).
+ * `Runtime.layer` — Router, Supervisor, Inspector, Events, Mailbox, Rooms, Store (SQLite under a
+ * fresh temporary home), CommandGraph, Recipes, Registry, `TroupeConfig`, Node platform — on
+ * `host` (default: a real `LocalHost` with a 300 ms grace). `home`: use this directory instead
+ * of a temporary one (created if missing, kept); `config`: other configuration overrides
+ * (e.g. `userRecipes`).
  */
 export const testRuntime = (
   options: {
@@ -45,21 +36,10 @@ export const testRuntime = (
       yield* fs.makeDirectory(home, { recursive: true, mode: 0o700 })
       return Config.layer({ home, killGraceMs: testKillGraceMs, ...options.config })
     })
-  ).pipe(Layer.provide(NodeContext.layer))
+    // A test home that cannot be made is a broken test machine.
+  ).pipe(Layer.provide(NodeContext.layer), Layer.orDie)
   const host = options.host ?? LocalHost.layer({ graceMs: testKillGraceMs, pipeCloseGraceMs: 500 })
-  const base = Layer.mergeAll(CommandGraph.Default, Recipes.Default).pipe(
-    Layer.provideMerge(host),
-    Layer.provideMerge(config),
-    Layer.provideMerge(NodeContext.layer)
-  )
-  const store = Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => Store.sqlite(Config.homePaths(c.home).database)))
-  const persistence = Layer.mergeAll(Events.Default, Mailbox.Default, Rooms.Default, MessageKeys.Default, MessageIds.Default).pipe(Layer.provideMerge(store))
-  return Router.Default.pipe(
-    Layer.provideMerge(Inspector.Default),
-    Layer.provideMerge(Supervisor.Default),
-    Layer.provideMerge(persistence),
-    Layer.provideMerge(base)
-  )
+  return Runtime.layer({}, { config, host })
 }
 
 /** What a `clockHost` has seen: every leaf it started, and how many are running now. */
