@@ -13,7 +13,6 @@ import { connect, json, print, printJson, withExamples } from "./Session.js"
 const runDaemon = (options: { readonly idleMs: number }) =>
   Effect.flatMap(Effect.promise(() => import("../daemon/Server.js")), (server) => server.runDaemon(options))
 
-
 const daemonStart = Command.make(
   "start",
   {

@@ -3,13 +3,12 @@
  * configuration and the platform, run the command tree, print errors as one line
  * (`error: <message>`), and exit with the command's code.
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect } from "effect"
-import { cli } from "./Cli.js"
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Layer } from "effect"
-import { exitCodeOf } from "./Common.js"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Cause, Effect, Layer } from "effect"
 import * as Config from "../layers/Config.js"
+import { cli } from "./Cli.js"
+import { exitCodeOf } from "./Common.js"
 
 const report = (cause: Cause.Cause<unknown>) =>
   Effect.sync(() => {
