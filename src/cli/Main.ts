@@ -27,14 +27,21 @@ const report = (cause: Cause.Cause<unknown>) =>
       return
     }
     process.exitCode = 1
-    process.stderr.write(`error: internal error: ${Cause.pretty(cause).split("\n")[0]}\n`)
+    const defect = Cause.squash(cause)
+    if (defect instanceof Config.InvalidConfiguration) {
+      process.stderr.write(`error: ${defect.message}\n`)
+      return
+    }
+    const first = Cause.pretty(cause).split("\n").find((l) => l.trim() !== "") ?? "unknown"
+    process.stderr.write(`error: internal error: ${first}\n`)
   })
 
 cli(process.argv).pipe(
   // Daemon connections opened by a command close when the command ends.
   Effect.scoped,
-  Effect.catchAllCause(report),
   // Only configuration and the platform here: each command loads what it needs.
   Effect.provide(Layer.mergeAll(Config.layer(), NodeContext.layer)),
+  // After `provide`, so a configuration that cannot be read is reported too.
+  Effect.catchAllCause(report),
   NodeRuntime.runMain({ disableErrorReporting: true })
 )

@@ -3,7 +3,7 @@
  * so business code never reads `process.env`. The service itself (`TroupeConfig`, its shape,
  * `homePaths`) lives in `src/services/TroupeConfig.ts` and is re-exported here.
  */
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, Data, Effect, Layer, Option } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { dirname, join, resolve } from "node:path"
@@ -36,20 +36,27 @@ export const packageRoot = (): string => {
   }
 }
 
-/** `TROUPE_LOCAL_HOST`: `local` when unset; a value other than `local` or `broker` is a defect naming it. */
+/**
+ * An environment variable holds a value troupe cannot use. Raised as a defect while the
+ * configuration layer is built (the layer's type stays error-free); the CLI prints its
+ * message as `error: <message>`.
+ */
+export class InvalidConfiguration extends Data.TaggedError("InvalidConfiguration")<{ readonly message: string }> {}
+
+/** `TROUPE_LOCAL_HOST`: `local` when unset; a value other than `local` or `broker` is an {@link InvalidConfiguration} defect. */
 const localHostKind = (value: Option.Option<string>): Effect.Effect<LocalHostKind> =>
   Option.match(value, {
     onNone: () => Effect.succeed<LocalHostKind>("local"),
     onSome: (v) =>
       v === "local" || v === "broker"
         ? Effect.succeed<LocalHostKind>(v)
-        : Effect.dieMessage(`TROUPE_LOCAL_HOST must be local or broker, not ${JSON.stringify(v)}`)
+        : Effect.die(new InvalidConfiguration({ message: `TROUPE_LOCAL_HOST must be local or broker, not ${JSON.stringify(v)}` }))
   })
 
 /**
  * Reads `TROUPE_HOME`, `TROUPE_KILL_GRACE_MS` (SIGTERM → SIGKILL grace, default 5,000 ms;
  * a malformed value is ignored), `TROUPE_NODE` (the daemon's `node`), `TROUPE_LOCAL_HOST`
- * (`local` | `broker`, default `local`; any other value is a defect naming the variable) and
+ * (`local` | `broker`, default `local`; any other value is an `InvalidConfiguration` defect) and
  * the user recipe root (`TROUPE_RECIPES`, `PI_CODING_AGENT_DIR`); everything else has fixed
  * defaults overridable by `overrides`.
  */
