@@ -1,40 +1,11 @@
 /**
- * CLI entry: provide the platform and live services, run the command tree, print errors as one
- * line (`error: <message>`), and exit with the command's code.
+ * CLI entry. `troupe --version` answers from here, before anything else loads (it is what
+ * scripts call to probe for troupe, and starting Effect costs several times Node's own
+ * startup). Everything else loads the command tree (`src/cli/Main.ts`) on demand; the
+ * commands in turn load the runtime only when they run it (`run`, `daemon start`).
  */
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect } from "effect"
-import { cli } from "../src/cli/Cli.js"
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Layer } from "effect"
-import { exitCodeOf } from "../src/cli/Common.js"
-import * as Config from "../src/layers/Config.js"
+import { version } from "../src/version.js"
 
-const report = (cause: Cause.Cause<unknown>) =>
-  Effect.sync(() => {
-    const failure = Cause.failureOption(cause)
-    if (failure._tag === "Some") {
-      const e = failure.value as { _tag?: string; message?: string }
-      process.exitCode = exitCodeOf(e)
-      if (e._tag === "CliExit") return
-      // @effect/cli already printed validation errors with help.
-      if (e._tag === "ValidationError" || (e as { _tag?: string })._tag?.startsWith("Validation")) return
-      process.stderr.write(`error: ${e.message ?? String(e)}\n`)
-      return
-    }
-    if (Cause.isInterruptedOnly(cause)) {
-      process.exitCode = 130
-      return
-    }
-    process.exitCode = 1
-    process.stderr.write(`error: internal error: ${Cause.pretty(cause).split("\n")[0]}\n`)
-  })
-
-cli(process.argv).pipe(
-  // Daemon connections opened by a command close when the command ends.
-  Effect.scoped,
-  Effect.catchAllCause(report),
-  // Only configuration and the platform here: each command loads what it needs.
-  Effect.provide(Layer.mergeAll(Config.layer(), NodeContext.layer)),
-  NodeRuntime.runMain({ disableErrorReporting: true })
-)
+const args = process.argv.slice(2)
+if (args.length === 1 && args[0] === "--version") process.stdout.write(`${version}\n`)
+else await import("../src/cli/Main.js")

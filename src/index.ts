@@ -10,7 +10,7 @@
  *   LeafCapture (capture above hosts), Recipes, and the wiring.
  */
 export * as DaemonClient from "./daemon/Client.js"
-export { Authentication, CurrentCaller, DaemonStatus, TroupeRpcs } from "./daemon/Protocol.js"
+export { Authentication, CurrentCaller, DaemonStatus, TroupeRpcs } from "./domain/Protocol.js"
 export { runDaemon, type DaemonOptions } from "./daemon/Server.js"
 export * as Address from "./domain/Address.js"
 export * as Envelope from "./domain/Envelope.js"

@@ -1,86 +1,21 @@
 /**
- * CLI commands over the daemon: `spawn`, `ps`, `inspect`, `logs`, `wait`, `kill`, `events`,
- * `message`, `inbox next|ack|fail|list`, `room post|tail`, `prune` and
- * `daemon start|stop|status` (SPEC-adapters §2). Every
- * command acts as a session: `--session` (env `TROUPE_SESSION`, default `cli`), or, inside an
- * actor process, as its run (env `TROUPE_TOKEN`, which wins). `--all` acts across sessions.
- * Compact text by default; `--json` prints the documented JSON shapes.
+ * CLI commands over the daemon (SPEC-adapters §2): `spawn`, `ps`, `inspect`, `logs`, `wait`,
+ * `kill`, `events`, `archive`, `prune`, plus the messaging commands (`MessageCommands.ts`) and
+ * `daemon start|stop|status` (`DaemonCommands.ts`). Every command acts as a session or, inside
+ * an actor process, as its run (`Session.ts`); `--all` acts across sessions. Compact text by
+ * default; `--json` prints the documented JSON shapes.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Clock, Console, Duration, Effect, Option, Schema, Stream } from "effect"
-import * as Client from "../daemon/Client.js"
-import * as Envelope from "../domain/Envelope.js"
+import { Clock, Console, Duration, Effect, Option, Stream } from "effect"
 import { compact } from "../domain/Inspect.js"
-import { ControlType, type RunInfo, StatusFilter } from "../domain/Run.js"
+import type { ControlType } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import { CliExit, parsePairs, parseValuesJson, templateFromFlag, UsageError } from "./Common.js"
+import { daemon } from "./DaemonCommands.js"
+import { messageCommands } from "./MessageCommands.js"
+import { all, connect, exitCodeOfRun, type Identity, json, parseDuration, print, printJson, psLine, session, statusFilter, withExamples } from "./Session.js"
 
-/** The daemon itself (the whole runtime) loads only in `daemon start --foreground`. */
-const runDaemon = (options: { readonly idleMs: number }) =>
-  Effect.flatMap(Effect.promise(() => import("../daemon/Server.js")), (server) => server.runDaemon(options))
-
-// ---------------------------------------------------------------------------------------------
-// Shared options
-
-const session = Options.text("session").pipe(
-  Options.withDescription("Act as this session (default: $TROUPE_SESSION or cli)"),
-  Options.optional
-)
-const all = Options.boolean("all").pipe(Options.withDescription("Operator: act across every session"))
-const json = Options.boolean("json").pipe(Options.withDescription("Print stable JSON instead of compact text"))
-
-interface Identity {
-  readonly session: Option.Option<string>
-  readonly all: boolean
-}
-
-/** The daemon client for this invocation's identity (auto-starts the daemon). */
-const connect = (id: Identity, autoStart = true) =>
-  Effect.gen(function* () {
-    const env = Config.inheritedEnvironment()
-    const token = env.TROUPE_TOKEN
-    return yield* Client.makeRemote({
-      autoStart,
-      // An empty variable counts as unset.
-      session: Option.getOrElse(id.session, () => (env.TROUPE_SESSION === undefined || env.TROUPE_SESSION === "" ? "cli" : env.TROUPE_SESSION)),
-      token: token !== undefined && token !== "" ? token : undefined,
-      all: id.all
-    })
-  })
-
-const print = (text: string) => Console.log(text)
-const printJson = (value: unknown) => Console.log(JSON.stringify(value))
-
-const decodeFilter = Schema.decodeUnknown(StatusFilter)
-const statusFilter = (raw: Option.Option<string>) =>
-  Option.match(raw, {
-    onNone: () => Effect.succeed<StatusFilter>("all"),
-    onSome: (s) => decodeFilter(s).pipe(Effect.mapError(() => new UsageError({ message: `--status must be one of: ${StatusFilter.literals.join(", ")}` })))
-  })
-
-const age = (r: RunInfo, now: number) => {
-  const ms = (r.ended_at ?? now) - r.created_at
-  return ms < 1000 ? `${ms}ms` : ms < 60_000 ? `${Math.round(ms / 1000)}s` : `${Math.round(ms / 60_000)}m`
-}
-
-/** One compact `ps` line. */
-export const psLine = (r: RunInfo, now: number) =>
-  `run=${r.id} status=${r.state} recipe=${compact(r.recipe)} code=${compact(r.code)} active=${r.progress.active} pid=${compact(r.processes[0]?.pid)} age=${age(r, now)}${r.owner === "cli" ? "" : ` owner=${compact(r.owner)}`}`
-
-/** Exit code of a finished run for `wait`: its code, else 1 for failed/lost and 130 for kills. */
-export const exitCodeOfRun = (r: RunInfo): number =>
-  r.code !== null ? r.code : r.state === "done" ? 0 : r.state === "killed" || r.state === "cancelled" ? 130 : 1
-
-const parseDuration = (text: string) =>
-  Effect.gen(function* () {
-    const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim())
-    if (m === null) return yield* new UsageError({ message: `Invalid duration ${text} (examples: 500ms, 30s, 5m, 1h, 7d)` })
-    const unitMs = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const
-    return Math.round(Number(m[1]) * unitMs[(m[2] ?? "s") as keyof typeof unitMs])
-  })
-
-const withExamples = (text: string, examples: ReadonlyArray<string>) =>
-  `${text}\nExamples:\n${examples.map((e) => `  ${e}`).join("\n")}`
+export { exitCodeOfRun, psLine } from "./Session.js"
 
 // ---------------------------------------------------------------------------------------------
 // spawn
@@ -192,7 +127,7 @@ const inspect = Command.make(
 ])))
 
 // ---------------------------------------------------------------------------------------------
-// logs / wait / kill / events / message / prune
+// logs / wait / kill / events
 
 const runArg = Args.text({ name: "run" }).pipe(Args.withDescription("run:<id> or <id>"))
 
@@ -271,178 +206,6 @@ const events = Command.make(
     })
 ).pipe(Command.withDescription(withExamples("Print this session's event stream (terminal transitions, failed steps).", ["troupe events", "troupe events --follow --since 12"])))
 
-const optText = (name: string, description: string) => Options.text(name).pipe(Options.withDescription(description), Options.optional)
-
-const message = Command.make(
-  "message",
-  {
-    fields: Args.text({ name: "key=value" }).pipe(Args.withDescription("to=<address> type=<type> [body=…] [summary=…] [metadata.k=…] (pi-actors style)"), Args.repeated),
-    to: optText("to", "Target address: run:<id>, branch:<run>/<label>, room:<run>, tool:<name>, coordinator, session:<id>"),
-    type: optText("type", "Message type (channel.action), e.g. control.continue"),
-    body: optText("body", "Body: text, or JSON when it starts with { or ["),
-    summary: optText("summary", "One-line summary"),
-    from: optText("from", "Sender: inside an actor its run or one of its branches; a session: coordinator (default), a run it owns, or one of that run's branches"),
-    replyTo: optText("reply-to", "Id of the message this answers"),
-    correlationId: optText("correlation-id", "Correlation id"),
-    idempotencyKey: optText("idempotency-key", "A key unique to this message: sending again with it (a retry) stores the message once"),
-    session,
-    all,
-    json
-  },
-  (input) =>
-    Effect.gen(function* () {
-      const pairs = [...input.fields]
-      const flag = (key: string, v: Option.Option<string>) => {
-        if (Option.isSome(v)) pairs.push(`${key}=${v.value}`)
-      }
-      flag("to", input.to)
-      flag("type", input.type)
-      flag("body", input.body)
-      flag("summary", input.summary)
-      flag("from", input.from)
-      flag("reply_to", input.replyTo)
-      flag("correlation_id", input.correlationId)
-      const envelope = yield* Envelope.envelopeFromPairs(pairs).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
-      const remote = yield* connect(input)
-      const out = yield* remote.actors.message(envelope, { idempotencyKey: Option.getOrUndefined(input.idempotencyKey) })
-      if (input.json) return yield* printJson(out)
-      if (out.consumer === "run-control") return yield* print(`${out.to} ${out.delivered ? out.state : `unchanged (${out.reason ?? out.state})`}`)
-      yield* print(
-        `${out.id} to=${out.to} from=${out.from}${out.sender === undefined ? "" : ` sender=${out.sender}`} consumer=${out.consumer} delivered=${out.delivered} queued=${out.queued}` +
-          (out.reason === undefined ? "" : ` reason=${out.reason}`) + (out.run === undefined ? "" : ` run=run:${out.run}`)
-      )
-    })
-).pipe(
-  Command.withDescription(
-    withExamples("Send one message (an envelope) to an address; prints the delivery outcome.", [
-      "troupe message to=run:nap type=control.cancel",
-      "troupe message to=run:player type=control.continue body=continue",
-      "troupe message --to room:swarm --type note.posted --from coordinator --body 'round 2'",
-      "troupe message to=room:review from=branch:review/security type=actor.join 'body={\"role\":\"reviewer\",\"caps\":[\"security-review\"]}'",
-      "troupe message to=tool:shout type=tool.call 'body={\"word\":\"hi\"}'"
-    ])
-  )
-)
-
-const addressArg = Args.text({ name: "address" }).pipe(Args.withDescription("run:<id> or branch:<run>/<label>"))
-
-const inboxNext = Command.make(
-  "next",
-  {
-    address: addressArg,
-    claim: Options.boolean("claim").pipe(Options.withDescription("Take the message exclusively (state claimed)")),
-    wait: optText("wait", "Wait this long for a message (500ms, 30s); exit 3 when none came"),
-    session,
-    all,
-    json
-  },
-  (input) =>
-    Effect.gen(function* () {
-      const waitMs = Option.isSome(input.wait) ? yield* parseDuration(input.wait.value) : undefined
-      const remote = yield* connect(input)
-      const next = yield* remote.actors.inboxNext(input.address, { claim: input.claim, waitMs })
-      if (Option.isNone(next)) {
-        if (input.json) yield* printJson(null)
-        else yield* Console.error(`no message in ${input.address}`)
-        return yield* new CliExit({ code: 3 })
-      }
-      const r = next.value
-      yield* input.json ? printJson(r) : print(`${r.id} state=${r.state} from=${r.envelope.from} sender=${r.envelope.sender ?? ""} type=${r.envelope.type}${r.envelope.body === undefined ? "" : `\n${typeof r.envelope.body === "string" ? r.envelope.body : JSON.stringify(r.envelope.body)}`}`)
-    })
-).pipe(Command.withDescription(withExamples("Read the oldest unhandled message of an inbox (pull delivery).", ["troupe inbox next run:worker --claim", "troupe inbox next run:worker --wait 30s --json"])))
-
-const inboxAck = Command.make("ack", { address: addressArg, id: Args.text({ name: "id" }), session, all, json }, (input) =>
-  Effect.gen(function* () {
-    const remote = yield* connect(input)
-    const r = yield* remote.actors.inboxSettle(input.address, input.id)
-    yield* input.json ? printJson(r) : print(`${r.id} ${r.state}`)
-  })
-).pipe(Command.withDescription("Mark an inbox message handled (idempotent)."))
-
-const inboxFail = Command.make(
-  "fail",
-  { address: addressArg, id: Args.text({ name: "id" }), error: Options.text("error").pipe(Options.withDescription("Why handling failed"), Options.withDefault("failed")), session, all, json },
-  (input) =>
-    Effect.gen(function* () {
-      const remote = yield* connect(input)
-      const r = yield* remote.actors.inboxSettle(input.address, input.id, { error: input.error })
-      yield* input.json ? printJson(r) : print(`${r.id} ${r.state}`)
-    })
-).pipe(Command.withDescription("Mark an inbox message failed, with --error (idempotent)."))
-
-const inboxList = Command.make(
-  "list",
-  { address: addressArg, lines: Options.integer("lines").pipe(Options.withDefault(40)), session, all, json },
-  (input) =>
-    Effect.gen(function* () {
-      const remote = yield* connect(input)
-      const records = yield* remote.actors.inboxList(input.address, { limit: input.lines })
-      if (input.json) return yield* printJson(records)
-      yield* print(records.length === 0 ? "no messages" : records.map((r) => `${r.id} state=${r.state} from=${r.envelope.from} sender=${r.envelope.sender ?? ""} type=${r.envelope.type}`).join("\n"))
-    })
-).pipe(Command.withDescription("List an inbox's messages with their states."))
-
-const inbox = Command.make("inbox").pipe(
-  Command.withDescription("Pull delivery: read and settle the messages of run:<id> or branch:<run>/<label> inboxes."),
-  Command.withSubcommands([inboxNext, inboxAck, inboxFail, inboxList])
-)
-
-const roomArg = Args.text({ name: "run" }).pipe(Args.withDescription("The run whose room (room:<run>) to use"))
-const roomOf = (run: string) => (run.startsWith("room:") ? run : `room:${run.replace(/^run:/, "")}`)
-
-const roomPost = Command.make(
-  "post",
-  {
-    run: roomArg,
-    type: Options.text("type").pipe(Options.withDefault("note.posted"), Options.withDescription("Message type (default note.posted)")),
-    body: Args.text({ name: "body" }).pipe(Args.withDescription("Text, or JSON when it starts with { or [")),
-    summary: optText("summary", "One-line summary"),
-    from: optText("from", "Sender (default: this actor's run, or coordinator; a session may post as a run it owns or its branches)"),
-    session,
-    all,
-    json
-  },
-  (input) =>
-    Effect.gen(function* () {
-      const pairs = [`to=${roomOf(input.run)}`, `type=${input.type}`, `body=${input.body}`]
-      if (Option.isSome(input.summary)) pairs.push(`summary=${input.summary.value}`)
-      const inActor = (Config.inheritedEnvironment().TROUPE_TOKEN ?? "") !== ""
-      pairs.push(`from=${Option.getOrElse(input.from, () => (inActor ? `run:${Config.inheritedEnvironment().TROUPE_RUN ?? ""}` : "coordinator"))}`)
-      const envelope = yield* Envelope.envelopeFromPairs(pairs).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
-      const remote = yield* connect(input)
-      const out = yield* remote.actors.message(envelope)
-      yield* input.json ? printJson(out) : print(`${out.id} posted to ${out.to} from=${out.from}`)
-    })
-).pipe(Command.withDescription(withExamples("Post to a run's room.", ["troupe room post swarm 'hello everyone'", "troupe room post swarm --type plan.proposed '{\"step\":1}'"])))
-
-const roomTail = Command.make(
-  "tail",
-  {
-    run: roomArg,
-    follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Stay open and print new posts")),
-    after: Options.integer("after").pipe(Options.withDescription("Cursor: only entries with a larger seq"), Options.optional),
-    session,
-    all,
-    json
-  },
-  (input) =>
-    Effect.gen(function* () {
-      const remote = yield* connect(input)
-      yield* remote.actors.roomTail(roomOf(input.run), { afterSeq: Option.getOrUndefined(input.after), follow: input.follow }).pipe(
-        Stream.runForEach((e) =>
-          input.json
-            ? printJson(e)
-            : print(`#${e.seq} ${e.envelope.from} ${e.envelope.type}${e.envelope.summary === undefined ? "" : ` ${e.envelope.summary}`}${e.envelope.body === undefined ? "" : `: ${typeof e.envelope.body === "string" ? e.envelope.body : JSON.stringify(e.envelope.body)}`}`)
-        )
-      )
-    })
-).pipe(Command.withDescription(withExamples("Print a run's room timeline.", ["troupe room tail swarm", "troupe room tail swarm --follow"])))
-
-const room = Command.make("room").pipe(
-  Command.withDescription("A run's room (room:<run>): post to its timeline, tail it."),
-  Command.withSubcommands([roomPost, roomTail])
-)
-
 const prune = Command.make(
   "prune",
   {
@@ -477,71 +240,5 @@ const archive = Command.make(
     })
 ).pipe(Command.withDescription(withExamples("Move terminal runs to TROUPE_HOME/archive/ (with run.json) and out of the store.", ["troupe archive run:health"])))
 
-// ---------------------------------------------------------------------------------------------
-// daemon
-
-const daemonStart = Command.make(
-  "start",
-  {
-    foreground: Options.boolean("foreground").pipe(Options.withDescription("Run in this process (never idles out) instead of detaching")),
-    idleMs: Options.integer("idle-ms").pipe(Options.withDescription("Idle exit after this many ms without runs or clients (default 30 minutes; 0 = never)"), Options.optional)
-  },
-  (input) =>
-    Effect.gen(function* () {
-      const config = yield* Config.TroupeConfig
-      if (input.foreground) {
-        return yield* runDaemon({ idleMs: Option.getOrElse(input.idleMs, () => 0) }).pipe(
-          Effect.catchTag("ActorsError", (e) =>
-            e.reason === "unavailable"
-              // Another daemon owns this home (e.g. two clients auto-started at once): fine.
-              ? Console.error(`troupe daemon: ${e.message}; not starting a second one`)
-              : Effect.fail(e)
-          )
-        )
-      }
-      const started = yield* Client.ensureDaemon(config.home, true, Option.getOrElse(input.idleMs, () => 30 * 60 * 1000), config.daemonNode)
-      yield* print(started ? `troupe daemon started (socket ${Config.homePaths(config.home).socket})` : "troupe daemon already running")
-    }).pipe(Effect.scoped)
-).pipe(Command.withDescription(withExamples("Start the daemon for TROUPE_HOME (clients also start it on demand).", ["troupe daemon start", "troupe daemon start --foreground"])))
-
-const daemonStop = Command.make("stop", {}, () =>
-  Effect.gen(function* () {
-    const config = yield* Config.TroupeConfig
-    if (!(yield* Client.isRunning(config.home))) return yield* print("troupe daemon is not running")
-    const pid = Client.daemonPid(config.home)
-    const remote = yield* connect({ session: Option.none(), all: false })
-    yield* remote.shutdown
-    // Wait for the process to exit: it has then killed its runs and closed the store.
-    const gone = yield* Effect.sync(() => pid === undefined || !Client.processAlive(pid)).pipe(
-      Effect.repeat({ schedule: Client.stopPoll, until: (done) => done }),
-      Effect.timeoutOption(Client.stopTimeoutMs)
-    )
-    if (Option.isNone(gone)) {
-      return yield* new UsageError({ message: `the troupe daemon (pid ${pid}) did not stop within ${Client.stopTimeoutMs} ms` })
-    }
-    yield* print("troupe daemon stopped")
-  }).pipe(Effect.scoped)
-).pipe(Command.withDescription("Stop the daemon: kill every run's process groups, close the store, remove the socket; waits until it has exited."))
-
-const daemonStatus = Command.make("status", { json }, (input) =>
-  Effect.gen(function* () {
-    const config = yield* Config.TroupeConfig
-    if (!(yield* Client.isRunning(config.home))) {
-      if (input.json) return yield* printJson({ running: false, home: config.home })
-      yield* print(`troupe daemon is not running (home ${config.home})`)
-      return yield* new CliExit({ code: 3 })
-    }
-    const remote = yield* connect({ session: Option.none(), all: false }, false)
-    const s = yield* remote.status
-    if (input.json) return yield* printJson({ running: true, ...s })
-    yield* print(`troupe daemon running pid=${s.pid} version=${s.version} active_runs=${s.active_runs} home=${s.home} socket=${s.socket}`)
-  }).pipe(Effect.scoped)
-).pipe(Command.withDescription("Show whether the daemon runs (exit 3 when not), its pid and active runs."))
-
-const daemon = Command.make("daemon").pipe(
-  Command.withDescription("Manage the daemon that owns the runs of TROUPE_HOME."),
-  Command.withSubcommands([daemonStart, daemonStop, daemonStatus])
-)
-
 /** The subcommands over the daemon. */
-export const actorCommands = [spawn, ps, inspect, logs, wait, kill, events, message, inbox, room, archive, prune, daemon] as const
+export const actorCommands = [spawn, ps, inspect, logs, wait, kill, events, ...messageCommands, archive, prune, daemon] as const

@@ -2,7 +2,7 @@
  * Helpers shared by the CLI commands: exit-code errors, `key=value` parsing, and the exit code
  * of an error that reached the CLI edge. Kept free of the runtime so the CLI loads fast.
  */
-import { Data, Effect, Schema } from "effect"
+import { Config, Data, Effect, Option, Schema } from "effect"
 import { ActorsError } from "../domain/Run.js"
 import { TemplateError } from "../domain/Template.js"
 
@@ -74,3 +74,22 @@ export const exitCodeOf = (e: unknown): number =>
     : e instanceof UsageError || e instanceof TemplateError || (e instanceof ActorsError && e.reason === "invalid")
       ? 2
       : 1
+
+/** An environment variable through effect's `Config`; unset and empty are both None. */
+const optionalVariable = (name: string) =>
+  Config.option(Config.string(name)).pipe(
+    Effect.map(Option.filter((v) => v !== "")),
+    // A string variable cannot be malformed.
+    Effect.orDie
+  )
+
+/**
+ * Who this invocation acts as, from the environment: `TROUPE_TOKEN` (set inside an actor
+ * process: act as that run; it wins over any session), `TROUPE_RUN` (that run's id) and
+ * `TROUPE_SESSION` (the session a command acts as without `--session`; default `cli`).
+ */
+export const callerEnvironment = Effect.all({
+  token: optionalVariable("TROUPE_TOKEN"),
+  run: optionalVariable("TROUPE_RUN"),
+  session: optionalVariable("TROUPE_SESSION")
+})

@@ -16,7 +16,7 @@ import { join } from "node:path"
 import { ActorsError, spawnRequestOf } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import type { ActorsShape } from "../services/Actors.js"
-import { type DaemonStatus, headers, TroupeRpcs } from "./Protocol.js"
+import { type DaemonStatus, headers, TroupeRpcs } from "../domain/Protocol.js"
 import { batchWrites } from "./WriteBatching.js"
 
 export interface ClientOptions {

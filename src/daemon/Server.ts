@@ -20,7 +20,7 @@ import { Inspector } from "../services/Inspector.js"
 import { Router } from "../services/Router.js"
 import { Supervisor } from "../services/Supervisor.js"
 import { version } from "../version.js"
-import { Authentication, CurrentCaller, DaemonStatus, headers, TroupeRpcs } from "./Protocol.js"
+import { Authentication, CurrentCaller, DaemonStatus, headers, TroupeRpcs } from "../domain/Protocol.js"
 import { batchWrites } from "./WriteBatching.js"
 
 /** Idle exit: no runs, no requests in flight and none for this long (default 30 minutes). */

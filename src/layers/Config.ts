@@ -1,57 +1,22 @@
 /**
- * Configuration read from the environment (`TROUPE_*`), in one place so business code never
- * reads `process.env`.
+ * The layer that reads troupe's configuration from the environment (`TROUPE_*`), in one place
+ * so business code never reads `process.env`. The service itself (`TroupeConfig`, its shape,
+ * `homePaths`) lives in `src/services/TroupeConfig.ts` and is re-exported here.
  */
-import { Config, Context, Effect, Layer, Option } from "effect"
+import { Config, Data, Effect, Layer, Option } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { defaultRetentionMs, type LocalHostKind, TroupeConfig, type TroupeConfigShape } from "../services/TroupeConfig.js"
 
-export interface TroupeConfigShape {
-  /** State root (`TROUPE_HOME`, default `~/.troupe`). */
-  readonly home: string
-  /** The packaged standard recipe library (`recipes/` of the installed package). */
-  readonly packagedRecipes: string
-  /**
-   * The user recipe root: `TROUPE_RECIPES`, else `$PI_CODING_AGENT_DIR/recipes`, else
-   * `~/.pi/agent/recipes` (pi-actors' root, so existing recipe folders just work).
-   */
-  readonly userRecipes: string
-  /** The user's home directory (for `~` in command position). */
-  readonly userHome: string
-  /** Grace between SIGTERM and SIGKILL when killing a process group, ms (default 5,000). */
-  readonly killGraceMs: number
-  /** Terminal runs older than this are pruned with their state directories, ms (default 7 days). */
-  readonly retentionMs: number
-  /**
-   * The Node.js executable that auto-started daemons run on (`TROUPE_NODE`, default this
-   * process's `process.execPath`). Pi runs on Node 22; when troupe's native modules were built
-   * for another Node (say Node 20), point this at that `node`.
-   */
-  readonly daemonNode: string
-}
-
-/** Default retention of terminal runs: 7 days, in ms. */
-export const defaultRetentionMs = 7 * 24 * 60 * 60 * 1000
-
-/** Paths under `TROUPE_HOME`. */
-export const homePaths = (home: string) => ({
-  /** The store. */
-  database: join(home, "troupe.db"),
-  /** The daemon's Unix socket (0600). */
-  socket: join(home, "troupe.sock"),
-  /** The daemon's log (stdout/stderr of a detached daemon). */
-  daemonLog: join(home, "daemon.log"),
-  /** The daemon's pid file. */
-  daemonPid: join(home, "daemon.pid"),
-  /** Run state directories: `runs/<id>/`. */
-  runs: join(home, "runs"),
-  /** Archived run state directories. */
-  archive: join(home, "archive")
-})
-
-export class TroupeConfig extends Context.Tag("troupe/TroupeConfig")<TroupeConfig, TroupeConfigShape>() {}
+export {
+  defaultRetentionMs,
+  homePaths,
+  type LocalHostKind,
+  TroupeConfig,
+  type TroupeConfigShape
+} from "../services/TroupeConfig.js"
 
 /** Finds the package root (the nearest `package.json` named `troupe`) above this module. */
 export const packageRoot = (): string => {
@@ -72,9 +37,28 @@ export const packageRoot = (): string => {
 }
 
 /**
+ * An environment variable holds a value troupe cannot use. Raised as a defect while the
+ * configuration layer is built (the layer's type stays error-free); the CLI prints its
+ * message as `error: <message>`.
+ */
+export class InvalidConfiguration extends Data.TaggedError("InvalidConfiguration")<{ readonly message: string }> {}
+
+/** `TROUPE_LOCAL_HOST`: `local` when unset; a value other than `local` or `broker` is an {@link InvalidConfiguration} defect. */
+const localHostKind = (value: Option.Option<string>): Effect.Effect<LocalHostKind> =>
+  Option.match(value, {
+    onNone: () => Effect.succeed<LocalHostKind>("local"),
+    onSome: (v) =>
+      v === "local" || v === "broker"
+        ? Effect.succeed<LocalHostKind>(v)
+        : Effect.die(new InvalidConfiguration({ message: `TROUPE_LOCAL_HOST must be local or broker, not ${JSON.stringify(v)}` }))
+  })
+
+/**
  * Reads `TROUPE_HOME`, `TROUPE_KILL_GRACE_MS` (SIGTERM → SIGKILL grace, default 5,000 ms;
- * a malformed value is ignored), `TROUPE_NODE` (the daemon's `node`) and the user recipe root (`TROUPE_RECIPES`,
- * `PI_CODING_AGENT_DIR`); everything else has fixed defaults overridable by `overrides`.
+ * a malformed value is ignored), `TROUPE_NODE` (the daemon's `node`), `TROUPE_LOCAL_HOST`
+ * (`local` | `broker`, default `local`; any other value is an `InvalidConfiguration` defect) and
+ * the user recipe root (`TROUPE_RECIPES`, `PI_CODING_AGENT_DIR`); everything else has fixed
+ * defaults overridable by `overrides`.
  */
 export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
   Layer.effect(
@@ -87,6 +71,8 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
       const recipesVar = yield* Effect.orDie(Config.option(Config.nonEmptyString("TROUPE_RECIPES")))
       const piDir = yield* Effect.orDie(Config.option(Config.nonEmptyString("PI_CODING_AGENT_DIR")))
       const node = yield* Effect.orDie(Config.option(Config.nonEmptyString("TROUPE_NODE")))
+      const localHostVar = yield* Effect.orDie(Config.option(Config.nonEmptyString("TROUPE_LOCAL_HOST")))
+      const localHost = yield* localHostKind(localHostVar)
       const userRecipes = Option.getOrElse(
         Option.orElse(recipesVar, () => Option.map(piDir, (d) => join(d, "recipes"))),
         () => join(userHome, ".pi", "agent", "recipes")
@@ -98,7 +84,8 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
         userHome: overrides.userHome ?? userHome,
         killGraceMs: overrides.killGraceMs ?? Option.getOrElse(grace, () => 5000),
         retentionMs: overrides.retentionMs ?? defaultRetentionMs,
-        daemonNode: overrides.daemonNode ?? Option.getOrElse(node, () => process.execPath)
+        daemonNode: overrides.daemonNode ?? Option.getOrElse(node, () => process.execPath),
+        localHost: overrides.localHost ?? localHost
       }
     })
   )

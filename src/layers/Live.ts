@@ -1,29 +1,71 @@
 /**
- * Live wiring: Node platform + Hosts (LocalHost as `local`) + the services, for the CLI and
- * embedders.
+ * The execution part of troupe's one layer graph (the rest is in `Runtime.ts`): Node platform +
+ * configuration + `Hosts` (the local host as `local`, the exec broker as `broker`) +
+ * CommandGraph, Recipes and Registry. `troupe run` and the `recipes` commands use it alone; the
+ * daemon, `Troupe.layer` and the tests get it through `Runtime.layer`.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Scope } from "effect"
+import { BrokerHost } from "../services/BrokerHost.js"
 import { CommandGraph } from "../services/CommandGraph.js"
+import { Host } from "../services/Host.js"
 import { Hosts } from "../services/Hosts.js"
 import { LocalHost } from "../services/LocalHost.js"
 import { Recipes } from "../services/Recipes.js"
 import { Registry } from "../services/Registry.js"
+import type { RunKinds } from "../services/runs/RunKinds.js"
+import type { TroupeConfig } from "../services/TroupeConfig.js"
 import * as Config from "./Config.js"
 
 /**
- * CommandGraph + Recipes + Registry on `Hosts` with the environment's configuration. `Hosts`
- * serves LocalHost as `local` (SIGTERM → SIGKILL grace `killGraceMs`); other hosts (`broker`)
- * are registered through `Hosts.layer({ hosts, local })`.
+ * What a caller (a test, an embedder) may put in place of the live pieces of the graph. The
+ * `Clock` needs no injection point: TestClock replaces it in the fiber's context.
  */
-export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}) => {
-  const config = Config.layer(overrides)
-  const host = Hosts.layer().pipe(
-    Layer.provideMerge(Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => LocalHost.layer({ graceMs: c.killGraceMs }))))
-  )
-  return Layer.mergeAll(CommandGraph.Default, Recipes.Default, Registry.Default).pipe(
-    Layer.provideMerge(host),
-    Layer.provideMerge(config),
+export interface Injections {
+  /**
+   * The configuration service instead of reading the environment (tests: a temporary home
+   * created and removed by the layer). `overrides` apply only when this is absent.
+   */
+  readonly config?: Layer.Layer<TroupeConfig> | undefined
+  /**
+   * The host `local` leaves run on, instead of `LocalHost` with the configured kill grace
+   * (tests: a fake host whose leaves run on the `Clock`, or a BrokerHost).
+   */
+  readonly host?: Layer.Layer<Host> | undefined
+  /** `Hosts` over that host instead of the live one (tests: hosts that record or refuse). */
+  readonly hosts?: Layer.Layer<Hosts, never, Host> | undefined
+  /** The run kinds the Supervisor knows instead of `RunKinds.layer` (`template`). Used by `Runtime.layer`. */
+  readonly kinds?: Layer.Layer<RunKinds, never, CommandGraph> | undefined
+}
+
+/** `LocalHost` with `TroupeConfig.killGraceMs` and this process's environment as the leaves' base environment. */
+const localHost = Layer.unwrapEffect(
+  Effect.map(Config.TroupeConfig, (c) => LocalHost.layer({ graceMs: c.killGraceMs, env: Config.inheritedEnvironment() }))
+)
+
+/**
+ * The live `Hosts`: `Host` as `local`, and `broker` — one exec-broker child of this process,
+ * started on first use and kept for the layer's lifetime (`docs/broker.md`). With
+ * `TROUPE_LOCAL_HOST=broker` every `on: local` leaf runs through that broker.
+ */
+const liveHosts: Layer.Layer<Hosts, never, Host | TroupeConfig> = Layer.scoped(
+  Hosts,
+  Effect.gen(function* () {
+    const config = yield* Config.TroupeConfig
+    const local = yield* Host
+    const scope = yield* Effect.scope
+    const broker = yield* Effect.cached(
+      BrokerHost.makeChild({ graceMs: config.killGraceMs, env: Config.inheritedEnvironment() }).pipe(Effect.provideService(Scope.Scope, scope))
+    )
+    return Hosts.make(local, { local: config.localHost, hosts: { broker } })
+  })
+)
+
+/** CommandGraph + Recipes + Registry on `Hosts`, with the configuration and the Node platform. */
+export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}, inject: Injections = {}) =>
+  Layer.mergeAll(CommandGraph.Default, Recipes.Default, Registry.Default).pipe(
+    Layer.provideMerge(inject.hosts ?? liveHosts),
+    Layer.provideMerge(inject.host ?? localHost),
+    Layer.provideMerge(inject.config ?? Config.layer(overrides)),
     Layer.provideMerge(NodeContext.layer)
   )
-}

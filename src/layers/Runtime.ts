@@ -1,7 +1,9 @@
 /**
- * The in-process actor runtime: store (SQLite under `TROUPE_HOME`), events, supervisor and
- * inspector over the live CommandGraph / LocalHost wiring. The daemon serves it over RPC;
- * `Troupe.layer` embeds it in any Effect program.
+ * troupe's layer graph, declared once: store (SQLite under `TROUPE_HOME`), events, mailbox,
+ * rooms, supervisor, inspector and router over the execution part (`Live.ts`: CommandGraph,
+ * Recipes, Registry, the host, configuration, Node platform). The daemon serves it over RPC,
+ * `Troupe.layer` embeds it in any Effect program, and the tests build it with their
+ * injections (`test/support/runtime.ts`: a fake host, a temporary home).
  */
 import { FileSystem } from "@effect/platform"
 import { Effect, Layer } from "effect"
@@ -32,19 +34,19 @@ const store = Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => Store.sq
 
 /**
  * Router + Supervisor + Inspector + Events + Mailbox + Rooms + MessageKeys + Store + the live services, for `TROUPE_HOME` (or
- * `overrides.home`). Building it migrates the store and reaps runs left by a dead owner;
- * releasing it kills every run's process groups.
+ * `overrides.home`), with `inject`'s pieces in place of the live ones. Building it migrates
+ * the store and reaps runs left by a dead owner; releasing it kills every run's process groups.
  * @fails ActorsError `unavailable` when another owner holds the store, `internal` otherwise.
  */
-export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}) => {
-  const base = Live.layer(overrides)
+export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}, inject: Live.Injections = {}) => {
+  const base = Live.layer(overrides, inject)
   const persistence = Layer.mergeAll(Events.Default, Mailbox.Default, Rooms.Default, MessageKeys.Default, MessageIds.Default).pipe(
     Layer.provideMerge(store),
     Layer.provideMerge(homeDirectory)
   )
   return Router.Default.pipe(
     Layer.provideMerge(Inspector.Default),
-    Layer.provideMerge(Supervisor.Default),
+    Layer.provideMerge(inject.kinds === undefined ? Supervisor.Default : Supervisor.DefaultWithoutDependencies.pipe(Layer.provide(inject.kinds))),
     Layer.provideMerge(persistence),
     Layer.provideMerge(base)
   )

@@ -78,16 +78,15 @@ const settle = async <A>(exit: Promise<Exit.Exit<A, unknown>>): Promise<A> => {
  * is retried by the next `run` (the `Actors` layer is rebuilt).
  */
 export const makeConnection = (session: string, options: AdapterOptions): Connection => {
+  // One declaration of the configuration: the session runtime shares it (the same layer is
+  // built once per runtime) between the recipe services and the daemon client.
   const local = Layer.mergeAll(Recipes.Default, Registry.Default).pipe(
     Layer.provideMerge(Config.layer(options.config ?? {})),
     Layer.provideMerge(NodeContext.layer)
   )
   const localRuntime = ManagedRuntime.make(local)
   const actorsLayer = options.actors?.(session) ??
-    Layer.scoped(Actors, Effect.map(Client.makeRemote({ session, home: options.config?.home }), (r) => r.actors)).pipe(
-      Layer.provide(Config.layer(options.config ?? {})),
-      Layer.provide(NodeContext.layer)
-    )
+    Layer.scoped(Actors, Effect.map(Client.makeRemote({ session }), (r) => r.actors)).pipe(Layer.provide(local))
   let remote: ManagedRuntime.ManagedRuntime<SessionServices, ActorsError> | undefined
   let disposed = false
   const remoteRuntime = () => {

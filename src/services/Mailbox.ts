@@ -14,40 +14,15 @@ import { Clock, Deferred, Effect, Either, Exit, Layer, Option, Schema } from "ef
 import { formatAddress, isInspectOnly, parseAddress } from "../domain/Address.js"
 import { Envelope } from "../domain/Envelope.js"
 import { storeFault } from "../domain/PersistenceError.js"
+import { InboxRecord, type InboxState, terminalInboxStates } from "../domain/Inbox.js"
 import { ActorsError } from "../domain/Run.js"
 import { groupCommit } from "./internal/GroupCommit.js"
 import { memoCheck } from "./internal/MemoCheck.js"
 
 // ---------------------------------------------------------------------------------------------
-// Records
+// Records (the shapes live in domain/Inbox.ts: the RPC protocol carries them)
 
-/**
- * `queued` (stored, not yet handed to a reader) → `delivered` (an adapter wrote it to the
- * actor) → `claimed` (a reader took it for processing) → `handled` | `failed` (terminal).
- */
-export const InboxState = Schema.Literal("queued", "delivered", "claimed", "handled", "failed")
-export type InboxState = typeof InboxState.Type
-
-/** The terminal states; records in them are subject to retention. */
-export const terminalInboxStates: ReadonlyArray<InboxState> = ["handled", "failed"]
-
-/**
- * One inbox record. `id` is the envelope id; `address` the canonical inbox address (`run:x`,
- * `branch:x/b`, …) and `run_id` the run it belongs to (pruning); times are epoch ms;
- * `consumer` names who delivered or claimed it (`fifo`, `stdin-jsonl`, a reader's name);
- * `error` is set on `failed`.
- */
-export class InboxRecord extends Schema.Class<InboxRecord>("troupe/InboxRecord")({
-  id: Schema.String,
-  address: Schema.String,
-  run_id: Schema.String,
-  state: InboxState,
-  envelope: Envelope,
-  created_at: Schema.Number,
-  updated_at: Schema.Number,
-  consumer: Schema.optional(Schema.String),
-  error: Schema.optional(Schema.String)
-}) {}
+export { InboxRecord, InboxState, terminalInboxStates } from "../domain/Inbox.js"
 
 /** Records per state of one address. */
 export interface InboxCounts {

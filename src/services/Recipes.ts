@@ -16,7 +16,7 @@ import * as Check from "../domain/RecipeCheck.js"
 import * as Imports from "../domain/RecipeImports.js"
 import { strictParse, type TemplateInput } from "../domain/Template.js"
 import * as Text from "../domain/TemplateText.js"
-import { TroupeConfig } from "../layers/Config.js"
+import { TroupeConfig } from "./TroupeConfig.js"
 import { injectedNames, templateArgsSchema } from "./CommandGraph.js"
 
 /** Largest recipe file read: 1 MiB. */

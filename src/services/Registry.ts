@@ -17,7 +17,7 @@ import type { CatalogEntry, Recipe } from "../domain/Recipe.js"
 import { describeParseError } from "../domain/Diagnostic.js"
 import { RecipeError, recipeNodeFields } from "../domain/Recipe.js"
 import { TemplateInput } from "../domain/Template.js"
-import { TroupeConfig } from "../layers/Config.js"
+import { TroupeConfig } from "./TroupeConfig.js"
 import { Recipes } from "./Recipes.js"
 
 /** Tool names (= user-root file names): `^[a-z][a-z0-9_]*$`. */

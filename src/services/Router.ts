@@ -26,6 +26,7 @@ import { Cause, Clock, Duration, Effect, Either, Schedule, Schema, Stream } from
 import { type Address, formatAddress, type MessageableAddress, parseAddress } from "../domain/Address.js"
 import { derivedMessageId, Envelope, type EnvelopeError, type EnvelopeInput, parseEnvelopeInput, Sender } from "../domain/Envelope.js"
 import { ActorsError, type Caller, ControlType, RunState, SpawnRequest } from "../domain/Run.js"
+import { MessageResult } from "../domain/MessageResult.js"
 import { snapshotDebounceMs, writeSnapshot } from "./Communication.js"
 import { verifySender } from "./SenderPolicy.js"
 import { type MailboxContract, redeliveryMs } from "./delivery/DeliveryAdapter.js"
@@ -42,35 +43,7 @@ import { type RunBrief, Supervisor } from "./Supervisor.js"
 export { type DeliveryName, type MailboxContract, redeliveryMs } from "./delivery/DeliveryAdapter.js"
 export { fifoLine } from "./delivery/FifoDelivery.js"
 
-/** Who consumed a message (SPEC-messaging §3). */
-export const MessageConsumer = Schema.Literal("run-control", "run-inbox", "branch-inbox", "room-timeline", "tool", "session-events")
-export type MessageConsumer = typeof MessageConsumer.Type
-
-/**
- * The outcome of one `message`: the stored envelope's `id`, `to`, the verified `from`, its
- * `sender` provenance, `type`; `delivered` (a live consumer has it), `persisted` (in the store), `queued` (waiting
- * in an inbox for a reader or a pull), `consumer`, `reason` when not delivered
- * (`no_live_reader`, `pull_only`, `run_not_running`, `delivery_unavailable`: see
- * `delivery/DeliveryAdapter.ts`); for control messages the run's `state`,
- * for `tool:` targets the spawned `run`.
- */
-export class MessageResult extends Schema.Class<MessageResult>("MessageResult")({
-  id: Schema.String,
-  to: Schema.String,
-  from: Schema.String,
-  /** Who vouches for `from` (`Envelope.sender`: `token`, `outbox`, `runtime`, `session:<id>`). */
-  sender: Schema.optional(Sender),
-  type: Schema.String,
-  delivered: Schema.Boolean,
-  persisted: Schema.Boolean,
-  queued: Schema.Boolean,
-  consumer: MessageConsumer,
-  reason: Schema.optional(Schema.String),
-  state: Schema.optional(RunState),
-  run: Schema.optional(Schema.String),
-  /** `not_in_emits`: the sending run's recipe declares `mailbox.emits` without this type (kept anyway). */
-  flag: Schema.optional(Schema.Literal("not_in_emits"))
-}) {}
+export { MessageConsumer, MessageResult } from "../domain/MessageResult.js"
 
 /** Longest idempotency key of a send, in UTF-16 units. */
 export const maxKeyLength = 256

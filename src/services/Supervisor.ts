@@ -37,7 +37,7 @@ import {
   SpawnRequest,
   type StatusFilter
 } from "../domain/Run.js"
-import { homePaths, TroupeConfig } from "../layers/Config.js"
+import { homePaths, TroupeConfig } from "./TroupeConfig.js"
 import { writeSnapshot } from "./Communication.js"
 import { Events } from "./Events.js"
 import { Hosts } from "./Hosts.js"

@@ -1,39 +1,30 @@
 /**
- * The in-process actor runtime for tests: `Runtime.layer`'s wiring with an injectable `Host`,
- * a fresh temporary `TROUPE_HOME` (removed when the layer is released) and a short kill grace.
+ * The in-process actor runtime for tests: `Runtime.layer` (the one layer graph the daemon and
+ * `Troupe.layer` use) with a test home, a short kill grace and an injectable `Host`.
  * Plus `clockHost`, a fake `Host` whose leaves "run" on the `Clock`, so TestClock drives them.
  */
 import { FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Duration, Effect, Layer, TestServices } from "effect"
 import * as Config from "../../src/layers/Config.js"
-import { CommandGraph } from "../../src/services/CommandGraph.js"
-import { MessageIds } from "../../src/services/MessageIds.js"
-import { Events } from "../../src/services/Events.js"
+import * as Runtime from "../../src/layers/Runtime.js"
+import type { CommandGraph } from "../../src/services/CommandGraph.js"
 import { Host, type StartSpec } from "../../src/services/Host.js"
-import { Hosts } from "../../src/services/Hosts.js"
+import type { Hosts } from "../../src/services/Hosts.js"
 import { PipeCloseGrace } from "../../src/services/LeafCapture.js"
-import { fakeHost, fakeLeaf } from "./fakeHost.js"
-import { Inspector } from "../../src/services/Inspector.js"
 import { LocalHost } from "../../src/services/LocalHost.js"
-import { Mailbox } from "../../src/services/Mailbox.js"
-import { MessageKeys } from "../../src/services/MessageKeys.js"
-import { Recipes } from "../../src/services/Recipes.js"
-import { Rooms } from "../../src/services/Rooms.js"
-import { Router } from "../../src/services/Router.js"
-import { Store } from "../../src/services/Store.js"
 import type { RunKinds } from "../../src/services/runs/RunKinds.js"
-import { Supervisor } from "../../src/services/Supervisor.js"
+import { fakeHost, fakeLeaf } from "./fakeHost.js"
 
 /** SIGTERM → SIGKILL grace of the real host and of `TroupeConfig` in tests, ms. */
 export const testKillGraceMs = 300
 
 /**
- * Supervisor + Inspector + Events + Store (SQLite under a fresh temporary home) + CommandGraph +
- * Recipes + `Hosts` serving `host` as `local` (default: a real `LocalHost` with a 300 ms grace,
- * 500 ms pipe-close grace) + `TroupeConfig` + Node
- * platform. `home`: use this directory instead of a temporary one (created if missing, kept);
- * `config`: other configuration overrides (e.g. `userRecipes`).
+ * `Runtime.layer` — Router, Supervisor, Inspector, Events, Mailbox, Rooms, Store (SQLite under a
+ * fresh temporary home), CommandGraph, Recipes, Registry, `TroupeConfig`, Node platform — on
+ * `host` (default: a real `LocalHost` with a 300 ms grace; 500 ms pipe-close grace), `hosts` over it, `kinds`. `home`: use this directory instead
+ * of a temporary one (created if missing, kept); `config`: other configuration overrides
+ * (e.g. `userRecipes`).
  */
 export const testRuntime = (
   options: {
@@ -53,22 +44,11 @@ export const testRuntime = (
       yield* fs.makeDirectory(home, { recursive: true, mode: 0o700 })
       return Config.layer({ home, killGraceMs: testKillGraceMs, ...options.config })
     })
-  ).pipe(Layer.provide(NodeContext.layer))
+    // A test home that cannot be made is a broken test machine.
+  ).pipe(Layer.provide(NodeContext.layer), Layer.orDie)
   const host = options.host ?? LocalHost.layer({ graceMs: testKillGraceMs })
-  const base = Layer.mergeAll(CommandGraph.Default, Recipes.Default).pipe(
-    Layer.provideMerge(options.hosts ?? Hosts.layer()),
-    Layer.provideMerge(host),
-    Layer.provideMerge(Layer.succeed(PipeCloseGrace, Duration.millis(500))),
-    Layer.provideMerge(config),
-    Layer.provideMerge(NodeContext.layer)
-  )
-  const store = Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => Store.sqlite(Config.homePaths(c.home).database)))
-  const persistence = Layer.mergeAll(Events.Default, Mailbox.Default, Rooms.Default, MessageKeys.Default, MessageIds.Default).pipe(Layer.provideMerge(store))
-  return Router.Default.pipe(
-    Layer.provideMerge(Inspector.Default),
-    Layer.provideMerge(options.kinds === undefined ? Supervisor.Default : Supervisor.DefaultWithoutDependencies.pipe(Layer.provide(options.kinds))),
-    Layer.provideMerge(persistence),
-    Layer.provideMerge(base)
+  return Runtime.layer({}, { config, host, hosts: options.hosts, kinds: options.kinds }).pipe(
+    Layer.provide(Layer.succeed(PipeCloseGrace, Duration.millis(500)))
   )
 }
 

@@ -4,14 +4,17 @@
  * the domain Schema classes. Every request carries the caller's identity in headers
  * (`x-troupe-session`, `x-troupe-token`, `x-troupe-all`); the `Authentication` middleware
  * turns them into the {@link CurrentCaller} the handlers act as.
+ *
+ * Every schema here and everything it pulls in is domain data: the CLI and the RPC client
+ * (`daemon/Client.ts`) import this module without loading the runtime (store, supervisor).
  */
 import { Rpc, RpcGroup, RpcMiddleware } from "@effect/rpc"
 import { Context, Schema } from "effect"
-import { InspectView } from "../domain/Inspect.js"
-import { ActorsError, type Caller, ControlResult, ControlType, RunInfo, RunOutcome, SessionEvent, SpawnRequest, StatusFilter } from "../domain/Run.js"
-import { InboxRecord } from "../services/Mailbox.js"
-import { TimelineEntry } from "../domain/Room.js"
-import { MessageResult } from "../services/Router.js"
+import { InboxRecord } from "./Inbox.js"
+import { InspectView } from "./Inspect.js"
+import { MessageResult } from "./MessageResult.js"
+import { TimelineEntry } from "./Room.js"
+import { ActorsError, type Caller, ControlResult, ControlType, RunInfo, RunOutcome, SessionEvent, SpawnRequest, StatusFilter } from "./Run.js"
 
 /** Header names of the caller identity. */
 export const headers = {

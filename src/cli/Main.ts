@@ -1,0 +1,47 @@
+/**
+ * The CLI program (loaded by `bin/troupe.ts` for everything but `--version`): provide the
+ * configuration and the platform, run the command tree, print errors as one line
+ * (`error: <message>`), and exit with the command's code.
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { Cause, Effect, Layer } from "effect"
+import * as Config from "../layers/Config.js"
+import { cli } from "./Cli.js"
+import { exitCodeOf } from "./Common.js"
+
+const report = (cause: Cause.Cause<unknown>) =>
+  Effect.sync(() => {
+    const failure = Cause.failureOption(cause)
+    if (failure._tag === "Some") {
+      const e = failure.value as { _tag?: string; message?: string }
+      process.exitCode = exitCodeOf(e)
+      if (e._tag === "CliExit") return
+      // @effect/cli already printed validation errors with help.
+      if (e._tag === "ValidationError" || (e as { _tag?: string })._tag?.startsWith("Validation")) return
+      process.stderr.write(`error: ${e.message ?? String(e)}\n`)
+      return
+    }
+    if (Cause.isInterruptedOnly(cause)) {
+      process.exitCode = 130
+      return
+    }
+    process.exitCode = 1
+    const defect = Cause.squash(cause)
+    if (defect instanceof Config.InvalidConfiguration) {
+      process.stderr.write(`error: ${defect.message}\n`)
+      return
+    }
+    const first = Cause.pretty(cause).split("\n").find((l) => l.trim() !== "") ?? "unknown"
+    process.stderr.write(`error: internal error: ${first}\n`)
+  })
+
+cli(process.argv).pipe(
+  // Daemon connections opened by a command close when the command ends.
+  Effect.scoped,
+  // Only configuration and the platform here: each command loads what it needs.
+  Effect.provide(Layer.mergeAll(Config.layer(), NodeContext.layer)),
+  // After `provide`, so a configuration that cannot be read is reported too.
+  Effect.catchAllCause(report),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)

@@ -1,0 +1,184 @@
+/**
+ * Messaging commands over the daemon (SPEC-messaging): `message` (one envelope to an address),
+ * `inbox next|ack|fail|list` (pull delivery) and `room post|tail` (a run's room timeline).
+ */
+import { Args, Command, Options } from "@effect/cli"
+import { Console, Effect, Option, Stream } from "effect"
+import * as Envelope from "../domain/Envelope.js"
+import { callerEnvironment, CliExit, UsageError } from "./Common.js"
+import { all, connect, json, optText, parseDuration, print, printJson, session, withExamples } from "./Session.js"
+
+const message = Command.make(
+  "message",
+  {
+    fields: Args.text({ name: "key=value" }).pipe(Args.withDescription("to=<address> type=<type> [body=…] [summary=…] [metadata.k=…] (pi-actors style)"), Args.repeated),
+    to: optText("to", "Target address: run:<id>, branch:<run>/<label>, room:<run>, tool:<name>, coordinator, session:<id>"),
+    type: optText("type", "Message type (channel.action), e.g. control.continue"),
+    body: optText("body", "Body: text, or JSON when it starts with { or ["),
+    summary: optText("summary", "One-line summary"),
+    from: optText("from", "Sender: inside an actor its run or one of its branches; a session: coordinator (default), a run it owns, or one of that run's branches"),
+    replyTo: optText("reply-to", "Id of the message this answers"),
+    correlationId: optText("correlation-id", "Correlation id"),
+    idempotencyKey: optText("idempotency-key", "A key unique to this message: sending again with it (a retry) stores the message once"),
+    session,
+    all,
+    json
+  },
+  (input) =>
+    Effect.gen(function* () {
+      const pairs = [...input.fields]
+      const flag = (key: string, v: Option.Option<string>) => {
+        if (Option.isSome(v)) pairs.push(`${key}=${v.value}`)
+      }
+      flag("to", input.to)
+      flag("type", input.type)
+      flag("body", input.body)
+      flag("summary", input.summary)
+      flag("from", input.from)
+      flag("reply_to", input.replyTo)
+      flag("correlation_id", input.correlationId)
+      const envelope = yield* Envelope.envelopeFromPairs(pairs).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
+      const remote = yield* connect(input)
+      const out = yield* remote.actors.message(envelope, { idempotencyKey: Option.getOrUndefined(input.idempotencyKey) })
+      if (input.json) return yield* printJson(out)
+      if (out.consumer === "run-control") return yield* print(`${out.to} ${out.delivered ? out.state : `unchanged (${out.reason ?? out.state})`}`)
+      yield* print(
+        `${out.id} to=${out.to} from=${out.from}${out.sender === undefined ? "" : ` sender=${out.sender}`} consumer=${out.consumer} delivered=${out.delivered} queued=${out.queued}` +
+          (out.reason === undefined ? "" : ` reason=${out.reason}`) + (out.run === undefined ? "" : ` run=run:${out.run}`)
+      )
+    })
+).pipe(
+  Command.withDescription(
+    withExamples("Send one message (an envelope) to an address; prints the delivery outcome.", [
+      "troupe message to=run:nap type=control.cancel",
+      "troupe message to=run:player type=control.continue body=continue",
+      "troupe message --to room:swarm --type note.posted --from coordinator --body 'round 2'",
+      "troupe message to=room:review from=branch:review/security type=actor.join 'body={\"role\":\"reviewer\",\"caps\":[\"security-review\"]}'",
+      "troupe message to=tool:shout type=tool.call 'body={\"word\":\"hi\"}'"
+    ])
+  )
+)
+
+const addressArg = Args.text({ name: "address" }).pipe(Args.withDescription("run:<id> or branch:<run>/<label>"))
+
+const inboxNext = Command.make(
+  "next",
+  {
+    address: addressArg,
+    claim: Options.boolean("claim").pipe(Options.withDescription("Take the message exclusively (state claimed)")),
+    wait: optText("wait", "Wait this long for a message (500ms, 30s); exit 3 when none came"),
+    session,
+    all,
+    json
+  },
+  (input) =>
+    Effect.gen(function* () {
+      const waitMs = Option.isSome(input.wait) ? yield* parseDuration(input.wait.value) : undefined
+      const remote = yield* connect(input)
+      const next = yield* remote.actors.inboxNext(input.address, { claim: input.claim, waitMs })
+      if (Option.isNone(next)) {
+        if (input.json) yield* printJson(null)
+        else yield* Console.error(`no message in ${input.address}`)
+        return yield* new CliExit({ code: 3 })
+      }
+      const r = next.value
+      yield* input.json ? printJson(r) : print(`${r.id} state=${r.state} from=${r.envelope.from} sender=${r.envelope.sender ?? ""} type=${r.envelope.type}${r.envelope.body === undefined ? "" : `\n${typeof r.envelope.body === "string" ? r.envelope.body : JSON.stringify(r.envelope.body)}`}`)
+    })
+).pipe(Command.withDescription(withExamples("Read the oldest unhandled message of an inbox (pull delivery).", ["troupe inbox next run:worker --claim", "troupe inbox next run:worker --wait 30s --json"])))
+
+const inboxAck = Command.make("ack", { address: addressArg, id: Args.text({ name: "id" }), session, all, json }, (input) =>
+  Effect.gen(function* () {
+    const remote = yield* connect(input)
+    const r = yield* remote.actors.inboxSettle(input.address, input.id)
+    yield* input.json ? printJson(r) : print(`${r.id} ${r.state}`)
+  })
+).pipe(Command.withDescription("Mark an inbox message handled (idempotent)."))
+
+const inboxFail = Command.make(
+  "fail",
+  { address: addressArg, id: Args.text({ name: "id" }), error: Options.text("error").pipe(Options.withDescription("Why handling failed"), Options.withDefault("failed")), session, all, json },
+  (input) =>
+    Effect.gen(function* () {
+      const remote = yield* connect(input)
+      const r = yield* remote.actors.inboxSettle(input.address, input.id, { error: input.error })
+      yield* input.json ? printJson(r) : print(`${r.id} ${r.state}`)
+    })
+).pipe(Command.withDescription("Mark an inbox message failed, with --error (idempotent)."))
+
+const inboxList = Command.make(
+  "list",
+  { address: addressArg, lines: Options.integer("lines").pipe(Options.withDefault(40)), session, all, json },
+  (input) =>
+    Effect.gen(function* () {
+      const remote = yield* connect(input)
+      const records = yield* remote.actors.inboxList(input.address, { limit: input.lines })
+      if (input.json) return yield* printJson(records)
+      yield* print(records.length === 0 ? "no messages" : records.map((r) => `${r.id} state=${r.state} from=${r.envelope.from} sender=${r.envelope.sender ?? ""} type=${r.envelope.type}`).join("\n"))
+    })
+).pipe(Command.withDescription("List an inbox's messages with their states."))
+
+const inbox = Command.make("inbox").pipe(
+  Command.withDescription("Pull delivery: read and settle the messages of run:<id> or branch:<run>/<label> inboxes."),
+  Command.withSubcommands([inboxNext, inboxAck, inboxFail, inboxList])
+)
+
+const roomArg = Args.text({ name: "run" }).pipe(Args.withDescription("The run whose room (room:<run>) to use"))
+const roomOf = (run: string) => (run.startsWith("room:") ? run : `room:${run.replace(/^run:/, "")}`)
+
+const roomPost = Command.make(
+  "post",
+  {
+    run: roomArg,
+    type: Options.text("type").pipe(Options.withDefault("note.posted"), Options.withDescription("Message type (default note.posted)")),
+    body: Args.text({ name: "body" }).pipe(Args.withDescription("Text, or JSON when it starts with { or [")),
+    summary: optText("summary", "One-line summary"),
+    from: optText("from", "Sender (default: this actor's run, or coordinator; a session may post as a run it owns or its branches)"),
+    session,
+    all,
+    json
+  },
+  (input) =>
+    Effect.gen(function* () {
+      const pairs = [`to=${roomOf(input.run)}`, `type=${input.type}`, `body=${input.body}`]
+      if (Option.isSome(input.summary)) pairs.push(`summary=${input.summary.value}`)
+      const env = yield* callerEnvironment
+      const inActor = Option.isSome(env.token)
+      pairs.push(`from=${Option.getOrElse(input.from, () => (inActor ? `run:${Option.getOrElse(env.run, () => "")}` : "coordinator"))}`)
+      const envelope = yield* Envelope.envelopeFromPairs(pairs).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
+      const remote = yield* connect(input)
+      const out = yield* remote.actors.message(envelope)
+      yield* input.json ? printJson(out) : print(`${out.id} posted to ${out.to} from=${out.from}`)
+    })
+).pipe(Command.withDescription(withExamples("Post to a run's room.", ["troupe room post swarm 'hello everyone'", "troupe room post swarm --type plan.proposed '{\"step\":1}'"])))
+
+const roomTail = Command.make(
+  "tail",
+  {
+    run: roomArg,
+    follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Stay open and print new posts")),
+    after: Options.integer("after").pipe(Options.withDescription("Cursor: only entries with a larger seq"), Options.optional),
+    session,
+    all,
+    json
+  },
+  (input) =>
+    Effect.gen(function* () {
+      const remote = yield* connect(input)
+      yield* remote.actors.roomTail(roomOf(input.run), { afterSeq: Option.getOrUndefined(input.after), follow: input.follow }).pipe(
+        Stream.runForEach((e) =>
+          input.json
+            ? printJson(e)
+            : print(`#${e.seq} ${e.envelope.from} ${e.envelope.type}${e.envelope.summary === undefined ? "" : ` ${e.envelope.summary}`}${e.envelope.body === undefined ? "" : `: ${typeof e.envelope.body === "string" ? e.envelope.body : JSON.stringify(e.envelope.body)}`}`)
+        )
+      )
+    })
+).pipe(Command.withDescription(withExamples("Print a run's room timeline.", ["troupe room tail swarm", "troupe room tail swarm --follow"])))
+
+const room = Command.make("room").pipe(
+  Command.withDescription("A run's room (room:<run>): post to its timeline, tail it."),
+  Command.withSubcommands([roomPost, roomTail])
+)
+
+
+/** `message`, `inbox`, `room`. */
+export const messageCommands = [message, inbox, room] as const
