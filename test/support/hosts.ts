@@ -4,7 +4,8 @@
  * and a base environment. Adding a host is one line here.
  */
 import { Layer } from "effect"
-import type { Host } from "../../src/services/Host.js"
+import { BrokerHost } from "../../src/services/BrokerHost.js"
+import { Host } from "../../src/services/Host.js"
 import { Hosts } from "../../src/services/Hosts.js"
 import { LocalHost } from "../../src/services/LocalHost.js"
 
@@ -24,5 +25,7 @@ export interface TestHost {
 export const hostsOf = (host: Layer.Layer<Host>): Layer.Layer<Hosts> => Hosts.layer().pipe(Layer.provide(host))
 
 export const testHosts: ReadonlyArray<TestHost> = [
-  { name: "local", hosts: (options) => hostsOf(LocalHost.layer(options)) }
+  { name: "local", hosts: (options) => hostsOf(LocalHost.layer(options)) },
+  // The exec broker as a child process of the test (dist/broker/exec-broker.mjs: npm test builds it first).
+  { name: "broker", hosts: (options) => hostsOf(Layer.orDie(BrokerHost.layerAs(Host, options))) }
 ]
