@@ -222,8 +222,14 @@ describe("troupe daemon (built binary)", () => {
     await Promise.all(burst)
     expect(acknowledged.length).toBeGreaterThan(0)
     expect(await until(() => !alive(pid))).toBe(true)
-    // In-flight clients may have auto-started a new daemon; it must be stopped to open the store.
-    await troupe(home, ["daemon", "stop"])
+    // In-flight clients may have auto-started new daemons, and one that lost the start race
+    // may still be starting when the winner stops: stop until no process of this home is left.
+    const leftovers = () => pidsWithEnv("TROUPE_HOME", home)
+    for (let round = 0; round < 10 && leftovers().length > 0; round++) {
+      await troupe(home, ["daemon", "stop"])
+      await until(() => leftovers().length === 0, 5_000)
+    }
+    expect(leftovers()).toEqual([])
     const db = new Database(join(home, "troupe.db"))
     expect((db.prepare("PRAGMA integrity_check").get() as { integrity_check: string }).integrity_check).toBe("ok")
     const ids = new Set((db.prepare("SELECT id FROM runs").all() as Array<{ id: string }>).map((r) => r.id))
