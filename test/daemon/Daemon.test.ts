@@ -151,6 +151,27 @@ describe("troupe daemon (built binary)", () => {
     expect(events.stdout).toContain("run.lost run:orphan")
   })
 
+  it("leaves on the exec broker (TROUPE_LOCAL_HOST=broker): daemon and broker SIGKILLed together, the next daemon reaps them through a fresh broker", async () => {
+    const home = freshHome()
+    const broker = { TROUPE_LOCAL_HOST: "broker" }
+    await troupe(home, ["spawn", "--template", "sh -c {s}", "s=trap '' TERM; (trap '' TERM; sleep 30) & sleep 30; wait", "--as", "brokered"], broker)
+    expect(await until(() => pidsWithEnv("TROUPE_RUN", "brokered").length >= 3)).toBe(true)
+    const pid = daemonPid(home)
+    // The broker is the daemon's child in the daemon's process group; the leaves have their own.
+    const brokerPids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter((p) => p !== "").map(Number)
+    expect(brokerPids.some((p) => readFileSync(`/proc/${p}/cmdline`, "latin1").includes("exec-broker"))).toBe(true)
+    process.kill(-pid, "SIGKILL")
+    expect(await until(() => !alive(pid) && brokerPids.every((p) => !alive(p)))).toBe(true)
+    expect(pidsWithEnv("TROUPE_RUN", "brokered").length).toBeGreaterThan(0)
+    const db = new Database(join(home, "troupe.db"))
+    const hosts = (db.prepare("SELECT p.host FROM processes p JOIN runs r ON r.generation = p.generation WHERE r.id = 'brokered'").all() as Array<{ host: string }>).map((r) => r.host)
+    db.close()
+    expect(hosts).toEqual(["broker"])
+    const ps = await troupe(home, ["ps"], broker)
+    expect(ps.stdout).toContain("run=brokered status=lost")
+    expect(await until(() => pidsWithEnv("TROUPE_RUN", "brokered").length === 0)).toBe(true)
+  })
+
   it("an actor process acts as its run through TROUPE_TOKEN: itself and its children only; a forged token is refused", async () => {
     const home = freshHome()
     await troupe(home, ["spawn", "--template", "sleep 30", "--as", "sibling", "--session", "alice"])
