@@ -2,9 +2,10 @@
  * Reading Linux `/proc` for the exec broker: a process's stat (state, process group, start
  * time), the `TROUPE_LEAF_ID` marker in its environment, one scan of every live process, and
  * which processes of a leaf survive (its group, verified or not, and its marked escapees).
- * Plain, synchronous Node with no package imports, so the one-file broker can bundle it; an
- * Effect host can wrap the same functions (LocalHost shares scans between fibers). Without
- * `/proc`, start times are 0, no marker is ever found and groups are checked with kill(2) alone.
+ * Plain, synchronous Node with no package imports, so the one-file broker can bundle it;
+ * LocalHost uses the same functions (its internal/ProcScan.ts re-exports them and shares scans
+ * between fibers). Without `/proc`, start times are 0, no marker is ever found and groups are
+ * checked with kill(2) alone.
  */
 import * as fs from "node:fs"
 import { markerVariable } from "./FrameCodec.js"

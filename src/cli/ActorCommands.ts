@@ -13,7 +13,7 @@ import * as Config from "../layers/Config.js"
 import { CliExit, parsePairs, parseValuesJson, templateFromFlag, UsageError } from "./Common.js"
 import { daemon } from "./DaemonCommands.js"
 import { messageCommands } from "./MessageCommands.js"
-import { all, connect, exitCodeOfRun, type Identity, json, parseDuration, print, printJson, psLine, session, statusFilter, withExamples } from "./Session.js"
+import { all, callerOptions, connect, cursorOption, exitCodeOfRun, followOption, type Identity, json, parseDuration, print, printJson, printResult, psLine, session, statusFilter, withExamples } from "./Session.js"
 
 export { exitCodeOfRun, psLine } from "./Session.js"
 
@@ -61,8 +61,7 @@ const spawn = Command.make(
           ? { restart: Option.getOrUndefined(input.restart), max_restarts: Option.getOrUndefined(input.maxRestarts), restart_window_ms: window }
           : undefined
       })
-      if (input.json) return yield* printJson(run)
-      yield* print(
+      yield* printResult(input.json, run, (run) =>
         `${run.address} ${run.state} (recipe ${run.recipe}, generation ${run.generation.slice(0, 8)})\n` +
           `Next: troupe inspect ${run.address} | troupe logs ${run.address} --follow | troupe wait ${run.address} | troupe kill ${run.address}`
       )
@@ -80,7 +79,7 @@ const spawn = Command.make(
 
 const ps = Command.make(
   "ps",
-  { status: Options.text("status").pipe(Options.withDescription("all | running | active | terminal | done | failed | cancelled | killed | lost"), Options.optional), session, all, json },
+  { status: Options.text("status").pipe(Options.withDescription("all | running | active | terminal | done | failed | cancelled | killed | lost"), Options.optional), ...callerOptions },
   (input) =>
     Effect.gen(function* () {
       const filter = yield* statusFilter(input.status)
@@ -104,9 +103,7 @@ const inspect = Command.make(
     lines: Options.integer("lines").pipe(Options.withDescription("Lines/events in tail views (default 40)"), Options.optional),
     status: Options.text("status").pipe(Options.withDescription("Status filter of runs views"), Options.optional),
     id: Options.text("id").pipe(Options.withDescription("inspect recipes doctor: only this recipe id"), Options.optional),
-    session,
-    all,
-    json
+    ...callerOptions
   },
   (input) =>
     Effect.gen(function* () {
@@ -115,8 +112,7 @@ const inspect = Command.make(
       const view = Option.map(input.view, (v) => v.replace(/^view=/, ""))
       const target = input.target.replace(/^target=/, "")
       const out = yield* remote.actors.inspect(target, Option.getOrUndefined(view), { lines: Option.getOrUndefined(input.lines), status: filter, id: Option.getOrUndefined(input.id) })
-      if (input.json) return yield* printJson(out)
-      yield* print(out.text.replace(/^\n/, ""))
+      yield* printResult(input.json, out, (out) => out.text.replace(/^\n/, ""))
     })
 ).pipe(Command.withDescription(withExamples("Read one view of a run or a session's inventory.", [
   "troupe inspect run:nap",
@@ -135,7 +131,7 @@ const logs = Command.make(
   "logs",
   {
     run: runArg,
-    follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Keep printing until the run ends")),
+    follow: followOption("Keep printing until the run ends"),
     stderr: Options.boolean("stderr").pipe(Options.withDescription("Print stderr.log instead of stdout.log")),
     session,
     all
@@ -154,9 +150,7 @@ const wait = Command.make(
   {
     run: runArg,
     timeout: Options.text("timeout").pipe(Options.withDescription("Give up after this long (500ms, 30s, 5m); exit 124"), Options.optional),
-    session,
-    all,
-    json
+    ...callerOptions
   },
   (input) =>
     Effect.gen(function* () {
@@ -178,30 +172,25 @@ const controlCommand = (remoteCall: { run: string; type: ControlType; json: bool
   Effect.gen(function* () {
     const remote = yield* connect(remoteCall.identity)
     const out = yield* remote.actors.control(remoteCall.run, remoteCall.type)
-    if (remoteCall.json) return yield* printJson(out)
-    yield* print(`${out.run} ${out.applied ? out.state : `unchanged (${out.reason ?? out.state})`}`)
+    yield* printResult(remoteCall.json, out, (out) => `${out.run} ${out.applied ? out.state : `unchanged (${out.reason ?? out.state})`}`)
   })
 
-const kill = Command.make("kill", { run: runArg, session, all, json }, (input) =>
+const kill = Command.make("kill", { run: runArg, ...callerOptions }, (input) =>
   controlCommand({ run: input.run, type: "control.kill", json: input.json, identity: input })
 ).pipe(Command.withDescription(withExamples("Kill a run: SIGTERM to every process group, 5 s grace, SIGKILL; state killed.", ["troupe kill run:nap"])))
 
 const events = Command.make(
   "events",
   {
-    follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Stay open and print new events")),
-    since: Options.integer("since").pipe(Options.withDescription("Cursor: only events with a larger id (default 0)"), Options.optional),
-    session,
-    all,
-    json
+    follow: followOption("Stay open and print new events"),
+    since: cursorOption("since", "Cursor: only events with a larger id (default 0)"),
+    ...callerOptions
   },
   (input) =>
     Effect.gen(function* () {
       const remote = yield* connect(input)
       yield* remote.actors.events({ since: Option.getOrElse(input.since, () => 0), follow: input.follow }).pipe(
-        Stream.runForEach((e) =>
-          input.json ? printJson(e) : print(`#${e.id} ${e.type} run:${e.run_id} ${e.text.split("\n")[0]}`)
-        )
+        Stream.runForEach((event) => printResult(input.json, event, (e) => `#${e.id} ${e.type} run:${e.run_id} ${e.text.split("\n")[0]}`))
       )
     })
 ).pipe(Command.withDescription(withExamples("Print this session's event stream (terminal transitions, failed steps).", ["troupe events", "troupe events --follow --since 12"])))
@@ -211,9 +200,7 @@ const prune = Command.make(
   {
     runs: Args.text({ name: "run" }).pipe(Args.repeated),
     olderThan: Options.text("older-than").pipe(Options.withDescription("Prune every terminal run that ended longer ago (e.g. 7d is the automatic retention; 1h, 30m)"), Options.optional),
-    session,
-    all,
-    json
+    ...callerOptions
   },
   (input) =>
     Effect.gen(function* () {
@@ -223,20 +210,17 @@ const prune = Command.make(
       const older = Option.isSome(input.olderThan) ? yield* parseDuration(input.olderThan.value) : 0
       const remote = yield* connect(input)
       const removed = yield* remote.actors.prune({ runs: input.runs.length > 0 ? input.runs : undefined, olderThanMs: older })
-      if (input.json) return yield* printJson(removed)
-      yield* print(removed.length === 0 ? "nothing to prune" : `pruned ${removed.map((r) => `run:${r}`).join(" ")}`)
+      yield* printResult(input.json, removed, (removed) => (removed.length === 0 ? "nothing to prune" : `pruned ${removed.map((r) => `run:${r}`).join(" ")}`))
     })
 ).pipe(Command.withDescription(withExamples("Delete terminal runs and their state directories.", ["troupe prune run:nap", "troupe prune --older-than 1d"])))
 
 const archive = Command.make(
   "archive",
-  { runs: Args.text({ name: "run" }).pipe(Args.atLeast(1)), session, all, json },
+  { runs: Args.text({ name: "run" }).pipe(Args.atLeast(1)), ...callerOptions },
   (input) =>
     Effect.gen(function* () {
       const remote = yield* connect(input)
-      const dirs = yield* remote.actors.archive(input.runs)
-      if (input.json) return yield* printJson(dirs)
-      yield* print(dirs.map((d) => `archived ${d}`).join("\n"))
+      yield* printResult(input.json, yield* remote.actors.archive(input.runs), (dirs) => dirs.map((d) => `archived ${d}`).join("\n"))
     })
 ).pipe(Command.withDescription(withExamples("Move terminal runs to TROUPE_HOME/archive/ (with run.json) and out of the store.", ["troupe archive run:health"])))
 

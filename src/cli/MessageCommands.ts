@@ -6,7 +6,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Stream } from "effect"
 import * as Envelope from "../domain/Envelope.js"
 import { callerEnvironment, CliExit, UsageError } from "./Common.js"
-import { all, connect, json, optText, parseDuration, print, printJson, session, withExamples } from "./Session.js"
+import { callerOptions, connect, cursorOption, followOption, optText, parseDuration, printJson, printResult, withExamples } from "./Session.js"
 
 const message = Command.make(
   "message",
@@ -20,9 +20,7 @@ const message = Command.make(
     replyTo: optText("reply-to", "Id of the message this answers"),
     correlationId: optText("correlation-id", "Correlation id"),
     idempotencyKey: optText("idempotency-key", "A key unique to this message: sending again with it (a retry) stores the message once"),
-    session,
-    all,
-    json
+    ...callerOptions
   },
   (input) =>
     Effect.gen(function* () {
@@ -40,11 +38,11 @@ const message = Command.make(
       const envelope = yield* Envelope.envelopeFromPairs(pairs).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
       const remote = yield* connect(input)
       const out = yield* remote.actors.message(envelope, { idempotencyKey: Option.getOrUndefined(input.idempotencyKey) })
-      if (input.json) return yield* printJson(out)
-      if (out.consumer === "run-control") return yield* print(`${out.to} ${out.delivered ? out.state : `unchanged (${out.reason ?? out.state})`}`)
-      yield* print(
-        `${out.id} to=${out.to} from=${out.from}${out.sender === undefined ? "" : ` sender=${out.sender}`} consumer=${out.consumer} delivered=${out.delivered} queued=${out.queued}` +
-          (out.reason === undefined ? "" : ` reason=${out.reason}`) + (out.run === undefined ? "" : ` run=run:${out.run}`)
+      yield* printResult(input.json, out, (out) =>
+        out.consumer === "run-control"
+          ? `${out.to} ${out.delivered ? out.state : `unchanged (${out.reason ?? out.state})`}`
+          : `${out.id} to=${out.to} from=${out.from}${out.sender === undefined ? "" : ` sender=${out.sender}`} consumer=${out.consumer} delivered=${out.delivered} queued=${out.queued}` +
+            (out.reason === undefined ? "" : ` reason=${out.reason}`) + (out.run === undefined ? "" : ` run=run:${out.run}`)
       )
     })
 ).pipe(
@@ -59,6 +57,13 @@ const message = Command.make(
   )
 )
 
+/** A message body as text: strings as they are, anything else as JSON. */
+const bodyText = (body: unknown) => (typeof body === "string" ? body : JSON.stringify(body))
+
+/** One inbox record without its body. */
+const inboxLine = (r: { readonly id: string; readonly state: string; readonly envelope: { readonly from: string; readonly sender?: string | undefined; readonly type: string } }) =>
+  `${r.id} state=${r.state} from=${r.envelope.from} sender=${r.envelope.sender ?? ""} type=${r.envelope.type}`
+
 const addressArg = Args.text({ name: "address" }).pipe(Args.withDescription("run:<id> or branch:<run>/<label>"))
 
 const inboxNext = Command.make(
@@ -67,9 +72,7 @@ const inboxNext = Command.make(
     address: addressArg,
     claim: Options.boolean("claim").pipe(Options.withDescription("Take the message exclusively (state claimed)")),
     wait: optText("wait", "Wait this long for a message (500ms, 30s); exit 3 when none came"),
-    session,
-    all,
-    json
+    ...callerOptions
   },
   (input) =>
     Effect.gen(function* () {
@@ -81,39 +84,35 @@ const inboxNext = Command.make(
         else yield* Console.error(`no message in ${input.address}`)
         return yield* new CliExit({ code: 3 })
       }
-      const r = next.value
-      yield* input.json ? printJson(r) : print(`${r.id} state=${r.state} from=${r.envelope.from} sender=${r.envelope.sender ?? ""} type=${r.envelope.type}${r.envelope.body === undefined ? "" : `\n${typeof r.envelope.body === "string" ? r.envelope.body : JSON.stringify(r.envelope.body)}`}`)
+      yield* printResult(input.json, next.value, (r) => `${inboxLine(r)}${r.envelope.body === undefined ? "" : `\n${bodyText(r.envelope.body)}`}`)
     })
 ).pipe(Command.withDescription(withExamples("Read the oldest unhandled message of an inbox (pull delivery).", ["troupe inbox next run:worker --claim", "troupe inbox next run:worker --wait 30s --json"])))
 
-const inboxAck = Command.make("ack", { address: addressArg, id: Args.text({ name: "id" }), session, all, json }, (input) =>
+const inboxAck = Command.make("ack", { address: addressArg, id: Args.text({ name: "id" }), ...callerOptions }, (input) =>
   Effect.gen(function* () {
     const remote = yield* connect(input)
-    const r = yield* remote.actors.inboxSettle(input.address, input.id)
-    yield* input.json ? printJson(r) : print(`${r.id} ${r.state}`)
+    yield* printResult(input.json, yield* remote.actors.inboxSettle(input.address, input.id), (r) => `${r.id} ${r.state}`)
   })
 ).pipe(Command.withDescription("Mark an inbox message handled (idempotent)."))
 
 const inboxFail = Command.make(
   "fail",
-  { address: addressArg, id: Args.text({ name: "id" }), error: Options.text("error").pipe(Options.withDescription("Why handling failed"), Options.withDefault("failed")), session, all, json },
+  { address: addressArg, id: Args.text({ name: "id" }), error: Options.text("error").pipe(Options.withDescription("Why handling failed"), Options.withDefault("failed")), ...callerOptions },
   (input) =>
     Effect.gen(function* () {
       const remote = yield* connect(input)
-      const r = yield* remote.actors.inboxSettle(input.address, input.id, { error: input.error })
-      yield* input.json ? printJson(r) : print(`${r.id} ${r.state}`)
+      yield* printResult(input.json, yield* remote.actors.inboxSettle(input.address, input.id, { error: input.error }), (r) => `${r.id} ${r.state}`)
     })
 ).pipe(Command.withDescription("Mark an inbox message failed, with --error (idempotent)."))
 
 const inboxList = Command.make(
   "list",
-  { address: addressArg, lines: Options.integer("lines").pipe(Options.withDefault(40)), session, all, json },
+  { address: addressArg, lines: Options.integer("lines").pipe(Options.withDefault(40)), ...callerOptions },
   (input) =>
     Effect.gen(function* () {
       const remote = yield* connect(input)
       const records = yield* remote.actors.inboxList(input.address, { limit: input.lines })
-      if (input.json) return yield* printJson(records)
-      yield* print(records.length === 0 ? "no messages" : records.map((r) => `${r.id} state=${r.state} from=${r.envelope.from} sender=${r.envelope.sender ?? ""} type=${r.envelope.type}`).join("\n"))
+      yield* printResult(input.json, records, (records) => (records.length === 0 ? "no messages" : records.map(inboxLine).join("\n")))
     })
 ).pipe(Command.withDescription("List an inbox's messages with their states."))
 
@@ -133,9 +132,7 @@ const roomPost = Command.make(
     body: Args.text({ name: "body" }).pipe(Args.withDescription("Text, or JSON when it starts with { or [")),
     summary: optText("summary", "One-line summary"),
     from: optText("from", "Sender (default: this actor's run, or coordinator; a session may post as a run it owns or its branches)"),
-    session,
-    all,
-    json
+    ...callerOptions
   },
   (input) =>
     Effect.gen(function* () {
@@ -146,8 +143,7 @@ const roomPost = Command.make(
       pairs.push(`from=${Option.getOrElse(input.from, () => (inActor ? `run:${Option.getOrElse(env.run, () => "")}` : "coordinator"))}`)
       const envelope = yield* Envelope.envelopeFromPairs(pairs).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
       const remote = yield* connect(input)
-      const out = yield* remote.actors.message(envelope)
-      yield* input.json ? printJson(out) : print(`${out.id} posted to ${out.to} from=${out.from}`)
+      yield* printResult(input.json, yield* remote.actors.message(envelope), (out) => `${out.id} posted to ${out.to} from=${out.from}`)
     })
 ).pipe(Command.withDescription(withExamples("Post to a run's room.", ["troupe room post swarm 'hello everyone'", "troupe room post swarm --type plan.proposed '{\"step\":1}'"])))
 
@@ -155,20 +151,16 @@ const roomTail = Command.make(
   "tail",
   {
     run: roomArg,
-    follow: Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription("Stay open and print new posts")),
-    after: Options.integer("after").pipe(Options.withDescription("Cursor: only entries with a larger seq"), Options.optional),
-    session,
-    all,
-    json
+    follow: followOption("Stay open and print new posts"),
+    after: cursorOption("after", "Cursor: only entries with a larger seq"),
+    ...callerOptions
   },
   (input) =>
     Effect.gen(function* () {
       const remote = yield* connect(input)
       yield* remote.actors.roomTail(roomOf(input.run), { afterSeq: Option.getOrUndefined(input.after), follow: input.follow }).pipe(
-        Stream.runForEach((e) =>
-          input.json
-            ? printJson(e)
-            : print(`#${e.seq} ${e.envelope.from} ${e.envelope.type}${e.envelope.summary === undefined ? "" : ` ${e.envelope.summary}`}${e.envelope.body === undefined ? "" : `: ${typeof e.envelope.body === "string" ? e.envelope.body : JSON.stringify(e.envelope.body)}`}`)
+        Stream.runForEach((entry) =>
+          printResult(input.json, entry, (e) => `#${e.seq} ${e.envelope.from} ${e.envelope.type}${e.envelope.summary === undefined ? "" : ` ${e.envelope.summary}`}${e.envelope.body === undefined ? "" : `: ${bodyText(e.envelope.body)}`}`)
         )
       )
     })
@@ -178,7 +170,6 @@ const room = Command.make("room").pipe(
   Command.withDescription("A run's room (room:<run>): post to its timeline, tail it."),
   Command.withSubcommands([roomPost, roomTail])
 )
-
 
 /** `message`, `inbox`, `room`. */
 export const messageCommands = [message, inbox, room] as const

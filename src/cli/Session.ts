@@ -21,6 +21,17 @@ export const session = Options.text("session").pipe(
 export const all = Options.boolean("all").pipe(Options.withDescription("Operator: act across every session"))
 export const json = Options.boolean("json").pipe(Options.withDescription("Print stable JSON instead of compact text"))
 
+/** The options of a command that acts as a caller and prints a result: `--session`, `--all`, `--json`. */
+export const callerOptions = { session, all, json } as const
+
+/** `--follow` / `-f`: stay open on a stream. */
+export const followOption = (description: string) =>
+  Options.boolean("follow").pipe(Options.withAlias("f"), Options.withDescription(description))
+
+/** An optional integer cursor (`--since`, `--after`): only entries past it. */
+export const cursorOption = (name: string, description: string) =>
+  Options.integer(name).pipe(Options.withDescription(description), Options.optional)
+
 export interface Identity {
   readonly session: Option.Option<string>
   readonly all: boolean
@@ -40,6 +51,10 @@ export const connect = (id: Identity, autoStart = true) =>
 
 export const print = (text: string) => Console.log(text)
 export const printJson = (value: unknown) => Console.log(JSON.stringify(value))
+
+/** Prints a command's result: its JSON with `--json`, else `text` of it. */
+export const printResult = <A>(asJson: boolean, value: A, text: (value: A) => string) =>
+  asJson ? printJson(value) : print(text(value))
 
 const decodeFilter = Schema.decodeUnknown(StatusFilter)
 export const statusFilter = (raw: Option.Option<string>) =>
@@ -71,6 +86,5 @@ export const parseDuration = (text: string) =>
 
 export const withExamples = (text: string, examples: ReadonlyArray<string>) =>
   `${text}\nExamples:\n${examples.map((e) => `  ${e}`).join("\n")}`
-
 
 export const optText = (name: string, description: string) => Options.text(name).pipe(Options.withDescription(description), Options.optional)

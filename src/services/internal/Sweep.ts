@@ -6,7 +6,15 @@
 import { randomUUID } from "node:crypto"
 import { Duration, Effect, Schedule } from "effect"
 import type { ProcessIdentity } from "../Host.js"
-import { freshSnapshot, groupAlive, type ProcSnapshot, sendSignal } from "./ProcScan.js"
+import {
+  freshSnapshot,
+  noneLeft,
+  type ProcSweepTarget,
+  signalSurvivors as signalNow,
+  survivorCount,
+  survivorsIn,
+  type Survivors
+} from "./ProcScan.js"
 
 /** How often the reaper re-checks whether signalled processes are gone. */
 const reapPoll = Schedule.spaced("25 millis")
@@ -34,44 +42,27 @@ export interface SweepTarget {
   swept: boolean
 }
 
-interface Survivors {
-  /** The leaf's process group still has a live member. */
-  readonly group: boolean
-  /** Live processes carrying the leaf's marker (group members included). */
-  readonly marked: ReadonlyArray<number>
-}
+/** The flat target the shared /proc helpers take. */
+const procTarget = (leaf: SweepTarget): ProcSweepTarget => ({
+  pid: leaf.identity.pid,
+  pgid: leaf.identity.pgid,
+  startTime: leaf.identity.startTime,
+  marker: leaf.marker,
+  verifyGroup: leaf.verifyGroup
+})
 
-/** Live members of `pgid`, one of which is verified as belonging to `leaf`. */
-const verifiedGroupAlive = (leaf: SweepTarget, marked: ReadonlyArray<number>, snapshot: ProcSnapshot): boolean => {
-  const markedSet = new Set(marked)
-  for (const [pid, stat] of snapshot.stats) {
-    if (stat.pgid !== leaf.identity.pgid) continue
-    if (markedSet.has(pid) || (pid === leaf.identity.pid && stat.startTime === leaf.identity.startTime)) return true
-  }
-  return false
-}
-
-const survivorsOf = (leaf: SweepTarget) =>
-  Effect.map(freshSnapshot, (snapshot): Survivors => {
-    const marked = snapshot.byMarker.get(leaf.marker) ?? []
-    return { group: leaf.verifyGroup ? verifiedGroupAlive(leaf, marked, snapshot) : groupAlive(leaf.identity.pgid, snapshot), marked }
-  })
-
-const noneLeft = (survivors: Survivors) => !survivors.group && survivors.marked.length === 0
+const survivorsOf = (target: ProcSweepTarget) => Effect.map(freshSnapshot, (snapshot) => survivorsIn(target, snapshot))
 
 // Only two kinds of target are ever signalled: the process group we created (checked live just
 // before) and pids whose environment carries this leaf's unique marker (re-read just before).
-const signalSurvivors = (leaf: SweepTarget, survivors: Survivors, signal: NodeJS.Signals) =>
-  Effect.sync(() => {
-    if (survivors.group) sendSignal(-leaf.identity.pgid, signal)
-    for (const pid of survivors.marked) sendSignal(pid, signal)
-  })
+const signalSurvivors = (target: ProcSweepTarget, survivors: Survivors, signal: NodeJS.Signals) =>
+  Effect.sync(() => signalNow(target, survivors, signal))
 
 /** Re-checks survivors every {@link reapPoll} until none are left or `within` has elapsed. */
-const awaitGone = (leaf: SweepTarget, within: Duration.Duration) =>
+const awaitGone = (target: ProcSweepTarget, within: Duration.Duration) =>
   // A Schedule bounded by `upTo`, not `Effect.timeout`: this runs inside finalizers, which are
   // uninterruptible, where a timeout could not interrupt the wait it races.
-  survivorsOf(leaf).pipe(
+  survivorsOf(target).pipe(
     Effect.repeat({ schedule: Schedule.passthrough<number, Survivors, never>(reapPoll.pipe(Schedule.upTo(within))), until: noneLeft })
   )
 
@@ -83,29 +74,23 @@ const awaitGone = (leaf: SweepTarget, within: Duration.Duration) =>
 export const sweep = (leaf: SweepTarget, grace: Duration.Duration) =>
   Effect.gen(function* () {
     if (leaf.swept) return
-    for (let round = 0; round < maxSweepRounds; round++) {
-      const found = yield* survivorsOf(leaf)
+    const target = procTarget(leaf)
+    const annotate = (found: Survivors) => Effect.annotateLogs({ pgid: target.pgid, group: found.group, marked: found.marked.join(",") })
+    // maxSweepRounds rounds, then one last look at what is left.
+    for (let round = 0; ; round++) {
+      const found = yield* survivorsOf(target)
       if (noneLeft(found)) {
         leaf.swept = true
         return
       }
-      yield* Effect.logDebug("LocalHost: terminating leaf processes").pipe(
-        Effect.annotateLogs({ pgid: leaf.identity.pgid, group: found.group, marked: found.marked.join(",") })
-      )
-      yield* signalSurvivors(leaf, found, "SIGTERM")
-      const afterTerm = yield* awaitGone(leaf, grace)
+      if (round === maxSweepRounds) return yield* Effect.logWarning("LocalHost: leaf processes survived SIGKILL").pipe(annotate(found))
+      yield* Effect.logDebug("LocalHost: terminating leaf processes").pipe(annotate(found))
+      yield* signalSurvivors(target, found, "SIGTERM")
+      const afterTerm = yield* awaitGone(target, grace)
       if (noneLeft(afterTerm)) continue
-      yield* signalSurvivors(leaf, afterTerm, "SIGKILL")
-      yield* awaitGone(leaf, killSettle)
+      yield* signalSurvivors(target, afterTerm, "SIGKILL")
+      yield* awaitGone(target, killSettle)
     }
-    const left = yield* survivorsOf(leaf)
-    if (noneLeft(left)) {
-      leaf.swept = true
-      return
-    }
-    yield* Effect.logWarning("LocalHost: leaf processes survived SIGKILL").pipe(
-      Effect.annotateLogs({ pgid: leaf.identity.pgid, group: left.group, marked: left.marked.join(",") })
-    )
   }).pipe(Effect.withSpan("LocalHost.sweep"))
 
 /**
@@ -123,9 +108,9 @@ export const reapIdentity = (identity: ProcessIdentity, grace: Duration.Duration
       verifyGroup: true,
       swept: false
     }
-    const found = yield* survivorsOf(leaf)
-    const count = found.marked.length + (found.group && !found.marked.includes(identity.pid) ? 1 : 0)
+    const target = procTarget(leaf)
+    const found = yield* survivorsOf(target)
     if (noneLeft(found)) return 0
     yield* sweep(leaf, grace)
-    return count
+    return survivorCount(target, found)
   })
