@@ -1,10 +1,11 @@
 // Build: tsc emits dist/ (library + declarations); esbuild bundles the CLI so startup does not
-// pay for resolving hundreds of modules. Code splitting keeps what only some commands need in
-// chunks that are loaded on demand: the command tree (everything but `--version`), the runtime
-// (`daemon start --foreground`) and the execution core (`run`, `recipes`).
+// pay for resolving hundreds of modules: a small ES-module entry (`dist/bin/troupe.js`, which
+// answers `--version` itself) and the command tree as one CommonJS file (`dist/bin/cli.cjs`),
+// which the entry loads with a V8 code cache (bin/codeCache.ts).
 //
-// The metafile (`dist/bin/troupe.meta.json`: which sources went into which chunk, and which
-// chunk imports which) is what test/cli/CliImports.test.ts checks the entry graph against.
+// The metafiles (`dist/bin/troupe.meta.json`, `{entry, cli}`: which sources went into which
+// output, and which source imports which, statically or through `import()`) are what
+// test/cli/CliImports.test.ts checks the entry graph against.
 import { execFileSync } from "node:child_process"
 import { chmodSync, rmSync, writeFileSync } from "node:fs"
 import { build } from "esbuild"
@@ -39,27 +40,39 @@ const unusedFormats = {
 
 rmSync("dist", { recursive: true, force: true })
 execFileSync(process.execPath, ["node_modules/typescript/bin/tsc", "-p", "tsconfig.build.json"], { stdio: "inherit" })
-const result = await build({
-  entryPoints: ["bin/troupe.ts"],
-  outdir: "dist/bin",
-  entryNames: "[name]",
-  chunkNames: "chunks/[name]-[hash]",
-  splitting: true,
+const common = {
   bundle: true,
   platform: "node",
-  format: "esm",
   target: "node20",
   sourcemap: false,
   minify: true,
   legalComments: "none",
-  metafile: true,
+  metafile: true
+}
+// The entry: `--version`, and the loader of the command tree.
+const entry = await build({
+  ...common,
+  entryPoints: ["bin/troupe.ts"],
+  outfile: "dist/bin/troupe.js",
+  format: "esm",
+  banner: { js: "#!/usr/bin/env node" }
+})
+// The command tree and everything it may load, as one CommonJS file: bin/codeCache.ts compiles
+// it with a V8 code cache (Node 20 has none for ES modules). Without code splitting, esbuild
+// turns an `import()` of a bundled module into a lazy initialisation of that module, so what
+// only `run`, `recipes` or `daemon start` need is in the file but never runs for other commands.
+const cli = await build({
+  ...common,
+  entryPoints: ["src/cli/Main.ts"],
+  outfile: "dist/bin/cli.cjs",
+  format: "cjs",
   plugins: [unusedFormats],
-  banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __troupeCreateRequire } from 'node:module'; const require = __troupeCreateRequire(import.meta.url);"
-  },
+  // `import.meta.url` of the bundled sources (package root, the broker's path) is the bundle's.
+  define: { "import.meta.url": "__troupeModuleUrl" },
+  banner: { js: "const __troupeModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   external: ["better-sqlite3", "ssh2", "cpu-features", "write-file-atomic", "proper-lockfile"]
 })
-writeFileSync("dist/bin/troupe.meta.json", JSON.stringify(result.metafile))
+writeFileSync("dist/bin/troupe.meta.json", JSON.stringify({ entry: entry.metafile, cli: cli.metafile }))
 chmodSync("dist/bin/troupe.js", 0o755)
 // The exec broker: one self-contained file importing only node: builtins (docs/broker.md), so it
 // can be copied to a machine where only Node exists.

@@ -3,8 +3,10 @@
  * configuration and the platform, run the command tree, print errors as one line
  * (`error: <message>`), and exit with the command's code.
  */
-import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import { Cause, Effect, Layer } from "effect"
 import * as Config from "../layers/Config.js"
 import { cli } from "./Cli.js"
@@ -39,8 +41,10 @@ const report = (cause: Cause.Cause<unknown>) =>
 cli(process.argv).pipe(
   // Daemon connections opened by a command close when the command ends.
   Effect.scoped,
-  // Only configuration and the platform here: each command loads what it needs.
-  Effect.provide(Layer.mergeAll(Config.layer(), NodeContext.layer)),
+  // Only configuration and the platform services the command tree needs (@effect/cli: files,
+  // paths, the terminal): each command loads what else it needs. Not all of NodeContext, whose
+  // command executor and workers cost startup time on every command and no command uses.
+  Effect.provide(Layer.mergeAll(Config.layer(), NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)),
   // After `provide`, so a configuration that cannot be read is reported too.
   Effect.catchAllCause(report),
   NodeRuntime.runMain({ disableErrorReporting: true })

@@ -5,7 +5,10 @@
  * layer from `Troupe.client`. (This module stays free of the runtime so the CLI loads fast.)
  */
 import * as Socket from "@effect/platform/Socket"
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
+// From platform-node-shared, which @effect/platform-node/NodeSocket re-exports: esbuild does not
+// initialise a lazily-initialised module behind such an `export *` for an eagerly-run importer
+// (scripts/build.mjs bundles the CLI as one CommonJS file with lazy `import()`s).
+import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Cause, Effect, Layer, Schedule, Stream } from "effect"

@@ -169,9 +169,9 @@ export const make = (channel: BrokerChannel, options: BrokerHostOptions = {}) =>
 // ---------------------------------------------------------------------------------------------
 // A broker as a local child process
 
-/** `dist/broker/exec-broker.mjs` from this module: compiled (`dist/src/services`, a bundle chunk) or source (`src/services`). */
+/** `dist/broker/exec-broker.mjs` from this module: compiled (`dist/src/services`), bundled (`dist/bin/cli.cjs`) or source (`src/services`). */
 const defaultProgram = (): string | undefined =>
-  ["../../broker/exec-broker.mjs", "../../dist/broker/exec-broker.mjs"]
+  ["../broker/exec-broker.mjs", "../../broker/exec-broker.mjs", "../../dist/broker/exec-broker.mjs"]
     .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
     .find((file) => fs.existsSync(file))
 

@@ -4,14 +4,18 @@
  * router, execution core or host. Only `run`, `recipes` and `daemon start --foreground` load
  * it, through dynamic `import()`s.
  *
- * Two checks over the built bundle (`npm test` builds first):
- * - static: in esbuild's metafile (`dist/bin/troupe.meta.json`), the chunks the entry and the
- *   command tree (`src/cli/Main.ts`) import statically contain no runtime source and import no
- *   `better-sqlite3`;
- * - dynamic: the built CLI runs under a preload that logs every module it loads; the chunks it
- *   loaded (mapped back to their sources through the metafile) hold no runtime source, and
- *   `better-sqlite3` was never resolved or required.
+ * The CLI is built as a small ES-module entry (`dist/bin/troupe.js`) and the command tree as
+ * one CommonJS bundle (`dist/bin/cli.cjs`, loaded with a V8 code cache). Inside that bundle
+ * esbuild initialises a module when a statically importing module initialises, or when an
+ * `import()` of it runs — so what a command initialises at start is the static-import closure
+ * of `src/cli/Main.ts`. Two checks over the build (`npm test` builds first):
+ * - static: in esbuild's metafiles (`dist/bin/troupe.meta.json`, `{entry, cli}`), the entry
+ *   holds only itself, the code-cache loader and the version, and the static-import closure of
+ *   the command tree holds no runtime source and no `better-sqlite3`;
+ * - dynamic: the built CLI runs under a preload that logs every module it loads; it loads the
+ *   entry and the bundle only, and never resolves or requires `better-sqlite3`.
  */
+import { spawn } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, relative } from "node:path"
@@ -20,17 +24,14 @@ import { afterAll, describe, expect, it } from "vitest"
 import { run, troupeBinPath } from "../support/exec.js"
 
 interface Metafile {
-  readonly outputs: Record<string, {
-    readonly entryPoint?: string
-    readonly inputs: Record<string, unknown>
+  readonly inputs: Record<string, {
     readonly imports: ReadonlyArray<{ readonly path: string; readonly kind: string; readonly external?: boolean }>
   }>
 }
 
 const root = process.cwd()
-const meta = JSON.parse(readFileSync(join(root, "dist/bin/troupe.meta.json"), "utf8")) as Metafile
+const meta = JSON.parse(readFileSync(join(root, "dist/bin/troupe.meta.json"), "utf8")) as { readonly entry: Metafile; readonly cli: Metafile }
 const entry = "dist/bin/troupe.js"
-const commandTree = Object.keys(meta.outputs).find((o) => meta.outputs[o]!.entryPoint === "src/cli/Main.ts")
 
 /** Sources of the CLI's own code that may load at start: the CLI, the client, domain data, configuration. */
 const allowedSource = (input: string) =>
@@ -46,48 +47,42 @@ const allowedSource = (input: string) =>
 const runtimeInputs = (inputs: Iterable<string>) =>
   [...inputs].filter((i) => !allowedSource(i) || /better-sqlite3|@effect\/sql-sqlite-node/.test(i))
 
-/** Output chunks reachable from `start` through static imports, and the externals they import. */
-const staticClosure = (start: string) => {
-  const chunks = new Set<string>()
+/** Inputs of `metafile` reachable from `start` through static imports, and the externals they import. */
+const staticClosure = (metafile: Metafile, start: string) => {
+  const inputs = new Set<string>()
   const externals = new Set<string>()
-  const walk = (output: string) => {
-    if (chunks.has(output)) return
-    chunks.add(output)
-    for (const i of meta.outputs[output]!.imports) {
-      if (i.kind !== "import-statement") continue
+  const walk = (input: string) => {
+    if (inputs.has(input)) return
+    inputs.add(input)
+    for (const i of metafile.inputs[input]?.imports ?? []) {
+      if (i.kind !== "import-statement" && i.kind !== "require-call") continue
       if (i.external === true) externals.add(i.path)
       else walk(i.path)
     }
   }
   walk(start)
-  return { chunks, externals }
+  return { inputs, externals }
 }
 
-const inputsOf = (chunks: Iterable<string>) => new Set([...chunks].flatMap((c) => Object.keys(meta.outputs[c]?.inputs ?? {})))
-
 describe("the bundled CLI's entry graph", () => {
-  it("the entry statically loads only itself and the version; the command tree loads on demand", () => {
-    const { chunks, externals } = staticClosure(entry)
-    expect([...inputsOf(chunks)].filter((i) => i.startsWith("src/") || i.startsWith("bin/")).sort()).toEqual(["bin/troupe.ts", "src/version.ts"])
-    expect([...externals]).toEqual([])
-    expect(commandTree, "a chunk for src/cli/Main.ts").toBeDefined()
-    expect(meta.outputs[entry]!.imports).toContainEqual(expect.objectContaining({ path: commandTree, kind: "dynamic-import" }))
+  it("the entry holds only itself, the code-cache loader and the version", () => {
+    expect(Object.keys(meta.entry.inputs).sort()).toEqual(["bin/codeCache.ts", "bin/troupe.ts", "src/version.ts"])
+    const { externals } = staticClosure(meta.entry, "bin/troupe.ts")
+    expect([...externals].filter((e) => !e.startsWith("node:"))).toEqual([])
   })
 
   it("the command tree reaches neither better-sqlite3 nor the runtime statically", () => {
-    const { chunks, externals } = staticClosure(commandTree!)
-    const inputs = inputsOf(chunks)
+    const { inputs, externals } = staticClosure(meta.cli, "src/cli/Main.ts")
     // The check sees the CLI's own modules (it would see the runtime if it were there).
     expect(inputs).toContain("src/daemon/Client.ts")
     expect(inputs).toContain("src/domain/Protocol.ts")
     expect(runtimeInputs(inputs)).toEqual([])
     expect([...externals].filter((e) => e.includes("sqlite"))).toEqual([])
-    // …while the daemon's chunk, loaded only by `daemon start --foreground`, does hold it.
-    const server = Object.keys(meta.outputs).find((o) => meta.outputs[o]!.entryPoint === "src/daemon/Server.ts")
-    expect(server).toBeDefined()
-    const serverClosure = staticClosure(server!)
-    expect(runtimeInputs(inputsOf(serverClosure.chunks))).toContain("src/services/Supervisor.ts")
-    expect([...serverClosure.externals]).toContain("better-sqlite3")
+    // …while the daemon, reached only through `import()` by `daemon start --foreground`, holds it.
+    expect(meta.cli.inputs["src/cli/DaemonCommands.ts"]!.imports).toContainEqual(expect.objectContaining({ path: "src/daemon/Server.ts", kind: "dynamic-import" }))
+    const server = staticClosure(meta.cli, "src/daemon/Server.ts")
+    expect(runtimeInputs(server.inputs)).toContain("src/services/Supervisor.ts")
+    expect([...server.externals]).toContain("better-sqlite3")
   })
 })
 
@@ -96,18 +91,18 @@ describe("modules the built CLI loads", () => {
   const preload = join(root, "test/support/module-log.mjs")
   let n = 0
 
-  /** Runs the built CLI with `args` under the module logger; the loaded chunks' sources and the raw log. */
+  /** Runs the built CLI with `args` under the module logger; the troupe files it loaded and the raw log. */
   const loaded = async (args: ReadonlyArray<string>) => {
     const log = join(home, `modules-${n++}.log`)
     const r = await run(process.execPath, ["--import", preload, troupeBinPath, ...args], {
       env: { ...process.env, TROUPE_HOME: home, TROUPE_MODULE_LOG: log }
     })
     const lines = readFileSync(log, "utf8").trim().split("\n")
-    const chunks = lines
+    const files = lines
       .filter((l) => l.startsWith("file:"))
       .map((l) => relative(root, fileURLToPath(l)))
-      .filter((f) => f in meta.outputs)
-    return { result: r, lines, chunks, inputs: inputsOf(chunks) }
+      .filter((f) => f.startsWith("dist/"))
+    return { result: r, lines, files }
   }
 
   afterAll(async () => {
@@ -117,25 +112,47 @@ describe("modules the built CLI loads", () => {
   })
 
   it("--version loads the entry alone", async () => {
-    const { result, chunks, lines } = await loaded(["--version"])
+    const { result, files, lines } = await loaded(["--version"])
     expect(result.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
     expect(result.code).toBe(0)
-    expect(chunks).toContain(entry)
-    expect(runtimeInputs(inputsOf(chunks))).toEqual([])
-    expect(chunks.filter((c) => c !== entry && !staticClosure(entry).chunks.has(c))).toEqual([])
-    expect(lines.filter((l) => l.includes("better-sqlite3"))).toEqual([])
+    expect(files).toEqual([entry])
+    expect(lines.filter((l) => l.includes("cli.cjs") || l.includes("better-sqlite3"))).toEqual([])
   })
 
   for (const args of [["--help"], ["ps"], ["daemon", "status"], ["inbox", "list", "run:nobody"]]) {
     it(`${args.join(" ")} loads the command tree but not the runtime`, async () => {
-      const { result, inputs, lines } = await loaded(args)
+      const { result, lines } = await loaded(args)
       // It ran: `--help` prints usage, `ps` auto-starts the daemon and lists, `daemon status`
       // finds it running; `inbox list` of an unknown run fails in the daemon, not in the CLI.
       if (args[0] === "inbox") expect(result.stderr).toMatch(/^error: /)
       else expect(result.code, result.stderr).toBe(0)
-      expect(inputs).toContain("src/cli/Main.ts")
-      expect(runtimeInputs(inputs)).toEqual([])
+      // The bundle ran: its `require`s of Node's builtins are in the log.
+      expect(lines).toContain("require:node:net")
       expect(lines.filter((l) => l.includes("better-sqlite3"))).toEqual([])
     })
   }
+
+  it("the daemon, from the same bundle, does load better-sqlite3 (the check above can fail)", async () => {
+    const daemonHome = mkdtempSync(join(tmpdir(), "troupe-cli-imports-daemon-"))
+    const log = join(daemonHome, "modules.log")
+    const env = { ...process.env, TROUPE_HOME: daemonHome, TROUPE_MODULE_LOG: log }
+    const daemon = spawn(process.execPath, ["--import", preload, troupeBinPath, "daemon", "start", "--foreground"], { env, stdio: "ignore" })
+    const exited = new Promise<number | null>((resolve) => daemon.once("exit", (code) => resolve(code)))
+    try {
+      // `daemon status` says "running" once the daemon listens, after it opened its store.
+      const quiet = { ...env, TROUPE_MODULE_LOG: "" }
+      let status = ""
+      for (let i = 0; i < 600 && !/daemon running pid=/.test(status); i++) {
+        status = (await run(process.execPath, [troupeBinPath, "daemon", "status"], { env: quiet })).stdout
+      }
+      expect(status).toMatch(/daemon running pid=/)
+      expect(readFileSync(log, "utf8")).toMatch(/better-sqlite3/)
+      expect(readFileSync(log, "utf8")).toContain(`file://${join(root, entry)}`)
+    } finally {
+      await run(process.execPath, [troupeBinPath, "daemon", "stop"], { env: { ...env, TROUPE_MODULE_LOG: "" } })
+      if (daemon.exitCode === null && daemon.signalCode === null) daemon.kill("SIGKILL")
+      await exited
+      rmSync(daemonHome, { recursive: true, force: true })
+    }
+  })
 })
