@@ -297,7 +297,7 @@ export const bgStartTool = (connect: Connect): PiTool => ({
         const info = yield* actors.spawn({ template: "bash -lc {bg_command}", values: { bg_command: command }, as: run, cwd })
         const outcome = yield* actors.wait(info.id, { timeoutMs: waitMs })
         // The report is read from the run's logs, after the wait: every line it shows is in
-        // the log files already (LocalHost writes each chunk there as it arrives, before the
+        // the log files already (LeafCapture writes each chunk there as it arrives, before the
         // run can turn terminal), so `bg_logs` afterwards shows the same lines, or more.
         const stdout = yield* readLog(info.id, "stdout")
         const stderr = yield* readLog(info.id, "stderr")

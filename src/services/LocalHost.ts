@@ -20,7 +20,6 @@ import { Host, HostError, type HostShape, type LeafExit, type LeafProcess, type 
 import { type NodeStdio, nodeStdio } from "./internal/NodeStdio.js"
 import { errorCode, errorMessage, leafMarkerVariable, readStat, sendSignal } from "./internal/ProcScan.js"
 import { reapIdentity, sweep, type SweepTarget } from "./internal/Sweep.js"
-import { inheritedEnvironment } from "../layers/Config.js"
 
 export { leafMarkerVariable } from "./internal/ProcScan.js"
 
@@ -37,8 +36,12 @@ const ignorableStdinErrors: ReadonlySet<string> = new Set(["EPIPE", "ECONNRESET"
 export interface LocalHostOptions {
   /** SIGTERM → SIGKILL grace in ms (default {@link killGrace}, 5,000 ms). */
   readonly graceMs?: number | undefined
-  /** Base environment of every leaf (default: this process's environment, read once). */
-  readonly env?: Readonly<Record<string, string | undefined>> | undefined
+  /**
+   * Base environment of every leaf; `spec.env` and the marker are added to it. The caller's
+   * choice, because only configuration layers read the process environment: the live layer
+   * passes this process's environment (`Config.inheritedEnvironment()`).
+   */
+  readonly env: Readonly<Record<string, string | undefined>>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -304,10 +307,10 @@ export const resolveCommand = (argv: ReadonlyArray<string>, cwd: string, home: s
  * Fails with `HostError` `spawn` (127 command not found, 126 permission denied, 1 other, e.g.
  * a missing working directory) or `io` (stdin file unreadable).
  */
-export const make = (options: LocalHostOptions = {}) =>
+export const make = (options: LocalHostOptions) =>
   Effect.sync((): HostShape => {
     const grace = options.graceMs === undefined ? killGrace : Duration.millis(options.graceMs)
-    const baseEnv = options.env ?? inheritedEnvironment()
+    const baseEnv = options.env
 
     const start = Effect.fn("LocalHost.start")(function* (spec: StartSpec) {
       const markerId = randomUUID()
@@ -329,14 +332,12 @@ export const make = (options: LocalHostOptions = {}) =>
 /**
  * The local process host.
  *
- * - `LocalHost.layer({ graceMs })` — `Layer<Host>`; `graceMs` is the SIGTERM → SIGKILL grace in
- *   ms (default {@link killGrace}, 5,000 ms).
+ * - `LocalHost.layer({ env, graceMs })` — `Layer<Host>`; `env` is the leaves' base environment,
+ *   `graceMs` the SIGTERM → SIGKILL grace in ms (default {@link killGrace}, 5,000 ms).
  * - `LocalHost.make(options)` — the host itself, see {@link make}.
- * - `LocalHost.Default` — `layer()` with defaults.
  */
 export const LocalHost = {
   make,
-  layer: (options?: LocalHostOptions): Layer.Layer<Host> => Layer.effect(Host, make(options)),
-  Default: Layer.effect(Host, make()),
+  layer: (options: LocalHostOptions): Layer.Layer<Host> => Layer.effect(Host, make(options)),
   killGrace
 } as const

@@ -317,7 +317,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
      * everything — for a command or a sequence the returned `stdout` is the end of
      * `stdout.log`; a parallel node's joined output is the same bytes with branch headers
      * (`stdout.log` has its branches' output as it arrived). The order is by
-     * construction, not timing: LocalHost writes each chunk to the log file synchronously in
+     * construction, not timing: LeafCapture writes each chunk to the log file synchronously in
      * the same handler that captures it; a leaf completes only after both of its streams
      * ended; the graph (and so the generation) completes after its leaves; the run turns
      * terminal after the generation.

@@ -227,7 +227,7 @@ const brokenSpillLayer = graphLayerOn(
     Layer.effect(
       Host,
       Effect.gen(function* () {
-        const real = yield* LocalHost.make({ graceMs: 300 })
+        const real = yield* LocalHost.make({ graceMs: 300, env: process.env })
         return {
           ...real,
           start: (spec) =>

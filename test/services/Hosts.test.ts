@@ -87,7 +87,7 @@ describe("Hosts", () => {
     Effect.gen(function* () {
       const hosts = yield* Hosts
       expect((yield* Effect.scoped(hosts.acquire("local"))).name).toBe("local")
-    }).pipe(Effect.provide(Hosts.layer().pipe(Layer.provide(LocalHost.layer({ graceMs: 300 })))))
+    }).pipe(Effect.provide(Hosts.layer().pipe(Layer.provide(LocalHost.layer({ graceMs: 300, env: process.env })))))
   )
 })
 

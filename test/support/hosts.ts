@@ -25,7 +25,7 @@ export interface TestHost {
 export const hostsOf = (host: Layer.Layer<Host>): Layer.Layer<Hosts> => Hosts.layer().pipe(Layer.provide(host))
 
 export const testHosts: ReadonlyArray<TestHost> = [
-  { name: "local", hosts: (options) => hostsOf(LocalHost.layer(options)) },
+  { name: "local", hosts: (options) => hostsOf(LocalHost.layer({ graceMs: options.graceMs, env: options.env ?? process.env })) },
   // The exec broker as a child process of the test (dist/broker/exec-broker.mjs: npm test builds it first).
   { name: "broker", hosts: (options) => hostsOf(Layer.orDie(BrokerHost.layerAs(Host, options))) }
 ]

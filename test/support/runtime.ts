@@ -46,7 +46,7 @@ export const testRuntime = (
     })
     // A test home that cannot be made is a broken test machine.
   ).pipe(Layer.provide(NodeContext.layer), Layer.orDie)
-  const host = options.host ?? LocalHost.layer({ graceMs: testKillGraceMs })
+  const host = options.host ?? LocalHost.layer({ graceMs: testKillGraceMs, env: process.env })
   return Runtime.layer({}, { config, host, hosts: options.hosts, kinds: options.kinds }).pipe(
     Layer.provide(Layer.succeed(PipeCloseGrace, Duration.millis(500)))
   )
