@@ -7,7 +7,7 @@
 // output, and which source imports which, statically or through `import()`) are what
 // test/cli/CliImports.test.ts checks the entry graph against.
 import { execFileSync } from "node:child_process"
-import { chmodSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { build } from "esbuild"
 
 /**
@@ -70,8 +70,13 @@ const cli = await build({
   // `import.meta.url` of the bundled sources (package root, the broker's path) is the bundle's.
   define: { "import.meta.url": "__troupeModuleUrl" },
   banner: { js: "const __troupeModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
-  external: ["better-sqlite3", "ssh2", "cpu-features", "write-file-atomic", "proper-lockfile"]
+  // Native addons stay outside. Everything else is bundled, so no `import()` is left in the
+  // bundle (vm.Script would need Node's experimental dynamic-import hook for one).
+  external: ["better-sqlite3", "ssh2", "cpu-features"]
 })
+if (/\bimport\(/.test(readFileSync("dist/bin/cli.cjs", "utf8"))) {
+  throw new Error("dist/bin/cli.cjs contains an import() of an external module: bundle it, or require() it")
+}
 writeFileSync("dist/bin/troupe.meta.json", JSON.stringify({ entry: entry.metafile, cli: cli.metafile }))
 chmodSync("dist/bin/troupe.js", 0o755)
 // The exec broker: one self-contained file importing only node: builtins (docs/broker.md), so it

@@ -5,7 +5,7 @@
  * daemon, `Troupe.layer` and the tests get it through `Runtime.layer`.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Effect, Layer, Scope } from "effect"
+import { Effect, Layer } from "effect"
 import { BrokerHost } from "../services/BrokerHost.js"
 import { CommandGraph } from "../services/CommandGraph.js"
 import { Host } from "../services/Host.js"
@@ -45,18 +45,16 @@ const localHost = Layer.unwrapEffect(
 
 /**
  * The live `Hosts`: `Host` as `local`, and `broker` — one exec-broker child of this process,
- * started on first use and kept for the layer's lifetime (`docs/broker.md`). With
- * `TROUPE_LOCAL_HOST=broker` every `on: local` leaf runs through that broker.
+ * started on first use and kept while it lives; after it died or failed to start, the next
+ * leaf starts a new one (`docs/broker.md`). With `TROUPE_LOCAL_HOST=broker` every `on: local`
+ * leaf runs through that broker.
  */
 const liveHosts: Layer.Layer<Hosts, never, Host | TroupeConfig> = Layer.scoped(
   Hosts,
   Effect.gen(function* () {
     const config = yield* Config.TroupeConfig
     const local = yield* Host
-    const scope = yield* Effect.scope
-    const broker = yield* Effect.cached(
-      BrokerHost.makeChild({ graceMs: config.killGraceMs, env: Config.inheritedEnvironment() }).pipe(Effect.provideService(Scope.Scope, scope))
-    )
+    const broker = yield* BrokerHost.makeRestartingChild({ graceMs: config.killGraceMs, env: Config.inheritedEnvironment() })
     return Hosts.make(local, { local: config.localHost, hosts: { broker } })
   })
 )

@@ -10,8 +10,7 @@
 import { spawn, type ChildProcess } from "node:child_process"
 import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
-import { Context, Deferred, Effect, Layer, Option, Sink, Stream } from "effect"
-import type { Scope } from "effect"
+import { Context, Deferred, Effect, ExecutionStrategy, Exit, Layer, Option, Scope, Sink, Stream, SynchronizedRef } from "effect"
 import { HostError, type HostShape, type LeafProcess, type ProcessIdentity, type StartSpec } from "./Host.js"
 import { type BrokerChannel, type BrokerConnection, connect, type Leaf, unavailable } from "./internal/BrokerConnection.js"
 
@@ -70,7 +69,10 @@ const refused = (reason: "spawn" | "io", what: string) => (answer: { readonly t:
  *   running leaf (`exit`, streams, stdin, `signal`) with `HostError` `unavailable`.
  * @fails HostError `unavailable` when the handshake does not complete.
  */
-export const make = (channel: BrokerChannel, options: BrokerHostOptions = {}) =>
+export const make = (channel: BrokerChannel, options: BrokerHostOptions = {}) => Effect.map(makeTracked(channel, options), (t) => t.host)
+
+/** {@link make}, plus whether the connection has died (a dead broker host fails every call with `unavailable`). */
+const makeTracked = (channel: BrokerChannel, options: BrokerHostOptions) =>
   Effect.gen(function* () {
     const graceMs = options.graceMs ?? defaultGraceMs
     const helloTimeoutMs = options.helloTimeoutMs ?? defaultHelloTimeoutMs
@@ -163,7 +165,7 @@ export const make = (channel: BrokerChannel, options: BrokerHostOptions = {}) =>
         return yield* refused("io", `cannot reap pid ${identity.pid}`)(answer)
       })
     }
-    return host
+    return { host, dead: () => conn.deadWith() !== undefined }
   })
 
 // ---------------------------------------------------------------------------------------------
@@ -259,6 +261,34 @@ export const makeChild = (options: BrokerChildOptions = {}) =>
   Effect.flatMap(childChannel(options), (channel) => make(channel, { ...options, reconnect: childChannel(options) }))
 
 /**
+ * A broker host over local children, restarted on demand: returns the effect that gives the
+ * current {@link HostShape}. The first call starts a child broker (in a scope of its own inside
+ * the caller's scope); later calls reuse it while it lives. After the child failed to start, or
+ * died (its leaves then failed with `unavailable` and were reaped through a fresh child), the
+ * next call starts a new one — one at a time, however many callers ask together.
+ * @fails HostError `unavailable` (from the returned effect) when a child cannot be started.
+ */
+export const makeRestartingChild = (options: BrokerChildOptions = {}) =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const current = yield* SynchronizedRef.make<{ readonly host: HostShape; readonly dead: () => boolean } | undefined>(undefined)
+    return SynchronizedRef.modifyEffect(current, (live) =>
+      live !== undefined && !live.dead()
+        ? Effect.succeed([live.host, live] as const)
+        : Effect.gen(function* () {
+          // A child scope per broker: a dead broker's recovery (reaping its leaves) keeps running
+          // until the caller's scope closes, and a failed start releases what it opened.
+          const child = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+          const tracked = yield* Effect.flatMap(childChannel(options), (channel) => makeTracked(channel, { ...options, reconnect: childChannel(options) })).pipe(
+            Scope.extend(child),
+            Effect.tapError(() => Scope.close(child, Exit.void))
+          )
+          return [tracked.host, tracked] as const
+        })
+    )
+  })
+
+/**
  * The broker host as a service: `BrokerHost.layerChild(options)` runs a local broker child for
  * the layer's lifetime. To let `Hosts` hand it out for `on: "broker"` (or for every local leaf
  * with `TROUPE_LOCAL_HOST=broker`), map `"broker"` to this service.
@@ -266,6 +296,7 @@ export const makeChild = (options: BrokerChildOptions = {}) =>
 export class BrokerHost extends Context.Tag("troupe/BrokerHost")<BrokerHost, HostShape>() {
   static readonly make = make
   static readonly makeChild = makeChild
+  static readonly makeRestartingChild = makeRestartingChild
   static readonly childChannel = childChannel
   static readonly layerChild = (options?: BrokerChildOptions): Layer.Layer<BrokerHost, HostError> =>
     Layer.scoped(BrokerHost, makeChild(options))

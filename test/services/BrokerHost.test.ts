@@ -233,6 +233,37 @@ describe("BrokerHost", () => {
       })
     ))
 
+  it.live("a restarting child: a start failure is retried on the next use, and a dead broker is replaced", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        // The program is missing at first: the first use fails, typed; once it exists, the next use starts it.
+        const program = path.join(tmp, "restarting-broker.mjs")
+        const current = yield* BrokerHost.makeRestartingChild({ graceMs, program })
+        const failed = yield* Effect.flip(current)
+        expect(failed).toMatchObject({ _tag: "HostError", reason: "unavailable" })
+        fs.copyFileSync(path.join(process.cwd(), "dist/broker/exec-broker.mjs"), program)
+        const first = yield* current
+        // Each leaf prints its parent: the broker that spawned it.
+        const parentOf = (result: { readonly stdout: Buffer }) => Number(result.stdout.toString().trim())
+        const firstBroker = parentOf(yield* run(first, spec(["sh", "-c", "echo $PPID"])))
+        expect(firstBroker).toBeGreaterThan(0)
+        // The same broker serves later uses while it lives…
+        expect(parentOf(yield* run(yield* current, spec(["sh", "-c", "echo $PPID"])))).toBe(firstBroker)
+        // …and after it is killed, the next use gets a new one.
+        process.kill(firstBroker, "SIGKILL")
+        const replaced = yield* current.pipe(
+          Effect.repeat({
+            schedule: Schedule.passthrough<number, HostShape, never>(Schedule.spaced("20 millis").pipe(Schedule.upTo("30 seconds"))),
+            until: (host) => host !== first
+          })
+        )
+        expect(replaced).not.toBe(first)
+        const nextBroker = parentOf(yield* run(replaced, spec(["sh", "-c", "echo $PPID"])))
+        expect(nextBroker).toBeGreaterThan(0)
+        expect(nextBroker).not.toBe(firstBroker)
+      })
+    ))
+
   it.live("a stuck broker cannot hang a leaf's scope; closing the host sweeps what it left", () => {
     let brokerPid = 0
     return Effect.gen(function* () {
