@@ -55,6 +55,9 @@ export const isReservedName = (name: string): boolean =>
 
 const ValuesRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
 
+/** A field `update` may set (a value), remove (`null`) or leave alone (absent). */
+const replaceable = <S extends Schema.Schema.Any>(schema: S) => Schema.optional(Schema.NullOr(schema))
+
 /**
  * `register_tool` parameters (pi-actors 0.17 shape). `name` is required; every other field is
  * a recipe field that replaces the stored one on `update` (`null` removes it). `template: null`
@@ -63,31 +66,31 @@ const ValuesRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown }
  */
 export class RegisterInput extends Schema.Class<RegisterInput>("RegisterInput")({
   name: Schema.String,
-  description: Schema.optional(Schema.NullOr(Schema.String)),
-  template: Schema.optional(Schema.NullOr(TemplateInput)),
-  args: Schema.optional(Schema.NullOr(Schema.Union(Schema.String, Schema.Array(Schema.String)))),
-  defaults: Schema.optional(Schema.NullOr(ValuesRecord)),
-  async: Schema.optional(Schema.NullOr(Schema.Boolean)),
-  mailbox: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  artifacts: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  imports: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  disabled: Schema.optional(Schema.NullOr(Schema.Boolean)),
-  values: Schema.optional(Schema.NullOr(ValuesRecord)),
+  description: replaceable(Schema.String),
+  template: replaceable(TemplateInput),
+  args: replaceable(Schema.Union(Schema.String, Schema.Array(Schema.String))),
+  defaults: replaceable(ValuesRecord),
+  async: replaceable(Schema.Boolean),
+  mailbox: replaceable(Schema.Unknown),
+  artifacts: replaceable(Schema.Unknown),
+  imports: replaceable(Schema.Unknown),
+  disabled: replaceable(Schema.Boolean),
+  values: replaceable(ValuesRecord),
   // Root-node fields (pi-actors 0.17: a recipe is also a template node); the recipe check
   // validates them.
-  parallel: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  concurrency: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  min_successful: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  when: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  label: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  timeout: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  delay: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  output: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  retry: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  failure: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  recover: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  repeat: Schema.optional(Schema.NullOr(Schema.Unknown)),
-  on: Schema.optional(Schema.NullOr(Schema.Unknown)),
+  parallel: replaceable(Schema.Unknown),
+  concurrency: replaceable(Schema.Unknown),
+  min_successful: replaceable(Schema.Unknown),
+  when: replaceable(Schema.Unknown),
+  label: replaceable(Schema.Unknown),
+  timeout: replaceable(Schema.Unknown),
+  delay: replaceable(Schema.Unknown),
+  output: replaceable(Schema.Unknown),
+  retry: replaceable(Schema.Unknown),
+  failure: replaceable(Schema.Unknown),
+  recover: replaceable(Schema.Unknown),
+  repeat: replaceable(Schema.Unknown),
+  on: replaceable(Schema.Unknown),
   update: Schema.optional(Schema.Boolean)
 }) {}
 
