@@ -37,6 +37,10 @@ const spawn = Command.make(
     ),
     maxRestarts: Options.integer("max-restarts").pipe(Options.withDescription("Restarts allowed within --restart-window (default 3)"), Options.optional),
     restartWindow: Options.text("restart-window").pipe(Options.withDescription("Window of --max-restarts (default 60s)"), Options.optional),
+    maxLogBytes: Options.integer("max-log-bytes").pipe(
+      Options.withDescription("Size limit of each of the run's log files, bytes (default 67108864 = 64 MiB); later output is not kept"),
+      Options.optional
+    ),
     session,
     json
   },
@@ -59,7 +63,8 @@ const spawn = Command.make(
         cwd: Config.resolvePath(process.cwd(), cwd),
         restart: Option.isSome(input.restart) || Option.isSome(input.maxRestarts) || window !== undefined
           ? { restart: Option.getOrUndefined(input.restart), max_restarts: Option.getOrUndefined(input.maxRestarts), restart_window_ms: window }
-          : undefined
+          : undefined,
+        max_log_bytes: Option.getOrUndefined(input.maxLogBytes)
       })
       yield* printResult(input.json, run, (run) =>
         `${run.address} ${run.state} (recipe ${run.recipe}, generation ${run.generation.slice(0, 8)})\n` +
@@ -70,7 +75,8 @@ const spawn = Command.make(
   Command.withDescription(withExamples("Start a run (an actor) owned by the daemon and return at once.", [
     "troupe spawn --template 'sleep 30' --as nap",
     "troupe spawn repo-health top=5 --as health",
-    "troupe spawn ./service.json --restart on-failure --max-restarts 5"
+    "troupe spawn ./service.json --restart on-failure --max-restarts 5",
+    "troupe spawn --template 'yes' --as noisy --max-log-bytes 1000000"
   ]))
 )
 

@@ -16,7 +16,15 @@ export interface CapturedOutput {
   readonly bytes: Uint8Array
   /** Absolute path of the file holding the complete stream, when it exceeded the capture limit. */
   readonly spill?: string | undefined
+  /**
+   * The run log that holds the stream (with the run's other output, up to its limit) when it
+   * exceeded the capture limit and no spill was written because nothing needed it complete.
+   */
+  readonly log?: string | undefined
 }
+
+/** Default size limit of each run log (`stdout.log`, `stderr.log`): 64 MiB. */
+export const defaultMaxLogBytes = 64 * 1024 * 1024
 
 /** In-memory capture per stream before spilling to disk: 1 MiB. */
 export const captureLimitBytes = 1024 * 1024

@@ -155,3 +155,5 @@ export type GraphEvent =
     readonly attempt: number
   }
   | { readonly type: "command.done"; readonly path: string; readonly label?: string | undefined; readonly code: number; readonly killed: boolean; readonly duration_ms: number; readonly status: NodeStatus }
+  /** A run log reached its size limit (`max_log_bytes`); later output is not kept in it. */
+  | { readonly type: "log.truncated"; readonly stream: "stdout" | "stderr"; readonly file: string; readonly limit_bytes: number }

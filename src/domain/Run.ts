@@ -224,7 +224,13 @@ export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
    * What the run executes: `template` (the default: the recipe's or the inline template as a
    * CommandGraph plan). `agent` (a Pi session in RPC mode) comes with the agents work.
    */
-  kind: Schema.optional(Schema.Literal("template"))
+  kind: Schema.optional(Schema.Literal("template")),
+  /**
+   * Size limit of each of the run's log files (`stdout.log`, `stderr.log`) in bytes; default
+   * 64 MiB. At the limit the log gets one notice line, later output is not kept in it, and a
+   * `log.truncated` event is recorded and sent to the owner.
+   */
+  max_log_bytes: Schema.optional(Schema.Number)
 }) {}
 
 /** What `spawn` takes; see {@link SpawnRequest}. */
@@ -245,6 +251,8 @@ export interface SpawnInput {
     readonly restart_window_ms?: number | undefined
     readonly backoff_ms?: number | undefined
   } | undefined
+  /** Size limit of each log file of the run, bytes (default 64 MiB). */
+  readonly max_log_bytes?: number | undefined
 }
 
 /** The request `spawn` sends: defaults filled in (`values` {}, `cwd` this process's directory). */
@@ -255,7 +263,8 @@ export const spawnRequestOf = (input: SpawnInput): SpawnRequest =>
     values: { ...input.values },
     as: input.as,
     cwd: input.cwd ?? process.cwd(),
-    restart: input.restart
+    restart: input.restart,
+    max_log_bytes: input.max_log_bytes
   })
 
 /** Control message types handled by the supervisor. */

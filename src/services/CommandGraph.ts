@@ -30,9 +30,9 @@ import type {
 import { strictParse, TemplateError, TemplateInput } from "../domain/Template.js"
 import * as Text from "../domain/TemplateText.js"
 import { Hosts } from "./Hosts.js"
-import { runLeaf as captureLeaf } from "./LeafCapture.js"
+import { type LogBudget, runLeaf as captureLeaf } from "./LeafCapture.js"
 import { type PlanOptions, planTree, templateArgsSchema } from "./internal/GraphPlan.js"
-import { emptyResult, failureRecord, flattenPlan, isFailed, outputLeaves, stdinOf } from "./internal/GraphResults.js"
+import { emptyResult, failureRecord, flattenPlan, isFailed, logOnlyLeaves, outputLeaves, stdinOf } from "./internal/GraphResults.js"
 import { homedir } from "node:os"
 
 export {
@@ -65,6 +65,12 @@ export interface ExecuteOptions {
    * pipe data stays out of it. Branch outputs interleave there as they arrive.
    */
   readonly logs?: { readonly stdout: string; readonly stderr: string } | undefined
+  /**
+   * Size limit of each log file in bytes (default {@link Output.defaultMaxLogBytes}, 64 MiB),
+   * counted from the file's size when this execution starts. At the limit the log gets one
+   * notice line and no more output; a `log.truncated` event says so once per stream.
+   */
+  readonly maxLogBytes?: number | undefined
   /**
    * A live stdin for the leaf at `leafPath` (see {@link firstLeafPath}), used instead of "no
    * stdin" when that leaf gets none from a previous step: `stdin-jsonl` delivery.
@@ -140,6 +146,13 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
 
     // --- execution ---------------------------------------------------------------------------
 
+    /** The budget of a log file: its current size (0 when it does not exist yet) against `limitBytes`. */
+    const logBudget = (file: string, limitBytes: number) =>
+      fs.stat(file).pipe(
+        Effect.map((info): LogBudget => ({ limitBytes, size: Number(info.size), truncated: Number(info.size) >= limitBytes })),
+        Effect.orElseSucceed((): LogBudget => ({ limitBytes, size: 0, truncated: false }))
+      )
+
     const readAll = (o: Output.CapturedOutput) =>
       o.spill === undefined ? Effect.succeed(o.bytes) : fs.readFile(o.spill)
 
@@ -167,6 +180,12 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
       const emit = (e: GraphEvent) => (options.onEvent === undefined ? Effect.void : options.onEvent(e))
       const logs = options.logs
       const finals = logs === undefined ? new Set<string>() : outputLeaves(root)
+      const logOnly = logs === undefined ? new Set<string>() : logOnlyLeaves(root)
+      const limitBytes = options.maxLogBytes ?? Output.defaultMaxLogBytes
+      const budgets = logs === undefined ? undefined : {
+        stdout: yield* logBudget(logs.stdout, limitBytes),
+        stderr: yield* logBudget(logs.stderr, limitBytes)
+      }
 
       const runLeaf = (leaf: PlannedLeaf, stdin: Output.CapturedOutput | undefined): Effect.Effect<NodeResult, RootAbort> =>
         Effect.gen(function* () {
@@ -185,13 +204,24 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
                   : stdinOf(stdin),
                 outputDir: options.outputDir,
                 name,
-                logs: logs === undefined ? undefined : { stderr: logs.stderr, stdout: finals.has(leaf.path) ? logs.stdout : undefined },
+                logs: logs === undefined || budgets === undefined
+                  ? undefined
+                  : {
+                    stderr: { path: logs.stderr, budget: budgets.stderr },
+                    stdout: finals.has(leaf.path) ? { path: logs.stdout, budget: budgets.stdout } : undefined
+                  },
+                spill: !logOnly.has(leaf.path),
+                onLogLimit: (stream) => logs === undefined ? Effect.void : emit({ type: "log.truncated", stream, file: logs[stream], limit_bytes: limitBytes }),
                 onSpawn: (id) => emit({ type: "command.start", path: leaf.path, label: leaf.label, argv, host: id.host, pid: id.pid, pgid: id.pgid, startTime: id.startTime, marker: id.marker, attempt: n })
               })
             })
           ).pipe(Effect.either)
           if (Either.isLeft(result)) {
             const err = result.left
+            if (err.reason === "output") {
+              const r: NodeResult = { ...emptyResult("failed", Output.emptyOutput), code: 1, message: `cannot store the run's output: ${err.message}` }
+              return yield* new RootAbort({ result: { ...r, failures: [failureRecord(leaf, r, true)] } })
+            }
             if (err.reason === "io") {
               const r: NodeResult = { ...emptyResult("failed", Output.emptyOutput), code: incompleteStdinCode, message: `incomplete pipeline stdin: ${err.message}` }
               return yield* new RootAbort({ result: { ...r, failures: [failureRecord(leaf, r, true)] } })

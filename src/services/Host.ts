@@ -29,15 +29,18 @@ export interface ProcessIdentity {
 
 /**
  * A leaf could not be started (`reason: "spawn"`, e.g. ENOENT → code 127, EACCES → 126), its
- * streams or stdin failed (`reason: "io"`), or its host is not there (`reason: "unavailable"`).
+ * streams or stdin failed (`reason: "io"`), its output could not be stored (`reason: "output"`:
+ * a log or spill file not writable, e.g. a full disk), or its host is not there
+ * (`reason: "unavailable"`).
  * `message` is one sentence a person can act on.
  */
 export class HostError extends Data.TaggedError("HostError")<{
   /**
-   * `spawn`: the command could not start. `io`: a stream or stdin file failed. `unavailable`:
-   * the host itself is unknown or gone (no such `on`, broker connection lost, VM unreachable).
+   * `spawn`: the command could not start. `io`: a stream or stdin file failed. `output`: a log
+   * or spill file could not be written. `unavailable`: the host itself is unknown or gone (no
+   * such `on`, broker connection lost, VM unreachable).
    */
-  readonly reason: "spawn" | "io" | "unavailable"
+  readonly reason: "spawn" | "io" | "output" | "unavailable"
   readonly message: string
   /** Shell-style exit code the failure maps to (127 not found, 126 not executable, 1 other). */
   readonly code: number

@@ -11,11 +11,11 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import type { Readable } from "node:stream"
-import { Clock, Context, Duration, Effect, Exit, Fiber, Option, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Fiber, Option, Queue, Stream } from "effect"
 import type { CapturedOutput } from "../domain/Output.js"
 import { HostError, type HostShape, type LeafProcess, type ProcessIdentity, type StartStdin } from "./Host.js"
 import { nodeStdioOf } from "./internal/NodeStdio.js"
-import { closeQuietly, OutputCollector, type Tee } from "./internal/OutputCollector.js"
+import { closeQuietly, type LogBudget, OutputCollector, type Tee } from "./internal/OutputCollector.js"
 import { errorMessage } from "./internal/ProcScan.js"
 
 /**
@@ -44,11 +44,27 @@ export interface LeafSpec {
   readonly name: string
   /**
    * Local files that receive a live copy of the leaf's streams, appended chunk by chunk as they
-   * arrive (the run's `stdout.log` / `stderr.log`). Independent of capture and spills.
+   * arrive (the run's `stdout.log` / `stderr.log`), each within its optional byte budget.
    */
-  readonly logs?: { readonly stdout?: string | undefined; readonly stderr?: string | undefined } | undefined
+  readonly logs?: { readonly stdout?: RunLog | undefined; readonly stderr?: RunLog | undefined } | undefined
+  /**
+   * Whether a stream past the 1 MiB capture limit is written whole to a spill file (default
+   * true). False when nothing needs the complete stream and a log holds it: only the 64 KiB
+   * tail is kept, and the result names the log.
+   */
+  readonly spill?: boolean | undefined
+  /** Called as soon as a stream makes its (capped) log reach the limit, once per stream; finished before the leaf's result. */
+  readonly onLogLimit?: ((stream: "stdout" | "stderr") => Effect.Effect<void>) | undefined
   /** Called once the process has started, with its identity. */
   readonly onSpawn?: ((identity: ProcessIdentity) => Effect.Effect<void>) | undefined
+}
+
+export type { LogBudget } from "./internal/OutputCollector.js"
+
+/** A run log a stream is teed into: its path and, when it is capped, the shared budget. */
+export interface RunLog {
+  readonly path: string
+  readonly budget?: LogBudget | undefined
 }
 
 /** Outcome of a leaf that ran to completion (any exit code) or was killed by a signal. */
@@ -62,6 +78,8 @@ export interface LeafResult {
   /** From just before the start to the leader's exit (and the host's sweep), ms, by `Clock`. */
   readonly durationMs: number
   readonly identity: ProcessIdentity
+  /** The streams whose log reached its limit while this leaf ran (the notice is in the log). */
+  readonly logLimitReached: ReadonlyArray<"stdout" | "stderr">
 }
 
 /**
@@ -78,16 +96,16 @@ export class PipeCloseGrace extends Context.Reference<PipeCloseGrace>()("troupe/
  * Opens a leaf's log file for appending. Opened before the leaf starts: the stream must be
  * read from the moment the process starts.
  */
-const openTee = (file: string | undefined) =>
-  file === undefined
+const openTee = (log: RunLog | undefined) =>
+  log === undefined
     ? Effect.succeed(undefined)
     : Effect.acquireRelease(
         Effect.try({
           try: (): Tee => {
-            fs.mkdirSync(path.dirname(file), { recursive: true })
-            return { path: file, fd: fs.openSync(file, "a") }
+            fs.mkdirSync(path.dirname(log.path), { recursive: true })
+            return { path: log.path, fd: fs.openSync(log.path, "a"), budget: log.budget }
           },
-          catch: (error) => new HostError({ reason: "io", code: 1, message: `cannot open ${file}: ${errorMessage(error)}` })
+          catch: (error) => new HostError({ reason: "output", code: 1, message: `cannot open ${log.path}: ${errorMessage(error)}` })
         }),
         (tee) => Effect.sync(() => closeQuietly(tee.fd))
       )
@@ -219,8 +237,17 @@ export const runLeaf = (host: HostShape, spec: LeafSpec) =>
     const pipeGrace = yield* PipeCloseGrace
     const stdoutTee = yield* openTee(spec.logs?.stdout)
     const stderrTee = yield* openTee(spec.logs?.stderr)
-    const stdout = new OutputCollector(spec.outputDir, spec.name, "stdout", stdoutTee)
-    const stderr = new OutputCollector(spec.outputDir, spec.name, "stderr", stderrTee)
+    // A log reaching its limit is noticed in a data handler (synchronous): queued there, told
+    // by a fiber as it happens, and whatever is left is told before the result.
+    const limitHits = yield* Queue.unbounded<"stdout" | "stderr">()
+    const notifyLimit = spec.onLogLimit
+    if (notifyLimit !== undefined) {
+      yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(limitHits), (stream) => Effect.uninterruptible(notifyLimit(stream)))))
+    }
+    const collector = (stream: "stdout" | "stderr", tee: Tee | undefined) =>
+      new OutputCollector(spec.outputDir, spec.name, stream, tee, spec.spill !== false || tee === undefined, () => Queue.unsafeOffer(limitHits, stream))
+    const stdout = collector("stdout", stdoutTee)
+    const stderr = collector("stderr", stderrTee)
     yield* Effect.addFinalizer(() => Effect.sync(() => {
       stdout.abandon()
       stderr.abandon()
@@ -258,6 +285,7 @@ export const runLeaf = (host: HostShape, spec: LeafSpec) =>
       const exits = yield* Effect.forEach(drains, (d) => d.stop)
       for (const exit of exits) if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) yield* exit
     }
+    if (notifyLimit !== undefined) yield* Effect.forEach(yield* Queue.takeAll(limitHits), notifyLimit, { discard: true })
     const out = stdout.finish()
     if (out instanceof HostError) return yield* out
     const err = stderr.finish()
@@ -268,7 +296,8 @@ export const runLeaf = (host: HostShape, spec: LeafSpec) =>
       stdout: out,
       stderr: err,
       durationMs: endedAt - startedAt,
-      identity: leaf.identity
+      identity: leaf.identity,
+      logLimitReached: [...(stdout.logLimitReached ? ["stdout" as const] : []), ...(stderr.logLimitReached ? ["stderr" as const] : [])]
     }
     return result
   }).pipe(Effect.scoped, Effect.withSpan("LeafCapture.runLeaf"))

@@ -149,6 +149,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       const policy = yield* decodeRestart(req.restart ?? {}).pipe(Effect.mapError((e) => invalid(`Invalid restart policy: ${describeParseError(e, req.restart)}`)))
       const cwd = req.cwd ?? process.cwd()
       if (!path.isAbsolute(cwd)) return yield* invalid(`cwd must be an absolute path: ${cwd}`)
+      if (req.max_log_bytes !== undefined && !(Number.isSafeInteger(req.max_log_bytes) && req.max_log_bytes > 0)) {
+        return yield* invalid(`max_log_bytes must be a positive whole number of bytes, not ${req.max_log_bytes}`)
+      }
 
       const stateDir = path.join(paths.runs, id)
       const values: Record<string, unknown> = {
@@ -248,7 +251,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
             TROUPE_TOKEN: token,
             TROUPE_HOME: config.home
           }
-          const logs = { stdout: path.join(stateDir, "stdout.log"), stderr: path.join(stateDir, "stderr.log") }
+          const logs = { stdout: path.join(stateDir, "stdout.log"), stderr: path.join(stateDir, "stderr.log"), maxBytes: req.max_log_bytes }
           yield* FiberMap.run(fibers, id, lifecycle.supervise({ entry, policy, stateDir, env, logs, spillDir: path.join(stateDir, "spill") }))
         })
       )

@@ -625,4 +625,33 @@ describe("real processes (LocalHost)", () => {
       expect(pidsWithEnv("TROUPE_RUN", run.id)).toEqual([])
       expect((yield* sup.get(A, run.id)).info.processes).toEqual([])
     }).pipe(Effect.provide(testRuntime())))
+
+  it.live("an endless writer: stdout.log stops at max_log_bytes with a notice, one event, no spill copy", () =>
+    Effect.gen(function* () {
+      const sup = yield* Supervisor
+      const fs = yield* FileSystem.FileSystem
+      const run = yield* sup.spawn(A, SpawnRequest.make({ template: "yes", as: `noisy-${process.pid}`, cwd: process.cwd(), max_log_bytes: 200_000 }))
+      // The positive signal: the run records that its log reached the limit.
+      yield* eventually("log.truncated recorded", Effect.map(runEvents(run.id), (events) => events.some((e) => e.type === "log.truncated")), 60_000)
+      // Seen by the owner once, as a session event.
+      yield* eventually("log.truncated sent to the owner", Effect.map(sessionEvents(A), (events) => events.some((e) => e.type === "log.truncated" && e.run_id === run.id)), 60_000)
+      // `yes` keeps writing (well past 1 MiB, so capture is past its limit), the log does not grow.
+      yield* eventually("yes still running", Effect.sync(() => pidsWithEnv("TROUPE_RUN", run.id).length >= 1))
+      const size = (yield* fs.stat(`${run.state_dir}/stdout.log`)).size
+      expect(Number(size)).toBeGreaterThanOrEqual(200_000)
+      expect(Number(size)).toBeLessThan(200_300)
+      expect(yield* fs.readFileString(`${run.state_dir}/stdout.log`)).toMatch(/\[troupe: stdout\.log reached its limit of 200000 bytes/)
+      yield* sup.control(A, run.id, "control.kill")
+      expect(Number((yield* fs.stat(`${run.state_dir}/stdout.log`)).size)).toBe(Number(size))
+      // One copy: the run's output is in its log only, no spill file beside it.
+      expect(yield* fs.exists(`${run.state_dir}/spill`)).toBe(false)
+      expect((yield* runEvents(run.id)).filter((e) => e.type === "log.truncated")).toHaveLength(1)
+    }).pipe(Effect.provide(testRuntime())))
+
+  it.live("a spawn with an unusable max_log_bytes is refused with one sentence", () =>
+    Effect.gen(function* () {
+      const sup = yield* Supervisor
+      const failure = yield* Effect.flip(sup.spawn(A, SpawnRequest.make({ template: "true", cwd: process.cwd(), max_log_bytes: 0 })))
+      expect(failure).toMatchObject({ reason: "invalid", message: "max_log_bytes must be a positive whole number of bytes, not 0" })
+    }).pipe(Effect.provide(testRuntime())))
 })

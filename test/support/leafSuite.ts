@@ -462,6 +462,39 @@ describe("leaves", () => {
         expect(status).toEqual({ code: 143, signal: "SIGTERM" })
       }))
 
+    it.live("a capped log keeps what fits, one notice and no more; without a spill only the tail is kept", () =>
+      Effect.gen(function*() {
+        const logFile = path.join(tmp, `capped-${++leafCounter}.log`)
+        const outputDir = path.join(tmp, `capped-out-${leafCounter}`)
+        const budget = { limitBytes: 100_000, size: 0, truncated: false }
+        // 3 MB of output: past the log limit and past the 1 MiB capture limit.
+        const result = yield* run(spec(["sh", "-c", "head -c 3000000 /dev/zero | tr '\\0' 'y'"], {
+          outputDir,
+          logs: { stdout: { path: logFile, budget } },
+          spill: false
+        }))
+        expect(result.code).toBe(0)
+        expect(result.stdout.size).toBe(3_000_000)
+        expect(result.stdout.spill).toBeUndefined()
+        expect(result.stdout.log).toBe(logFile)
+        expect(result.stdout.bytes.length).toBe(spilledTailBytes)
+        expect(result.logLimitReached).toEqual(["stdout"])
+        const log = fs.readFileSync(logFile, "latin1")
+        expect(log.startsWith("y".repeat(100_000) + "\n[troupe: ")).toBe(true)
+        expect(log).toMatch(/reached its limit of 100000 bytes/)
+        expect(log.length).toBeLessThan(100_300)
+        expect(budget).toMatchObject({ truncated: true })
+        // Nothing was spilled: the output directory was never made.
+        expect(fs.existsSync(outputDir)).toBe(false)
+      }))
+
+    it.live("a log that cannot be written (a full disk) fails the leaf with HostError output", () =>
+      Effect.gen(function*() {
+        const failure = yield* Effect.flip(run(spec(["sh", "-c", "echo hello"], { logs: { stdout: { path: "/dev/full" } } })))
+        expect(failure).toMatchObject({ _tag: "HostError", reason: "output" })
+        expect(failure.message).toMatch(/^cannot write \/dev\/full: .*ENOSPC/)
+      }))
+
     it.live("capture over the LeafProcess streams (no host fast path) spills and tees the same bytes", () =>
       Effect.gen(function*() {
         const logFile = path.join(tmp, `streams-${++leafCounter}.log`)
@@ -480,7 +513,7 @@ describe("leaves", () => {
                 signal: leaf.signal
               }))
             }
-            return yield* runLeaf(plain, spec(["seq", "1", "450000"], { logs: { stdout: logFile } }))
+            return yield* runLeaf(plain, spec(["seq", "1", "450000"], { logs: { stdout: { path: logFile } } }))
           }))
         ).pipe(Effect.provide(entry.hosts({ graceMs: testGraceMs })))
         const expected = Buffer.from(Array.from({ length: 450000 }, (_, i) => `${i + 1}\n`).join(""))

@@ -50,6 +50,33 @@ export const outputLeaves = (node: PlannedNode, into: Set<string> = new Set()): 
 }
 
 
+/**
+ * The output leaves (see {@link outputLeaves}) whose complete stdout nothing reads: no parallel
+ * join, `output` file or `recover` above them or on them. When a run log holds their stdout, a
+ * spill file would be a second copy of it, so they keep only a tail past the capture limit.
+ */
+export const logOnlyLeaves = (node: PlannedNode, into: Set<string> = new Set()): Set<string> => {
+  if (node.output !== undefined || node.recover !== undefined) return into
+  switch (node._tag) {
+    case "Leaf":
+      into.add(node.path)
+      break
+    case "Sequence": {
+      for (let i = node.steps.length - 1; i >= 0; i--) {
+        const step = node.steps[i]!
+        if (step._tag === "Skip") continue
+        logOnlyLeaves(step, into)
+        break
+      }
+      break
+    }
+    case "Parallel":
+    case "Skip":
+      break
+  }
+  return into
+}
+
 export const emptyResult = (status: NodeResult["status"], stdout: Output.CapturedOutput): NodeResult => ({
   status,
   code: 0,
@@ -85,7 +112,8 @@ export const failureText = (r: NodeResult): string => {
     const text = Output.decodeUtf8(o.bytes)
     if (text.trim() === "") return "(no output)"
     const tail = Output.boundedTail(text, Output.tailMaxBytes, Output.tailMaxLines, o.size)
-    return tail.truncated || o.spill !== undefined ? `${Output.truncationNotice(tail, o.spill)}\n${tail.text}` : tail.text
+    const full = o.spill ?? o.log
+    return tail.truncated || full !== undefined ? `${Output.truncationNotice(tail, full)}\n${tail.text}` : tail.text
   }
   const stderr = r.message !== undefined ? r.message : show(r.stderr)
   return `Exit code ${r.code}${r.killed ? " (killed)" : ""}\n\nstderr:\n${stderr}\n\nstdout:\n${show(r.stdout)}`

@@ -1,20 +1,39 @@
 /**
  * Collecting one output stream of a leaf, chunk by chunk and synchronously: tee into a live log
- * file first, then keep up to {@link captureLimitBytes} in memory, and past that write the
- * complete stream to a spill file while memory keeps a tail. Used by LeafCapture over any
- * host's byte stream (and over LocalHost's private fast path), so every host captures alike.
+ * file first (up to the log's byte limit), then keep up to {@link captureLimitBytes} in memory,
+ * and past that either write the complete stream to a spill file while memory keeps a tail, or
+ * — when nothing needs the complete stream but the log already has it — keep only the tail.
+ * Used by LeafCapture over any host's byte stream (and over LocalHost's private fast path), so
+ * every host captures alike.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { captureLimitBytes, type CapturedOutput, spilledTailBytes, utf8SafeTail } from "../../domain/Output.js"
+import { captureLimitBytes, type CapturedOutput, spilledTailBytes, utf8SafeHead, utf8SafeTail } from "../../domain/Output.js"
 import { HostError } from "../Host.js"
 import { errorMessage } from "./ProcScan.js"
+
+/**
+ * The size limit of one run log (`stdout.log` or `stderr.log`), shared by every leaf that tees
+ * into it. `size` starts at the file's size when the generation starts (a restarted run keeps
+ * appending); once a chunk would pass `limitBytes`, what fits is written (cut on a UTF-8
+ * boundary), then one notice line, and nothing more.
+ */
+export interface LogBudget {
+  readonly limitBytes: number
+  size: number
+  truncated: boolean
+}
 
 /** A live log file a stream is copied to (a run's `stdout.log` / `stderr.log`), open for appending. */
 export interface Tee {
   readonly path: string
   readonly fd: number
+  readonly budget?: LogBudget | undefined
 }
+
+/** The line written once at the point where a log reached its limit. */
+export const logLimitNotice = (file: string, limitBytes: number) =>
+  `\n[troupe: ${path.basename(file)} reached its limit of ${limitBytes} bytes (max_log_bytes); later output of this run is not kept in it]\n`
 
 /** Closes a descriptor, ignoring one that is already closed. */
 export const closeQuietly = (fd: number) => {
@@ -51,6 +70,8 @@ const concatBytes = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Arr
  */
 export class OutputCollector {
   private size = 0
+  /** This stream made its log reach the limit (the run reports it once). */
+  logLimitReached = false
   /** The whole stream until it spills; afterwards a window of chunks covering the tail. */
   private held: Array<Uint8Array> = []
   private heldBytes = 0
@@ -62,8 +83,33 @@ export class OutputCollector {
     private readonly outputDir: string,
     private readonly name: string,
     private readonly stream: "stdout" | "stderr",
-    private readonly tee: Tee | undefined
+    private readonly tee: Tee | undefined,
+    /** False: past the capture limit keep only a tail, no spill file (the log holds the stream). */
+    private readonly spill: boolean = true,
+    /** Called (synchronously, once) when this stream makes its log reach the limit. */
+    private readonly onLogLimit?: () => void
   ) {}
+
+  /** Appends `chunk` to the log, within its budget. */
+  private teeChunk(tee: Tee, chunk: Uint8Array) {
+    const budget = tee.budget
+    if (budget === undefined) return writeAllSync(tee.fd, chunk)
+    if (budget.truncated) return
+    const room = budget.limitBytes - budget.size
+    if (chunk.length <= room) {
+      writeAllSync(tee.fd, chunk)
+      budget.size += chunk.length
+      return
+    }
+    const part = utf8SafeHead(chunk, Math.max(0, room))
+    if (part.length > 0) writeAllSync(tee.fd, part)
+    const notice = new TextEncoder().encode(logLimitNotice(tee.path, budget.limitBytes))
+    writeAllSync(tee.fd, notice)
+    budget.size += part.length + notice.length
+    budget.truncated = true
+    this.logLimitReached = true
+    this.onLogLimit?.()
+  }
 
   private get spillPath() {
     return path.resolve(this.outputDir, `${this.name}.${this.stream}.log`)
@@ -74,7 +120,7 @@ export class OutputCollector {
     if (this.done) return this.failure
     if (this.tee !== undefined) {
       try {
-        writeAllSync(this.tee.fd, chunk)
+        this.teeChunk(this.tee, chunk)
       } catch (error) {
         return this.fail(`cannot write ${this.tee.path}: ${errorMessage(error)}`)
       }
@@ -82,6 +128,10 @@ export class OutputCollector {
     this.size += chunk.length
     this.held.push(chunk)
     this.heldBytes += chunk.length
+    if (!this.spill) {
+      if (this.heldBytes > captureLimitBytes) this.trimToTail()
+      return undefined
+    }
     try {
       if (this.spillFd === undefined) {
         if (this.heldBytes <= captureLimitBytes) return undefined
@@ -94,10 +144,15 @@ export class OutputCollector {
     } catch (error) {
       return this.fail(`cannot create ${this.spillPath}: ${errorMessage(error)}`)
     }
+    this.trimToTail()
+    return undefined
+  }
+
+  /** Drops whole chunks from the front while the rest still covers the tail. */
+  private trimToTail() {
     while (this.held.length > 1 && this.heldBytes - this.held[0]!.length >= spilledTailBytes) {
       this.heldBytes -= this.held.shift()!.length
     }
-    return undefined
   }
 
   /** The captured output of what was pushed; closes the spill file first. */
@@ -106,6 +161,9 @@ export class OutputCollector {
     this.done = true
     const bytes = concatBytes(this.held, this.heldBytes)
     this.held = []
+    if (!this.spill && this.size > bytes.length) {
+      return { size: this.size, bytes: utf8SafeTail(bytes, spilledTailBytes), ...(this.tee === undefined ? {} : { log: this.tee.path }) }
+    }
     if (this.spillFd === undefined) return { size: this.size, bytes }
     const fd = this.spillFd
     this.spillFd = undefined
@@ -127,12 +185,12 @@ export class OutputCollector {
 
   /** Reading the stream itself failed. */
   readFailed(error: unknown): HostError {
-    return this.fail(`cannot read ${this.stream}: ${errorMessage(error)}`)
+    return this.fail(`cannot read ${this.stream}: ${errorMessage(error)}`, "io")
   }
 
-  private fail(message: string): HostError {
+  private fail(message: string, reason: "io" | "output" = "output"): HostError {
     this.abandon()
-    this.failure = new HostError({ reason: "io", code: 1, message })
+    this.failure = new HostError({ reason, code: 1, message })
     return this.failure
   }
 }

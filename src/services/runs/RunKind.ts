@@ -44,8 +44,8 @@ export interface StartedRun {
   readonly stateDir: string
   /** Environment for every process of the run (`TROUPE_RUN`, `TROUPE_TOKEN`, …). */
   readonly env: Readonly<Record<string, string>>
-  /** The run's live log files (`stdout.log`, `stderr.log`). */
-  readonly logs: { readonly stdout: string; readonly stderr: string }
+  /** The run's live log files (`stdout.log`, `stderr.log`) and their size limit in bytes (default 64 MiB). */
+  readonly logs: { readonly stdout: string; readonly stderr: string; readonly maxBytes?: number | undefined }
   /** Directory for spill files. */
   readonly spillDir: string
   /** Sink of process events; never fails (store faults are logged by the Supervisor). */

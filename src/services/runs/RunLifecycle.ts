@@ -41,7 +41,7 @@ export interface Started {
   readonly policy: RestartPolicy
   readonly stateDir: string
   readonly env: Record<string, string>
-  readonly logs: { readonly stdout: string; readonly stderr: string }
+  readonly logs: { readonly stdout: string; readonly stderr: string; readonly maxBytes?: number | undefined }
   readonly spillDir: string
 }
 
@@ -68,6 +68,21 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
       e.type,
       Effect.gen(function* () {
         const generation = entry.generation
+        if (e.type === "log.truncated") {
+          // Recorded (inspect events) and told to the owner once per stream and generation.
+          const data = { stream: e.stream, file: e.file, limit_bytes: e.limit_bytes }
+          yield* recordEvent(entry, "log.truncated", data)
+          const at = yield* Clock.currentTimeMillis
+          return yield* events.publish({
+            session: entry.owner,
+            runId: entry.id,
+            generation,
+            type: "log.truncated",
+            at,
+            data,
+            text: `Run ${entry.id}: ${e.stream}.log reached its limit of ${e.limit_bytes} bytes; later ${e.stream} output is not kept in it.`
+          })
+        }
         if (e.type === "command.start") {
           entry.progress.active++
           entry.progress.phase = e.label ?? e.path

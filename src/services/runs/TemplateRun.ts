@@ -71,6 +71,7 @@ export const make = (graph: CommandGraph): RunKind => ({
           outputDir: run.spillDir,
           env: run.env,
           logs: run.logs,
+          maxLogBytes: run.logs.maxBytes,
           onEvent: run.onEvent,
           liveStdin: input === undefined || leafPath === undefined ? undefined : { leafPath, source: input.source }
         }).pipe(Effect.map(generationResult))
