@@ -35,6 +35,9 @@ const message = Command.make(
       flag("from", input.from)
       flag("reply_to", input.replyTo)
       flag("correlation_id", input.correlationId)
+      // Outside an actor the sender defaults to coordinator (docs/cli.md), also where the
+      // target needs an explicit one (a room); inside one the daemon takes the run's token.
+      if (!pairs.some((p) => p.startsWith("from=")) && Option.isNone((yield* callerEnvironment).token)) pairs.push("from=coordinator")
       const envelope = yield* Envelope.envelopeFromPairs(pairs).pipe(Effect.mapError((e) => new UsageError({ message: e.message })))
       const remote = yield* connect(input)
       const out = yield* remote.actors.message(envelope, { idempotencyKey: Option.getOrUndefined(input.idempotencyKey) })

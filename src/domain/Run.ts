@@ -8,10 +8,13 @@
  */
 import { Schema } from "effect"
 
-/** Run ids: `^[A-Za-z0-9_.-]+$`, at most 128 characters, never `.` or `..` (they name a directory). */
+/**
+ * Run ids: `^[A-Za-z0-9_][A-Za-z0-9_.-]*$` (never starting with `-`, which a command line would
+ * read as an option, or `.`), at most 128 characters. They name a directory.
+ */
 export const RunId = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9_.-]+$/, {
-    message: () => "run id must match ^[A-Za-z0-9_.-]+$"
+  Schema.pattern(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, {
+    message: () => "run id must match ^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
   }),
   Schema.maxLength(128, { message: () => "run id must be at most 128 characters" }),
   Schema.filter((s) => s !== "." && s !== ".." ? undefined : "run id must not be . or .."),

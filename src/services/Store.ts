@@ -125,11 +125,13 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
       return yield* sql.withTransaction(
         Effect.gen(function* () {
           const existing = yield* sql<{ state: RunState; owner: string }>`SELECT state, owner FROM runs WHERE id = ${run.id}`
-          if (existing[0] !== undefined && activeStates.includes(existing[0].state)) {
-            return yield* new ActorsError({ reason: "duplicate", message: `run:${run.id} is already active` })
-          }
+          // Another session's id is refused the same way whatever its state: only its owner
+          // may learn that it is active.
           if (existing[0] !== undefined && existing[0].owner !== run.owner) {
             return yield* new ActorsError({ reason: "forbidden", message: `run:${run.id} belongs to another session; choose another id` })
+          }
+          if (existing[0] !== undefined && activeStates.includes(existing[0].state)) {
+            return yield* new ActorsError({ reason: "duplicate", message: `run:${run.id} is already active` })
           }
           // A reused id replaces the old run: its record and its lifecycle history.
           yield* sql`DELETE FROM runs WHERE id = ${run.id}`

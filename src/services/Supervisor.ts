@@ -122,7 +122,11 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         if (req.as === undefined) return `${slug(recipe)}-${randomBytes(3).toString("hex")}`
         const raw = runIdOf(req.as)
         const decoded = decodeRunId(raw)
-        if (decoded._tag === "Left") return yield* invalid(`Invalid run id ${JSON.stringify(raw)}: run ids match ^[A-Za-z0-9_.-]+$ (not . or ..)`)
+        if (decoded._tag === "Left") {
+          // The id as given, shortened: the request may carry any amount of text.
+          const shown = raw.length > 40 ? `${JSON.stringify(raw.slice(0, 40))}… (${raw.length} characters)` : JSON.stringify(raw)
+          return yield* invalid(`Invalid run id ${shown}: run ids are 1–128 letters, digits, _ . or -, not starting with - or .`)
+        }
         return decoded.right
       })
 
@@ -145,7 +149,12 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           )
       const recipeName = recipe?.id ?? "inline"
       const id = yield* chooseId(req, recipeName)
-      if (entries.has(id)) return yield* new ActorsError({ reason: "duplicate", message: `run:${id} is already active` })
+      const active = entries.get(id)
+      if (active !== undefined) {
+        // Only the owner learns that the id is active; others are told it is not theirs.
+        if (active.owner !== caller.session) return yield* new ActorsError({ reason: "forbidden", message: `run:${id} belongs to another session; choose another id` })
+        return yield* new ActorsError({ reason: "duplicate", message: `run:${id} is already active` })
+      }
       const policy = yield* decodeRestart(req.restart ?? {}).pipe(Effect.mapError((e) => invalid(`Invalid restart policy: ${describeParseError(e, req.restart)}`)))
       const cwd = req.cwd ?? process.cwd()
       if (!path.isAbsolute(cwd)) return yield* invalid(`cwd must be an absolute path: ${cwd}`)

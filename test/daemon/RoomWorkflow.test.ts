@@ -90,6 +90,10 @@ describe("the README room workflow through the CLI", () => {
     expect(await ok(["message", "to=room:review", "from=branch:review/security", "type=actor.leave"])).toMatch(
       /^msg_\w+ to=room:review from=branch:review\/security sender=session:session-a consumer=room-timeline delivered=true/
     )
+    // Without `from`, a session's post is from coordinator (docs/cli.md), as `room post` does.
+    expect(await ok(["message", "to=room:review", "type=note.posted", "body=status?"])).toMatch(
+      /^msg_\w+ to=room:review from=coordinator sender=session:session-a consumer=room-timeline delivered=true/
+    )
     const after = (await data<{ roster: ReadonlyArray<Member> }>(["inspect", "room:review", "view=roster"])).roster
     expect(after.find((m) => m.address === "branch:review/security")?.status).toBe("left")
     const entries = (await data<{ entries: ReadonlyArray<Entry> }>(["inspect", "room:review", "view=messages"])).entries
@@ -100,7 +104,7 @@ describe("the README room workflow through the CLI", () => {
       ["branch:review/security", "actor.join", "session:session-a"],
       ["branch:review/worker", "note.posted", "token"]
     ]))
-    expect(rows.slice(3)).toEqual([["branch:review/security", "actor.leave", "session:session-a"]])
+    expect(rows.slice(3)).toEqual([["branch:review/security", "actor.leave", "session:session-a"], ["coordinator", "note.posted", "session:session-a"]])
 
     // The owner speaks as the run to one of its branches: stored with the session's provenance.
     await ok(["message", "to=branch:review/security", "from=run:review", "type=task.assign", "body=look at auth"])

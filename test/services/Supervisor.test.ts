@@ -317,6 +317,21 @@ describe("generation fencing", () => {
 // ---------------------------------------------------------------------------------------------
 
 describe("spawn", () => {
+  it.effect("ids that a command line would take for an option, or too long, are refused without echoing them whole", () =>
+    withFakeHost(() =>
+      Effect.gen(function* () {
+        for (const as of ["-rf", "--help", ".hidden"]) {
+          const err = yield* Effect.flip(spawn(A, { template: "leaf 5 0", as }))
+          expect(err).toMatchObject({ reason: "invalid", message: `Invalid run id ${JSON.stringify(as)}: run ids are 1–128 letters, digits, _ . or -, not starting with - or .` })
+        }
+        const long = "a".repeat(100_000)
+        const err = yield* Effect.flip(spawn(A, { template: "leaf 5 0", as: long }))
+        expect(err.message).toBe(`Invalid run id "${"a".repeat(40)}"… (100000 characters): run ids are 1–128 letters, digits, _ . or -, not starting with - or .`)
+        // A valid id right beside them runs.
+        expect((yield* spawn(A, { template: "leaf 5 0", as: "_ok-1.a" })).id).toBe("_ok-1.a")
+      })
+    ))
+
   it.effect("a duplicate id fails with duplicate while the first is active and touches nothing", () =>
     withFakeHost((host) =>
       Effect.gen(function* () {
@@ -330,11 +345,12 @@ describe("spawn", () => {
         yield* fs.writeFileString(marker, "keep me")
         const eventsBefore = yield* runEvents("dup")
 
-        for (const caller of [A, B, operator]) {
+        const mine = yield* Effect.flip(spawn(A, { template: "leaf 5 7", as: "run:dup", values: { x: 1 } }))
+        expect(mine).toMatchObject({ _tag: "ActorsError", reason: "duplicate", message: "run:dup is already active" })
+        // Another session is not told that the id is active, only that it is not theirs.
+        for (const caller of [B, operator]) {
           const err = yield* Effect.flip(spawn(caller, { template: "leaf 5 7", as: "run:dup", values: { x: 1 } }))
-          expect(err._tag).toBe("ActorsError")
-          expect(err.reason).toBe("duplicate")
-          expect(err.message).toBe("run:dup is already active")
+          expect(err).toMatchObject({ _tag: "ActorsError", reason: "forbidden", message: "run:dup belongs to another session; choose another id" })
         }
 
         yield* settle
