@@ -280,6 +280,20 @@ describe("args JSON Schema and risk labels", () => {
     }).pipe(Effect.provide(graphLayer))
   )
 
+  it.effect("schema of a template with 50,000 distinct placeholders: every one, in order of appearance", () =>
+    Effect.gen(function* () {
+      // Issue 18 item 8: ~90k placeholders blocked the daemon for 10 s (a quadratic order check).
+      const graph = yield* CommandGraph
+      const names = Array.from({ length: 50_000 }, (_, i) => `p${i}`)
+      const schema = graph.argsSchema(["echo " + names.slice(0, 25_000).map((n) => `{${n}}`).join(" "), "echo " + names.slice(25_000).map((n) => `{${n}=x}`).join(" ")])
+      expect(Either.isRight(schema)).toBe(true)
+      if (Either.isRight(schema)) {
+        expect(Object.keys(schema.right.properties)).toEqual(names)
+        expect(schema.right.required).toEqual(names.slice(0, 25_000))
+      }
+    }).pipe(Effect.provide(graphLayer))
+  )
+
   it.effect("risk labels name the shape and how to narrow it", () =>
     Effect.gen(function* () {
       const graph = yield* CommandGraph

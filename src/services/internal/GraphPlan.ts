@@ -454,14 +454,23 @@ export const templateArgsSchema = (
   const required = new Set<string>()
   const optional = new Set<string>()
   const withDefault = new Set<string>(Object.keys(defaults))
+  // `order` keeps first appearance; `ordered` makes each check O(1) (a template may hold tens
+  // of thousands of placeholders).
   const order: Array<string> = explicit.map((d) => d.name)
+  const ordered = new Set(order)
+  const appendOrder = (name: string) => {
+    if (ordered.has(name)) return
+    ordered.add(name)
+    order.push(name)
+  }
   const visit = (t: TemplateInput) => {
     if (typeof t === "string") {
       const info = Text.inlineInfo(t)
       for (const n of info.required) required.add(n)
       for (const n of info.optional) optional.add(n)
       for (const n of info.withDefault) withDefault.add(n)
-      for (const n of [...info.required, ...info.optional]) if (!order.includes(n)) order.push(n)
+      for (const n of info.required) appendOrder(n)
+      for (const n of info.optional) appendOrder(n)
     } else if (Array.isArray(t)) t.forEach(visit)
     else if (typeof t === "object" && t !== null) {
       const n = t as TemplateNodeInput
@@ -469,7 +478,7 @@ export const templateArgsSchema = (
       const flag = whenFlag(n.when)
       if (flag !== undefined) {
         withDefault.add(flag)
-        if (!order.includes(flag)) order.push(flag)
+        appendOrder(flag)
       }
       if (n.template !== undefined) visit(n.template)
       if (n.recover !== undefined) visit(n.recover)
