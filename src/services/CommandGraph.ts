@@ -34,6 +34,7 @@ import { runLeaf as captureLeaf } from "./LeafCapture.js"
 import { type PlanOptions, planTree, templateArgsSchema } from "./internal/GraphPlan.js"
 import { emptyResult, failureRecord, flattenPlan, isFailed, outputLeaves, stdinOf } from "./internal/GraphResults.js"
 import { homedir } from "node:os"
+import { privateFileMode } from "./TroupeConfig.js"
 
 export {
   type ImportResolver,
@@ -148,7 +149,7 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
         yield* fs.makeDirectory(path.dirname(target), { recursive: true })
         const tmp = `${target}.tmp-${process.pid}`
         if (o.spill !== undefined) yield* fs.copyFile(o.spill, tmp)
-        else yield* fs.writeFile(tmp, o.bytes)
+        else yield* fs.writeFile(tmp, o.bytes, { mode: privateFileMode })
         yield* fs.rename(tmp, target)
       })
 
@@ -157,7 +158,7 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
         if (bytes.length <= Output.captureLimitBytes) return Output.outputFromBytes(bytes)
         yield* fs.makeDirectory(outputDir, { recursive: true })
         const spill = path.join(outputDir, `${name}.stdout.log`)
-        yield* fs.writeFile(spill, bytes)
+        yield* fs.writeFile(spill, bytes, { mode: privateFileMode })
         return { size: bytes.length, bytes: Output.utf8SafeTail(bytes, Output.spilledTailBytes), spill } satisfies Output.CapturedOutput
       })
 

@@ -17,6 +17,7 @@ import { HostError, type HostShape, type LeafProcess, type ProcessIdentity, type
 import { nodeStdioOf } from "./internal/NodeStdio.js"
 import { closeQuietly, OutputCollector, type Tee } from "./internal/OutputCollector.js"
 import { errorMessage } from "./internal/ProcScan.js"
+import { privateFileMode } from "./TroupeConfig.js"
 
 /**
  * Where a leaf's stdin comes from: nothing (`/dev/null`-like: closed at once), bytes held in
@@ -85,7 +86,7 @@ const openTee = (file: string | undefined) =>
         Effect.try({
           try: (): Tee => {
             fs.mkdirSync(path.dirname(file), { recursive: true })
-            return { path: file, fd: fs.openSync(file, "a") }
+            return { path: file, fd: fs.openSync(file, "a", privateFileMode) }
           },
           catch: (error) => new HostError({ reason: "io", code: 1, message: `cannot open ${file}: ${errorMessage(error)}` })
         }),

@@ -9,6 +9,7 @@ import * as path from "node:path"
 import { captureLimitBytes, type CapturedOutput, spilledTailBytes, utf8SafeTail } from "../../domain/Output.js"
 import { HostError } from "../Host.js"
 import { errorMessage } from "./ProcScan.js"
+import { privateFileMode } from "../TroupeConfig.js"
 
 /** A live log file a stream is copied to (a run's `stdout.log` / `stderr.log`), open for appending. */
 export interface Tee {
@@ -86,7 +87,7 @@ export class OutputCollector {
       if (this.spillFd === undefined) {
         if (this.heldBytes <= captureLimitBytes) return undefined
         fs.mkdirSync(this.outputDir, { recursive: true })
-        this.spillFd = fs.openSync(this.spillPath, "w")
+        this.spillFd = fs.openSync(this.spillPath, "w", privateFileMode)
         for (const piece of this.held) writeAllSync(this.spillFd, piece)
       } else {
         writeAllSync(this.spillFd, chunk)
