@@ -10,6 +10,7 @@ import { join } from "node:path"
 import * as Home from "../../src/layers/Home.js"
 import * as Runtime from "../../src/layers/Runtime.js"
 import { makeLocal } from "../../src/services/Actors.js"
+import { troupeBin } from "../support/exec.js"
 import { scratch } from "../support/graph.js"
 
 const modeOf = (file: string) => statSync(file).mode & 0o777
@@ -91,6 +92,19 @@ describe("TROUPE_HOME", () => {
       expect(modeOf(home)).toBe(0o777)
     })
   )
+})
+
+describe("TROUPE_HOME through the built CLI", () => {
+  it("a command on a world-writable home fails at once with the sentence and writes nothing there", async () => {
+    const home = scratch("troupe-home-")
+    chmodSync(home, 0o777)
+    // Before: the home was chmodded to 0700 (TROUPE_HOME=/tmp as root broke /tmp).
+    const r = await troupeBin(["ps"], { env: { ...process.env, TROUPE_HOME: home, NO_COLOR: "1" }, timeout: 30_000 })
+    expect(r.code).not.toBe(0)
+    expect(r.stderr).toContain(`TROUPE_HOME ${home} is group- or world-writable (mode 0777)`)
+    expect(readdirSync(home)).toEqual([])
+    expect(modeOf(home)).toBe(0o777)
+  })
 })
 
 describe("file modes under TROUPE_HOME", () => {
