@@ -14,6 +14,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Clock, Data, Duration, Effect, Either, Exit, Option, Ref, Schema, type Stream } from "effect"
 import { describeParseError } from "../domain/Diagnostic.js"
+import { deeperThan, maxTemplateDepth } from "../domain/JsonDepth.js"
 import * as Output from "../domain/Output.js"
 import type {
   DryRunLeaf,
@@ -90,8 +91,12 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
 
+    // Decoding, planning and resolving walk the template recursively: bound its depth first
+    // (without recursion), so a deep one is a sentence, not a RangeError.
     const parseTemplate = (input: unknown): Either.Either<TemplateInput, TemplateError> =>
-      Either.mapLeft(
+      deeperThan(input, maxTemplateDepth)
+        ? Either.left(new TemplateError({ reason: "syntax", message: `Command template is nested deeper than ${maxTemplateDepth} levels` }))
+        : Either.mapLeft(
         decodeTemplate(input, strictParse),
         (e) => new TemplateError({ reason: "syntax", message: `Command template: ${describeParseError(e, input)}` })
       )
