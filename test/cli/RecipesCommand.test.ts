@@ -179,4 +179,23 @@ describe("troupe recipes (built binary)", () => {
     expect(usage.stderr + usage.stdout).toContain("Missing argument")
     expect(usage.stderr + usage.stdout).not.toContain("[object Object]")
   })
+
+  it("inspect recipes through the daemon with a FIFO in the root leaves its file I/O free: spawn and logs still work", async () => {
+    const root = piActorsRoot()
+    execFileSync("mkfifo", [join(root, "fifo.json")])
+    const home = join(scratch("troupe-fifo-home-"), "home")
+    const env = { ...process.env, TROUPE_RECIPES: root, TROUPE_HOME: home, NO_COLOR: "1" }
+    const daemon = (args: ReadonlyArray<string>) => troupeBin(args, { env, cwd: process.cwd(), timeout: 30_000 })
+    try {
+      // More inspections than libuv has file-I/O threads (4): before, each pinned one for good.
+      for (let i = 0; i < 6; i++) expect((await daemon(["inspect", "recipes"])).code).toBe(0)
+      const report = await daemon(["inspect", "recipes"])
+      expect(report.stdout).toContain(`Recipe fifo is skipped: ${join(root, "fifo.json")} is a FIFO`)
+      expect((await daemon(["spawn", "greet", "who=fifo", "--as", "after"])).code).toBe(0)
+      expect((await daemon(["wait", "run:after"])).code).toBe(0)
+      expect((await daemon(["logs", "run:after"])).stdout).toContain("hello-fifo-0")
+    } finally {
+      await daemon(["daemon", "stop"])
+    }
+  })
 })
