@@ -3,6 +3,7 @@
  * configuration and the platform, run the command tree, print errors as one line
  * (`error: <message>`), and exit with the command's code.
  */
+import { ValidationError } from "@effect/cli"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -21,6 +22,8 @@ const report = (cause: Cause.Cause<unknown>) =>
       if (e._tag === "CliExit") return
       // @effect/cli already printed validation errors with help.
       if (e._tag === "ValidationError" || (e as { _tag?: string })._tag?.startsWith("Validation")) return
+      // Its errors carry a HelpDoc, not a message: printing one gave `error: [object Object]`.
+      if (ValidationError.isValidationError(e)) return
       process.stderr.write(`error: ${e.message ?? String(e)}\n`)
       return
     }

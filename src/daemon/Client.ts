@@ -18,6 +18,7 @@ import { createConnection } from "node:net"
 import { join } from "node:path"
 import { ActorsError, spawnRequestOf } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
+import * as Home from "../layers/Home.js"
 import type { ActorsShape } from "../services/Actors.js"
 import { type DaemonStatus, headers, TroupeRpcs } from "../domain/Protocol.js"
 import { batchWrites } from "./WriteBatching.js"
@@ -78,7 +79,8 @@ const lastLogLines = (file: string) => {
  * to start one end with one daemon: the loser exits at once.
  */
 export const startDaemon = (home: string, idleMs: number, node: string = process.execPath) =>
-  Effect.try({
+  // An unsafe existing home is refused here, before daemon.log is written into it.
+  Effect.zipRight(Home.prepareHome(home), Effect.try({
     try: () => {
       mkdirSync(home, { recursive: true, mode: 0o700 })
       const log = openSync(Config.homePaths(home).daemonLog, "a", 0o600)
@@ -94,7 +96,7 @@ export const startDaemon = (home: string, idleMs: number, node: string = process
       }
     },
     catch: (e) => new ActorsError({ reason: "unavailable", message: `cannot start the troupe daemon: ${String(e)}` })
-  })
+  }))
 
 /**
  * Makes sure a daemon answers on `home`'s socket, starting one if allowed.

@@ -5,9 +5,7 @@
  * `Troupe.layer` embeds it in any Effect program, and the tests build it with their
  * injections (`test/support/runtime.ts`: a fake host, a temporary home).
  */
-import { FileSystem } from "@effect/platform"
 import { Effect, Layer } from "effect"
-import { ActorsError } from "../domain/Run.js"
 import { MessageIds } from "../services/MessageIds.js"
 import { Events } from "../services/Events.js"
 import { Inspector } from "../services/Inspector.js"
@@ -18,17 +16,14 @@ import { Router } from "../services/Router.js"
 import { Store } from "../services/Store.js"
 import { Supervisor } from "../services/Supervisor.js"
 import * as Config from "./Config.js"
+import * as Home from "./Home.js"
 import * as Live from "./Live.js"
 
-/** Creates `TROUPE_HOME` (mode 0700) if needed and tightens its mode. */
-const homeDirectory = Layer.effectDiscard(
-  Effect.gen(function* () {
-    const config = yield* Config.TroupeConfig
-    const fs = yield* FileSystem.FileSystem
-    yield* fs.makeDirectory(config.home, { recursive: true, mode: 0o700 })
-    yield* fs.chmod(config.home, 0o700)
-  }).pipe(Effect.mapError((e) => new ActorsError({ reason: "internal", message: `cannot prepare TROUPE_HOME: ${e.message}` })))
-)
+/**
+ * Creates `TROUPE_HOME` (mode 0700) if missing; refuses an existing one that is not a private
+ * directory of this user, never chmodding it (`Home.prepareHome`).
+ */
+const homeDirectory = Layer.effectDiscard(Effect.flatMap(Config.TroupeConfig, (config) => Home.prepareHome(config.home)))
 
 const store = Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => Store.sqlite(Config.homePaths(c.home).database)))
 

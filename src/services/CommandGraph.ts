@@ -14,6 +14,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Cause, Clock, Data, Duration, Effect, Either, Exit, Option, Ref, Schema, type Stream } from "effect"
 import { describeParseError } from "../domain/Diagnostic.js"
+import { deeperThan, maxTemplateDepth } from "../domain/JsonDepth.js"
 import * as Output from "../domain/Output.js"
 import type {
   DryRunLeaf,
@@ -34,6 +35,7 @@ import { type LogBudget, runLeaf as captureLeaf } from "./LeafCapture.js"
 import { type PlanOptions, planTree, templateArgsSchema } from "./internal/GraphPlan.js"
 import { emptyResult, failureRecord, flattenPlan, isFailed, logOnlyLeaves, outputLeaves, stdinOf } from "./internal/GraphResults.js"
 import { homedir } from "node:os"
+import { privateFileMode } from "./TroupeConfig.js"
 
 export {
   type ImportResolver,
@@ -95,8 +97,12 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
 
+    // Decoding, planning and resolving walk the template recursively: bound its depth first
+    // (without recursion), so a deep one is a sentence, not a RangeError.
     const parseTemplate = (input: unknown): Either.Either<TemplateInput, TemplateError> =>
-      Either.mapLeft(
+      deeperThan(input, maxTemplateDepth)
+        ? Either.left(new TemplateError({ reason: "syntax", message: `Command template is nested deeper than ${maxTemplateDepth} levels` }))
+        : Either.mapLeft(
         decodeTemplate(input, strictParse),
         (e) => new TemplateError({ reason: "syntax", message: `Command template: ${describeParseError(e, input)}` })
       )
@@ -161,7 +167,7 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
         yield* fs.makeDirectory(path.dirname(target), { recursive: true })
         const tmp = `${target}.tmp-${process.pid}`
         if (o.spill !== undefined) yield* fs.copyFile(o.spill, tmp)
-        else yield* fs.writeFile(tmp, o.bytes)
+        else yield* fs.writeFile(tmp, o.bytes, { mode: privateFileMode })
         yield* fs.rename(tmp, target)
       })
 
@@ -170,7 +176,7 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
         if (bytes.length <= Output.captureLimitBytes) return Output.outputFromBytes(bytes)
         yield* fs.makeDirectory(outputDir, { recursive: true })
         const spill = path.join(outputDir, `${name}.stdout.log`)
-        yield* fs.writeFile(spill, bytes)
+        yield* fs.writeFile(spill, bytes, { mode: privateFileMode })
         return { size: bytes.length, bytes: Output.utf8SafeTail(bytes, Output.spilledTailBytes), spill } satisfies Output.CapturedOutput
       })
 

@@ -10,6 +10,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Effect } from "effect"
 import { Rooms } from "./Rooms.js"
+import { privateFileMode } from "./TroupeConfig.js"
 
 /** Least time between two rewrites of one run's snapshot: 250 ms. */
 export const snapshotDebounceMs = 250
@@ -31,6 +32,6 @@ export const writeSnapshot = (input: { readonly run: string; readonly stateDir: 
     })
     const file = path.join(input.stateDir, "communication.json")
     const tmp = `${file}.tmp`
-    yield* fs.writeFileString(tmp, JSON.stringify(snapshot, null, 2) + "\n")
+    yield* fs.writeFileString(tmp, JSON.stringify(snapshot, null, 2) + "\n", { mode: privateFileMode })
     yield* fs.rename(tmp, file)
   }).pipe(Effect.catchAll((e) => Effect.logDebug(`communication snapshot of run:${input.run} not written: ${e.message}`)))

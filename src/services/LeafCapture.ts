@@ -17,6 +17,7 @@ import { HostError, type HostShape, type LeafProcess, type ProcessIdentity, type
 import { nodeStdioOf } from "./internal/NodeStdio.js"
 import { closeQuietly, type LogBudget, OutputCollector, type Tee } from "./internal/OutputCollector.js"
 import { errorMessage } from "./internal/ProcScan.js"
+import { privateFileMode } from "./TroupeConfig.js"
 
 /**
  * Where a leaf's stdin comes from: nothing (`/dev/null`-like: closed at once), bytes held in
@@ -103,7 +104,7 @@ const openTee = (log: RunLog | undefined) =>
         Effect.try({
           try: (): Tee => {
             fs.mkdirSync(path.dirname(log.path), { recursive: true })
-            return { path: log.path, fd: fs.openSync(log.path, "a"), budget: log.budget }
+            return { path: log.path, fd: fs.openSync(log.path, "a", privateFileMode), budget: log.budget }
           },
           catch: (error) => new HostError({ reason: "output", code: 1, message: `cannot open ${log.path}: ${errorMessage(error)}` })
         }),

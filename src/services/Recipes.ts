@@ -11,6 +11,7 @@ import { FileSystem, Path } from "@effect/platform"
 import { Duration, Effect, Either, Schedule, Schema, Stream } from "effect"
 import { createHash } from "node:crypto"
 import { describeParseError, jsonProblem } from "../domain/Diagnostic.js"
+import { deeperThan, maxRecipeDepth, maxTemplateDepth } from "../domain/JsonDepth.js"
 import { CatalogEntry, type Recipe, RecipeError, RecipeFile, type RecipeImport } from "../domain/Recipe.js"
 import * as Check from "../domain/RecipeCheck.js"
 import * as Imports from "../domain/RecipeImports.js"
@@ -18,6 +19,7 @@ import { strictParse, type TemplateInput } from "../domain/Template.js"
 import * as Text from "../domain/TemplateText.js"
 import { TroupeConfig } from "./TroupeConfig.js"
 import { injectedNames, templateArgsSchema } from "./CommandGraph.js"
+import { readRegularFile } from "./internal/RegularFile.js"
 
 /** Largest recipe file read: 1 MiB. */
 export const maxRecipeBytes = 1024 * 1024
@@ -68,9 +70,9 @@ export const recipeWarnings = (recipe: Pick<Recipe, "file" | "template" | "defau
 ]
 
 /**
- * Decodes a recipe file's text: JSON, the `tool`/`script` guidance, the schema, and `name`
- * equal to the id.
- * @fails RecipeError `invalid` (JSON, schema), `rejected` (`tool`, `script`, name mismatch).
+ * Decodes a recipe file's text: JSON, the nesting depth (at most `maxRecipeDepth`, 64 levels),
+ * the `tool`/`script` guidance, the schema, and `name` equal to the id.
+ * @fails RecipeError `invalid` (JSON, `Recipe x is nested deeper than 64 levels`, schema), `rejected` (`tool`, `script`, name mismatch).
  */
 export const decodeText = (id: string, text: string): Effect.Effect<RecipeFile, RecipeError> =>
   Effect.gen(function* () {
@@ -80,6 +82,9 @@ export const decodeText = (id: string, text: string): Effect.Effect<RecipeFile, 
       try: () => JSON.parse(text) as unknown,
       catch: (e) => fail("invalid", `Recipe ${id} is not valid JSON: ${jsonProblem(e)}`)
     })
+    if (deeperThan(json, maxRecipeDepth)) {
+      return yield* fail("invalid", `Recipe ${id} is nested deeper than ${maxRecipeDepth} levels`)
+    }
     if (typeof json === "object" && json !== null && !Array.isArray(json)) {
       if ("tool" in json) {
         return yield* fail("rejected", `Recipe ${id} has a "tool" field; the filename is the tool name. Remove "tool" and name the file ${id}.json.`)
@@ -123,9 +128,17 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
     const readFile = Effect.fn("Recipes.readFile")(function* (location: string) {
       const abs = path.resolve(location)
       const id = path.basename(abs).replace(/\.json$/, "")
-      const info = yield* fs.stat(abs).pipe(Effect.mapError(() => err("not_found", id, `Recipe file not found: ${abs}`)))
-      if (Number(info.size) > maxRecipeBytes) return yield* err("too_large", id, `Recipe ${id} is larger than 1 MiB: ${abs}`)
-      const bytes = yield* fs.readFile(abs).pipe(Effect.mapError((e) => err("not_found", id, `Cannot read recipe ${abs}: ${e.message}`)))
+      // Regular files only, bounded on the bytes read: a FIFO, a device or a symlink to one
+      // is one diagnostic, never a hang or an unbounded read (internal/RegularFile.ts).
+      const bytes = yield* readRegularFile(abs, maxRecipeBytes).pipe(
+        Effect.mapError((e) =>
+          e.reason === "too_large"
+            ? err("too_large", id, `Recipe ${id} is larger than 1 MiB: ${abs}`)
+            : e.reason === "not_regular"
+              ? err("invalid", id, `Recipe ${id} is skipped: ${e.message}`)
+              : (e.message.includes("ENOENT") ? err("not_found", id, `Recipe file not found: ${abs}`) : err("not_found", id, `Cannot read recipe ${abs}: ${e.message}`))
+        )
+      )
       return yield* fromBytes(abs, bytes)
     })
 
@@ -234,6 +247,9 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
             artifacts: raw.file.artifacts,
             description: raw.file.description
           }
+        }
+        if (deeperThan(base.template, maxTemplateDepth)) {
+          return yield* err("invalid", raw.id, `Recipe ${raw.id} with its imports is nested deeper than ${maxTemplateDepth} levels`)
         }
         const problems = validateRecipe({ template: base.template, args: base.args, defaults: base.defaults })
         if (problems.length > 0) return yield* err("invalid", raw.id, `Recipe ${raw.id}: ${problems.join("; ")}`)

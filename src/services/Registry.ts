@@ -18,7 +18,8 @@ import { describeParseError } from "../domain/Diagnostic.js"
 import { RecipeError, recipeNodeFields } from "../domain/Recipe.js"
 import { TemplateInput } from "../domain/Template.js"
 import { TroupeConfig } from "./TroupeConfig.js"
-import { Recipes } from "./Recipes.js"
+import { maxRecipeBytes, Recipes } from "./Recipes.js"
+import { readRegularFile } from "./internal/RegularFile.js"
 
 /** Tool names (= user-root file names): `^[a-z][a-z0-9_]*$`. */
 export const toolName = /^[a-z][a-z0-9_]*$/
@@ -196,9 +197,12 @@ export class Registry extends Effect.Service<Registry>()("troupe/Registry", {
     const readExisting = (name: string, file: string) =>
       Effect.gen(function* () {
         if (!(yield* fs.exists(file).pipe(Effect.orElseSucceed(() => false)))) return undefined
-        const text = yield* fs.readFileString(file).pipe(Effect.mapError(io(name, `read ${file}`)))
+        // Regular files only, bounded: a FIFO or a /dev/zero symlink must not hang or fill memory.
+        const bytes = yield* readRegularFile(file, maxRecipeBytes).pipe(
+          Effect.mapError((e) => (e.reason === "missing" ? io(name, `read ${file}`)(e) : fail("invalid", name, `Cannot update ${name}: ${e.message}`)))
+        )
         const json = yield* Effect.try({
-          try: () => JSON.parse(text) as unknown,
+          try: () => JSON.parse(new TextDecoder().decode(bytes)) as unknown,
           catch: () => fail("invalid", name, `Cannot update ${name}: ${file} is not valid JSON; fix it or delete the tool first`)
         })
         if (typeof json !== "object" || json === null || Array.isArray(json)) {

@@ -12,10 +12,12 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Effect, Layer, Option, Schema } from "effect"
+import * as fs from "node:fs"
 import { persistenceError, PersistenceError, toActorsError } from "../domain/PersistenceError.js"
 import { ActorsError, activeStates, Progress, RestartPolicy, RunEvent, type RunInfo, type RunState, SessionEvent } from "../domain/Run.js"
 import type { ProcessIdentity } from "./Host.js"
 import { migrations } from "./internal/StoreMigrations.js"
+import { privateFileMode } from "./TroupeConfig.js"
 import { infoColumns, type InfoRow, parseObject, processColumns, type ProcessRow, type RunRow, toInfo } from "./internal/StoreRows.js"
 
 /**
@@ -98,6 +100,27 @@ const defaultEventLimit = 1000
  * `ActorsError` `duplicate` when the id is active and `forbidden` when another session owns it. Writes that change a run are fenced by its generation: a patch aimed at an old
  * generation changes nothing and returns false.
  */
+/**
+ * Creates the database file with mode 0600 before SQLite opens it, and tightens an existing
+ * one to 0600 (a store written by an older troupe followed the umask). `:memory:` and other
+ * special names are left to SQLite.
+ */
+const privateDatabaseFile = (filename: string) =>
+  Layer.effectDiscard(
+    Effect.try({
+      try: () => {
+        if (filename === "" || filename.startsWith(":") || filename.startsWith("file:")) return
+        const fd = fs.openSync(filename, fs.constants.O_RDWR | fs.constants.O_CREAT, privateFileMode)
+        try {
+          fs.fchmodSync(fd, privateFileMode)
+        } finally {
+          fs.closeSync(fd)
+        }
+      },
+      catch: (e) => toActorsError(persistenceError(`Store.open ${filename}`)({ message: String(e), cause: e }))
+    })
+  )
+
 export class Store extends Effect.Service<Store>()("troupe/Store", {
   effect: Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
@@ -336,7 +359,8 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
   })
 }) {
   /**
-   * The store on a SQLite file (its directory must exist). The connection takes SQLite's
+   * The store on a SQLite file (its directory must exist), created 0600 whatever the umask
+   * (SQLite gives the `-wal` and `-shm` files the database file's mode). The connection takes SQLite's
    * exclusive lock (`locking_mode=EXCLUSIVE`, WAL journal, `synchronous=NORMAL`: a committed
    * write survives a crash of the process) and holds it while the layer lives, so exactly one
    * owner process uses a `TROUPE_HOME` at a time; the kernel drops the lock when the owner dies.
@@ -363,7 +387,7 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
                 : toActorsError(persistenceError(`Store.open ${filename}`)(e))
             )
           )
-        ).pipe(Layer.provideMerge(SqliteClient.layer({ filename, disableWAL: true })))
+        ).pipe(Layer.provideMerge(SqliteClient.layer({ filename, disableWAL: true }).pipe(Layer.provide(privateDatabaseFile(filename)))))
       ),
       Layer.mapError((e) => (e instanceof ActorsError ? e : toActorsError(e instanceof PersistenceError ? e : persistenceError(`Store.open ${filename}`)(e))))
     )

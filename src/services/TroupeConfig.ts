@@ -60,3 +60,10 @@ export const homePaths = (home: string) => ({
 })
 
 export class TroupeConfig extends Context.Tag("troupe/TroupeConfig")<TroupeConfig, TroupeConfigShape>() {}
+
+/**
+ * Mode of every file troupe creates under `TROUPE_HOME` (the store and its WAL, run logs,
+ * spills, output files, archives): 0600, owner only, whatever the umask (issue 18 item 8).
+ * Directories are 0700.
+ */
+export const privateFileMode = 0o600

@@ -2,8 +2,8 @@
  * `troupe recipes …` and `troupe run <id>` through the built binary, against a user root in
  * the pi-actors 0.17 shape (TROUPE_RECIPES), with a packaged recipe shadowed and a broken one.
  */
-import { spawn } from "node:child_process"
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { execFileSync, spawn } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { troupeBin, troupeBinPath } from "../support/exec.js"
@@ -39,8 +39,8 @@ const piActorsRoot = () => {
 }
 
 /** `troupe <args>` with `root` as the user recipe root, as a child process (the test worker's event loop stays free). */
-const troupe = (root: string, args: ReadonlyArray<string>) =>
-  troupeBin(args, { env: { ...process.env, TROUPE_RECIPES: root, NO_COLOR: "1" }, cwd: process.cwd() })
+const troupe = (root: string, args: ReadonlyArray<string>, options: { readonly timeout?: number } = {}) =>
+  troupeBin(args, { env: { ...process.env, TROUPE_RECIPES: root, NO_COLOR: "1" }, cwd: process.cwd(), ...options })
 
 describe("troupe recipes (built binary)", () => {
   it("list shows the user root's recipes with their status; the packaged one is shadowed", async () => {
@@ -150,5 +150,52 @@ describe("troupe recipes (built binary)", () => {
     // The kills must have landed in flight for the test to mean anything.
     expect(killed).toBeGreaterThan(0)
     expect((await troupe(root, ["recipes", "validate", "big"])).code).toBe(0)
+  })
+
+  it("list survives a FIFO, a symlink to /dev/zero and a recipe nested 1,000 levels deep (issue 18 items 3, 4)", async () => {
+    const root = piActorsRoot()
+    execFileSync("mkfifo", [join(root, "fifo.json")])
+    symlinkSync("/dev/zero", join(root, "zero.json"))
+    writeFileSync(join(root, "deep.json"), `${'{"template":'.repeat(1000)}"echo deep"${"}".repeat(1000)}`)
+    // Before: the FIFO blocked `recipes list` forever (and SIGTERM with it), /dev/zero grew
+    // memory without limit, and the deep file made every listing a RangeError.
+    const started = performance.now()
+    const r = await troupe(root, ["recipes", "list"], { timeout: 30_000 })
+    expect(performance.now() - started).toBeLessThan(20_000)
+    expect(r.code).toBe(0)
+    const lines = r.stdout.trim().split("\n")
+    // Positive control: the good recipes are all still listed.
+    expect(lines).toContainEqual(expect.stringMatching(/^greet status=active source=user/))
+    expect(lines).toContainEqual(expect.stringMatching(/^word_count status=active source=user/))
+    expect(lines).toContainEqual(`fifo status=invalid source=user  Recipe fifo is skipped: ${join(root, "fifo.json")} is a FIFO, not a regular file; only regular files are read`)
+    expect(lines).toContainEqual(`zero status=invalid source=user  Recipe zero is skipped: ${join(root, "zero.json")} is a symlink to a device, not a regular file; only regular files are read`)
+    expect(lines).toContainEqual("deep status=invalid source=user  Recipe deep is nested deeper than 64 levels")
+    const doctor = await troupe(root, ["recipes", "doctor", "deep"], { timeout: 30_000 })
+    expect(doctor.stdout).toContain("Recipe deep is nested deeper than 64 levels")
+    expect(doctor.stderr).not.toContain("RangeError")
+    // A usage error is printed once by @effect/cli, never as `error: [object Object]`.
+    const usage = await troupe(root, ["recipes", "doctor"], { timeout: 30_000 })
+    expect(usage.code).not.toBe(0)
+    expect(usage.stderr + usage.stdout).toContain("Missing argument")
+    expect(usage.stderr + usage.stdout).not.toContain("[object Object]")
+  })
+
+  it("inspect recipes through the daemon with a FIFO in the root leaves its file I/O free: spawn and logs still work", async () => {
+    const root = piActorsRoot()
+    execFileSync("mkfifo", [join(root, "fifo.json")])
+    const home = join(scratch("troupe-fifo-home-"), "home")
+    const env = { ...process.env, TROUPE_RECIPES: root, TROUPE_HOME: home, NO_COLOR: "1" }
+    const daemon = (args: ReadonlyArray<string>) => troupeBin(args, { env, cwd: process.cwd(), timeout: 30_000 })
+    try {
+      // More inspections than libuv has file-I/O threads (4): before, each pinned one for good.
+      for (let i = 0; i < 6; i++) expect((await daemon(["inspect", "recipes"])).code).toBe(0)
+      const report = await daemon(["inspect", "recipes"])
+      expect(report.stdout).toContain(`Recipe fifo is skipped: ${join(root, "fifo.json")} is a FIFO`)
+      expect((await daemon(["spawn", "greet", "who=fifo", "--as", "after"])).code).toBe(0)
+      expect((await daemon(["wait", "run:after"])).code).toBe(0)
+      expect((await daemon(["logs", "run:after"])).stdout).toContain("hello-fifo-0")
+    } finally {
+      await daemon(["daemon", "stop"])
+    }
   })
 })

@@ -131,6 +131,14 @@ describe("validation before any process starts", () => {
       return Either.isLeft(r) ? r.left.message : "no error"
     }).pipe(Effect.provide(graphLayer))
 
+  it.effect("a template nested deeper than 256 levels is one sentence, not a RangeError; 256 levels plan", () =>
+    Effect.gen(function* () {
+      const nested = (levels: number): unknown => JSON.parse(`${'{"template":'.repeat(levels)}"echo deep"${"}".repeat(levels)}`)
+      expect(yield* planError(nested(5000))).toBe("Command template is nested deeper than 256 levels")
+      expect(yield* planError(nested(257))).toBe("Command template is nested deeper than 256 levels")
+      expect(yield* planError(nested(256))).toBe("no error")
+    })
+  )
   it.effect("fan-out cap of 64", () =>
     Effect.gen(function* () {
       expect(yield* planError({ parallel: true, template: Array.from({ length: 65 }, () => "true") })).toBe("parallel fanout 65 exceeds limit 64")

@@ -7,11 +7,13 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Queue, Stream } from "effect"
 import * as fc from "fast-check"
-import { mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Config from "../../src/layers/Config.js"
 import { CommandGraph, flattenPlan } from "../../src/services/CommandGraph.js"
 import { recipeTool } from "../../src/pi/RecipeTools.js"
+import { deeperThan, maxRecipeDepth } from "../../src/domain/JsonDepth.js"
 import { Recipes } from "../../src/services/Recipes.js"
 import { graphLayer, scratch } from "../support/graph.js"
 
@@ -190,6 +192,85 @@ describe("recipe discovery", () => {
     },
     { fastCheck: { numRuns: 40 } }
   )
+})
+
+/** `{"template": {"template": … "echo deep" …}}`, `levels` objects deep (built as text: no recursion). */
+const nested = (levels: number) => `${'{"template":'.repeat(levels)}"echo deep"${"}".repeat(levels)}`
+
+describe("recipe files that are not plain, shallow JSON files (issue 18 items 3, 4)", () => {
+  it.live("a FIFO, a symlink to /dev/zero and a directory named x.json are one diagnostic each; the good recipes stay listed", () => {
+    const r = roots()
+    write(r.user, "good.json", echo("kept"))
+    write(r.user, "linked_target.txt", JSON.stringify(echo("through a link")))
+    symlinkSync(join(r.user, "linked_target.txt"), join(r.user, "linked.json"))
+    execFileSync("mkfifo", [join(r.user, "fifo.json")])
+    symlinkSync("/dev/zero", join(r.user, "zero.json"))
+    mkdirSync(join(r.user, "dir.json"))
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        // The FIFO has no writer: a blocking open would never return, so the bound is the check.
+        const list = yield* recipes.list.pipe(Effect.timeout("10 seconds"))
+        const byId = Object.fromEntries(list.map((e) => [e.id, e]))
+        // Positive controls: a plain file and a symlink to a regular file are read.
+        expect(byId.good!.status).toBe("active")
+        expect(byId.linked!.status).toBe("active")
+        expect(byId.linked!.description).toBe("through a link")
+        expect(byId.fifo!.status).toBe("invalid")
+        expect(byId.fifo!.diagnostics).toEqual([`Recipe fifo is skipped: ${join(r.user, "fifo.json")} is a FIFO, not a regular file; only regular files are read`])
+        expect(byId.zero!.status).toBe("invalid")
+        expect(byId.zero!.diagnostics).toEqual([`Recipe zero is skipped: ${join(r.user, "zero.json")} is a symlink to a device, not a regular file; only regular files are read`])
+        expect(byId.dir!.status).toBe("invalid")
+        expect(byId.dir!.diagnostics[0]).toContain("is a directory, not a regular file")
+        expect((yield* Effect.flip(recipes.resolve("zero"))).reason).toBe("invalid")
+      })
+    )
+  })
+
+  it.effect("the 1 MiB limit counts the bytes read, also through a symlink", () => {
+    const r = roots()
+    const big = join(r.user, "big.txt")
+    writeFileSync(big, `{"template": "echo ${"x".repeat(1024 * 1024)}"}`)
+    symlinkSync(big, join(r.user, "big.json"))
+    write(r.user, "small.json", echo("kept"))
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        const list = yield* recipes.list
+        expect(list.find((e) => e.id === "small")?.status).toBe("active")
+        expect(list.find((e) => e.id === "big")?.diagnostics).toEqual([`Recipe big is larger than 1 MiB: ${join(r.user, "big.json")}`])
+      })
+    )
+  })
+
+  it.effect("a recipe nested 1,000 levels deep is invalid with one sentence; 64 levels still load", () => {
+    const r = roots()
+    write(r.user, "deep.json", nested(1000))
+    write(r.user, "edge.json", nested(maxRecipeDepth))
+    write(r.user, "over.json", nested(maxRecipeDepth + 1))
+    write(r.user, "good.json", echo("kept"))
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        const list = yield* recipes.list
+        const byId = Object.fromEntries(list.map((e) => [e.id, e]))
+        expect(byId.good!.status).toBe("active")
+        expect(byId.deep!.status).toBe("invalid")
+        expect(byId.deep!.diagnostics).toEqual(["Recipe deep is nested deeper than 64 levels"])
+        expect(byId.over!.diagnostics).toEqual(["Recipe over is nested deeper than 64 levels"])
+        // The deepest accepted file is not only decoded but planned (GraphPlan walks it too).
+        expect(byId.edge!.status).toBe("active")
+        expect(yield* planned(recipes, "edge")).toEqual(["echo deep"])
+        const err = yield* Effect.flip(recipes.check(join(r.user, "new.json"), nested(1000), "user"))
+        expect(err.message).toBe("Recipe new is nested deeper than 64 levels")
+      })
+    )
+  })
+
+  it("deeperThan counts arrays and objects without recursion", () => {
+    expect(deeperThan("x", 0)).toBe(false)
+    expect(deeperThan([], 0)).toBe(true)
+    expect(deeperThan({ a: [{ b: 1 }] }, 3)).toBe(false)
+    expect(deeperThan({ a: [{ b: 1 }] }, 2)).toBe(true)
+    expect(deeperThan(JSON.parse(`${"[".repeat(100_000)}${"]".repeat(100_000)}`), 64)).toBe(true)
+  })
 })
 
 /** The argv of every leaf a resolved recipe plans to, with runtime `values`. */

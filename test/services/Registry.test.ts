@@ -6,7 +6,8 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import * as Config from "../../src/layers/Config.js"
 import { Recipes } from "../../src/services/Recipes.js"
@@ -95,6 +96,23 @@ describe("registry", () => {
       expect(e4.message).toBe(`Invalid register_tool parameters: unknown field "tmeout"`)
       expect(readFileSync(join(r.user, "keep.json"), "utf8")).toBe(before)
       expect(readdirSync(r.user).sort()).toEqual(["keep.json"])
+    }).pipe(Effect.provide(on(r)))
+  })
+
+  it.live("updating a tool whose file is a FIFO or a /dev/zero symlink fails at once with one sentence", () => {
+    const r = roots()
+    mkdirSync(r.user, { recursive: true })
+    execFileSync("mkfifo", [join(r.user, "fifo.json")])
+    symlinkSync("/dev/zero", join(r.user, "zero.json"))
+    return Effect.gen(function* () {
+      // Positive control: a regular file updates.
+      yield* register({ name: "plain", description: "x", template: "echo x" })
+      yield* register({ name: "plain", update: true, description: "y" })
+      expect(fileOf(r, "plain").description).toBe("y")
+      const fifo = yield* Effect.flip(register({ name: "fifo", update: true, description: "y" })).pipe(Effect.timeout("10 seconds"))
+      expect(fifo.message).toBe(`Cannot update fifo: ${join(r.user, "fifo.json")} is a FIFO, not a regular file; only regular files are read`)
+      const zero = yield* Effect.flip(register({ name: "zero", update: true, description: "y" })).pipe(Effect.timeout("10 seconds"))
+      expect(zero.message).toBe(`Cannot update zero: ${join(r.user, "zero.json")} is a symlink to a device, not a regular file; only regular files are read`)
     }).pipe(Effect.provide(on(r)))
   })
 

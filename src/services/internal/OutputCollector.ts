@@ -11,6 +11,7 @@ import * as path from "node:path"
 import { captureLimitBytes, type CapturedOutput, spilledTailBytes, utf8SafeHead, utf8SafeTail } from "../../domain/Output.js"
 import { HostError } from "../Host.js"
 import { errorMessage } from "./ProcScan.js"
+import { privateFileMode } from "../TroupeConfig.js"
 
 /**
  * The size limit of one run log (`stdout.log` or `stderr.log`), shared by every leaf that tees
@@ -136,7 +137,7 @@ export class OutputCollector {
       if (this.spillFd === undefined) {
         if (this.heldBytes <= captureLimitBytes) return undefined
         fs.mkdirSync(this.outputDir, { recursive: true })
-        this.spillFd = fs.openSync(this.spillPath, "w")
+        this.spillFd = fs.openSync(this.spillPath, "w", privateFileMode)
         for (const piece of this.held) writeAllSync(this.spillFd, piece)
       } else {
         writeAllSync(this.spillFd, chunk)

@@ -14,6 +14,7 @@ import type { Rooms } from "../Rooms.js"
 import type { Store, StoredRun } from "../Store.js"
 import { requireSession } from "./RunAccess.js"
 import type { Entries } from "./RunEntry.js"
+import { privateFileMode } from "../TroupeConfig.js"
 
 /** How often retention runs (and once at startup). */
 const retentionSchedule = Schedule.spaced("1 hour")
@@ -80,7 +81,8 @@ export const makeRunRetention = ({ store, rooms, mailbox, fs, path, archiveDir, 
       yield* fs.makeDirectory(info.state_dir, { recursive: true, mode: 0o700 }).pipe(Effect.mapError(io))
       yield* fs.writeFileString(
         path.join(info.state_dir, "run.json"),
-        JSON.stringify({ run: info, events, recipe: run.snapshot, stdout_tail: run.stdoutTail, stderr_tail: run.stderrTail }, null, 2) + "\n"
+        JSON.stringify({ run: info, events, recipe: run.snapshot, stdout_tail: run.stdoutTail, stderr_tail: run.stderrTail }, null, 2) + "\n",
+        { mode: privateFileMode }
       ).pipe(Effect.mapError(io))
       yield* fs.makeDirectory(archiveDir, { recursive: true, mode: 0o700 }).pipe(Effect.mapError(io))
       yield* fs.remove(target, { recursive: true }).pipe(Effect.ignore)
