@@ -3,7 +3,7 @@
  * of an error that reached the CLI edge. Kept free of the runtime so the CLI loads fast.
  */
 import { Config, Data, Effect, Option, Schema } from "effect"
-import { ActorsError } from "../domain/Run.js"
+import { ActorsError, valuesProblem } from "../domain/Run.js"
 import { TemplateError } from "../domain/Template.js"
 
 /** Ends the CLI with an exit code after output was already written. */
@@ -51,6 +51,10 @@ export const parseValuesJson = (text: string) =>
     Effect.filterOrFail(
       (v): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v),
       () => new UsageError({ message: "--values must be a JSON object" })
+    ),
+    Effect.filterOrFail(
+      (v) => valuesProblem(v) === undefined,
+      (v) => new UsageError({ message: `--values: ${valuesProblem(v)}` })
     )
   )
 

@@ -16,7 +16,7 @@ import { spawn } from "node:child_process"
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs"
 import { createConnection } from "node:net"
 import { join } from "node:path"
-import { ActorsError, spawnRequestOf } from "../domain/Run.js"
+import { ActorsError, spawnRequestOf, valuesProblem } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import * as Home from "../layers/Home.js"
 import type { ActorsShape } from "../services/Actors.js"
@@ -187,8 +187,11 @@ export const makeRemote = (options: ClientOptions = {}) =>
       )
     const shape: ActorsShape = {
       session,
-      spawn: (input) =>
-        eff(client.Spawn(spawnRequestOf(input), call)),
+      spawn: (input) => {
+        // Checked here too: values too deep to serialise would be a defect of the socket write.
+        const problem = valuesProblem(input.values)
+        return problem === undefined ? eff(client.Spawn(spawnRequestOf(input), call)) : Effect.fail(new ActorsError({ reason: "invalid", message: problem }))
+      },
       control: (run, type, o) => eff(client.Control({ run, type, generation: o?.generation }, call)),
       kill: (run) => eff(client.Control({ run, type: "control.kill" }, call)),
       inspect: (target, view, o) => eff(client.Inspect({ target, view, lines: o?.lines, status: o?.status, id: o?.id }, call)),

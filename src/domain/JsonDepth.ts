@@ -19,6 +19,12 @@ export const maxRecipeDepth = 64
 export const maxTemplateDepth = 256
 
 /**
+ * Deepest nesting accepted in a run's `values` (spawn `values`, `--values`): 64 levels. Values
+ * are substituted into command text; deeper JSON cannot even be serialised for the daemon.
+ */
+export const maxValuesDepth = 64
+
+/**
  * Whether `value` nests arrays/objects deeper than `limit` levels (a scalar is depth 0,
  * `[]` and `{}` depth 1). Iterative; stops at the first branch past the limit.
  */

@@ -7,6 +7,7 @@
  * generation id per start and a restart policy added.
  */
 import { Schema } from "effect"
+import { deeperThan, maxValuesDepth } from "./JsonDepth.js"
 
 /**
  * Run ids: `^[A-Za-z0-9_][A-Za-z0-9_.-]*$` (never starting with `-`, which a command line would
@@ -257,6 +258,10 @@ export interface SpawnInput {
   /** Size limit of each log file of the run, bytes (default 64 MiB). */
   readonly max_log_bytes?: number | undefined
 }
+
+/** Why `values` cannot be sent or used, in one sentence, or undefined when they can. */
+export const valuesProblem = (values: unknown): string | undefined =>
+  deeperThan(values, maxValuesDepth) ? `values are nested deeper than ${maxValuesDepth} levels` : undefined
 
 /** The request `spawn` sends: defaults filled in (`values` {}, `cwd` this process's directory). */
 export const spawnRequestOf = (input: SpawnInput): SpawnRequest =>

@@ -35,7 +35,8 @@ import {
   runIdOf,
   type SessionEvent,
   SpawnRequest,
-  type StatusFilter
+  type StatusFilter,
+  valuesProblem
 } from "../domain/Run.js"
 import { homePaths, TroupeConfig } from "./TroupeConfig.js"
 import { writeSnapshot } from "./Communication.js"
@@ -158,6 +159,8 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       const policy = yield* decodeRestart(req.restart ?? {}).pipe(Effect.mapError((e) => invalid(`Invalid restart policy: ${describeParseError(e, req.restart)}`)))
       const cwd = req.cwd ?? process.cwd()
       if (!path.isAbsolute(cwd)) return yield* invalid(`cwd must be an absolute path: ${cwd}`)
+      const problem = valuesProblem(req.values)
+      if (problem !== undefined) return yield* invalid(problem)
       if (req.max_log_bytes !== undefined && !(Number.isSafeInteger(req.max_log_bytes) && req.max_log_bytes > 0)) {
         return yield* invalid(`max_log_bytes must be a positive whole number of bytes, not ${req.max_log_bytes}`)
       }

@@ -664,6 +664,20 @@ describe("real processes (LocalHost)", () => {
       expect((yield* runEvents(run.id)).filter((e) => e.type === "log.truncated")).toHaveLength(1)
     }).pipe(Effect.provide(testRuntime())))
 
+  it.live("values nested deeper than 64 levels are refused with one sentence, before anything starts", () =>
+    Effect.gen(function* () {
+      const sup = yield* Supervisor
+      let deep: unknown = 1
+      for (let i = 0; i < 5000; i++) deep = { a: deep }
+      const failure = yield* Effect.flip(sup.spawn(A, SpawnRequest.make({ template: "echo {x}", cwd: process.cwd(), values: { x: deep } })))
+      expect(failure).toMatchObject({ reason: "invalid", message: "values are nested deeper than 64 levels" })
+      // 64 levels are fine.
+      let ok: unknown = 1
+      for (let i = 0; i < 63; i++) ok = { a: ok }
+      const run = yield* sup.spawn(A, SpawnRequest.make({ template: "true", cwd: process.cwd(), values: { x: ok } }))
+      expect((yield* sup.wait(A, run.address, 30_000)).run.state).toBe("done")
+    }).pipe(Effect.provide(testRuntime())))
+
   it.live("a spawn with an unusable max_log_bytes is refused with one sentence", () =>
     Effect.gen(function* () {
       const sup = yield* Supervisor
