@@ -40,6 +40,7 @@ const allowedSource = (input: string) =>
   input === "src/daemon/Client.ts" ||
   input === "src/daemon/WriteBatching.ts" ||
   input === "src/layers/Config.ts" ||
+  input === "src/layers/Home.ts" ||
   input === "src/services/TroupeConfig.ts" ||
   input === "src/version.ts"
 
