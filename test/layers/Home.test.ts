@@ -127,6 +127,8 @@ describe("file modes under TROUPE_HOME", () => {
           expect(stateFiles).toEqual(expect.arrayContaining([join(run.state_dir, "stdout.log"), join(run.state_dir, "stderr.log")]))
           expect(statSync(join(run.state_dir, "stdout.log")).size).toBeGreaterThan(2_000_000)
           expect(modeOf(home)).toBe(0o700)
+          // The store is open: its WAL exists and gets the database file's mode.
+          expect(existsSync(join(home, "troupe.db-wal"))).toBe(true)
           for (const f of ["troupe.db", "troupe.db-wal", "troupe.db-shm"].map((n) => join(home, n)).filter(existsSync)) {
             expect([f, modeOf(f)]).toEqual([f, 0o600])
           }

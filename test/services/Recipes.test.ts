@@ -264,6 +264,31 @@ describe("recipe files that are not plain, shallow JSON files (issue 18 items 3,
     )
   })
 
+  it.effect("a chain of imports, each file within 64 levels, is bounded at 256 levels once inlined", () => {
+    const r = roots()
+    // part_i nests 60 levels around an import node of part_{i+1}; the last one is a leaf.
+    const wrap = (inner: string) => `${'{"template":'.repeat(60)}${inner}${"}".repeat(60)}`
+    const parts = 6
+    for (let i = 0; i < parts; i++) {
+      const body = i === parts - 1 ? `"echo end"` : `{"name":"next"}`
+      const imports = i === parts - 1 ? "" : `"imports":{"next":"part_${i + 1}"},`
+      write(r.user, `part_${i}.json`, `{${imports}"template":${wrap(body)}}`)
+    }
+    return withRecipes(r, (recipes) =>
+      Effect.gen(function* () {
+        const list = yield* recipes.list
+        const byId = Object.fromEntries(list.map((e) => [e.id, e]))
+        // Positive controls: the short end of the chain links (4 × ~61 levels).
+        expect(byId.part_5!.status).toBe("active")
+        expect(byId.part_2!.status).toBe("active")
+        // part_1 inlines 5 × 61 levels: too deep; part_0 reports it through its import.
+        expect(byId.part_1!.diagnostics).toEqual(["Recipe part_1 with its imports is nested deeper than 256 levels"])
+        expect(byId.part_0!.status).toBe("invalid")
+        expect(byId.part_0!.diagnostics[0]).toContain("Recipe part_1 with its imports is nested deeper than 256 levels")
+      })
+    )
+  })
+
   it("deeperThan counts arrays and objects without recursion", () => {
     expect(deeperThan("x", 0)).toBe(false)
     expect(deeperThan([], 0)).toBe(true)
