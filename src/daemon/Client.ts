@@ -16,7 +16,7 @@ import { spawn } from "node:child_process"
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs"
 import { createConnection } from "node:net"
 import { join } from "node:path"
-import { ActorsError, spawnRequestOf, valuesProblem } from "../domain/Run.js"
+import { ActorsError, spawnInputProblem, spawnRequestOf } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import * as Home from "../layers/Home.js"
 import type { ActorsShape } from "../services/Actors.js"
@@ -189,7 +189,7 @@ export const makeRemote = (options: ClientOptions = {}) =>
       session,
       spawn: (input) => {
         // Checked here too: values too deep to serialise would be a defect of the socket write.
-        const problem = valuesProblem(input.values)
+        const problem = spawnInputProblem(input)
         return problem === undefined ? eff(client.Spawn(spawnRequestOf(input), call)) : Effect.fail(new ActorsError({ reason: "invalid", message: problem }))
       },
       control: (run, type, o) => eff(client.Control({ run, type, generation: o?.generation }, call)),

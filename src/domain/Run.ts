@@ -7,7 +7,7 @@
  * generation id per start and a restart policy added.
  */
 import { Schema } from "effect"
-import { deeperThan, maxValuesDepth } from "./JsonDepth.js"
+import { deeperThan, maxTemplateDepth, maxValuesDepth } from "./JsonDepth.js"
 
 /**
  * Run ids: `^[A-Za-z0-9_][A-Za-z0-9_.-]*$` (never starting with `-`, which a command line would
@@ -262,6 +262,11 @@ export interface SpawnInput {
 /** Why `values` cannot be sent or used, in one sentence, or undefined when they can. */
 export const valuesProblem = (values: unknown): string | undefined =>
   deeperThan(values, maxValuesDepth) ? `values are nested deeper than ${maxValuesDepth} levels` : undefined
+
+/** Why a spawn request cannot be sent (values or inline template too deep to serialise), or undefined. */
+export const spawnInputProblem = (input: SpawnInput): string | undefined =>
+  valuesProblem(input.values) ??
+    (deeperThan(input.template, maxTemplateDepth) ? `Command template is nested deeper than ${maxTemplateDepth} levels` : undefined)
 
 /** The request `spawn` sends: defaults filled in (`values` {}, `cwd` this process's directory). */
 export const spawnRequestOf = (input: SpawnInput): SpawnRequest =>

@@ -137,6 +137,7 @@ describe("error messages through the built CLI", () => {
     // Issue 18 item 8: --values nested 5,000 deep was an internal error for spawn.
     const deep = `{"x":${"[".repeat(5000)}${"]".repeat(5000)}}`
     expect(errorLine(await troupe("spawn", "--template", "echo {x}", "--values", deep))).toBe("--values: values are nested deeper than 64 levels")
+    expect(errorLine(await troupe("spawn", "--template", `${"[".repeat(3000)}"echo"${"]".repeat(3000)}`))).toBe("Command template is nested deeper than 256 levels")
     expect(errorLine(await troupe("spawn", "--template", "sleep 1", "--max-log-bytes", "-5"))).toBe("max_log_bytes must be a positive whole number of bytes, not -5")
     expect(errorLine(await troupe("spawn", "--template", "sleep 1", "--as", "-rf"))).toBe("Invalid run id \"-rf\": run ids are 1–128 letters, digits, _ . or -, not starting with - or .")
     expect(errorLine(await troupe("spawn", "unknown-field"))).toBe(`Recipe unknown-field: unknown field "tmeout" (${join(root, "unknown-field.json")})`)
