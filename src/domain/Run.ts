@@ -10,18 +10,24 @@ import { Schema } from "effect"
 import { deeperThan, maxTemplateDepth, maxValuesDepth } from "./JsonDepth.js"
 
 /**
- * Run ids: `^[A-Za-z0-9_][A-Za-z0-9_.-]*$` (never starting with `-`, which a command line would
- * read as an option, or `.`), at most 128 characters. They name a directory.
+ * Run ids as addresses carry them: `^[A-Za-z0-9_.-]+$`, at most 128 characters, never `.` or
+ * `..` (they name a directory). A new run's id is stricter: see {@link newRunIdPattern}.
  */
 export const RunId = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/, {
-    message: () => "run id must match ^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+  Schema.pattern(/^[A-Za-z0-9_.-]+$/, {
+    message: () => "run id must match ^[A-Za-z0-9_.-]+$"
   }),
   Schema.maxLength(128, { message: () => "run id must be at most 128 characters" }),
   Schema.filter((s) => s !== "." && s !== ".." ? undefined : "run id must not be . or .."),
   Schema.brand("RunId")
 )
 export type RunId = typeof RunId.Type
+
+/**
+ * What `spawn` accepts for a new run's id (`--as`): a {@link RunId} that does not start with `-`
+ * (a command line would read it as an option) or `.`. Older runs keep their ids.
+ */
+export const newRunIdPattern = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/
 
 /** A session id: `cli`, a Pi session id, or any explicit name without whitespace. */
 export const SessionId = Schema.String.pipe(

@@ -35,6 +35,7 @@ import {
   runIdOf,
   type SessionEvent,
   SpawnRequest,
+  newRunIdPattern,
   type StatusFilter,
   valuesProblem
 } from "../domain/Run.js"
@@ -123,7 +124,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         if (req.as === undefined) return `${slug(recipe)}-${randomBytes(3).toString("hex")}`
         const raw = runIdOf(req.as)
         const decoded = decodeRunId(raw)
-        if (decoded._tag === "Left") {
+        if (decoded._tag === "Left" || !newRunIdPattern.test(raw)) {
           // The id as given, shortened: the request may carry any amount of text.
           const shown = raw.length > 40 ? `${JSON.stringify(raw.slice(0, 40))}… (${raw.length} characters)` : JSON.stringify(raw)
           return yield* invalid(`Invalid run id ${shown}: run ids are 1–128 letters, digits, _ . or -, not starting with - or .`)
