@@ -5,6 +5,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect } from "effect"
 import { version } from "../version.js"
 import { actorCommands } from "./ActorCommands.js"
+import { fleet } from "./FleetCommands.js"
 import { recipesCommand } from "./RecipeCommands.js"
 import type { RunInput } from "./RunCommand.js"
 
@@ -48,7 +49,7 @@ const run = Command.make(
 
 export const troupe = Command.make("troupe").pipe(
   Command.withDescription("Effect-native actor runtime for coding agents"),
-  Command.withSubcommands([run, ...actorCommands, recipesCommand])
+  Command.withSubcommands([run, ...actorCommands, recipesCommand, fleet])
 )
 
 export const cli = Command.run(troupe, { name: "troupe", version })
