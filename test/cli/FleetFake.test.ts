@@ -6,7 +6,8 @@
 import { type ChildProcessByStdio, spawn } from "node:child_process"
 import type { Readable } from "node:stream"
 import { describe, expect, it } from "vitest"
-import { troupeBinPath } from "../support/exec.js"
+import { createServer } from "node:net"
+import { troupeBin, troupeBinPath } from "../support/exec.js"
 
 type Child = ChildProcessByStdio<null, Readable, Readable>
 
@@ -62,5 +63,18 @@ describe("troupe fleet fake", () => {
     expect((await fetch(`${base}/vms`, { headers: { authorization: `Bearer ${key}` } })).status).toBe(200)
     child.kill("SIGINT")
     expect(await exited).toEqual({ code: 0, signal: null })
+  })
+
+  it("a taken port is one error line and exit 1; a port out of range is a usage error (exit 2)", async () => {
+    const taken = createServer()
+    const port = await new Promise<number>((resolve) => taken.listen(0, "127.0.0.1", () => resolve((taken.address() as { port: number }).port)))
+    try {
+      const r = await troupeBin(["fleet", "fake", "--port", String(port)])
+      expect([r.code, r.stdout, r.stderr]).toEqual([1, "", `error: The fake Vers fleet cannot listen on 127.0.0.1:${port}: EADDRINUSE\n`])
+    } finally {
+      taken.close()
+    }
+    const bad = await troupeBin(["fleet", "fake", "--port", "70000"])
+    expect([bad.code, bad.stderr]).toEqual([2, "error: --port must be within 0..65535, not 70000\n"])
   })
 })

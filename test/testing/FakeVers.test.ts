@@ -4,7 +4,7 @@
  * next-N and seeded probability), the ledger, hooks, and both the scoped and Promise forms.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, TestClock } from "effect"
 import ssh2 from "ssh2"
 import { afterEach } from "vitest"
 import { FakeVers, type FakeVm, startFakeVers, type StartedFakeVers } from "../../src/testing/index.js"
@@ -134,6 +134,11 @@ describe("FakeVers: VM lifecycle", () => {
     expect((await call(f, "DELETE", `/vm/${id}`)).status).toBe(404)
     expect((await call(f, "GET", `/vm/${id}/status`)).status).toBe(404)
     expect((await call(f, "PATCH", `/vm/${id}/state`, { state: "Paused" })).status).toBe(404)
+    const other = await newRoot(f)
+    expect(f.setVmState(other, "hibernating")).toBe(true)
+    expect((await call(f, "GET", `/vm/${other}/status`)).json.state).toBe("hibernating")
+    expect((await call(f, "PATCH", `/vm/${other}/state`, { state: "Running" })).status).toBe(400)
+    expect(f.setVmState(crypto.randomUUID(), "running")).toBe(false)
     const meta = (await call(f, "GET", `/vm/${id}/metadata`)).json
     expect(meta).toMatchObject({ vm_id: id, state: "dead", deleted_at: expect.any(String) })
     expect((await call(f, "GET", `/vm/${crypto.randomUUID()}/status`)).status).toBe(404)
@@ -177,7 +182,9 @@ describe("FakeVers: VM lifecycle", () => {
 
   it("bad requests: no body, bad JSON, wrong fields, unknown image, a non-uuid id, unknown paths and methods", async () => {
     const f = await start()
-    expect((await call(f, "POST", "/vm/new_root")).json.error).toMatch(/body is required/)
+    const untyped = await call(f, "POST", "/vm/new_root")
+    expect(untyped).toMatchObject({ status: 415, json: { error: expect.stringContaining("Content-Type: application/json") } })
+    expect((await call(f, "POST", "/vm/new_root", "")).json.error).toMatch(/body is required/)
     expect((await call(f, "POST", "/vm/new_root", "{nope")).json.error).toMatch(/not valid JSON/)
     const wrong = await call(f, "POST", "/vm/new_root", { vm_config: { vcpu_count: "two" } })
     expect(wrong).toMatchObject({ status: 400, json: { error: expect.stringContaining("vcpu_count") } })
@@ -214,7 +221,7 @@ describe("FakeVers: commits, restores, branches", () => {
     expect((await call(f, "POST", "/vm/from_commit", { ref: "images:v1" })).status).toBe(201)
     expect((await call(f, "POST", "/vm/from_commit", { ref: "images:v2" })).status).toBe(404)
     expect(() => f.tag("x", crypto.randomUUID())).toThrow(/not found/)
-    expect((await call(f, "POST", `/vm/${id}/commit`)).status).toBe(400)
+    expect((await call(f, "POST", `/vm/${id}/commit`, "")).status).toBe(400)
     const commits = await call(f, "GET", "/commits")
     expect(commits.json).toMatchObject({ total: 1, limit: 50, offset: 0, commits: [{ commit_id: commitId, owner_id: f.ownerId, is_public: false, parent_vm_id: id }] })
     expect(f.ledger.created().map((v) => v.origin)).toEqual(["new_root", "from_commit", "from_commit", "from_commit"])
@@ -345,6 +352,18 @@ describe("FakeVers: scoped form", () => {
       )
       const after = yield* Effect.promise(() => fetch(`${baseUrl}/vms`).then(() => "answered", () => "refused"))
       expect(after).toBe("refused")
+    })
+  )
+
+  it.scoped("boot time follows the Effect clock (a TestClock drives it)", () =>
+    Effect.gen(function* () {
+      const f = yield* FakeVers.make({ bootMs: 60_000 })
+      const id = (yield* Effect.promise(() => call(f, "POST", "/vm/new_root", { vm_config: {} }))).json.vm_id as string
+      expect(f.vm(id)!.state).toBe("booting")
+      yield* TestClock.adjust("59 seconds")
+      expect(f.vm(id)!.state).toBe("booting")
+      yield* TestClock.adjust("1 second")
+      expect((yield* Effect.promise(() => call(f, "GET", `/vm/${id}/status`))).json.state).toBe("running")
     })
   )
 

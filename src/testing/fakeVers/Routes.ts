@@ -107,9 +107,16 @@ const CreateTagRequest = Schema.Struct({ tag_name: Schema.String, commit_id: Uui
 
 const invalid = (message: string) => new ApiFailure({ status: 400, message })
 
-/** A required JSON body decoded with `schema`; 400 with one sentence otherwise. */
-const decodeBody = <A, I>(schema: Schema.Schema<A, I>, body: string) =>
+/**
+ * A required JSON body decoded with `schema`: 415 without `Content-Type: application/json` (as
+ * a typed JSON extractor answers), 400 with one sentence for a missing, broken or wrong body.
+ */
+const decodeBody = <A, I>(schema: Schema.Schema<A, I>, call: Call) =>
   Effect.gen(function* () {
+    const body = call.body
+    if (!/^application\/json\b/i.test(call.contentType ?? "")) {
+      return yield* new ApiFailure({ status: 415, message: "Expected a request with Content-Type: application/json" })
+    }
     if (body.trim() === "") return yield* invalid("A JSON request body is required")
     const json = Either.try(() => JSON.parse(body) as unknown)
     if (Either.isLeft(json)) return yield* invalid("The request body is not valid JSON")
@@ -169,6 +176,7 @@ export interface Call {
   readonly uuidId: boolean
   readonly query: URLSearchParams
   readonly body: string
+  readonly contentType: string | undefined
   /** Which key authenticated the request (`key-1`, …). */
   readonly keyId: string
 }
@@ -183,7 +191,7 @@ export const handle = (model: Model, settings: Settings, call: Call): Effect.Eff
         return { status: 200, body: model.list().map((vm) => vmJson(model, vm)) }
       case "create_new_root_vm": {
         const waitBoot = yield* flag(call.query, "wait_boot")
-        const { vm_config: c } = yield* decodeBody(NewRootRequest, call.body)
+        const { vm_config: c } = yield* decodeBody(NewRootRequest, call)
         if ((c.image_name ?? "default") !== "default") return yield* invalid(`Unknown image ${c.image_name}: image_name must be "default"`)
         if ((c.kernel_name ?? "default.bin") !== "default.bin") return yield* invalid(`Unknown kernel ${c.kernel_name}: kernel_name must be "default.bin"`)
         const config = {
@@ -195,7 +203,7 @@ export const handle = (model: Model, settings: Settings, call: Call): Effect.Eff
         return { status: 201, body: { vm_id: yield* model.createRoot(config, { ...c.labels }, call.keyId, waitBoot) } }
       }
       case "restore_from_commit": {
-        const source = yield* decodeBody(FromCommitRequest, call.body)
+        const source = yield* decodeBody(FromCommitRequest, call)
         return { status: 201, body: { vm_id: yield* model.restore(source, call.keyId) } }
       }
       case "delete_vm": {
@@ -207,20 +215,20 @@ export const handle = (model: Model, settings: Settings, call: Call): Effect.Eff
       case "get_vm_metadata":
         return { status: 200, body: metadataJson(model, yield* model.getWithDeleted(vmId)) }
       case "label_vm": {
-        const { labels } = yield* decodeBody(LabelVmRequest, call.body)
+        const { labels } = yield* decodeBody(LabelVmRequest, call)
         yield* model.label(vmId, labels ?? null)
         return { status: 200 }
       }
       case "update_vm_state": {
         const skip = yield* flag(call.query, "skip_wait_boot")
-        const { state } = yield* decodeBody(UpdateStateRequest, call.body)
+        const { state } = yield* decodeBody(UpdateStateRequest, call)
         yield* model.changeState(vmId, state, skip)
         return { status: 200 }
       }
       case "commit_vm": {
         const keepPaused = yield* flag(call.query, "keep_paused")
         const skipWaitBoot = yield* flag(call.query, "skip_wait_boot")
-        const r = yield* decodeBody(CommitRequest, call.body)
+        const r = yield* decodeBody(CommitRequest, call)
         const commit = yield* model.commit(vmId, { keepPaused, skipWaitBoot, commitId: r.commit_id, name: r.name, description: r.description })
         return { status: 201, body: { commit_id: commit.commit_id } }
       }
@@ -237,7 +245,7 @@ export const handle = (model: Model, settings: Settings, call: Call): Effect.Eff
       }
       case "resize_vm_disk": {
         const skip = yield* flag(call.query, "skip_wait_boot")
-        const { fs_size_mib } = yield* decodeBody(ResizeDiskRequest, call.body)
+        const { fs_size_mib } = yield* decodeBody(ResizeDiskRequest, call)
         yield* model.resize(vmId, fs_size_mib, skip)
         return { status: 200 }
       }
@@ -248,7 +256,7 @@ export const handle = (model: Model, settings: Settings, call: Call): Effect.Eff
         return { status: 200, body: { commits: all.slice(offset, offset + limit).map((c) => commitJson(model, c)), total: all.length, limit, offset } }
       }
       case "create_tag": {
-        const r = yield* decodeBody(CreateTagRequest, call.body)
+        const r = yield* decodeBody(CreateTagRequest, call)
         if (!tagPattern.test(r.tag_name)) return yield* invalid(`Invalid tag name ${r.tag_name}: use 1-64 letters, digits, hyphens, underscores or dots`)
         if (model.hasTag(r.tag_name)) return yield* new ApiFailure({ status: 409, message: `Tag ${r.tag_name} already exists` })
         yield* model.tag(r.tag_name, r.commit_id)

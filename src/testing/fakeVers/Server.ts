@@ -141,7 +141,7 @@ const respond = (parts: ServerParts, req: IncomingMessage, res: ServerResponse) 
       if (rule.fault.kind === "slow") yield* Effect.sleep(delay)
       else return yield* sendFault(res, entry, rule.fault, route.status)
     }
-    const reply = yield* handle(parts.model, parts.settings, { operation: route.operation, id: route.id, uuidId: route.uuidId, query: url.searchParams, body, keyId }).pipe(
+    const reply = yield* handle(parts.model, parts.settings, { operation: route.operation, id: route.id, uuidId: route.uuidId, query: url.searchParams, body, contentType: req.headers["content-type"], keyId }).pipe(
       // A hook that threw: the API answers 500, as the orchestrator does for an internal failure.
       Effect.catchAllDefect((d) => Effect.succeed<Reply>({ status: 500, body: errorBody(`Internal server error: ${d instanceof Error ? d.message : String(d)}`) }))
     )
