@@ -37,7 +37,7 @@ import { Cause, Effect, Exit, FiberSet, Random, Scope } from "effect"
 import { type FaultRule, Faults } from "./fakeVers/Faults.js"
 import { Ledger } from "./fakeVers/Ledger.js"
 import { type FakeCommit, type FakeVersHooks, type FakeVm, Model } from "./fakeVers/Model.js"
-import type { Settings, Variants } from "./fakeVers/Routes.js"
+import { operations, type Settings, type Variants } from "./fakeVers/Routes.js"
 import { FakeVersError, Keys, serve } from "./fakeVers/Server.js"
 
 export type { Fault, FaultRule } from "./fakeVers/Faults.js"
@@ -83,6 +83,7 @@ export interface FakeVersHandle {
   readonly addKey: (key: string) => void
   readonly ledger: Pick<Ledger, "created" | "live" | "requests" | "reset">
   readonly faults: {
+    /** Arms a rule; throws RangeError for an operation id the fake does not have, or a probability outside 0..1. */
     readonly inject: (rule: FaultRule) => void
     readonly clear: () => void
     readonly pending: () => ReadonlyArray<FaultRule & { readonly remaining: number }>
@@ -140,7 +141,13 @@ export const make = (options: FakeVersOptions = {}): Effect.Effect<FakeVersHandl
       rotateKey: (k) => keys.rotate(k),
       addKey: (k) => keys.add(k),
       ledger: { created: () => ledger.created(), live: () => ledger.live(), requests: () => ledger.requests(), reset: () => ledger.reset() },
-      faults: { inject: (r) => faults.inject(r), clear: () => faults.clear(), pending: () => faults.pending() },
+      faults: {
+        inject: (r) => {
+          // A misspelt operation would never fire, and the test would pass for the wrong reason.
+          if (r.operation !== "*" && !operations.includes(r.operation)) throw new RangeError(`FakeVers has no operation ${r.operation} (one of: ${operations.join(", ")}, or "*")`)
+          faults.inject(r)
+        },
+        clear: () => faults.clear(), pending: () => faults.pending() },
       vms: () => model.list(),
       vm: (id) => model.find(id),
       commits: () => model.commitList(),

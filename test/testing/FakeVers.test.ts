@@ -320,6 +320,12 @@ describe("FakeVers: faults", () => {
     expect(f.ledger.live()).toEqual([expect.objectContaining({ labels: { run: "r9" }, origin: "new_root", key_id: "key-1" })])
     const listed = await call(f, "GET", "/vms")
     expect(listed.json.map((v: { labels: unknown }) => v.labels)).toEqual([{ run: "r9" }])
+    f.faults.inject({ operation: "restore_from_commit", fault: { kind: "hang" }, afterEffect: true })
+    const c = await call(f, "POST", `/vm/${f.vms()[0]!.vm_id}/commit`, {})
+    await expect(call(f, "POST", "/vm/from_commit", { commit_id: c.json.commit_id }, f.apiKey, AbortSignal.timeout(200))).rejects.toThrow()
+    expect(f.ledger.live().map((v) => v.origin)).toEqual(["new_root", "from_commit"])
+    expect(() => f.faults.inject({ operation: "create_vm", fault: { kind: "hang" } })).toThrow(/no operation create_vm/)
+    expect(() => f.faults.inject({ operation: "*", fault: { kind: "hang" }, probability: 2 })).toThrow(RangeError)
   })
 
   it("a seeded probability: about the share asked for, and the same sequence for the same seed", async () => {
