@@ -4,7 +4,7 @@
  * next-N and seeded probability), the ledger, hooks, and both the scoped and Promise forms.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, TestClock } from "effect"
+import { Effect, FastCheck as fc, TestClock } from "effect"
 import ssh2 from "ssh2"
 import { afterEach } from "vitest"
 import { FakeVers, type FakeVm, startFakeVers, type StartedFakeVers } from "../../src/testing/index.js"
@@ -194,6 +194,32 @@ describe("FakeVers: VM lifecycle", () => {
     expect((await call(f, "GET", "/nowhere")).status).toBe(404)
     expect((await call(f, "PUT", "/vms")).status).toBe(405)
     expect(f.vms()).toEqual([])
+  })
+})
+
+describe("FakeVers: bad input", () => {
+  it("any JSON body to any operation with a body: a 2xx or a 4xx with the error shape, never a 500", async () => {
+    const f = await start()
+    const id = await newRoot(f)
+    const targets: ReadonlyArray<[string, string]> = [
+      ["POST", "/vm/new_root"],
+      ["POST", "/vm/from_commit"],
+      ["PATCH", `/vm/${id}/label`],
+      ["PATCH", `/vm/${id}/state`],
+      ["POST", `/vm/${id}/commit`],
+      ["PATCH", `/vm/${id}/disk`],
+      ["POST", "/commit_tags"]
+    ]
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...targets), fc.oneof(fc.jsonValue(), fc.string()), async ([method, path], body) => {
+        const r = await call(f, method, path, typeof body === "string" ? body : JSON.stringify(body))
+        if (r.status >= 300) {
+          expect(r.status).toBeLessThan(500)
+          expect(r.json).toEqual({ error: expect.any(String), success: false })
+        }
+      }),
+      { numRuns: 150 }
+    )
   })
 })
 
