@@ -192,6 +192,7 @@ describe("FakeVers: VM lifecycle", () => {
     expect((await call(f, "POST", "/vm/new_root?wait_boot=maybe", { vm_config: {} })).status).toBe(400)
     expect((await call(f, "GET", "/vm/not-a-uuid/status")).status).toBe(400)
     expect((await call(f, "GET", "/nowhere")).status).toBe(404)
+    expect((await call(f, "DELETE", "/vm/%E0%A4%A")).status).toBe(404)
     expect((await call(f, "PUT", "/vms")).status).toBe(405)
     expect(f.vms()).toEqual([])
   })

@@ -74,7 +74,13 @@ export const match = (method: string, path: string): Match => {
     if (m === null) continue
     pathMatched = true
     if (r.method !== method) continue
-    return { _tag: "Found", operation: r.operation, status: r.status, id: m[1] === undefined ? undefined : decodeURIComponent(m[1]), uuidId: r.uuidId === true }
+    let id: string | undefined
+    try {
+      id = m[1] === undefined ? undefined : decodeURIComponent(m[1])
+    } catch {
+      return { _tag: "NotFound" }
+    }
+    return { _tag: "Found", operation: r.operation, status: r.status, id, uuidId: r.uuidId === true }
   }
   return pathMatched ? { _tag: "MethodNotAllowed" } : { _tag: "NotFound" }
 }

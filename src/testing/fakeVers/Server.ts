@@ -87,7 +87,7 @@ const headersOf = (req: IncomingMessage): Record<string, string> => {
 const send = (res: ServerResponse, entry: LedgerRequest | undefined, status: number, text: string | undefined, headers: Record<string, string> = {}) =>
   Effect.sync(() => {
     if (entry !== undefined) entry.status = status
-    if (res.destroyed) return
+    if (res.destroyed || res.headersSent) return
     res.writeHead(status, { ...(text === undefined ? {} : { "content-type": "application/json" }), ...headers })
     res.end(text)
   })
@@ -179,7 +179,12 @@ const close = (server: Server) =>
 export const serve = (parts: ServerParts, run: Run, host: string, port: number) =>
   Effect.gen(function* () {
     const server = createServer((req, res) => {
-      const fiber = run(respond(parts, req, res))
+      const fiber = run(
+        respond(parts, req, res).pipe(
+          // A bug in the fake must still answer (and say so), not leave the client waiting.
+          Effect.catchAllDefect((d) => send(res, undefined, 500, JSON.stringify(errorBody(`FakeVers internal error: ${d instanceof Error ? d.message : String(d)}`))))
+        )
+      )
       // A client that gave up: drop its request as hyper drops the handler (a hang ends here).
       res.on("close", () => {
         if (!res.writableFinished) Effect.runFork(Fiber.interrupt(fiber))
