@@ -4,7 +4,7 @@
  * next-N and seeded probability), the ledger, hooks, and both the scoped and Promise forms.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, FastCheck as fc, TestClock } from "effect"
+import { Effect, FastCheck as fc, Fiber, TestClock } from "effect"
 import ssh2 from "ssh2"
 import { afterEach } from "vitest"
 import { FakeVers, type FakeVm, startFakeVers, type StartedFakeVers } from "../../src/testing/index.js"
@@ -98,12 +98,15 @@ describe("FakeVers: auth", () => {
 
 describe("FakeVers: VM lifecycle", () => {
   it("new_root boots, then runs; wait_boot answers after boot; status, list and metadata shapes", async () => {
-    const f = await start({ bootMs: 150 })
-    const id = await newRoot(f, { run: "r1", role: "worker" })
-    expect(id).toMatch(uuid)
-    const status = await call(f, "GET", `/vm/${id}/status`)
-    expect(status.json).toEqual({ vm_id: id, owner_id: f.ownerId, created_at: expect.any(String), state: "booting", labels: { run: "r1", role: "worker" } })
+    // Long enough to be seen booting on a busy machine; the transition itself: the TestClock test.
+    const slow = await start({ bootMs: 60_000 })
+    const booting = await newRoot(slow, { run: "r1", role: "worker" })
+    expect(booting).toMatch(uuid)
+    const status = await call(slow, "GET", `/vm/${booting}/status`)
+    expect(status.json).toEqual({ vm_id: booting, owner_id: slow.ownerId, created_at: expect.any(String), state: "booting", labels: { run: "r1", role: "worker" } })
     expect(new Date(status.json.created_at).toISOString()).toBe(status.json.created_at)
+    const f = await start({ bootMs: 100 })
+    const id = await newRoot(f, { run: "r1" })
     await until(async () => (await call(f, "GET", `/vm/${id}/status`)).json.state === "running", "boot")
     const waited = await newRoot(f, {}, "?wait_boot=true")
     expect((await call(f, "GET", `/vm/${waited}/status`)).json.state).toBe("running")
@@ -111,7 +114,7 @@ describe("FakeVers: VM lifecycle", () => {
     expect((await call(f, "GET", `/vm/${id}/metadata`)).json).toEqual({
       vm_id: id,
       owner_id: f.ownerId,
-      created_at: status.json.created_at,
+      created_at: f.vm(id)!.created_at,
       state: "running",
       ip: expect.any(String),
       deleted_at: null,
@@ -144,15 +147,22 @@ describe("FakeVers: VM lifecycle", () => {
     expect((await call(f, "GET", `/vm/${crypto.randomUUID()}/status`)).status).toBe(404)
   })
 
-  it("skip_wait_boot fails at once on a booting VM; without it delete waits for the boot", async () => {
-    const f = await start({ bootMs: 200 })
-    const id = await newRoot(f)
-    const skipped = await call(f, "DELETE", `/vm/${id}?skip_wait_boot=true`)
-    expect(skipped).toMatchObject({ status: 400, json: { error: expect.stringContaining("booting") } })
-    expect((await call(f, "PATCH", `/vm/${id}/disk?skip_wait_boot=true`, { fs_size_mib: 4096 })).status).toBe(400)
-    expect((await call(f, "DELETE", `/vm/${id}`)).json).toEqual({ vm_id: id })
-    expect(f.ledger.live()).toEqual([])
-  })
+  it.scoped("skip_wait_boot fails at once on a booting VM; without it delete answers once the boot is over (TestClock)", () =>
+    Effect.gen(function* () {
+      const f = yield* FakeVers.make({ bootMs: 1000 })
+      const id = (yield* Effect.promise(() => call(f, "POST", "/vm/new_root", { vm_config: {} }))).json.vm_id as string
+      const skipped = yield* Effect.promise(() => call(f, "DELETE", `/vm/${id}?skip_wait_boot=true`))
+      expect(skipped).toMatchObject({ status: 400, json: { error: expect.stringContaining("booting") } })
+      expect((yield* Effect.promise(() => call(f, "PATCH", `/vm/${id}/disk?skip_wait_boot=true`, { fs_size_mib: 4096 }))).status).toBe(400)
+      const deleting = yield* Effect.fork(Effect.promise(() => call(f, "DELETE", `/vm/${id}`)))
+      // The delete is waiting (it reached the fake and got no answer yet) before the boot ends.
+      yield* Effect.promise(() => until(() => f.ledger.requests().length === 4, "the delete request"))
+      expect(f.vm(id)!.state).toBe("booting")
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(deleting)).json).toEqual({ vm_id: id })
+      expect(f.ledger.live()).toEqual([])
+    })
+  )
 
   it("labels: create-time, then PATCH label replaces them; 404 for an unknown VM", async () => {
     const f = await start()
