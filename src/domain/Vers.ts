@@ -187,6 +187,9 @@ export const ErrorBody = Schema.Struct({
 })
 export type ErrorBody = typeof ErrorBody.Type
 
+/** The label key troupe's creates carry (a unique request id) so an ambiguous failure can be reconciled. */
+export const requestLabel = "troupe-request"
+
 /** `vmId` shortened for messages (`1234abcd…`), so a sentence stays readable. */
 export const shortVmId = (id: string): string => (id.length > 12 ? `${id.slice(0, 8)}…` : id)
 

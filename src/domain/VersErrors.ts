@@ -79,7 +79,7 @@ export const apiKeyHelp = "set VERS_API_KEY, or put {\"keys\":{\"VERS_API_KEY\":
 
 /** Message builders (one sentence, no trailing period, never the key). */
 export const VersMessages = {
-  noKey: (operation: string) => `Vers ${operation} needs an API key: ${apiKeyHelp}`,
+  noKey: (problems: ReadonlyArray<string> = []) => `No Vers API key is set: ${apiKeyHelp}${problems.length === 0 ? "" : ` (${problems.join("; ")})`}`,
   auth: (operation: string, status: number, vmId?: string) =>
     `Vers refused ${operation}${subject(vmId)} (HTTP ${status}): the API key is invalid or lacks access`,
   notFound: (operation: string, vmId?: string) =>

@@ -14,9 +14,12 @@
  *
  * The implementation lives in `src/services/vers/`.
  */
-import { Context, type Effect } from "effect"
+import { Context, type Effect, Layer } from "effect"
+import type { HttpClient } from "@effect/platform"
 import type { CommitResponse, CommitRequest, Labels, RestoreSource, SshKey, Vm, VmId, VmMetadata, VmTargetState } from "../domain/Vers.js"
 import type { VersError } from "../domain/VersErrors.js"
+import { make } from "./vers/Client.js"
+import type { VersConfig } from "./VersConfig.js"
 
 /** The size and image of a new root VM (`vm_config` of `POST /vm/new_root`), sizes in MiB. */
 export interface VmConfigInput {
@@ -54,8 +57,7 @@ export interface CommitOptions extends Partial<CommitRequest> {
   readonly keepPaused?: boolean | undefined
 }
 
-/** The label key troupe's creates carry so an ambiguous failure can be reconciled. */
-export const requestLabel = "troupe-request"
+export { requestLabel } from "../domain/Vers.js"
 
 export interface VersApiShape {
   /**
@@ -106,4 +108,10 @@ export interface VersApiShape {
   readonly waitRunning: (vmId: VmId) => Effect.Effect<Vm, VersError>
 }
 
-export class VersApi extends Context.Tag("troupe/VersApi")<VersApi, VersApiShape>() {}
+export class VersApi extends Context.Tag("troupe/VersApi")<VersApi, VersApiShape>() {
+  /**
+   * The client over an `HttpClient` (live: `NodeHttpClient.layerUndici` or
+   * `FetchHttpClient.layer`; tests: an in-memory one) and `VersConfig`.
+   */
+  static readonly layer: Layer.Layer<VersApi, never, HttpClient.HttpClient | VersConfig> = Layer.effect(VersApi, make)
+}

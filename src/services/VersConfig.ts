@@ -64,7 +64,7 @@ export interface VersConfigInput {
 const redact = (v: string | Redacted.Redacted<string>): Redacted.Redacted<string> => (Redacted.isRedacted(v) ? v : Redacted.make(v))
 
 /** The failure of a lookup that found no key (operation `apiKey`). */
-export const noApiKey = (): VersAuthError => new VersAuthError({ operation: "apiKey", message: VersMessages.noKey("apiKey") })
+export const noApiKey = (): VersAuthError => new VersAuthError({ operation: "apiKey", message: VersMessages.noKey() })
 
 /** Builds a {@link VersConfigShape} from plain values (defaults as the environment layer's). */
 export const make = (input: VersConfigInput): VersConfigShape => {
