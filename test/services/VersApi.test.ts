@@ -9,12 +9,12 @@ import { Effect, Layer, Redacted, Ref } from "effect"
 import type { CommitId, VmId } from "../../src/domain/Vers.js"
 import { VersApi } from "../../src/services/VersApi.js"
 import { VersConfig, type VersConfigInput } from "../../src/services/VersConfig.js"
-import { base, makeFakeVers, settle, uuid } from "../support/versHttp.js"
+import type { VersError } from "../../src/domain/VersErrors.js"
+import { type Answer, base, makeFakeVers, settle, uuid } from "../support/versHttp.js"
 
 const KEY = "vers-test-key-0123456789"
 
-const setup = (config: Partial<VersConfigInput> = {}) => {
-  const fake = makeFakeVers()
+const setup = (config: Partial<VersConfigInput> = {}, fake = makeFakeVers()) => {
   const layer = VersApi.layer.pipe(Layer.provide(fake.layer), Layer.provide(VersConfig.layerFrom({ baseUrl: base, apiKey: KEY, ...config })))
   return { fake, run: <A, E>(f: (api: typeof VersApi.Service) => Effect.Effect<A, E>) => settle(Effect.flatMap(VersApi, f).pipe(Effect.provide(layer))) }
 }
@@ -275,6 +275,54 @@ describe("VersApi creates, restores and boot waiting", () => {
       c.state = "booting"
       const stuck = yield* failure(run((api) => api.waitRunning(c.vm_id as VmId)))
       expect(stuck).toMatchObject({ _tag: "VersTimeout", timeoutMs: 120_000 })
+    })
+  )
+})
+
+describe("VersApi secrets", () => {
+  it.effect("no error of any operation on any failure path carries the key, even when the server echoes it", () =>
+    Effect.gen(function* () {
+      const echo = `invalid token Bearer ${KEY}`
+      const answers: ReadonlyArray<Answer | "hang" | "connection"> = [
+        ...[400, 401, 403, 404, 409, 500, 503].map((status) => ({ status, body: { error: echo, success: false } })),
+        { status: 429, headers: { "retry-after": "99999" }, body: { error: echo } },
+        { status: 200, raw: `{"vm_id": "${KEY}"` },
+        { status: 200, body: { unexpected: KEY } },
+        "hang",
+        "connection"
+      ]
+      const ops: ReadonlyArray<(api: typeof VersApi.Service, vm: VmId) => Effect.Effect<unknown, VersError>> = [
+        (api) => api.list(),
+        (api, vm) => api.status(vm),
+        (api, vm) => api.metadata(vm),
+        (api) => api.createRoot({ labels: { a: "b" } }),
+        (api, vm) => api.delete(vm),
+        (api, vm) => api.branch(vm),
+        (api, vm) => api.commit(vm),
+        (api) => api.restore({ tagName: "t" }),
+        (api, vm) => api.setState(vm, "Running"),
+        (api, vm) => api.sshKey(vm),
+        (api, vm) => api.resizeDisk(vm, 10),
+        (api, vm) => api.label(vm, { a: "b" }),
+        (api, vm) => api.waitRunning(vm)
+      ]
+      let checked = 0
+      for (const answer of answers) {
+        for (const op of ops) {
+          const fake = makeFakeVers({ connectionError: `connect refused for ${KEY}` })
+          const vm = fake.newVm(null).vm_id as VmId
+          fake.fault({ answer, times: 1000 })
+          const { run } = setup({}, fake)
+          const result = yield* Effect.either(run((api) => op(api, vm)))
+          // A 200 with any body is success for the calls whose answer is empty (state, disk, label).
+          if (result._tag === "Right") continue
+          const e = result.left
+          for (const text of [e.message, JSON.stringify(e), String(e)]) expect(text).not.toContain(KEY)
+          expect(e.message.split("\n")).toHaveLength(1)
+          checked++
+        }
+      }
+      expect(checked).toBeGreaterThan(answers.length * ops.length - 10)
     })
   )
 })

@@ -52,7 +52,7 @@ export const uuid = (n: number, prefix = "00000000") => `${prefix}-0000-4000-800
 
 const json = (status: number, body?: unknown): Answer => (body === undefined ? { status } : { status, body })
 
-export const makeFakeVers = () => {
+export const makeFakeVers = (options: { readonly connectionError?: string } = {}) => {
   const vms = new Map<string, WireVm>()
   const seen: Array<Seen> = []
   const faults: Array<Fault> = []
@@ -145,7 +145,7 @@ export const makeFakeVers = () => {
         const f = takeFault(s, when)
         if (f === undefined) return undefined
         if (f.answer === "hang") return Effect.never
-        if (f.answer === "connection") return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error("connect ECONNREFUSED 127.0.0.1:9") }))
+        if (f.answer === "connection") return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error(options.connectionError ?? "connect ECONNREFUSED 127.0.0.1:9") }))
         return Effect.succeed(respond(request, f.answer))
       }
       const before = fault("before")
@@ -190,7 +190,8 @@ export const settle = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =
       // TestClock may still list wake-ups of finished sleeps (at or before now): skip them.
       const now = yield* Clock.currentTimeMillis
       const ahead = Chunk.toArray(yield* TestClock.sleeps()).filter((t) => t > now)
-      if (ahead.length > 0) yield* TestClock.adjust(Math.min(...ahead) - now)
+      // Jittered delays are fractional ms: step at least 1 ms so rounding never leaves a wake-up just ahead.
+      if (ahead.length > 0) yield* TestClock.adjust(Math.max(1, Math.ceil(Math.min(...ahead) - now)))
     }
     yield* Fiber.interrupt(fiber)
     return yield* Effect.dieMessage("settle: the effect did not finish within 5,000 clock steps")
