@@ -73,3 +73,26 @@ export { type LeafResult, type LeafSpec, type LeafStdin, PipeCloseGrace, runLeaf
 export { LocalHost, type LocalHostOptions } from "./services/LocalHost.js"
 export { Recipes } from "./services/Recipes.js"
 export { version } from "./version.js"
+export * as Vers from "./domain/Vers.js"
+export {
+  VersAuthError,
+  VersDecodeError,
+  VersError,
+  VersRateLimited,
+  VersTimeout,
+  VersUnavailable,
+  VmConflict,
+  VmDead,
+  VmNotFound
+} from "./domain/VersErrors.js"
+export {
+  type BranchOptions,
+  type CommitOptions,
+  type CreateRootOptions,
+  requestLabel,
+  type RestoreOptions,
+  VersApi,
+  type VersApiShape,
+  type VmConfigInput
+} from "./services/VersApi.js"
+export { sshHost, VersConfig, type VersConfigInput, type VersConfigShape } from "./services/VersConfig.js"
