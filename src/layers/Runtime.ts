@@ -5,7 +5,8 @@
  * `Troupe.layer` embeds it in any Effect program, and the tests build it with their
  * injections (`test/support/runtime.ts`: a fake host, a temporary home).
  */
-import { FileSystem } from "@effect/platform"
+import { FileSystem, type HttpClient } from "@effect/platform"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Effect, Layer } from "effect"
 import { ActorsError } from "../domain/Run.js"
 import { MessageIds } from "../services/MessageIds.js"
@@ -17,6 +18,10 @@ import { Rooms } from "../services/Rooms.js"
 import { Router } from "../services/Router.js"
 import { Store } from "../services/Store.js"
 import { Supervisor } from "../services/Supervisor.js"
+import { VersApi } from "../services/VersApi.js"
+import type { VersConfig } from "../services/VersConfig.js"
+import { Vms } from "../services/Vms.js"
+import * as VersConfigLayer from "./VersConfig.js"
 import * as Config from "./Config.js"
 import * as Live from "./Live.js"
 
@@ -51,3 +56,22 @@ export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}, inject:
     Layer.provideMerge(base)
   )
 }
+
+/** What {@link vms} may take instead of the live pieces (tests: a `VersConfig` for a fake fleet). */
+export interface VmsInjections {
+  readonly versConfig?: Layer.Layer<VersConfig> | undefined
+  readonly httpClient?: Layer.Layer<HttpClient.HttpClient> | undefined
+}
+
+/**
+ * `Vms` over the live `VersApi`: `VersConfig` from the environment and `~/.vers` (the API key
+ * re-read per request, so a daemon started without a key works once one is set) and Node's
+ * HTTP client. Needs the runtime of {@link layer} (store, events, configuration, platform);
+ * the daemon builds it over that runtime. Releasing it deletes the VMs held for runs.
+ */
+export const vms = (inject: VmsInjections = {}) =>
+  Vms.layer.pipe(
+    Layer.provide(VersApi.layer),
+    Layer.provide(inject.versConfig ?? VersConfigLayer.layer()),
+    Layer.provide(inject.httpClient ?? NodeHttpClient.layerUndici)
+  )
