@@ -17,7 +17,7 @@ import { callerOptions, connect, type Identity, print, printJson, withExamples }
 /** A VM command's failure: the error's sentence plus what to do (one line). */
 export class VmCommandError extends Data.TaggedError("VmCommandError")<{ readonly message: string }> {}
 
-const restartHint = "the troupe daemon reads VERS_API_KEY and VERS_BASE_URL from the environment it started in (or ~/.vers): export them, run troupe daemon stop, and retry"
+const restartHint = "the troupe daemon reads VERS_API_KEY and VERS_BASE_URL from the environment it started in or from ~/.vers: export them, run troupe daemon stop, and retry"
 
 /** The sentence of a VM error with a hint of what to do next. */
 export const withHint = (e: VmsError): VmCommandError => {
