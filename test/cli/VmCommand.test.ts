@@ -56,7 +56,7 @@ const environment = (vers: Record<string, string>) => {
 }
 
 beforeAll(async () => {
-  fleet = await startFakeVers({ bootMs: 20 })
+  fleet = await startFakeVers({ bootMs: 0 })
 })
 
 afterAll(async () => {
