@@ -7,7 +7,7 @@
  */
 import { FileSystem, type HttpClient } from "@effect/platform"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { Effect, Layer } from "effect"
+import { Cause, Effect, Layer } from "effect"
 import { ActorsError } from "../domain/Run.js"
 import { MessageIds } from "../services/MessageIds.js"
 import { Events } from "../services/Events.js"
@@ -19,7 +19,8 @@ import { Router } from "../services/Router.js"
 import { Store } from "../services/Store.js"
 import { Supervisor } from "../services/Supervisor.js"
 import { VersApi } from "../services/VersApi.js"
-import type { VersConfig } from "../services/VersConfig.js"
+import { defaultBaseUrl, make as makeVersConfig, VersConfig } from "../services/VersConfig.js"
+import { VersAuthError } from "../domain/VersErrors.js"
 import { Vms } from "../services/Vms.js"
 import * as VersConfigLayer from "./VersConfig.js"
 import * as Config from "./Config.js"
@@ -57,6 +58,26 @@ export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}, inject:
   )
 }
 
+/**
+ * The environment's `VersConfig`, or — when a Vers variable is malformed (`VERS_SSH_PORT=x`) —
+ * one whose every call fails with that sentence, so a bad Vers setting never stops the daemon
+ * (everything but VMs still works). The problem is logged once.
+ */
+const tolerantVersConfig = VersConfigLayer.layer().pipe(
+  Layer.catchAllCause((cause) => {
+    const defect = Cause.squash(cause)
+    const problem = defect instanceof Config.InvalidConfiguration ? defect.message : String(defect)
+    const message = `The Vers configuration is invalid: ${problem}`
+    return Layer.effect(
+      VersConfig,
+      Effect.as(
+        Effect.logWarning(`${message}; VM operations fail until it is fixed and the daemon restarted`),
+        makeVersConfig({ baseUrl: defaultBaseUrl, apiKey: Effect.fail(new VersAuthError({ operation: "apiKey", message })) })
+      )
+    )
+  })
+)
+
 /** What {@link vms} may take instead of the live pieces (tests: a `VersConfig` for a fake fleet). */
 export interface VmsInjections {
   readonly versConfig?: Layer.Layer<VersConfig> | undefined
@@ -72,6 +93,6 @@ export interface VmsInjections {
 export const vms = (inject: VmsInjections = {}) =>
   Vms.layer.pipe(
     Layer.provide(VersApi.layer),
-    Layer.provide(inject.versConfig ?? VersConfigLayer.layer()),
+    Layer.provide(inject.versConfig ?? tolerantVersConfig),
     Layer.provide(inject.httpClient ?? NodeHttpClient.layerUndici)
   )

@@ -125,4 +125,13 @@ describe("troupe vm", () => {
     // Reconciliation ran in the background and said why it did nothing.
     await waitFor(() => readFileSync(join(env.TROUPE_HOME!, "daemon.log"), "utf8").includes("VM reconciliation skipped: no Vers API key is set"))
   })
+
+  it("a malformed Vers variable does not stop the daemon: VM commands fail with its sentence", async () => {
+    const env = environment({ VERS_BASE_URL: fleet.baseUrl, VERS_API_KEY: fleet.apiKey, VERS_SSH_PORT: "x" })
+    expect((await troupeBin(["ps"], { env })).stdout).toBe("no runs\n")
+    const r = await troupeBin(["vm", "ls"], { env })
+    expect(r.code).toBe(1)
+    expect(r.stderr).toMatch(/^error: The Vers configuration is invalid: VERS_SSH_PORT must be an integer from 1 to 65535, not "x" \(/)
+    expect(r.stderr).not.toContain(fleet.apiKey)
+  })
 })

@@ -33,7 +33,7 @@ export const reconcile = (deps: ReconcileDeps): Effect.Effect<VmReconcileReport>
     const listed = yield* Effect.either(deps.api.list())
     if (listed._tag === "Left") {
       const e = listed.left
-      const report = skipped(e._tag === "VersAuthError" && e.status === undefined ? "no Vers API key is set" : e.message)
+      const report = skipped(e._tag === "VersAuthError" && e.status === undefined && e.message.includes("none is set") ? "no Vers API key is set" : e.message)
       yield* Effect.logInfo(reconcileSummary(report))
       return report
     }
