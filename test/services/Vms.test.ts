@@ -5,6 +5,7 @@
  * until an effect and until the service stops, access by session, and startup reconciliation.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Context, Deferred, Effect, ExecutionStrategy, Exit, Layer, Schedule, Scope, Stream } from "effect"
 import type { VmId } from "../../src/domain/Vers.js"
@@ -136,5 +137,16 @@ describe("Vms", () => {
       expect((yield* vms.reconcile()).skipped).toBe("no Vers API key is set")
       const e = yield* Effect.flip(vms.list(cli))
       expect(e._tag).toBe("VersAuthError")
+    }))
+
+  it.scopedLive("a ledger row that no longer decodes is a PersistenceError naming the operation", () =>
+    Effect.gen(function* () {
+      const { vms, runtime } = yield* setup()
+      const sql = Context.get(runtime, SqlClient.SqlClient)
+      yield* sql`INSERT INTO vm_ledger (vm_id, session, source, created_at) VALUES ('v1', 's1', 'teleport', 1)`
+      const e = yield* Effect.flip(vms.ledger())
+      expect(e._tag).toBe("PersistenceError")
+      expect(e.operation).toBe("VmLedger.all")
+      expect(e.message).toMatch(/^The troupe store failed during VmLedger\.all \(/)
     }))
 })
