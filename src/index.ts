@@ -96,3 +96,7 @@ export {
   type VmConfigInput
 } from "./services/VersApi.js"
 export { sshHost, VersConfig, type VersConfigInput, type VersConfigShape } from "./services/VersConfig.js"
+export * as VmsDomain from "./domain/Vms.js"
+export { labelKeys, VmCommitted, VmEntry, VmReconcileReport, VmRecord, VmsError } from "./domain/Vms.js"
+export { homeLabel, type VmGetOptions, type VmHow, type VmOwner, Vms, type VmsShape } from "./services/Vms.js"
+export type { VmsClient } from "./daemon/Client.js"

@@ -4,7 +4,7 @@
  * verbatim (the lines under its `vms-flow` marker, by bash, with `troupe` on PATH); errors are
  * one line naming the VM and what to do, and never carry the API key.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -85,6 +85,10 @@ describe("troupe vm", () => {
     expect(fleet.ledger.created().length).toBeGreaterThanOrEqual(3)
     expect(fleet.ledger.live()).toEqual([])
     expect(r.stdout).not.toContain(fleet.apiKey)
+    // Nothing the daemon wrote holds the key: its log, the store (and its WAL).
+    for (const file of readdirSync(env.TROUPE_HOME!).filter((f) => f === "daemon.log" || f.startsWith("troupe.db"))) {
+      expect(readFileSync(join(env.TROUPE_HOME!, file)).includes(fleet.apiKey), file).toBe(false)
+    }
   })
 
   it("--json shapes; a VM of another session is refused; errors are one line naming the VM and what to do", async () => {
