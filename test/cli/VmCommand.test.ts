@@ -4,7 +4,7 @@
  * verbatim (the lines under its `vms-flow` marker, by bash, with `troupe` on PATH); errors are
  * one line naming the VM and what to do, and never carry the API key.
  */
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -137,5 +137,24 @@ describe("troupe vm", () => {
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^error: The Vers configuration is invalid: VERS_SSH_PORT must be an integer from 1 to 65535, not "x" \(/)
     expect(r.stderr).not.toContain(fleet.apiKey)
+  })
+
+  it.runIf(existsSync("/usr/bin/script"))("on a terminal, a progress line shows while the VM boots and is cleared", async () => {
+    const slow = await startFakeVers({ bootMs: 1200 })
+    try {
+      const env = environment({ VERS_BASE_URL: slow.baseUrl, VERS_API_KEY: slow.apiKey })
+      // `script` gives the CLI a pseudo-terminal.
+      const r = await run("/usr/bin/script", ["-qec", `troupe vm create`, "/dev/null"], { env, timeout: 60_000 })
+      expect(r.code).toBe(0)
+      expect(r.stdout).toMatch(/\r⠋ creating VM \(booting\) 0\.\ds\u001b\[K/)
+      expect(r.stdout).toMatch(/\r\u001b\[Kvm=\S+ state=running source=root session=cli\r?\n$/)
+      // Without a terminal: no progress line at all.
+      const plain = await troupeBin(["vm", "create"], { env })
+      expect([plain.code, plain.stderr]).toEqual([0, ""])
+      await troupeBin(["daemon", "stop"], { env })
+      expect(slow.vms()).toHaveLength(2)
+    } finally {
+      await slow.close()
+    }
   })
 })
