@@ -13,7 +13,7 @@ import * as SocketServer from "@effect/platform/SocketServer"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
-import { ActorsError, SessionId } from "../domain/Run.js"
+import { ActorsError, isTerminal, SessionId } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import * as Runtime from "../layers/Runtime.js"
 import { Inspector } from "../services/Inspector.js"
@@ -165,6 +165,9 @@ export const runDaemon = (options: DaemonOptions = {}) =>
                   if (ref === undefined) return vms.create(caller, how, { wait: req.wait })
                   // Run-owned: held until the run ends (its owner waits, whoever asked).
                   return Effect.flatMap(supervisor.get(caller, ref), (run) => {
+                    if (isTerminal(run.info.state)) {
+                      return Effect.fail(new ActorsError({ reason: "invalid", message: `run:${run.info.id} has ended (${run.info.state}): a VM it owned would be deleted at once` }))
+                    }
                     const owner = { session: run.info.owner, all: false }
                     return vms.hold({ session: run.info.owner, run: run.info.id, keep: req.keep }, how, supervisor.wait(owner, run.info.id), { wait: req.wait })
                   })

@@ -73,6 +73,9 @@ describe("run-owned VMs", () => {
     await troupe(env, ["kill", "run:holder"])
     expect(await until(() => !live().has(vm))).toBe(true)
     expect(await troupe(env, ["vm", "ls", "--owned"])).toBe("no VMs")
+    // A run that has ended cannot own a new VM.
+    const late = await troupeBin(["vm", "create", "--run", "holder"], { env })
+    expect([late.code, late.stderr]).toEqual([2, "error: run:holder has ended (killed): a VM it owned would be deleted at once\n"])
     // The daemon holds the store exclusively: stop it to read the ledger.
     await troupe(env, ["daemon", "stop"])
     const db = new Database(join(env.TROUPE_HOME!, "troupe.db"), { readonly: true })
