@@ -12,7 +12,7 @@ import type { VmsClient } from "../daemon/Client.js"
 import type { VmTargetState } from "../domain/Vers.js"
 import { VmCommitted, VmEntry, VmRecord, type VmsError } from "../domain/Vms.js"
 import { type Connection, VmsRemote } from "./Connection.js"
-import type { JsonSchema, PiContext, PiTool } from "./PiHost.js"
+import type { JsonSchema, PiContext, PiTool, PiUpdate } from "./PiHost.js"
 import { result } from "./Tools.js"
 
 /** Gets the session's connection for a tool call (connecting on first use). */
@@ -48,6 +48,15 @@ const size = (params: Record<string, unknown>, name: string): number | undefined
 const entryLine = (e: VmEntry) =>
   `${e.vm_id} ${e.state}${e.ledger === null ? "" : ` (troupe: session ${e.ledger.session}${e.ledger.run === null ? "" : `, run ${e.ledger.run}`}${e.ledger.parent === null ? "" : `, ${e.ledger.source} of ${e.ledger.parent}`})`}`
 
+/** One progress update before a boot wait (Pi shows it while the tool runs); never throws. */
+const progress = (onUpdate: PiUpdate | undefined, text: string) => {
+  try {
+    onUpdate?.(result(text, { progress: true }))
+  } catch {
+    // A stale context: nothing to show.
+  }
+}
+
 const withVms = <A>(connect: Connect, ctx: PiContext, signal: AbortSignal | undefined, f: (vms: VmsClient) => Effect.Effect<A, VmsError>) =>
   connect(ctx).then((conn) => conn.run(Effect.flatMap(VmsRemote, f), signal))
 
@@ -74,9 +83,10 @@ export const versVmCreateTool = (connect: Connect): PiTool => ({
     fs_size_mib: int("Disk size in MiB (default: the server's)."),
     wait_boot: { type: "boolean", description: "Wait until the VM runs (default true)." }
   }),
-  execute: async (_id, params, signal, _update, ctx) => {
+  execute: async (_id, params, signal, onUpdate, ctx) => {
     const how = { _tag: "root" as const, vcpu_count: size(params, "vcpu_count"), mem_size_mib: size(params, "mem_size_mib"), fs_size_mib: size(params, "fs_size_mib") }
     const wait = params.wait_boot !== false
+    if (wait) progress(onUpdate, "Creating VM… (waiting until it runs)")
     const r = await withVms(connect, ctx, signal, (vms) => vms.create({ how, wait }))
     return result(`Created VM ${r.vm_id} (${wait ? "running" : "booting"}).`, { vmId: r.vm_id, ...encodeRecord(r) })
   }
@@ -101,8 +111,9 @@ export const versVmBranchTool = (connect: Connect): PiTool => ({
   label: "Branch Vers VM",
   description: "Branch a Vers VM: a running copy-on-write clone of it (owned by this session until deleted).",
   parameters: object({ vmId: str("The VM to branch.") }, ["vmId"]),
-  execute: async (_id, params, signal, _update, ctx) => {
+  execute: async (_id, params, signal, onUpdate, ctx) => {
     const vmId = idParam(params, "vmId", "vm_id")
+    progress(onUpdate, `Branching VM ${vmId}… (waiting until the branch runs)`)
     const r = await withVms(connect, ctx, signal, (vms) => vms.create({ how: { _tag: "branch", vm_id: vmId } }))
     return result(`Branched VM ${vmId} → ${r.vm_id} (running).`, { vmId: r.vm_id, ...encodeRecord(r) })
   }
@@ -127,8 +138,9 @@ export const versVmRestoreTool = (connect: Connect): PiTool => ({
   label: "Restore Vers VM",
   description: "Restore a new Vers VM from a commit (owned by this session until deleted); waits until it runs.",
   parameters: object({ commitId: str("The commit id (from vers_vm_commit).") }, ["commitId"]),
-  execute: async (_id, params, signal, _update, ctx) => {
+  execute: async (_id, params, signal, onUpdate, ctx) => {
     const commitId = idParam(params, "commitId", "commit_id")
+    progress(onUpdate, `Restoring commit ${commitId}… (waiting until the VM runs)`)
     const r = await withVms(connect, ctx, signal, (vms) => vms.create({ how: { _tag: "restore", commit_id: commitId } }))
     return result(`Restored commit ${commitId} → VM ${r.vm_id} (running).`, { vmId: r.vm_id, commitId, ...encodeRecord(r) })
   }

@@ -54,7 +54,9 @@ describe("Pi VM tools", () => {
 
   it("create, branch, commit, restore, pause, resume, list owned, delete — as the Pi session", async () => {
     await pi.startSession("pi-s1")
-    const created = await pi.call("vers_vm_create", {})
+    const updates: Array<string> = []
+    const created = await pi.call("vers_vm_create", {}, { onUpdate: (u) => updates.push(text(u)) })
+    expect(updates).toEqual(["Creating VM… (waiting until it runs)"])
     const vm = (created.details as { vmId: string; session: string }).vmId
     expect(text(created)).toBe(`Created VM ${vm} (running).`)
     expect((created.details as { session: string }).session).toBe("pi-s1")
