@@ -30,6 +30,8 @@ const skipped = (why: string) => new VmReconcileReport({ skipped: why, deleted: 
 
 export const reconcile = (deps: ReconcileDeps): Effect.Effect<VmReconcileReport> =>
   Effect.gen(function* () {
+    // Ledger rows newer than the listing are not judged by it (a VM created meanwhile).
+    const listedAt = yield* Clock.currentTimeMillis
     const listed = yield* Effect.either(deps.api.list())
     if (listed._tag === "Left") {
       const e = listed.left
@@ -76,7 +78,7 @@ export const reconcile = (deps: ReconcileDeps): Effect.Effect<VmReconcileReport>
     const gone: Array<string> = []
     const now = yield* Clock.currentTimeMillis
     for (const r of ledgerLive) {
-      if (present.has(r.vm_id)) continue
+      if (present.has(r.vm_id) || r.created_at >= listedAt) continue
       if (yield* Effect.orElseSucceed(deps.ledger.markDeleted(r.vm_id, "gone", now), () => false)) gone.push(r.vm_id)
     }
     const report = new VmReconcileReport({ skipped: null, deleted, failed, gone })
