@@ -200,6 +200,9 @@ const delete_ = Command.make("delete", { vm: vmArg, ...callerOptions }, (input) 
 
 /** `troupe vm …`. */
 export const vm = Command.make("vm").pipe(
-  Command.withDescription("Vers VMs through the troupe daemon: ls, create, delete, branch, commit, restore, pause, resume, status."),
+  Command.withDescription(withExamples(
+    "Vers VMs through the troupe daemon (VERS_API_KEY and VERS_BASE_URL from its environment or ~/.vers): ls, create, delete, branch, commit, restore, pause, resume, status.",
+    ["troupe vm ls --owned", "VM=$(troupe vm create -q)", "troupe vm delete $VM"]
+  )),
   Command.withSubcommands([ls, create, delete_, branch, commit, restore, pause, resume, status])
 )
