@@ -5,15 +5,17 @@
  *   reconciliation deletes its VM (the fleet's ledger shows it gone), keeps the `--keep` one
  *   and the session's own VM, and reports what it did (daemon log line + `vm.reconciled` event).
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import Database from "better-sqlite3"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startFakeVers, type StartedFakeVers } from "../../src/testing/FakeVers.js"
-import { troupeBin } from "../support/exec.js"
+import { troupeBin, troupeBinPath } from "../support/exec.js"
 
 let fleet: StartedFakeVers
+/** A directory with a `troupe` script (the built CLI), for actor processes' PATH. */
+let troupeDir: string
 const envs: Array<NodeJS.ProcessEnv> = []
 const dirs: Array<string> = []
 
@@ -53,6 +55,10 @@ const alive = (pid: number) => {
 
 beforeAll(async () => {
   fleet = await startFakeVers({ bootMs: 0 })
+  troupeDir = mkdtempSync(join(tmpdir(), "troupe-vmrec-bin-"))
+  dirs.push(troupeDir)
+  writeFileSync(join(troupeDir, "troupe"), `#!/bin/sh\nexec "${process.execPath}" "${troupeBinPath}" "$@"\n`)
+  chmodSync(join(troupeDir, "troupe"), 0o755)
 })
 
 afterAll(async () => {
@@ -119,5 +125,17 @@ describe("run-owned VMs", () => {
     await troupe(env, ["vm", "delete", kept])
     await troupe(env, ["vm", "delete", mine])
     expect(fleet.ledger.live()).toEqual([])
+  })
+
+  it("a `troupe vm create` inside an actor process gives a VM owned by its run, deleted when the run ends", async () => {
+    const env = freshEnv()
+    env.PATH = `${troupeDir}:${env.PATH ?? ""}`
+    await troupe(env, ["spawn", "--template", '["troupe vm create -q", "sleep 600"]', "--as", "inner"])
+    let owned = ""
+    expect(await until(async () => (owned = await troupe(env, ["vm", "ls", "--owned"])).includes("run=inner"))).toBe(true)
+    const vm = /vm=(\S+)/.exec(owned)![1]!
+    expect(live().has(vm)).toBe(true)
+    await troupe(env, ["kill", "run:inner"])
+    expect(await until(() => !live().has(vm))).toBe(true)
   })
 })
