@@ -137,5 +137,12 @@ describe("run-owned VMs", () => {
     expect(live().has(vm)).toBe(true)
     await troupe(env, ["kill", "run:inner"])
     expect(await until(() => !live().has(vm))).toBe(true)
+
+    // A graceful daemon stop ends the runs, and their VMs with them.
+    await troupe(env, ["spawn", "--template", "sleep 600", "--as", "last"])
+    const last = await troupe(env, ["vm", "create", "--run", "last", "-q"])
+    expect(live().has(last)).toBe(true)
+    await troupe(env, ["daemon", "stop"])
+    expect(live().has(last)).toBe(false)
   })
 })
