@@ -183,9 +183,10 @@ export const make = Effect.gen(function* () {
           deleted_at: null,
           delete_reason: null
         })
-        yield* ledger.record(record).pipe(Effect.onError(() => Effect.ignore(api.delete(made.vmId))))
+        // Cleanups run uninterruptibly; `interruptible` lets the calls' own timeouts fire there.
+        yield* ledger.record(record).pipe(Effect.onError(() => Effect.ignore(Effect.interruptible(api.delete(made.vmId)))))
         if (options.wait !== false) {
-          yield* restore(api.waitRunning(made.vmId)).pipe(Effect.onError(() => Effect.ignore(remove(made.vmId, "scope"))))
+          yield* restore(api.waitRunning(made.vmId)).pipe(Effect.onError(() => Effect.ignore(Effect.interruptible(remove(made.vmId, "scope")))))
         }
         return record
       })
@@ -195,7 +196,7 @@ export const make = Effect.gen(function* () {
     Effect.acquireRelease(get(owner, how, options), (record) =>
       owner.keep === true
         ? Effect.void
-        : remove(record.vm_id, "scope").pipe(
+        : Effect.interruptible(remove(record.vm_id, "scope")).pipe(
           Effect.catchAll((e) => Effect.logWarning(`could not delete VM ${record.vm_id} when its scope closed: ${e.message}; the next daemon start reconciles it`))
         )).pipe(Effect.withSpan("Vms.acquire"))
 
