@@ -17,7 +17,7 @@
  * that is not one with `ActorsError` `invalid`.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Clock, Context, Deferred, Effect, FiberSet, Layer, Option, Schema, Scope } from "effect"
+import { Clock, Context, Deferred, Effect, Fiber, FiberSet, Layer, Option, Schema, Scope } from "effect"
 import { createHash } from "node:crypto"
 import { hostname } from "node:os"
 import type { PersistenceError } from "../domain/PersistenceError.js"
@@ -99,6 +99,13 @@ const decodeCommitId = Schema.decodeUnknown(CommitId)
 
 const vmIdOf = (text: string) =>
   decodeVmId(text).pipe(Effect.mapError(() => new ActorsError({ reason: "invalid", message: `${JSON.stringify(text)} is not a VM id (see: troupe vm ls)` })))
+
+/**
+ * Runs a cleanup from an uninterruptible region (a finalizer, an `onError`) in a child fiber
+ * that is interruptible, so the Vers calls' own timeouts can fire, and waits for it. (Made
+ * interruptible in place, it would stop at once in a fiber that is being interrupted.)
+ */
+const cleanup = <A, E>(effect: Effect.Effect<A, E>) => Effect.flatMap(Effect.fork(Effect.interruptible(effect)), Fiber.join)
 
 const entryOf = (vm: Vm, record: VmRecord | undefined) =>
   new VmEntry({ vm_id: vm.vmId, state: vm.state, created_at: vm.createdAt.epochMillis, labels: { ...vm.labels }, ledger: record ?? null })
@@ -183,10 +190,9 @@ export const make = Effect.gen(function* () {
           deleted_at: null,
           delete_reason: null
         })
-        // Cleanups run uninterruptibly; `interruptible` lets the calls' own timeouts fire there.
-        yield* ledger.record(record).pipe(Effect.onError(() => Effect.ignore(Effect.interruptible(api.delete(made.vmId)))))
+        yield* ledger.record(record).pipe(Effect.onError(() => Effect.ignore(cleanup(api.delete(made.vmId)))))
         if (options.wait !== false) {
-          yield* restore(api.waitRunning(made.vmId)).pipe(Effect.onError(() => Effect.ignore(Effect.interruptible(remove(made.vmId, "scope")))))
+          yield* restore(api.waitRunning(made.vmId)).pipe(Effect.onError(() => Effect.ignore(cleanup(remove(made.vmId, "scope")))))
         }
         return record
       })
@@ -196,7 +202,7 @@ export const make = Effect.gen(function* () {
     Effect.acquireRelease(get(owner, how, options), (record) =>
       owner.keep === true
         ? Effect.void
-        : Effect.interruptible(remove(record.vm_id, "scope")).pipe(
+        : cleanup(remove(record.vm_id, "scope")).pipe(
           Effect.catchAll((e) => Effect.logWarning(`could not delete VM ${record.vm_id} when its scope closed: ${e.message}; the next daemon start reconciles it`))
         )).pipe(Effect.withSpan("Vms.acquire"))
 
