@@ -87,12 +87,12 @@ export interface VmsInjections {
 /**
  * `Vms` over the live `VersApi`: `VersConfig` from the environment and `~/.vers` (the API key
  * re-read per request, so a daemon started without a key works once one is set) and Node's
- * HTTP client. Needs the runtime of {@link layer} (store, events, configuration, platform);
+ * HTTP client (node:http with keep-alive, as `Vers.layer`). Needs the runtime of {@link layer} (store, events, configuration, platform);
  * the daemon builds it over that runtime. Releasing it deletes the VMs held for runs.
  */
 export const vms = (inject: VmsInjections = {}) =>
   Vms.layer.pipe(
     Layer.provide(VersApi.layer),
     Layer.provide(inject.versConfig ?? tolerantVersConfig),
-    Layer.provide(inject.httpClient ?? NodeHttpClient.layerUndici)
+    Layer.provide(inject.httpClient ?? NodeHttpClient.layer)
   )
