@@ -5,7 +5,7 @@
  * timeouts, boot waiting, key rotation, and no message ever carrying the key.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Ref } from "effect"
+import { Effect, Layer, Redacted, Ref, Tracer } from "effect"
 import type { CommitId, VmId } from "../../src/domain/Vers.js"
 import { VersApi } from "../../src/services/VersApi.js"
 import { VersConfig, type VersConfigInput } from "../../src/services/VersConfig.js"
@@ -239,6 +239,24 @@ describe("VersApi creates, restores and boot waiting", () => {
     })
   )
 
+  it.effect("a create adopted after an ambiguous failure with waitBoot is waited for; invalid input is refused before sending", () =>
+    Effect.gen(function* () {
+      const { fake, run } = setup({}, makeFakeVers({ bootPolls: 2 }))
+      fake.fault({ method: "POST", path: /new_root$/, when: "after", answer: { status: 504 } })
+      const vmId = yield* run((api) => api.createRoot({ waitBoot: true }))
+      expect(fake.calls("POST", /new_root$/)).toHaveLength(1)
+      expect(fake.calls("GET", /\/status$/)).toHaveLength(3) // booting, booting, running
+      expect(fake.vms.get(vmId)!.state).toBe("running")
+      const before = fake.seen.length
+      const bad = yield* failure(run((api) => api.createRoot({ config: { vcpuCount: -1 } })))
+      expect(bad).toMatchObject({ _tag: "VmConflict", operation: "createRoot" })
+      expect(bad.message).toBe(`Vers createRoot was not sent: field "vm_config.vcpuCount" must be a non-negative number (got -1)`)
+      expect((yield* failure(run((api) => api.resizeDisk(vmId, 1.5)))).message).toBe(`Vers resizeDisk for VM 00000000… was not sent: field "fsSizeMib" must be an integer (got 1.5)`)
+      expect((yield* failure(run((api) => api.restore({ commitId: "nope" as CommitId }))))._tag).toBe("VmConflict")
+      expect(fake.seen.slice(before).filter((s) => s.method !== "GET")).toHaveLength(0)
+    })
+  )
+
   it.effect("restore reconciles by listing: a 5xx after the server restored adopts the new VM from that commit and labels it", () =>
     Effect.gen(function* () {
       const { fake, run } = setup()
@@ -323,6 +341,35 @@ describe("VersApi secrets", () => {
         }
       }
       expect(checked).toBeGreaterThan(answers.length * ops.length - 10)
+    })
+  )
+
+  it.effect("no span name, attribute or event of a call carries the key", () =>
+    Effect.gen(function* () {
+      const native = yield* Effect.tracer
+      const spans: Array<Tracer.Span> = []
+      const recording = Tracer.make({
+        span: (...args) => {
+          const span = native.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: (f, fiber) => native.context(f, fiber)
+      })
+      const fake = makeFakeVers()
+      const vm = fake.newVm(null).vm_id as VmId
+      const { run } = setup({}, fake)
+      yield* run((api) => Effect.zip(api.list(), api.status(vm))).pipe(Effect.withTracer(recording))
+      fake.fault({ answer: { status: 401, body: { error: `bad ${KEY}` } } })
+      yield* Effect.either(run((api) => api.sshKey(vm))).pipe(Effect.withTracer(recording))
+      expect(spans.map((s) => s.name)).toEqual(expect.arrayContaining(["VersApi.list", "VersApi.status", "VersApi.sshKey", "http.client GET"]))
+      const http = spans.find((s) => s.name === "http.client GET")!
+      expect(http.attributes.get("http.request.header.authorization")).toBeDefined() // the header is recorded, redacted
+      expect(String(http.attributes.get("http.request.header.authorization"))).not.toContain(KEY)
+      for (const span of spans) {
+        const text = JSON.stringify({ name: span.name, attributes: [...span.attributes].map(([k, v]) => [k, String(v)]) })
+        expect(text).not.toContain(KEY)
+      }
     })
   )
 })

@@ -52,7 +52,7 @@ export const uuid = (n: number, prefix = "00000000") => `${prefix}-0000-4000-800
 
 const json = (status: number, body?: unknown): Answer => (body === undefined ? { status } : { status, body })
 
-export const makeFakeVers = (options: { readonly connectionError?: string } = {}) => {
+export const makeFakeVers = (options: { readonly connectionError?: string; readonly bootPolls?: number } = {}) => {
   const vms = new Map<string, WireVm>()
   const seen: Array<Seen> = []
   const faults: Array<Fault> = []
@@ -71,7 +71,14 @@ export const makeFakeVers = (options: { readonly connectionError?: string } = {}
     const body = (s.body ?? {}) as Record<string, any>
     const m = /^\/vm\/([^/]+)(?:\/(.*))?$/.exec(s.path)
     if (s.method === "GET" && s.path === "/vms") return json(200, [...vms.values()].map(({ parent_commit_id: _p, ...vm }) => vm))
-    if (s.method === "POST" && s.path === "/vm/new_root") return json(201, { vm_id: newVm(body.vm_config?.labels).vm_id })
+    if (s.method === "POST" && s.path === "/vm/new_root") {
+      const vm = newVm(body.vm_config?.labels)
+      if (options.bootPolls !== undefined) {
+        vm.state = "booting"
+        bootAfter.set(vm.vm_id, options.bootPolls)
+      }
+      return json(201, { vm_id: vm.vm_id })
+    }
     if (s.method === "POST" && s.path === "/vm/from_commit") return json(201, { vm_id: newVm(null, body.commit_id).vm_id })
     if (m === null) return json(404, { error: "no route", success: false })
     const [, id, sub] = m

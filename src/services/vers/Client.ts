@@ -44,7 +44,7 @@ export const make = Effect.gen(function* () {
 
   const decoded = <A, I>(call: Call, schema: Schema.Schema<A, I>, idempotent: boolean) =>
     (idempotent ? sendIdempotent(client, config, call) : send(client, config, call)).pipe(Effect.flatMap(decodeBody(call, schema)))
-  const encode = <A, I>(schema: Schema.Schema<A, I>, value: A): I => Schema.encodeSync(schema)(value)
+  const encode = <A, I>(schema: Schema.Schema<A, I>, value: A) => Schema.encode(schema)(value)
 
   const list = Effect.fn("VersApi.list")(function* () {
     return yield* decoded({ operation: "list", method: "GET", path: "/vms" }, VmList, true)
@@ -111,7 +111,7 @@ export const make = Effect.gen(function* () {
   })
 
   const createRoot: VersApiShape["createRoot"] = Effect.fn("VersApi.createRoot")(function* (options = {}) {
-    const { labels: configLabels, ...sizes } = { ...options.config, labels: options.labels ?? {} }
+    const sizes = definedOnly({ ...options.config })
     const create = (labels: Record<string, string>) =>
       decoded(
         {
@@ -119,13 +119,15 @@ export const make = Effect.gen(function* () {
           method: "POST",
           path: "/vm/new_root",
           query: { wait_boot: flag(options.waitBoot) },
-          body: encode(NewRootRequest, { vmConfig: new VmConfig({ ...definedOnly(sizes), labels }) })
+          body: encode(NewRootRequest, { vmConfig: new VmConfig({ ...sizes, labels }, true) })
         },
         NewVm,
         false
       ).pipe(Effect.map((r) => r.vmId))
-    const vmId = yield* createReconciled(deps, configLabels, create)
-    return vmId
+    const created = yield* createReconciled(deps, options.labels ?? {}, create)
+    // An adopted VM never had its wait_boot answer: wait for it here.
+    if (created.adopted && options.waitBoot === true) yield* waitRunning(created.vmId)
+    return created.vmId
   })
 
   const restore: VersApiShape["restore"] = Effect.fn("VersApi.restore")(function* (source, options = {}) {

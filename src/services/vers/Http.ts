@@ -8,7 +8,7 @@
  * echoes it.
  */
 import { type HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Clock, Duration, Effect, Option, Redacted, Schedule, Schema } from "effect"
+import { Clock, Duration, Effect, Option, type ParseResult, Redacted, Schedule, Schema } from "effect"
 import { describeParseError, jsonProblem } from "../../domain/Diagnostic.js"
 import { ErrorBody } from "../../domain/Vers.js"
 import {
@@ -117,8 +117,8 @@ export interface Call extends CallInfo {
   /** Path under the base URL, starting with `/` (ids already URL-encoded). */
   readonly path: string
   readonly query?: Readonly<Record<string, string | undefined>> | undefined
-  /** A JSON body, already in wire (encoded) form. */
-  readonly body?: unknown
+  /** The JSON body: its wire form, encoded by a Schema (a value the Schema refuses is never sent). */
+  readonly body?: Effect.Effect<unknown, ParseResult.ParseError> | undefined
 }
 
 /** Sends one call (no retries) and gives the 2xx body text. */
@@ -135,7 +135,12 @@ export const send = (client: HttpClient.HttpClient, config: VersConfigShape, cal
     for (const [name, value] of Object.entries(call.query ?? {})) {
       if (value !== undefined) request = HttpClientRequest.setUrlParam(request, name, value)
     }
-    if (call.body !== undefined) request = HttpClientRequest.bodyUnsafeJson(request, call.body)
+    if (call.body !== undefined) {
+      const json = yield* call.body.pipe(
+        Effect.mapError((e) => new VmConflict({ ...ids, message: VersMessages.invalid(call.operation, describeParseError(e), call.vmId) }))
+      )
+      request = HttpClientRequest.bodyUnsafeJson(request, json)
+    }
     const response: HttpClientResponse.HttpClientResponse = yield* client.execute(request).pipe(
       Effect.mapError((e) => new VersUnavailable({ ...ids, message: VersMessages.unavailable(call.operation, connectionProblem(e, Redacted.value(key)), call.vmId) }))
     )
