@@ -179,7 +179,10 @@ export const makeFakeVers = (options: { readonly connectionError?: string; reado
   }
 }
 
-/** One turn of the real event loop (microtasks, immediates and a zero timer). */
+/**
+ * One turn of the real event loop: microtasks, immediates, and a zero timer (Effect's scheduler
+ * falls back to a timer now and then, so a fiber woken by a promise may resume only after one).
+ */
 const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(() => setTimeout(resolve, 0))))
 
 /**
