@@ -5,6 +5,7 @@
  * timeouts, boot waiting, key rotation, and no message ever carrying the key.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { retryAfterMs } from "../../src/services/vers/Http.js"
 import { Effect, Layer, Redacted, Ref, Tracer } from "effect"
 import type { CommitId, VmId } from "../../src/domain/Vers.js"
 import { VersApi } from "../../src/services/VersApi.js"
@@ -174,6 +175,16 @@ describe("VersApi errors, retries and timeouts", () => {
       expect(fake.calls("GET", /\/status$/)).toHaveLength(5)
     })
   )
+
+  it("retry-after-ms wins over retry-after; retry-after takes seconds or an HTTP date; 1 s when absent or unreadable", () => {
+    const now = Date.UTC(2026, 11, 7, 12, 0, 0)
+    expect(retryAfterMs({ "retry-after-ms": "1500.2", "retry-after": "9" }, now)).toBe(1501)
+    expect(retryAfterMs({ "retry-after": "2" }, now)).toBe(2000)
+    expect(retryAfterMs({ "retry-after": new Date(now + 4000).toUTCString() }, now)).toBe(4000)
+    expect(retryAfterMs({ "retry-after": new Date(now - 4000).toUTCString() }, now)).toBe(0)
+    expect(retryAfterMs({}, now)).toBe(1000)
+    expect(retryAfterMs({ "retry-after": "soon" }, now)).toBe(1000)
+  })
 
   it.effect("the call timeout is configurable", () =>
     Effect.gen(function* () {
