@@ -296,6 +296,12 @@ describe("VersApi creates, restores and boot waiting", () => {
       expect(vm.state).toBe("running")
       const at = fake.calls("GET", /\/status$/).map((c) => c.at)
       expect(at.slice(1).map((t, i) => t - at[i]!)).toEqual([1000, 1500, 2250, 3375, 5000, 5000, 5000])
+      // A status outage during boot is one more "not yet".
+      const d = fake.newVm(null)
+      d.state = "booting"
+      fake.bootAfter.set(d.vm_id, 1)
+      fake.fault({ method: "GET", path: /\/status$/, answer: { status: 503 }, times: 3 })
+      expect((yield* run((api) => api.waitRunning(d.vm_id as VmId))).state).toBe("running")
       const b = fake.newVm(null)
       b.state = "dead"
       const dead = yield* failure(run((api) => api.waitRunning(b.vm_id as VmId)))

@@ -27,7 +27,7 @@ import {
 import { type VersError, VersMessages, VersTimeout, VmDead } from "../../domain/VersErrors.js"
 import type { VersApiShape } from "../VersApi.js"
 import { VersConfig } from "../VersConfig.js"
-import { type Call, decodeBody, idempotentRetry, segment, send, sendIdempotent } from "./Http.js"
+import { type Call, decodeBody, idempotentRetry, isTransient, segment, send, sendIdempotent } from "./Http.js"
 import { createReconciled, restoreReconciled } from "./Reconcile.js"
 
 /** Boot polling: first wait 1 s, then ×1.5, each wait capped at 5 s. */
@@ -96,8 +96,10 @@ export const make = Effect.gen(function* () {
     const poll = Effect.gen(function* () {
       const delays = yield* Schedule.driver(bootPoll)
       for (;;) {
-        const vm = yield* check
-        if (vm.state === "running") return vm
+        const result = yield* Effect.either(check)
+        // A transient failure (after status' own retries) is one more "not yet": the budget decides.
+        if (result._tag === "Left" && !isTransient(result.left)) return yield* Effect.fail(result.left)
+        if (result._tag === "Right" && result.right.state === "running") return result.right
         yield* delays.next(undefined).pipe(Effect.orDie) // sleeps the next delay; bootPoll never ends
       }
     })
