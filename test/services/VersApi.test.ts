@@ -323,6 +323,7 @@ describe("VersApi secrets", () => {
         { status: 429, headers: { "retry-after": "99999" }, body: { error: echo } },
         { status: 200, raw: `{"vm_id": "${KEY}"` },
         { status: 200, body: { unexpected: KEY } },
+        { status: 200, body: { vm_id: KEY, owner_id: KEY, state: KEY, created_at: KEY, commit_id: KEY, ssh_port: KEY, vms: KEY, ip: KEY } },
         "hang",
         "connection"
       ]
@@ -357,7 +358,7 @@ describe("VersApi secrets", () => {
           checked++
         }
       }
-      expect(checked).toBeGreaterThan(answers.length * ops.length - 10)
+      expect(checked).toBeGreaterThan(answers.length * ops.length * 0.8) // the rest succeeded (empty-answer calls, bodies that are valid)
     })
   )
 
