@@ -283,6 +283,12 @@ describe("VersApi creates, restores and boot waiting", () => {
       yield* run((api) => api.restore({ commitId: commit }))
       expect(fake.calls("POST", /from_commit$/)).toHaveLength(3)
       expect(fake.vms.size).toBe(3)
+      // Another client's unlabelled restore of the same commit appears meanwhile: two candidates, none adopted.
+      fake.fault({ method: "POST", path: /from_commit$/, when: "after", answer: { status: 500 }, also: () => fake.newVm(null, commit) })
+      const ambiguous = yield* failure(run((api) => api.restore({ commitId: commit })))
+      expect(ambiguous).toMatchObject({ _tag: "VmConflict", operation: "restore" })
+      expect(ambiguous.message).toBe("Vers restore failed ambiguously and 2 new VMs could be its own, so none was adopted")
+      expect(fake.calls("POST", /from_commit$/)).toHaveLength(4)
     })
   )
 

@@ -34,6 +34,8 @@ export interface Fault {
   readonly answer: Answer | "hang" | "connection"
   /** How many matching requests it hits (default 1). */
   times?: number
+  /** Runs when the fault fires (e.g. another client's VM appears meanwhile). */
+  readonly also?: (() => void) | undefined
 }
 
 export interface Seen {
@@ -151,6 +153,7 @@ export const makeFakeVers = (options: { readonly connectionError?: string; reado
       const fault = (when: "before" | "after") => {
         const f = takeFault(s, when)
         if (f === undefined) return undefined
+        f.also?.()
         if (f.answer === "hang") return Effect.never
         if (f.answer === "connection") return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error(options.connectionError ?? "connect ECONNREFUSED 127.0.0.1:9") }))
         return Effect.succeed(respond(request, f.answer))

@@ -19,7 +19,7 @@
 import { Array as Arr, Duration, Effect, Option, Order, Random } from "effect"
 import { randomUUID } from "node:crypto"
 import { type Labels, requestLabel, type RestoreSource, type Vm, type VmId } from "../../domain/Vers.js"
-import { type VersError, VersMessages, VmConflict } from "../../domain/VersErrors.js"
+import { type VersError, VmConflict } from "../../domain/VersErrors.js"
 import { maxRetryAfterMs } from "./Http.js"
 
 /** Attempts in all of one create (the first plus re-creates after reconciling found nothing). */
@@ -148,7 +148,7 @@ export const restoreReconciled = (
       if (candidates.length > 1) {
         return yield* new VmConflict({
           operation: "restore",
-          message: `${VersMessages.conflict("restore", 409, undefined)}: ${candidates.length} new VMs could be this restore's, so none was adopted`
+          message: `Vers restore failed ambiguously and ${candidates.length} new VMs could be its own, so none was adopted`
         })
       }
       return Option.fromNullable(candidates[0])
