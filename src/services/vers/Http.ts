@@ -8,7 +8,7 @@
  * echoes it.
  */
 import { type HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Clock, Duration, Effect, Option, Redacted, Schedule, Schema } from "effect"
+import { Clock, Duration, Effect, Option, type ParseResult, Redacted, Schedule, Schema } from "effect"
 import { describeParseError, jsonProblem } from "../../domain/Diagnostic.js"
 import { ErrorBody } from "../../domain/Vers.js"
 import {
@@ -117,12 +117,15 @@ export interface Call extends CallInfo {
   /** Path under the base URL, starting with `/` (ids already URL-encoded). */
   readonly path: string
   readonly query?: Readonly<Record<string, string | undefined>> | undefined
-  /** A JSON body, already in wire (encoded) form. */
-  readonly body?: unknown
+  /** The JSON body: its wire form, encoded by a Schema (a value the Schema refuses is never sent). */
+  readonly body?: Effect.Effect<unknown, ParseResult.ParseError> | undefined
 }
 
-/** Sends one call (no retries) and gives the 2xx body text. */
-export const send = (client: HttpClient.HttpClient, config: VersConfigShape, call: Call): Effect.Effect<string, VersError> =>
+/**
+ * Sends one call (no retries) and decodes its 2xx body with `schema` (without one, the body is
+ * ignored: calls whose answer is empty).
+ */
+export const send = <A = void, I = unknown>(client: HttpClient.HttpClient, config: VersConfigShape, call: Call, schema?: Schema.Schema<A, I>): Effect.Effect<A, VersError> =>
   Effect.gen(function* () {
     const key = yield* config.apiKey.pipe(
       Effect.mapError((e) => new VersAuthError({ operation: call.operation, ...(call.vmId === undefined ? {} : { vmId: call.vmId }), message: e.message.replace(/^No Vers API key is set/, `Vers ${call.operation} needs an API key, but none is set`) }))
@@ -135,14 +138,21 @@ export const send = (client: HttpClient.HttpClient, config: VersConfigShape, cal
     for (const [name, value] of Object.entries(call.query ?? {})) {
       if (value !== undefined) request = HttpClientRequest.setUrlParam(request, name, value)
     }
-    if (call.body !== undefined) request = HttpClientRequest.bodyUnsafeJson(request, call.body)
+    if (call.body !== undefined) {
+      const json = yield* call.body.pipe(
+        Effect.mapError((e) => new VmConflict({ ...ids, message: VersMessages.invalid(call.operation, describeParseError(e), call.vmId) }))
+      )
+      request = HttpClientRequest.bodyUnsafeJson(request, json)
+    }
     const response: HttpClientResponse.HttpClientResponse = yield* client.execute(request).pipe(
       Effect.mapError((e) => new VersUnavailable({ ...ids, message: VersMessages.unavailable(call.operation, connectionProblem(e, Redacted.value(key)), call.vmId) }))
     )
     const text = yield* response.text.pipe(
       Effect.mapError(() => new VersUnavailable({ ...ids, status: response.status, message: VersMessages.unavailable(call.operation, "the connection broke while reading the answer", call.vmId) }))
     )
-    if (response.status >= 200 && response.status < 300) return text
+    if (response.status >= 200 && response.status < 300) {
+      return schema === undefined ? (undefined as A) : yield* decodeBody(call, schema, Redacted.value(key))(text)
+    }
     const now = yield* Clock.currentTimeMillis
     return yield* Effect.fail(statusError(call, response.status, text, response.headers, Redacted.value(key), now))
   }).pipe(
@@ -159,18 +169,21 @@ const connectionProblem = (e: { readonly reason: string; readonly cause?: unknow
   return shorten(scrub(`connection failed${cause === undefined || cause === "" ? "" : ` (${cause})`}`, key))
 }
 
-/** Decodes a 2xx body with `schema`; malformed JSON or a shape the document does not allow → `VersDecodeError` (one sentence). */
-export const decodeBody = <A, I>(info: CallInfo, schema: Schema.Schema<A, I>) => (text: string): Effect.Effect<A, VersDecodeError> => {
+/**
+ * Decodes a 2xx body with `schema`; malformed JSON or a shape the document does not allow →
+ * `VersDecodeError` (one sentence; a quoted value has `key` cut out).
+ */
+export const decodeBody = <A, I>(info: CallInfo, schema: Schema.Schema<A, I>, key: string) => (text: string): Effect.Effect<A, VersDecodeError> => {
   const fail = (problem: string) =>
-    new VersDecodeError({ operation: info.operation, ...(info.vmId === undefined ? {} : { vmId: info.vmId }), message: VersMessages.decode(info.operation, problem, info.vmId) })
+    new VersDecodeError({ operation: info.operation, ...(info.vmId === undefined ? {} : { vmId: info.vmId }), message: VersMessages.decode(info.operation, scrub(problem, key), info.vmId) })
   return Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => fail(`not JSON (${jsonProblem(e)})`) }).pipe(
     Effect.flatMap((json) => Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((e) => fail(describeParseError(e, json)))))
   )
 }
 
 /** An idempotent call: {@link send} retried by {@link idempotentRetry}. */
-export const sendIdempotent = (client: HttpClient.HttpClient, config: VersConfigShape, call: Call): Effect.Effect<string, VersError> =>
-  Effect.retry(send(client, config, call), idempotentRetry)
+export const sendIdempotent = <A = void, I = unknown>(client: HttpClient.HttpClient, config: VersConfigShape, call: Call, schema?: Schema.Schema<A, I>): Effect.Effect<A, VersError> =>
+  Effect.retry(send(client, config, call, schema), idempotentRetry)
 
 /** A path segment (a VM id) URL-encoded. */
 export const segment = (id: string): string => encodeURIComponent(id)
