@@ -73,3 +73,32 @@ export { type LeafResult, type LeafSpec, type LeafStdin, PipeCloseGrace, runLeaf
 export { LocalHost, type LocalHostOptions } from "./services/LocalHost.js"
 export { Recipes } from "./services/Recipes.js"
 export { version } from "./version.js"
+export * as Vers from "./domain/Vers.js"
+export {
+  VersAuthError,
+  VersDecodeError,
+  VersError,
+  VersRateLimited,
+  VersTimeout,
+  VersUnavailable,
+  VmConflict,
+  VmDead,
+  VmNotFound
+} from "./domain/VersErrors.js"
+export {
+  type BranchOptions,
+  type CommitOptions,
+  type CreateRootOptions,
+  requestLabel,
+  type RestoreOptions,
+  VersApi,
+  type VersApiShape,
+  type VmConfigInput
+} from "./services/VersApi.js"
+export { sshHost, VersConfig, type VersConfigInput, type VersConfigShape } from "./services/VersConfig.js"
+export * as VmsDomain from "./domain/Vms.js"
+export { labelKeys, VmCommitted, VmEntry, VmReconcileReport, VmRecord, VmsError } from "./domain/Vms.js"
+export { homeLabel, type VmGetOptions, type VmHow, type VmOwner, Vms, type VmsShape } from "./services/Vms.js"
+export type { VmsClient } from "./daemon/Client.js"
+export * as VersConfigLayer from "./layers/VersConfig.js"
+export * as VersLive from "./layers/Vers.js"

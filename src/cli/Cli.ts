@@ -5,8 +5,10 @@ import { Args, Command, Options } from "@effect/cli"
 import { Effect } from "effect"
 import { version } from "../version.js"
 import { actorCommands } from "./ActorCommands.js"
+import { fleet } from "./FleetCommands.js"
 import { recipesCommand } from "./RecipeCommands.js"
 import type { RunInput } from "./RunCommand.js"
+import { vm } from "./VmCommands.js"
 
 /**
  * `troupe run` loads the execution core (CommandGraph, LocalHost, Recipes) only when it runs,
@@ -48,7 +50,7 @@ const run = Command.make(
 
 export const troupe = Command.make("troupe").pipe(
   Command.withDescription("Effect-native actor runtime for coding agents"),
-  Command.withSubcommands([run, ...actorCommands, recipesCommand])
+  Command.withSubcommands([run, ...actorCommands, recipesCommand, fleet, vm])
 )
 
 export const cli = Command.run(troupe, { name: "troupe", version })

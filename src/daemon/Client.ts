@@ -21,6 +21,8 @@ import * as Config from "../layers/Config.js"
 import * as Home from "../layers/Home.js"
 import type { ActorsShape } from "../services/Actors.js"
 import { type DaemonStatus, headers, TroupeRpcs } from "../domain/Protocol.js"
+import type { VmTargetState } from "../domain/Vers.js"
+import type { VmCommitted, VmCreateHow, VmEntry, VmRecord, VmsError } from "../domain/Vms.js"
 import { batchWrites } from "./WriteBatching.js"
 
 export interface ClientOptions {
@@ -171,8 +173,8 @@ export const makeRemote = (options: ClientOptions = {}) =>
       ? { [headers.token]: options.token }
       : { [headers.session]: session, ...(options.all === true ? { [headers.all]: "1" } : {}) }
     const call = { headers: h } as const
-    const eff = <A>(e: Effect.Effect<A, ActorsError | RpcClientError>) =>
-      Effect.catchTag(e, "RpcClientError", (err) => Effect.fail(unavailable(err))).pipe(
+    const eff = <A, E extends { readonly _tag: string } = ActorsError>(e: Effect.Effect<A, E | RpcClientError>): Effect.Effect<A, Exclude<E, RpcClientError> | ActorsError> =>
+      Effect.catchIf(e, (err): err is RpcClientError => err._tag === "RpcClientError", (err) => Effect.fail(unavailable(err))).pipe(
         Effect.catchAllCause((cause) => {
           const err = stopped(cause)
           return err === undefined ? Effect.failCause(cause) : Effect.fail(err)
@@ -207,12 +209,38 @@ export const makeRemote = (options: ClientOptions = {}) =>
       inboxSettle: (address, id, o) => eff(client.InboxSettle({ address, id, error: o?.error }, call)),
       roomTail: (room, o) => str(client.RoomTail({ room, after_seq: o?.afterSeq, follow: o?.follow ?? false }, call))
     }
+    const vms: VmsClient = {
+      list: (o) => eff(client.VmList({ owned: o?.owned ?? false }, call)),
+      create: (req) => eff(client.VmCreate({ how: req.how, run: req.run, keep: req.keep ?? false, wait: req.wait ?? true }, call)),
+      delete: (vmId) => eff(client.VmDelete({ vm_id: vmId }, call)),
+      commit: (vmId, o) => eff(client.VmCommit({ vm_id: vmId, keep_paused: o?.keepPaused ?? false }, call)),
+      setState: (vmId, state) => eff(client.VmSetState({ vm_id: vmId, state }, call)),
+      status: (vmId) => eff(client.VmStatus({ vm_id: vmId }, call))
+    }
     return {
       actors: shape,
+      vms,
       status: eff(client.Status(undefined, call)) as Effect.Effect<DaemonStatus, ActorsError>,
       shutdown: eff(client.Shutdown(undefined, call))
     }
   })
+
+/**
+ * VM operations over the daemon (`Vms`; docs/vers.md "CLI"), as this client's caller. Errors:
+ * the Vers errors (`VersAuthError`, `VmNotFound`, …), `PersistenceError`, `ActorsError`.
+ */
+export interface VmsClient {
+  /** VMs the API key sees; `owned`: only the caller session's ledger VMs. */
+  readonly list: (options?: { readonly owned?: boolean | undefined }) => Effect.Effect<ReadonlyArray<VmEntry>, VmsError>
+  /** A VM owned by the caller's session (or by `run`, deleted when it ends unless `keep`). */
+  readonly create: (request: { readonly how: VmCreateHow; readonly run?: string | undefined; readonly keep?: boolean | undefined; readonly wait?: boolean | undefined }) => Effect.Effect<VmRecord, VmsError>
+  /** Deletes a VM; its ledger record (null for a VM troupe did not create). */
+  readonly delete: (vmId: string) => Effect.Effect<VmRecord | null, VmsError>
+  readonly commit: (vmId: string, options?: { readonly keepPaused?: boolean | undefined }) => Effect.Effect<VmCommitted, VmsError>
+  /** Pause (`Paused`) or resume (`Running`); the VM afterwards. */
+  readonly setState: (vmId: string, state: VmTargetState) => Effect.Effect<VmEntry, VmsError>
+  readonly status: (vmId: string) => Effect.Effect<VmEntry, VmsError>
+}
 
 /** The pid in `home`'s `daemon.pid`, if any. */
 export const daemonPid = (home: string): number | undefined => {

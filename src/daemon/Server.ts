@@ -13,12 +13,14 @@ import * as SocketServer from "@effect/platform/SocketServer"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
 import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
-import { ActorsError, SessionId } from "../domain/Run.js"
+import { ActorsError, isTerminal, SessionId } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import * as Runtime from "../layers/Runtime.js"
 import { Inspector } from "../services/Inspector.js"
 import { Router } from "../services/Router.js"
 import { Supervisor } from "../services/Supervisor.js"
+import { Vms, type VmHow } from "../services/Vms.js"
+import type { VmCreateHow } from "../domain/Vms.js"
 import { version } from "../version.js"
 import { Authentication, CurrentCaller, DaemonStatus, headers, TroupeRpcs } from "../domain/Protocol.js"
 import { batchWrites } from "./WriteBatching.js"
@@ -37,6 +39,13 @@ export interface DaemonOptions {
 }
 
 const decodeSession = Schema.decodeUnknownOption(SessionId)
+
+const vmHowOf = (how: VmCreateHow): VmHow =>
+  how._tag === "root"
+    ? { _tag: "root", config: { vcpuCount: how.vcpu_count, memSizeMib: how.mem_size_mib, fsSizeMib: how.fs_size_mib } }
+    : how._tag === "branch"
+    ? { _tag: "branch", vmId: how.vm_id }
+    : { _tag: "restore", commitId: how.commit_id }
 
 /** The daemon's socket server: Unix socket `path`, each connection's writes batched (see WriteBatching). */
 const batchedServer = (path: string): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> =>
@@ -83,7 +92,10 @@ export const runDaemon = (options: DaemonOptions = {}) =>
       const startedAt = yield* Clock.currentTimeMillis
       const activity: Activity = { inFlight: yield* Ref.make(0), last: yield* Ref.make(startedAt) }
 
-      const runtime = yield* Layer.build(Runtime.layer(options.config ?? {}))
+      const base = yield* Layer.build(Runtime.layer(options.config ?? {}))
+      // VMs over the runtime; built after it, so released before it (held VMs are deleted
+      // while the store is still open to record it).
+      const runtime = Context.merge(base, yield* Layer.build(Runtime.vms().pipe(Layer.provide(Layer.succeedContext(base)))))
       const config = Config.TroupeConfig.pipe(Effect.provide(runtime))
       const c = yield* config
       const paths = Config.homePaths(c.home)
@@ -121,6 +133,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
           const supervisor = yield* Supervisor
           const inspector = yield* Inspector
           const router = yield* Router
+          const vms = yield* Vms
           const reaped = supervisor.reaped
           return {
             Spawn: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.spawn(caller, req))),
@@ -142,6 +155,28 @@ export const runDaemon = (options: DaemonOptions = {}) =>
             InboxSettle: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => router.inboxSettle(caller, req.address, req.id, { error: req.error }))),
             RoomTail: (req) =>
               trackedStream(activity, Stream.unwrap(Effect.map(CurrentCaller, (caller) => router.roomTail(caller, req.room, { afterSeq: req.after_seq, follow: req.follow })))),
+            VmList: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.list(caller, { owned: req.owned }))),
+            VmCreate: (req) =>
+              tracked(
+                activity,
+                Effect.flatMap(CurrentCaller, (caller) => {
+                  const how = vmHowOf(req.how)
+                  const ref = req.run ?? caller.run
+                  if (ref === undefined) return vms.create(caller, how, { wait: req.wait })
+                  // Run-owned: held until the run ends (its owner waits, whoever asked).
+                  return Effect.flatMap(supervisor.get(caller, ref), (run) => {
+                    if (isTerminal(run.info.state)) {
+                      return Effect.fail(new ActorsError({ reason: "invalid", message: `run:${run.info.id} has ended (${run.info.state}): a VM it owned would be deleted at once` }))
+                    }
+                    const owner = { session: run.info.owner, all: false }
+                    return vms.hold({ session: run.info.owner, run: run.info.id, keep: req.keep }, how, supervisor.wait(owner, run.info.id), { wait: req.wait })
+                  })
+                })
+              ),
+            VmDelete: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => Effect.map(vms.delete(caller, req.vm_id), (r) => r ?? null))),
+            VmCommit: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.commit(caller, req.vm_id, { keepPaused: req.keep_paused }))),
+            VmSetState: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.setState(caller, req.vm_id, req.state))),
+            VmStatus: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.status(caller, req.vm_id))),
             Status: () =>
               Effect.map(supervisor.activeCount, (active) =>
                 new DaemonStatus({ pid: process.pid, version, home: c.home, socket: paths.socket, started_at: startedAt, active_runs: active, reaped_at_start: reaped })
@@ -167,7 +202,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
         // Only what the handlers and the authentication use: the RPC server merges this
         // context into every request's (copying it), so the whole runtime would cost a copy
         // of every service per request.
-        Layer.provide(Layer.succeedContext(Context.pick(Supervisor, Inspector, Router)(runtime)))
+        Layer.provide(Layer.succeedContext(Context.pick(Supervisor, Inspector, Router, Vms)(runtime)))
       )
       yield* Layer.build(server).pipe(
         Effect.mapError((e) => new ActorsError({ reason: "internal", message: `cannot listen on ${paths.socket}: ${e.message}` }))
@@ -175,6 +210,9 @@ export const runDaemon = (options: DaemonOptions = {}) =>
       yield* Effect.addFinalizer(() => Effect.zipRight(fs.remove(paths.socket), fs.remove(paths.daemonPid)).pipe(Effect.ignore))
       yield* fs.chmod(paths.socket, 0o600).pipe(Effect.mapError((e) => new ActorsError({ reason: "internal", message: e.message })))
       yield* Effect.logInfo(`troupe daemon ${version} listening on ${paths.socket} (pid ${process.pid})`)
+      // Startup reconciliation of VMs (after reaping, which ran when the runtime was built):
+      // in the background, so a slow or absent Vers never delays the socket. It logs its report.
+      yield* Effect.forkScoped(Effect.flatMap(Vms.pipe(Effect.provide(runtime)), (vms) => vms.reconcile()))
 
       const idleMs = options.idleMs ?? 0
       if (idleMs > 0) {

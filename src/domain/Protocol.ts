@@ -14,6 +14,8 @@ import { InboxRecord } from "./Inbox.js"
 import { InspectView } from "./Inspect.js"
 import { MessageResult } from "./MessageResult.js"
 import { TimelineEntry } from "./Room.js"
+import { VmTargetState } from "./Vers.js"
+import { VmCommitted, VmCreatePayload, VmEntry, VmRecord, VmsError } from "./Vms.js"
 import { ActorsError, type Caller, ControlResult, ControlType, RunInfo, RunOutcome, SessionEvent, SpawnRequest, StatusFilter } from "./Run.js"
 
 /** Header names of the caller identity. */
@@ -109,5 +111,12 @@ export class TroupeRpcs extends RpcGroup.make(
     stream: true
   }),
   Rpc.make("Status", { success: DaemonStatus, error: ActorsError }),
+  // VMs (`Vms`, docs/vers.md "CLI"): through the daemon, so the ledger is exact.
+  Rpc.make("VmList", { payload: { owned: Schema.Boolean }, success: Schema.Array(VmEntry), error: VmsError }),
+  Rpc.make("VmCreate", { payload: VmCreatePayload, success: VmRecord, error: VmsError }),
+  Rpc.make("VmDelete", { payload: { vm_id: Schema.String }, success: Schema.NullOr(VmRecord), error: VmsError }),
+  Rpc.make("VmCommit", { payload: { vm_id: Schema.String, keep_paused: Schema.Boolean }, success: VmCommitted, error: VmsError }),
+  Rpc.make("VmSetState", { payload: { vm_id: Schema.String, state: VmTargetState }, success: VmEntry, error: VmsError }),
+  Rpc.make("VmStatus", { payload: { vm_id: Schema.String }, success: VmEntry, error: VmsError }),
   Rpc.make("Shutdown", { success: Schema.Void, error: ActorsError })
 ).middleware(Authentication) {}

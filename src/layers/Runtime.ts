@@ -5,7 +5,9 @@
  * `Troupe.layer` embeds it in any Effect program, and the tests build it with their
  * injections (`test/support/runtime.ts`: a fake host, a temporary home).
  */
-import { Effect, Layer } from "effect"
+import type { HttpClient } from "@effect/platform"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { Cause, Effect, Layer } from "effect"
 import { MessageIds } from "../services/MessageIds.js"
 import { Events } from "../services/Events.js"
 import { Inspector } from "../services/Inspector.js"
@@ -15,6 +17,11 @@ import { Rooms } from "../services/Rooms.js"
 import { Router } from "../services/Router.js"
 import { Store } from "../services/Store.js"
 import { Supervisor } from "../services/Supervisor.js"
+import { VersApi } from "../services/VersApi.js"
+import { defaultBaseUrl, make as makeVersConfig, VersConfig } from "../services/VersConfig.js"
+import { VersAuthError } from "../domain/VersErrors.js"
+import { Vms } from "../services/Vms.js"
+import * as VersConfigLayer from "./VersConfig.js"
 import * as Config from "./Config.js"
 import * as Home from "./Home.js"
 import * as Live from "./Live.js"
@@ -46,3 +53,42 @@ export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}, inject:
     Layer.provideMerge(base)
   )
 }
+
+/**
+ * The environment's `VersConfig`, or — when a Vers variable is malformed (`VERS_SSH_PORT=x`) —
+ * one whose every call fails with that sentence, so a bad Vers setting never stops the daemon
+ * (everything but VMs still works). The problem is logged once.
+ */
+const tolerantVersConfig = VersConfigLayer.layer().pipe(
+  Layer.catchAllCause((cause) => {
+    const defect = Cause.squash(cause)
+    const problem = defect instanceof Config.InvalidConfiguration ? defect.message : String(defect)
+    const message = `The Vers configuration is invalid: ${problem}`
+    return Layer.effect(
+      VersConfig,
+      Effect.as(
+        Effect.logWarning(`${message}; VM operations fail until it is fixed and the daemon restarted`),
+        makeVersConfig({ baseUrl: defaultBaseUrl, apiKey: Effect.fail(new VersAuthError({ operation: "apiKey", message })) })
+      )
+    )
+  })
+)
+
+/** What {@link vms} may take instead of the live pieces (tests: a `VersConfig` for a fake fleet). */
+export interface VmsInjections {
+  readonly versConfig?: Layer.Layer<VersConfig> | undefined
+  readonly httpClient?: Layer.Layer<HttpClient.HttpClient> | undefined
+}
+
+/**
+ * `Vms` over the live `VersApi`: `VersConfig` from the environment and `~/.vers` (the API key
+ * re-read per request, so a daemon started without a key works once one is set) and Node's
+ * HTTP client (node:http with keep-alive, as `Vers.layer`). Needs the runtime of {@link layer} (store, events, configuration, platform);
+ * the daemon builds it over that runtime. Releasing it deletes the VMs held for runs.
+ */
+export const vms = (inject: VmsInjections = {}) =>
+  Vms.layer.pipe(
+    Layer.provide(VersApi.layer),
+    Layer.provide(inject.versConfig ?? tolerantVersConfig),
+    Layer.provide(inject.httpClient ?? NodeHttpClient.layer)
+  )

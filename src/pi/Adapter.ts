@@ -24,6 +24,7 @@ import { type AdapterOptions, type Connection, makeConnection } from "./Connecti
 import type { PiContext, PiHost } from "./PiHost.js"
 import { recipeTool, toolNameOf, toolNameProblem } from "./RecipeTools.js"
 import { coreTools } from "./Tools.js"
+import { vmTools } from "./VmTools.js"
 
 export type { AdapterOptions } from "./Connection.js"
 
@@ -285,7 +286,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
   const refresh = async (conn: Connection) => {
     if (current !== undefined && current.conn === conn) await syncRecipes(current)
   }
-  for (const tool of coreTools(connect, refresh)) {
+  for (const tool of [...coreTools(connect, refresh), ...vmTools(connect)]) {
     coreNames.add(tool.name)
     host.registerTool(tool)
   }

@@ -6,10 +6,10 @@
  * failed tool result.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, Effect, Exit, Fiber, Layer, ManagedRuntime, Option } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, ManagedRuntime, Option } from "effect"
 import type { RuntimeFiber } from "effect/Fiber"
 import * as Client from "../daemon/Client.js"
-import type { ActorsError } from "../domain/Run.js"
+import { ActorsError } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import { Actors } from "../services/Actors.js"
 import { Recipes } from "../services/Recipes.js"
@@ -17,8 +17,23 @@ import { Registry } from "../services/Registry.js"
 
 /** What the local (file-only) runtime provides. */
 export type LocalServices = Recipes | Registry | Config.TroupeConfig
-/** What the session runtime provides: the local services plus the session-bound `Actors`. */
-export type SessionServices = Actors | LocalServices
+/** The session's VM client (the daemon's `Vm*` RPCs, acting as the Pi session). */
+export class VmsRemote extends Context.Tag("troupe/VmsRemote")<VmsRemote, Client.VmsClient>() {}
+
+/** What the session runtime provides: the local services plus the session-bound `Actors` and VM client. */
+export type SessionServices = Actors | VmsRemote | LocalServices
+
+const noVms = (): ActorsError => new ActorsError({ reason: "unavailable", message: "VM tools need the troupe daemon; this session runs troupe in-process" })
+
+/** A VM client for sessions without a daemon (an injected in-process `Actors`): every call fails `unavailable`. */
+const unavailableVms = Layer.succeed(VmsRemote, {
+  list: () => Effect.fail(noVms()),
+  create: () => Effect.fail(noVms()),
+  delete: () => Effect.fail(noVms()),
+  commit: () => Effect.fail(noVms()),
+  setState: () => Effect.fail(noVms()),
+  status: () => Effect.fail(noVms())
+})
 
 /** Options of the adapter (tests swap the daemon for an in-process runtime). */
 export interface AdapterOptions {
@@ -27,6 +42,8 @@ export interface AdapterOptions {
    * `TROUPE_NODE` when no daemon answers — `Troupe.client`).
    */
   readonly actors?: ((session: string) => Layer.Layer<Actors, ActorsError>) | undefined
+  /** The VM client of a Pi session (default: the daemon's, with `actors`' connection; with an injected `actors`, one that fails `unavailable`). */
+  readonly vms?: ((session: string) => Layer.Layer<VmsRemote, ActorsError>) | undefined
   /** Configuration overrides (default: the environment's `TROUPE_*`). */
   readonly config?: Partial<Config.TroupeConfigShape> | undefined
   /** How often the status indicator refreshes, ms (default 1,000). */
@@ -85,8 +102,12 @@ export const makeConnection = (session: string, options: AdapterOptions): Connec
     Layer.provideMerge(NodeContext.layer)
   )
   const localRuntime = ManagedRuntime.make(local)
-  const actorsLayer = options.actors?.(session) ??
-    Layer.scoped(Actors, Effect.map(Client.makeRemote({ session }), (r) => r.actors)).pipe(Layer.provide(local))
+  // One daemon connection serves both `Actors` and the VM client.
+  const actorsLayer = options.actors === undefined
+    ? Layer.scopedContext(Effect.map(Client.makeRemote({ session }), (r) => Context.make(Actors, r.actors).pipe(Context.add(VmsRemote, r.vms)))).pipe(
+      Layer.provide(local)
+    )
+    : Layer.merge(options.actors(session), options.vms?.(session) ?? unavailableVms)
   let remote: ManagedRuntime.ManagedRuntime<SessionServices, ActorsError> | undefined
   let disposed = false
   const remoteRuntime = () => {

@@ -3,3 +3,17 @@
  * that uses the Pi adapter. (The fake Vers fleet joins it with the Vers work.)
  */
 export { type FakeNotification, FakePiHost } from "./FakePiHost.js"
+export * as FakeVers from "./FakeVers.js"
+export {
+  type FakeCommit,
+  type FakeVersHandle,
+  type FakeVersHooks,
+  type FakeVersOptions,
+  type FakeVm,
+  type Fault,
+  type FaultRule,
+  type LedgerRequest,
+  type LedgerVm,
+  startFakeVers,
+  type StartedFakeVers
+} from "./FakeVers.js"

@@ -17,14 +17,16 @@ import { reportPersistence } from "../../src/services/internal/ReportPersistence
 import { Store } from "../../src/services/Store.js"
 import { scratch } from "../support/graph.js"
 
-/** The `processes` table as troupe wrote it before migration 6 (no host, no identity). */
+/** The `processes` table as troupe wrote it before migration 6 (no host, no identity); later migrations not applied either. */
 const processesBefore6 = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`DROP TABLE processes`
   yield* sql`CREATE TABLE processes (
     generation TEXT NOT NULL, path TEXT NOT NULL, attempt INTEGER NOT NULL, pid INTEGER NOT NULL, pgid INTEGER NOT NULL,
     start_time INTEGER NOT NULL, marker TEXT, argv TEXT NOT NULL, PRIMARY KEY (generation, path, attempt))`
-  yield* sql`DELETE FROM effect_sql_migrations WHERE migration_id = 6`
+  // Tables of later migrations did not exist yet (the Migrator only runs ids above the last one applied).
+  yield* sql`DROP TABLE vm_ledger`
+  yield* sql`DELETE FROM effect_sql_migrations WHERE migration_id >= 6`
 })
 
 /** A `runs` row written straight into the table (as an older troupe, or a damaged file, left it). */

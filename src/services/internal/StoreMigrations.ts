@@ -183,5 +183,23 @@ export const migrations = Migrator.fromRecord({
       WHERE identity = '{}' AND marker IS NULL`
     yield* sql`UPDATE processes SET identity = json_object('host', host, 'pid', pid, 'pgid', pgid, 'startTime', start_time, 'marker', marker)
       WHERE identity = '{}' AND marker IS NOT NULL`
+  }),
+  // The VM ledger (`Vms`; docs/vers.md "The ledger and reconciliation"): one row per VM troupe
+  // created — its owner (session, run), source and parent, whether it outlives its run, and
+  // its create and delete times (`deleted_at` null = troupe believes it exists).
+  "7_vm_ledger": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE vm_ledger (
+      vm_id TEXT PRIMARY KEY,
+      session TEXT NOT NULL,
+      run TEXT,
+      source TEXT NOT NULL,
+      parent TEXT,
+      kept INTEGER NOT NULL DEFAULT 0,
+      created_at INTEGER NOT NULL,
+      deleted_at INTEGER,
+      delete_reason TEXT
+    ) WITHOUT ROWID`
+    yield* sql`CREATE INDEX vm_ledger_live ON vm_ledger (deleted_at, session)`
   })
 })
