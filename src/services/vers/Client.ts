@@ -27,7 +27,7 @@ import {
 import { type VersError, VersMessages, VersTimeout, VmDead } from "../../domain/VersErrors.js"
 import type { VersApiShape } from "../VersApi.js"
 import { VersConfig } from "../VersConfig.js"
-import { type Call, decodeBody, idempotentRetry, segment, send, sendIdempotent } from "./Http.js"
+import { type Call, decodeBody, decodeJson, idempotentJsonRetry, parseJson, segment, send, sendIdempotent, sendIdempotentDecoded } from "./Http.js"
 import { createReconciled, restoreReconciled } from "./Reconcile.js"
 
 /** Boot polling: first wait 1 s, then ×1.5, each wait capped at 5 s. */
@@ -43,7 +43,7 @@ export const make = Effect.gen(function* () {
   const config = yield* VersConfig
 
   const decoded = <A, I>(call: Call, schema: Schema.Schema<A, I>, idempotent: boolean) =>
-    (idempotent ? sendIdempotent(client, config, call) : send(client, config, call)).pipe(Effect.flatMap(decodeBody(call, schema)))
+    idempotent ? sendIdempotentDecoded(client, config, call, schema) : send(client, config, call).pipe(Effect.flatMap(decodeBody(call, schema)))
   const encode = <A, I>(schema: Schema.Schema<A, I>, value: A): I => Schema.encodeSync(schema)(value)
 
   const list = Effect.fn("VersApi.list")(function* () {
@@ -64,9 +64,10 @@ export const make = Effect.gen(function* () {
     // A retry that meets 404 after a failed first attempt: the first one deleted it.
     const once = Effect.suspend(() => {
       attempts++
-      return send(client, config, call).pipe(Effect.flatMap(decodeBody(call, DeleteResponse)))
-    }).pipe(Effect.catchTag("VmNotFound", (e) => (attempts > 1 ? Effect.succeed({ vmIds: [vmId] }) : Effect.fail(e))))
-    return (yield* Effect.retry(once, idempotentRetry)).vmIds
+      return send(client, config, call).pipe(Effect.flatMap(parseJson(call)))
+    }).pipe(Effect.catchTag("VmNotFound", (e) => (attempts > 1 ? Effect.succeed<unknown>({ vm_id: vmId }) : Effect.fail(e))))
+    const json = yield* Effect.retry(once, idempotentJsonRetry)
+    return (yield* decodeJson(call, DeleteResponse)(json)).vmIds
   })
 
   const label = Effect.fn("VersApi.label")(function* (vmId: VmId, labels: Record<string, string>) {

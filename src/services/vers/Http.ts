@@ -42,15 +42,28 @@ export const isTransient = (e: VersError): boolean =>
  * {@link retryBase}, {@link retryAttempts} attempts in all, only while the failure is
  * {@link isTransient}; a 429 waits at least its `retryAfterMs`.
  */
-export const idempotentRetry: Schedule.Schedule<unknown, VersError> = Schedule.exponential(retryBase, 2).pipe(
-  Schedule.jittered,
-  Schedule.intersect(Schedule.recurs(retryAttempts - 1)),
-  Schedule.intersect(Schedule.identity<VersError>()),
-  Schedule.whileInput(isTransient),
-  Schedule.modifyDelay(([, e], delay) =>
-    e._tag === "VersRateLimited" ? Duration.max(delay, Duration.millis(e.retryAfterMs)) : delay
+export const idempotentRetry: Schedule.Schedule<unknown, VersError> = retryWhile(isTransient)
+
+/**
+ * The retry policy of an idempotent call whose answer is JSON: as {@link idempotentRetry}, and
+ * an answer that is not JSON at all (truncated, garbled by a proxy) is retried too, since the
+ * next answer may arrive whole. A well-formed answer of the wrong shape is not (it would not
+ * change); the caller decodes after the retries, see {@link parseJson} and {@link decodeJson}.
+ */
+export const idempotentJsonRetry: Schedule.Schedule<unknown, VersError> = retryWhile((e) => isTransient(e) || e._tag === "VersDecodeError")
+
+/** Jittered exponential backoff from {@link retryBase}, {@link retryAttempts} attempts in all, while `retryable`; a 429 waits at least its `retryAfterMs`. */
+function retryWhile(retryable: (e: VersError) => boolean): Schedule.Schedule<unknown, VersError> {
+  return Schedule.exponential(retryBase, 2).pipe(
+    Schedule.jittered,
+    Schedule.intersect(Schedule.recurs(retryAttempts - 1)),
+    Schedule.intersect(Schedule.identity<VersError>()),
+    Schedule.whileInput(retryable),
+    Schedule.modifyDelay(([, e], delay) =>
+      e._tag === "VersRateLimited" ? Duration.max(delay, Duration.millis(e.retryAfterMs)) : delay
+    )
   )
-)
+}
 
 /** The server's wait from `retry-after-ms` (ms) or `retry-after` (seconds or an HTTP date), ms. */
 export const retryAfterMs = (headers: Readonly<Record<string, string | undefined>>, nowMs: number): number => {
@@ -159,18 +172,33 @@ const connectionProblem = (e: { readonly reason: string; readonly cause?: unknow
   return shorten(scrub(`connection failed${cause === undefined || cause === "" ? "" : ` (${cause})`}`, key))
 }
 
+const decodeError = (info: CallInfo, problem: string) =>
+  new VersDecodeError({ operation: info.operation, ...(info.vmId === undefined ? {} : { vmId: info.vmId }), message: VersMessages.decode(info.operation, problem, info.vmId) })
+
+/** Parses a 2xx body as JSON; a body that is not JSON → `VersDecodeError` ("not JSON (…)"). */
+export const parseJson = (info: CallInfo) => (text: string): Effect.Effect<unknown, VersDecodeError> =>
+  Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => decodeError(info, `not JSON (${jsonProblem(e)})`) })
+
+/** Decodes parsed JSON with `schema`; a shape the document does not allow → `VersDecodeError` (one sentence naming the field). */
+export const decodeJson = <A, I>(info: CallInfo, schema: Schema.Schema<A, I>) => (json: unknown): Effect.Effect<A, VersDecodeError> =>
+  Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((e) => decodeError(info, describeParseError(e, json))))
+
 /** Decodes a 2xx body with `schema`; malformed JSON or a shape the document does not allow → `VersDecodeError` (one sentence). */
-export const decodeBody = <A, I>(info: CallInfo, schema: Schema.Schema<A, I>) => (text: string): Effect.Effect<A, VersDecodeError> => {
-  const fail = (problem: string) =>
-    new VersDecodeError({ operation: info.operation, ...(info.vmId === undefined ? {} : { vmId: info.vmId }), message: VersMessages.decode(info.operation, problem, info.vmId) })
-  return Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => fail(`not JSON (${jsonProblem(e)})`) }).pipe(
-    Effect.flatMap((json) => Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((e) => fail(describeParseError(e, json)))))
-  )
-}
+export const decodeBody = <A, I>(info: CallInfo, schema: Schema.Schema<A, I>) => (text: string): Effect.Effect<A, VersDecodeError> =>
+  Effect.flatMap(parseJson(info)(text), decodeJson(info, schema))
 
 /** An idempotent call: {@link send} retried by {@link idempotentRetry}. */
 export const sendIdempotent = (client: HttpClient.HttpClient, config: VersConfigShape, call: Call): Effect.Effect<string, VersError> =>
   Effect.retry(send(client, config, call), idempotentRetry)
+
+/**
+ * An idempotent call answered with JSON: {@link send} and {@link parseJson} retried together by
+ * {@link idempotentJsonRetry} (a truncated answer is asked for again), then decoded with `schema`.
+ */
+export const sendIdempotentDecoded = <A, I>(client: HttpClient.HttpClient, config: VersConfigShape, call: Call, schema: Schema.Schema<A, I>): Effect.Effect<A, VersError> =>
+  Effect.retry(send(client, config, call).pipe(Effect.flatMap((text) => parseJson(call)(text))), idempotentJsonRetry).pipe(
+    Effect.flatMap((json) => decodeJson(call, schema)(json))
+  )
 
 /** A path segment (a VM id) URL-encoded. */
 export const segment = (id: string): string => encodeURIComponent(id)
