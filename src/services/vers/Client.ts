@@ -27,7 +27,7 @@ import {
 import { type VersError, VersMessages, VersTimeout, VmDead } from "../../domain/VersErrors.js"
 import type { VersApiShape } from "../VersApi.js"
 import { VersConfig } from "../VersConfig.js"
-import { type Call, decodeBody, decodeJson, idempotentJsonRetry, parseJson, segment, send, sendIdempotent, sendIdempotentDecoded } from "./Http.js"
+import { type Call, decodeBody, decodeJson, idempotentJsonRetry, idempotentRetry, parseJson, segment, send, sendIdempotent, sendIdempotentDecoded } from "./Http.js"
 import { createReconciled, restoreReconciled } from "./Reconcile.js"
 
 /** Boot polling: first wait 1 s, then ×1.5, each wait capped at 5 s. */
@@ -170,13 +170,20 @@ export const make = Effect.gen(function* () {
   })
 
   const setState = Effect.fn("VersApi.setState")(function* (vmId: VmId, state: "Paused" | "Running") {
-    yield* sendIdempotent(client, config, {
-      operation: "setState",
-      vmId,
-      method: "PATCH",
-      path: `/vm/${segment(vmId)}/state`,
-      body: encode(SetStateRequest, { state })
-    })
+    let attempts = 0
+    const call: Call = { operation: "setState", vmId, method: "PATCH", path: `/vm/${segment(vmId)}/state`, body: encode(SetStateRequest, { state }) }
+    const target = state === "Paused" ? "paused" : "running"
+    // Vers refuses (400) to pause a paused VM: a retry refused after an ambiguous first attempt
+    // is a success when the VM is in the requested state now (the first attempt changed it).
+    const once = Effect.suspend(() => {
+      attempts++
+      return send(client, config, call)
+    }).pipe(
+      Effect.catchTag("VmConflict", (e) =>
+        attempts > 1 ? status(vmId).pipe(Effect.flatMap((vm) => (vm.state === target ? Effect.succeed("") : Effect.fail(e)))) : Effect.fail(e)
+      )
+    )
+    yield* Effect.retry(once, idempotentRetry)
   })
 
   const sshKey = Effect.fn("VersApi.sshKey")(function* (vmId: VmId) {
