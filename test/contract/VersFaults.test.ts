@@ -8,7 +8,7 @@
  * zero live VMs.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, FastCheck as fc, Fiber, type Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, FastCheck as fc, Fiber, type Scope } from "effect"
 import type { VmId } from "../../src/domain/Vers.js"
 import type { VersError } from "../../src/domain/VersErrors.js"
 import type { VersApi } from "../../src/services/VersApi.js"
@@ -33,6 +33,8 @@ const creations = <A, E, R>(fleet: FakeVersHandle, effect: Effect.Effect<A, E, R
     return { exit, created: fleet.ledger.created().slice(from) }
   })
 
+const requestsOf = (fleet: FakeVersHandle, operation: string) => fleet.ledger.requests().filter((r) => r.operation === operation)
+
 const jsonOperations = ["list_vms", "vm_status", "get_vm_metadata", "ssh_key", "delete_vm"] as const
 
 describe("VersApi under fleet faults", () => {
@@ -46,7 +48,7 @@ describe("VersApi under fleet faults", () => {
       fleet.faults.inject({ operation: "*", fault: { kind: "status", status: 503 }, probability: 0.15 })
       fleet.faults.inject({ operation: "*", fault: { kind: "status", status: 500 }, probability: 0.15, afterEffect: true })
       fleet.faults.inject({ operation: "*", fault: { kind: "rateLimit", retryAfterMs: 40 }, probability: 0.1 })
-      fleet.faults.inject({ operation: "*", fault: { kind: "rateLimit", retryAfterSeconds: 0.05 }, probability: 0.05 })
+      fleet.faults.inject({ operation: "*", fault: { kind: "rateLimit", retryAfterSeconds: 1 }, probability: 0.04 })
       // A truncated body where the answer is JSON (an empty-bodied PATCH has no JSON to break).
       for (const operation of jsonOperations) fleet.faults.inject({ operation, fault: { kind: "malformed" }, probability: 0.1 })
 
@@ -100,10 +102,26 @@ describe("VersApi under fleet faults", () => {
       yield* api.delete(vm)
     }).pipe(Effect.scoped))
 
+  it.live("a 429 is retried no sooner than its retry-after-ms / retry-after asks; a create waits for it too, and makes one VM", () =>
+    Effect.gen(function* () {
+      const fleet = yield* FakeVers.make({ bootMs: 0 })
+      const api = yield* makeApi(fleet)
+      const vm = yield* api.createRoot()
+      fleet.faults.inject({ operation: "vm_status", fault: { kind: "rateLimit", retryAfterMs: 600 } })
+      const [ms] = yield* Effect.timed(api.status(vm))
+      expect(Duration.toMillis(ms)).toBeGreaterThanOrEqual(600)
+      fleet.faults.inject({ operation: "create_new_root_vm", fault: { kind: "rateLimit", retryAfterSeconds: 1 } })
+      const { exit, created } = yield* creations(fleet, Effect.timed(api.createRoot()))
+      expect(Exit.isSuccess(exit) && Duration.toMillis(exit.value[0])).toBeGreaterThanOrEqual(1000)
+      expect(created).toHaveLength(1)
+      expect(requestsOf(fleet, "create_new_root_vm").map((r) => r.status)).toEqual([201, 429, 201])
+      for (const v of fleet.ledger.live()) yield* api.delete(v.vm_id as VmId)
+    }).pipe(Effect.scoped))
+
   it.live("hangs time out: VersTimeout after 3 attempts of a read; one hang is outlived by the retry", () =>
     Effect.gen(function* () {
       const fleet = yield* FakeVers.make({ bootMs: 0 })
-      const api = yield* makeApi(fleet, { config: { requestTimeoutMs: 400 } })
+      const api = yield* makeApi(fleet, { config: { requestTimeoutMs: 800 } })
       const vm = yield* api.createRoot()
       fleet.faults.inject({ operation: "vm_status", fault: { kind: "hang" } })
       expect((yield* api.status(vm)).vmId).toBe(vm)
@@ -111,8 +129,8 @@ describe("VersApi under fleet faults", () => {
       const { exit, requests } = yield* attempts(fleet, api.status(vm))
       expect(exit).toMatchObject({ _tag: "Failure" })
       const e = yield* Effect.flip(exit)
-      expect(e).toMatchObject({ _tag: "VersTimeout", operation: "status", vmId: vm, timeoutMs: 400 })
-      expect(e.message).toMatch(/^Vers status for VM [0-9a-f]{8}… did not answer within 400 ms$/)
+      expect(e).toMatchObject({ _tag: "VersTimeout", operation: "status", vmId: vm, timeoutMs: 800 })
+      expect(e.message).toMatch(/^Vers status for VM [0-9a-f]{8}… did not answer within 800 ms$/)
       expect(requests.map((r) => r.fault)).toEqual(["hang", "hang", "hang"])
       // The fake saw each abandoned request end (the client closed it), none still held open.
       expect(requests.every((r) => r.status === null)).toBe(true)
@@ -122,7 +140,7 @@ describe("VersApi under fleet faults", () => {
   it.live("a create that hangs, before or after the VM exists, times out and reconciles to exactly one VM", () =>
     Effect.gen(function* () {
       const fleet = yield* FakeVers.make({ bootMs: 0 })
-      const api = yield* makeApi(fleet, { config: { requestTimeoutMs: 400 } })
+      const api = yield* makeApi(fleet, { config: { requestTimeoutMs: 800 } })
       fleet.faults.inject({ operation: "create_new_root_vm", fault: { kind: "hang" } })
       const before = yield* creations(fleet, api.createRoot())
       expect(before.created).toHaveLength(1)
@@ -144,7 +162,7 @@ describe("VersApi under fleet faults", () => {
   it.live("creates and restores under 30% 5xx, 429s, malformed answers and hangs never make two VMs for one call", () =>
     Effect.gen(function* () {
       const fleet = yield* FakeVers.make({ bootMs: 0, seed: 3 })
-      const api = yield* makeApi(fleet, { config: { requestTimeoutMs: 400 } })
+      const api = yield* makeApi(fleet, { config: { requestTimeoutMs: 800 } })
       const base = yield* api.createRoot()
       const { commitId } = yield* api.commit(base)
       yield* api.delete(base)
