@@ -9,7 +9,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Redacted } from "effect"
 import type { CommitId, VmId } from "../../src/domain/Vers.js"
 import { FakeVers } from "../../src/testing/index.js"
-import { type ClientKind, makeApi, type RawAnswer, strictProblem } from "../support/versFleet.js"
+import { type ClientKind, makeApi, type RawAnswer, requestProblem, strictProblem } from "../support/versFleet.js"
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -20,7 +20,7 @@ const expectStrict = (answers: ReadonlyArray<RawAnswer>, min: number) => {
 }
 
 describe.each<ClientKind>(["fetch", "undici"])("VersApi ↔ FakeVers contract (%s)", (client) => {
-  it.live("every operation round-trips, and every answer of the fake decodes strictly with the client's Schemas", () =>
+  it.live("every operation round-trips; every answer of the fake decodes strictly with the client's Schemas, every request is the document's", () =>
     Effect.gen(function* () {
       const fleet = yield* FakeVers.make({ bootMs: 250 })
       const answers: Array<RawAnswer> = []
@@ -101,6 +101,9 @@ describe.each<ClientKind>(["fetch", "undici"])("VersApi ↔ FakeVers contract (%
       for (const op of ["list_vms", "create_new_root_vm", "delete_vm", "vm_status", "get_vm_metadata", "label_vm", "update_vm_state", "commit_vm", "restore_from_commit", "branch_vm", "ssh_key", "resize_vm_disk"]) {
         expect(ops).toContain(op)
       }
+      // Every request the client sent is the document's: its body exactly the documented shape, only documented query flags.
+      expect(fleet.ledger.requests().map(requestProblem).filter((p) => p !== undefined)).toEqual([])
+      expect(requestProblem({ method: "POST", path: "/api/v1/vm/x/commit", body: `{"keepPaused":true}` })).toMatch(/keepPaused/)
       // Every request with a body says it is JSON, and the fake accepted every request (it answers 4xx to a body off the document);
       // the one refusal is the status of the deleted VM above.
       for (const r of fleet.ledger.requests()) if (r.body !== "") expect(r.headers["content-type"]).toMatch(/^application\/json/)

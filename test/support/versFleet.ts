@@ -123,3 +123,54 @@ export const scopedVm = <E, R>(api: typeof VersApi.Service, acquire: Effect.Effe
 export const scopedVms = <E, R>(api: typeof VersApi.Service, acquire: Effect.Effect<ReadonlyArray<VmId>, E, R>) =>
   Effect.acquireRelease(acquire, (ids) =>
     Effect.forEach(ids, (vmId) => api.delete(vmId).pipe(Effect.catchTag("VmNotFound", () => Effect.void), Effect.orDie), { discard: true }))
+
+// Request bodies and query parameters as the document gives them (written from it here, apart
+// from the client's Schemas, so the check is not the client agreeing with itself).
+const nullable = <S extends Schema.Schema.Any>(s: S) => Schema.optional(Schema.NullOr(s))
+const Int = Schema.Int.pipe(Schema.nonNegative())
+const Labels = Schema.Record({ key: Schema.String, value: Schema.String })
+const requestBodies: ReadonlyArray<readonly [string, RegExp, Schema.Schema<any, any>, ReadonlyArray<string>]> = [
+  ["POST", /^\/vm\/new_root$/, Schema.Struct({ vm_config: Schema.Struct({ vcpu_count: nullable(Int), mem_size_mib: nullable(Int), fs_size_mib: nullable(Int), image_name: nullable(Schema.String), kernel_name: nullable(Schema.String), labels: nullable(Labels) }) }), ["wait_boot"]],
+  ["POST", /^\/vm\/from_commit$/, Schema.Union(Schema.Struct({ commit_id: Schema.UUID }), Schema.Struct({ tag_name: Schema.String }), Schema.Struct({ ref: Schema.String })), []],
+  ["PATCH", /^\/vm\/[^/]+\/label$/, Schema.Struct({ labels: nullable(Labels) }), []],
+  ["PATCH", /^\/vm\/[^/]+\/state$/, Schema.Struct({ state: Schema.Literal("Paused", "Running") }), ["skip_wait_boot"]],
+  ["POST", /^\/vm\/[^/]+\/commit$/, Schema.Struct({ commit_id: nullable(Schema.UUID), name: nullable(Schema.String), description: nullable(Schema.String) }), ["keep_paused", "skip_wait_boot"]],
+  ["PATCH", /^\/vm\/[^/]+\/disk$/, Schema.Struct({ fs_size_mib: Int }), ["skip_wait_boot"]]
+]
+const bodiless: ReadonlyArray<readonly [string, RegExp, ReadonlyArray<string>]> = [
+  ["GET", /^\/vms?$/, []],
+  ["GET", /^\/vm\/[^/]+\/(status|metadata|ssh_key)$/, []],
+  ["DELETE", /^\/vm\/[^/]+$/, ["skip_wait_boot"]],
+  ["POST", /^\/vm\/[^/]+\/branch$/, ["keep_paused", "skip_wait_boot", "count"]]
+]
+
+/**
+ * Checks one request the fake recorded against the document: a required body of exactly the
+ * documented shape (no extra property), none where the document has none, and only documented
+ * query parameters. Returns a problem sentence, or undefined.
+ */
+export const requestProblem = (r: { readonly method: string; readonly path: string; readonly body: string }): string | undefined => {
+  const url = new URL(r.path, "http://fake.invalid")
+  const path = url.pathname.replace(/^\/api\/v1/, "")
+  const what = `${r.method} ${path}`
+  const params = [...url.searchParams.keys()]
+  const withBody = requestBodies.find(([m, p]) => m === r.method && p.test(path))
+  if (withBody !== undefined) {
+    const [, , schema, query] = withBody
+    const extra = params.filter((p) => !query.includes(p))
+    if (extra.length > 0) return `${what}: undocumented query ${extra.join(", ")}`
+    let json: unknown
+    try {
+      json = JSON.parse(r.body)
+    } catch {
+      return `${what}: the body is not JSON`
+    }
+    const d = Schema.decodeUnknownEither(schema, { onExcessProperty: "error", errors: "all" })(json)
+    return d._tag === "Right" ? undefined : `${what}: ${d.left.message}`
+  }
+  const without = bodiless.find(([m, p]) => m === r.method && p.test(path))
+  if (without === undefined) return `${what}: not an operation of the document`
+  const extra = params.filter((p) => !without[2].includes(p))
+  if (extra.length > 0) return `${what}: undocumented query ${extra.join(", ")}`
+  return r.body === "" ? undefined : `${what}: a body where the document has none`
+}
