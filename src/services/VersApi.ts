@@ -116,7 +116,10 @@ export interface VersApiShape {
 export class VersApi extends Context.Tag("troupe/VersApi")<VersApi, VersApiShape>() {
   /**
    * The client over an `HttpClient` (live: `NodeHttpClient.layerUndici` or
-   * `FetchHttpClient.layer`; tests: an in-memory one) and `VersConfig`.
+   * `FetchHttpClient.layer`; tests: an in-memory one) and `VersConfig`. Each operation runs in
+   * an interruptible fiber of the layer's scope, so its timeouts fire even when the caller is
+   * uninterruptible (the acquire or release of a VM held as a scoped resource); such a caller
+   * waits for the operation to end, an interruptible one interrupts it.
    */
-  static readonly layer: Layer.Layer<VersApi, never, HttpClient.HttpClient | VersConfig> = Layer.effect(VersApi, make)
+  static readonly layer: Layer.Layer<VersApi, never, HttpClient.HttpClient | VersConfig> = Layer.scoped(VersApi, make)
 }
