@@ -137,6 +137,20 @@ describe("VersApi under fleet faults", () => {
       yield* api.delete(vm)
     }).pipe(Effect.scoped))
 
+  it.live("timeouts fire in an uninterruptible caller too (a VM's acquire, a finalizer deleting it)", () =>
+    Effect.gen(function* () {
+      const fleet = yield* FakeVers.make({ bootMs: 0 })
+      const api = yield* makeApi(fleet, { config: { requestTimeoutMs: 800 } })
+      const vm = yield* api.createRoot()
+      fleet.faults.inject({ operation: "delete_vm", fault: { kind: "hang" }, times: 3 })
+      expect(yield* Effect.flip(Effect.uninterruptible(api.delete(vm)))).toMatchObject({ _tag: "VersTimeout", operation: "delete" })
+      expect(requestsOf(fleet, "delete_vm").map((r) => r.fault)).toEqual(["hang", "hang", "hang"])
+      // A finalizer deleting the VM gets past one hang by its retry.
+      fleet.faults.inject({ operation: "delete_vm", fault: { kind: "hang" } })
+      yield* Effect.scoped(scopedVm(api, Effect.succeed(vm)))
+      expect(fleet.ledger.live()).toEqual([])
+    }).pipe(Effect.scoped))
+
   it.live("a create that hangs, before or after the VM exists, times out and reconciles to exactly one VM", () =>
     Effect.gen(function* () {
       const fleet = yield* FakeVers.make({ bootMs: 0 })
@@ -247,6 +261,21 @@ describe("VersApi: interruption at any step leaves no VM", () => {
       )
       // The property did interrupt runs that had made VMs (the check above was not vacuous).
       expect(interruptedWithVms).toBeGreaterThan(5)
+    }).pipe(Effect.scoped))
+
+  it.live("an interrupt while a create hangs after the VM exists: the create times out, adopts its VM by label, and the finalizer deletes it", () =>
+    Effect.gen(function* () {
+      const fleet = yield* FakeVers.make({ bootMs: 0 })
+      const reached = yield* Deferred.make<void>()
+      const api = yield* makeApi(fleet, { config: { requestTimeoutMs: 800 }, onRequest: (n) => n === 1 && Deferred.unsafeDone(reached, Exit.void) })
+      fleet.faults.inject({ operation: "create_new_root_vm", fault: { kind: "hang" }, afterEffect: true })
+      const fiber = yield* Effect.fork(Effect.scoped(lifecycle(api)))
+      yield* Deferred.await(reached)
+      yield* Fiber.interrupt(fiber)
+      expect(fleet.ledger.created()).toHaveLength(1)
+      expect(requestsOf(fleet, "create_new_root_vm").map((r) => r.fault)).toEqual(["hang"])
+      expect(requestsOf(fleet, "list_vms").length).toBeGreaterThanOrEqual(1)
+      expect(fleet.ledger.live()).toEqual([])
     }).pipe(Effect.scoped))
 
   it.live("an interrupt while the server is creating the VM (the answer not yet sent) still deletes it", () =>
