@@ -96,3 +96,5 @@ export {
   type VmConfigInput
 } from "./services/VersApi.js"
 export { sshHost, VersConfig, type VersConfigInput, type VersConfigShape } from "./services/VersConfig.js"
+export * as VersConfigLayer from "./layers/VersConfig.js"
+export * as VersLive from "./layers/Vers.js"

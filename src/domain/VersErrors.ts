@@ -8,7 +8,7 @@
  * |----------------------------------------|------------------|
  * | 401, 403, no key configured            | `VersAuthError`  |
  * | 404                                    | `VmNotFound`     |
- * | 409, 400 (a request the VM's state refuses) | `VmConflict` |
+ * | 409, 400, other 4xx; a request troupe refuses to send (invalid input) | `VmConflict` |
  * | 429                                    | `VersRateLimited` (`retryAfterMs`) |
  * | 5xx, connection refused/reset          | `VersUnavailable` |
  * | no answer within the call's timeout, boot budget spent | `VersTimeout` |
@@ -96,5 +96,6 @@ export const VersMessages = {
     `Vers ${operation}${subject(vmId)} did not answer within ${timeoutMs} ms`,
   decode: (operation: string, problem: string, vmId?: string) =>
     `Vers answered ${operation}${subject(vmId)} with an unexpected body: ${problem}`,
+  invalid: (operation: string, problem: string, vmId?: string) => `Vers ${operation}${subject(vmId)} was not sent: ${problem}`,
   dead: (operation: string, vmId: string) => `VM ${shortVmId(vmId)} died during ${operation}`
 }

@@ -107,7 +107,8 @@ export interface VersApiShape {
   /** `PATCH /vm/{id}/label`: sets the VM's labels. @fails VersError */
   readonly label: (vmId: VmId, labels: Labels) => Effect.Effect<void, VersError>
   /**
-   * Polls `GET /vm/{id}/status` until `running` (1 s, ×1.5, capped at 5 s; 120 s budget).
+   * Polls `GET /vm/{id}/status` until `running` (1 s, ×1.5, capped at 5 s; 120 s budget); a
+   * transient status failure (5xx, timeout, 429) counts as "not yet".
    * @fails VmDead when the VM dies, VersTimeout when the budget is spent, VmNotFound, VersError
    */
   readonly waitRunning: (vmId: VmId) => Effect.Effect<Vm, VersError>

@@ -5,7 +5,8 @@
  * timeouts, boot waiting, key rotation, and no message ever carrying the key.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Ref } from "effect"
+import { retryAfterMs } from "../../src/services/vers/Http.js"
+import { Effect, Layer, Redacted, Ref, Tracer } from "effect"
 import type { CommitId, VmId } from "../../src/domain/Vers.js"
 import { VersApi } from "../../src/services/VersApi.js"
 import { VersConfig, type VersConfigInput } from "../../src/services/VersConfig.js"
@@ -176,6 +177,16 @@ describe("VersApi errors, retries and timeouts", () => {
     })
   )
 
+  it("retry-after-ms wins over retry-after; retry-after takes seconds or an HTTP date; 1 s when absent or unreadable", () => {
+    const now = Date.UTC(2026, 11, 7, 12, 0, 0)
+    expect(retryAfterMs({ "retry-after-ms": "1500.2", "retry-after": "9" }, now)).toBe(1501)
+    expect(retryAfterMs({ "retry-after": "2" }, now)).toBe(2000)
+    expect(retryAfterMs({ "retry-after": new Date(now + 4000).toUTCString() }, now)).toBe(4000)
+    expect(retryAfterMs({ "retry-after": new Date(now - 4000).toUTCString() }, now)).toBe(0)
+    expect(retryAfterMs({}, now)).toBe(1000)
+    expect(retryAfterMs({ "retry-after": "soon" }, now)).toBe(1000)
+  })
+
   it.effect("the call timeout is configurable", () =>
     Effect.gen(function* () {
       const { fake, run } = setup({ requestTimeoutMs: 1500 })
@@ -240,6 +251,24 @@ describe("VersApi creates, restores and boot waiting", () => {
     })
   )
 
+  it.effect("a create adopted after an ambiguous failure with waitBoot is waited for; invalid input is refused before sending", () =>
+    Effect.gen(function* () {
+      const { fake, run } = setup({}, makeFakeVers({ bootPolls: 2 }))
+      fake.fault({ method: "POST", path: /new_root$/, when: "after", answer: { status: 504 } })
+      const vmId = yield* run((api) => api.createRoot({ waitBoot: true }))
+      expect(fake.calls("POST", /new_root$/)).toHaveLength(1)
+      expect(fake.calls("GET", /\/status$/)).toHaveLength(3) // booting, booting, running
+      expect(fake.vms.get(vmId)!.state).toBe("running")
+      const before = fake.seen.length
+      const bad = yield* failure(run((api) => api.createRoot({ config: { vcpuCount: -1 } })))
+      expect(bad).toMatchObject({ _tag: "VmConflict", operation: "createRoot" })
+      expect(bad.message).toBe(`Vers createRoot was not sent: field "vm_config.vcpuCount" must be a non-negative number (got -1)`)
+      expect((yield* failure(run((api) => api.resizeDisk(vmId, 1.5)))).message).toBe(`Vers resizeDisk for VM 00000000… was not sent: field "fsSizeMib" must be an integer (got 1.5)`)
+      expect((yield* failure(run((api) => api.restore({ commitId: "nope" as CommitId }))))._tag).toBe("VmConflict")
+      expect(fake.seen.slice(before).filter((s) => s.method !== "GET")).toHaveLength(0)
+    })
+  )
+
   it.effect("restore reconciles by listing: a 5xx after the server restored adopts the new VM from that commit and labels it", () =>
     Effect.gen(function* () {
       const { fake, run } = setup()
@@ -255,6 +284,12 @@ describe("VersApi creates, restores and boot waiting", () => {
       yield* run((api) => api.restore({ commitId: commit }))
       expect(fake.calls("POST", /from_commit$/)).toHaveLength(3)
       expect(fake.vms.size).toBe(3)
+      // Another client's unlabelled restore of the same commit appears meanwhile: two candidates, none adopted.
+      fake.fault({ method: "POST", path: /from_commit$/, when: "after", answer: { status: 500 }, also: () => fake.newVm(null, commit) })
+      const ambiguous = yield* failure(run((api) => api.restore({ commitId: commit })))
+      expect(ambiguous).toMatchObject({ _tag: "VmConflict", operation: "restore" })
+      expect(ambiguous.message).toBe("Vers restore failed ambiguously and 2 new VMs could be its own, so none was adopted")
+      expect(fake.calls("POST", /from_commit$/)).toHaveLength(4)
     })
   )
 
@@ -268,6 +303,12 @@ describe("VersApi creates, restores and boot waiting", () => {
       expect(vm.state).toBe("running")
       const at = fake.calls("GET", /\/status$/).map((c) => c.at)
       expect(at.slice(1).map((t, i) => t - at[i]!)).toEqual([1000, 1500, 2250, 3375, 5000, 5000, 5000])
+      // A status outage during boot is one more "not yet".
+      const d = fake.newVm(null)
+      d.state = "booting"
+      fake.bootAfter.set(d.vm_id, 1)
+      fake.fault({ method: "GET", path: /\/status$/, answer: { status: 503 }, times: 3 })
+      expect((yield* run((api) => api.waitRunning(d.vm_id as VmId))).state).toBe("running")
       const b = fake.newVm(null)
       b.state = "dead"
       const dead = yield* failure(run((api) => api.waitRunning(b.vm_id as VmId)))
@@ -289,6 +330,7 @@ describe("VersApi secrets", () => {
         { status: 429, headers: { "retry-after": "99999" }, body: { error: echo } },
         { status: 200, raw: `{"vm_id": "${KEY}"` },
         { status: 200, body: { unexpected: KEY } },
+        { status: 200, body: { vm_id: KEY, owner_id: KEY, state: KEY, created_at: KEY, commit_id: KEY, ssh_port: KEY, vms: KEY, ip: KEY } },
         "hang",
         "connection"
       ]
@@ -323,7 +365,36 @@ describe("VersApi secrets", () => {
           checked++
         }
       }
-      expect(checked).toBeGreaterThan(answers.length * ops.length - 10)
+      expect(checked).toBeGreaterThan(answers.length * ops.length * 0.8) // the rest succeeded (empty-answer calls, bodies that are valid)
+    })
+  )
+
+  it.effect("no span name, attribute or event of a call carries the key", () =>
+    Effect.gen(function* () {
+      const native = yield* Effect.tracer
+      const spans: Array<Tracer.Span> = []
+      const recording = Tracer.make({
+        span: (...args) => {
+          const span = native.span(...args)
+          spans.push(span)
+          return span
+        },
+        context: (f, fiber) => native.context(f, fiber)
+      })
+      const fake = makeFakeVers()
+      const vm = fake.newVm(null).vm_id as VmId
+      const { run } = setup({}, fake)
+      yield* run((api) => Effect.zip(api.list(), api.status(vm))).pipe(Effect.withTracer(recording))
+      fake.fault({ answer: { status: 401, body: { error: `bad ${KEY}` } } })
+      yield* Effect.either(run((api) => api.sshKey(vm))).pipe(Effect.withTracer(recording))
+      expect(spans.map((s) => s.name)).toEqual(expect.arrayContaining(["VersApi.list", "VersApi.status", "VersApi.sshKey", "http.client GET"]))
+      const http = spans.find((s) => s.name === "http.client GET")!
+      expect(http.attributes.get("http.request.header.authorization")).toBeDefined() // the header is recorded, redacted
+      expect(String(http.attributes.get("http.request.header.authorization"))).not.toContain(KEY)
+      for (const span of spans) {
+        const text = JSON.stringify({ name: span.name, attributes: [...span.attributes].map(([k, v]) => [k, String(v)]) })
+        expect(text).not.toContain(KEY)
+      }
     })
   )
 })

@@ -34,6 +34,8 @@ export interface Fault {
   readonly answer: Answer | "hang" | "connection"
   /** How many matching requests it hits (default 1). */
   times?: number
+  /** Runs when the fault fires (e.g. another client's VM appears meanwhile). */
+  readonly also?: (() => void) | undefined
 }
 
 export interface Seen {
@@ -52,7 +54,7 @@ export const uuid = (n: number, prefix = "00000000") => `${prefix}-0000-4000-800
 
 const json = (status: number, body?: unknown): Answer => (body === undefined ? { status } : { status, body })
 
-export const makeFakeVers = (options: { readonly connectionError?: string } = {}) => {
+export const makeFakeVers = (options: { readonly connectionError?: string; readonly bootPolls?: number } = {}) => {
   const vms = new Map<string, WireVm>()
   const seen: Array<Seen> = []
   const faults: Array<Fault> = []
@@ -71,7 +73,14 @@ export const makeFakeVers = (options: { readonly connectionError?: string } = {}
     const body = (s.body ?? {}) as Record<string, any>
     const m = /^\/vm\/([^/]+)(?:\/(.*))?$/.exec(s.path)
     if (s.method === "GET" && s.path === "/vms") return json(200, [...vms.values()].map(({ parent_commit_id: _p, ...vm }) => vm))
-    if (s.method === "POST" && s.path === "/vm/new_root") return json(201, { vm_id: newVm(body.vm_config?.labels).vm_id })
+    if (s.method === "POST" && s.path === "/vm/new_root") {
+      const vm = newVm(body.vm_config?.labels)
+      if (options.bootPolls !== undefined) {
+        vm.state = "booting"
+        bootAfter.set(vm.vm_id, options.bootPolls)
+      }
+      return json(201, { vm_id: vm.vm_id })
+    }
     if (s.method === "POST" && s.path === "/vm/from_commit") return json(201, { vm_id: newVm(null, body.commit_id).vm_id })
     if (m === null) return json(404, { error: "no route", success: false })
     const [, id, sub] = m
@@ -144,6 +153,7 @@ export const makeFakeVers = (options: { readonly connectionError?: string } = {}
       const fault = (when: "before" | "after") => {
         const f = takeFault(s, when)
         if (f === undefined) return undefined
+        f.also?.()
         if (f.answer === "hang") return Effect.never
         if (f.answer === "connection") return Effect.fail(new HttpClientError.RequestError({ request, reason: "Transport", cause: new Error(options.connectionError ?? "connect ECONNREFUSED 127.0.0.1:9") }))
         return Effect.succeed(respond(request, f.answer))
@@ -172,7 +182,10 @@ export const makeFakeVers = (options: { readonly connectionError?: string } = {}
   }
 }
 
-/** One turn of the real event loop (microtasks, immediates and a zero timer). */
+/**
+ * One turn of the real event loop: microtasks, immediates, and a zero timer (Effect's scheduler
+ * falls back to a timer now and then, so a fiber woken by a promise may resume only after one).
+ */
 const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(() => setTimeout(resolve, 0))))
 
 /**

@@ -27,7 +27,7 @@ import {
 import { type VersError, VersMessages, VersTimeout, VmDead } from "../../domain/VersErrors.js"
 import type { VersApiShape } from "../VersApi.js"
 import { VersConfig } from "../VersConfig.js"
-import { type Call, decodeBody, decodeJson, idempotentJsonRetry, idempotentRetry, parseJson, segment, send, sendIdempotent, sendIdempotentDecoded } from "./Http.js"
+import { type Call, idempotentRetry, isTransient, segment, send, sendIdempotent } from "./Http.js"
 import { createReconciled, restoreReconciled } from "./Reconcile.js"
 
 /** Boot polling: first wait 1 s, then ×1.5, each wait capped at 5 s. */
@@ -43,8 +43,8 @@ export const make = Effect.gen(function* () {
   const config = yield* VersConfig
 
   const decoded = <A, I>(call: Call, schema: Schema.Schema<A, I>, idempotent: boolean) =>
-    idempotent ? sendIdempotentDecoded(client, config, call, schema) : send(client, config, call).pipe(Effect.flatMap(decodeBody(call, schema)))
-  const encode = <A, I>(schema: Schema.Schema<A, I>, value: A): I => Schema.encodeSync(schema)(value)
+    idempotent ? sendIdempotent(client, config, call, schema) : send(client, config, call, schema)
+  const encode = <A, I>(schema: Schema.Schema<A, I>, value: A) => Schema.encode(schema)(value)
 
   const list = Effect.fn("VersApi.list")(function* () {
     return yield* decoded({ operation: "list", method: "GET", path: "/vms" }, VmList, true)
@@ -64,10 +64,9 @@ export const make = Effect.gen(function* () {
     // A retry that meets 404 after a failed first attempt: the first one deleted it.
     const once = Effect.suspend(() => {
       attempts++
-      return send(client, config, call).pipe(Effect.flatMap(parseJson(call)))
-    }).pipe(Effect.catchTag("VmNotFound", (e) => (attempts > 1 ? Effect.succeed<unknown>({ vm_id: vmId }) : Effect.fail(e))))
-    const json = yield* Effect.retry(once, idempotentJsonRetry)
-    return (yield* decodeJson(call, DeleteResponse)(json)).vmIds
+      return send(client, config, call, DeleteResponse)
+    }).pipe(Effect.catchTag("VmNotFound", (e) => (attempts > 1 ? Effect.succeed({ vmIds: [vmId] }) : Effect.fail(e))))
+    return (yield* Effect.retry(once, idempotentRetry)).vmIds
   })
 
   const label = Effect.fn("VersApi.label")(function* (vmId: VmId, labels: Record<string, string>) {
@@ -97,8 +96,10 @@ export const make = Effect.gen(function* () {
     const poll = Effect.gen(function* () {
       const delays = yield* Schedule.driver(bootPoll)
       for (;;) {
-        const vm = yield* check
-        if (vm.state === "running") return vm
+        const result = yield* Effect.either(check)
+        // A transient failure (after status' own retries) is one more "not yet": the budget decides.
+        if (result._tag === "Left" && !isTransient(result.left)) return yield* Effect.fail(result.left)
+        if (result._tag === "Right" && result.right.state === "running") return result.right
         yield* delays.next(undefined).pipe(Effect.orDie) // sleeps the next delay; bootPoll never ends
       }
     })
@@ -112,7 +113,7 @@ export const make = Effect.gen(function* () {
   })
 
   const createRoot: VersApiShape["createRoot"] = Effect.fn("VersApi.createRoot")(function* (options = {}) {
-    const { labels: configLabels, ...sizes } = { ...options.config, labels: options.labels ?? {} }
+    const sizes = definedOnly({ ...options.config })
     const create = (labels: Record<string, string>) =>
       decoded(
         {
@@ -120,13 +121,15 @@ export const make = Effect.gen(function* () {
           method: "POST",
           path: "/vm/new_root",
           query: { wait_boot: flag(options.waitBoot) },
-          body: encode(NewRootRequest, { vmConfig: new VmConfig({ ...definedOnly(sizes), labels }) })
+          body: encode(NewRootRequest, { vmConfig: new VmConfig({ ...sizes, labels }, true) })
         },
         NewVm,
         false
       ).pipe(Effect.map((r) => r.vmId))
-    const vmId = yield* createReconciled(deps, configLabels, create)
-    return vmId
+    const created = yield* createReconciled(deps, options.labels ?? {}, create)
+    // An adopted VM never had its wait_boot answer: wait for it here.
+    if (created.adopted && options.waitBoot === true) yield* waitRunning(created.vmId)
+    return created.vmId
   })
 
   const restore: VersApiShape["restore"] = Effect.fn("VersApi.restore")(function* (source, options = {}) {
@@ -180,7 +183,7 @@ export const make = Effect.gen(function* () {
       return send(client, config, call)
     }).pipe(
       Effect.catchTag("VmConflict", (e) =>
-        attempts > 1 ? status(vmId).pipe(Effect.flatMap((vm) => (vm.state === target ? Effect.succeed("") : Effect.fail(e)))) : Effect.fail(e)
+        attempts > 1 ? status(vmId).pipe(Effect.flatMap((vm) => (vm.state === target ? Effect.void : Effect.fail(e)))) : Effect.fail(e)
       )
     )
     yield* Effect.retry(once, idempotentRetry)

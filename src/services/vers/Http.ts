@@ -8,7 +8,7 @@
  * echoes it.
  */
 import { type HttpClient, HttpClientRequest, type HttpClientResponse } from "@effect/platform"
-import { Clock, Duration, Effect, Option, Redacted, Schedule, Schema } from "effect"
+import { Clock, Duration, Effect, Option, type ParseResult, Redacted, Schedule, Schema } from "effect"
 import { describeParseError, jsonProblem } from "../../domain/Diagnostic.js"
 import { ErrorBody } from "../../domain/Vers.js"
 import {
@@ -38,32 +38,33 @@ export const isTransient = (e: VersError): boolean =>
   e._tag === "VersUnavailable" || e._tag === "VersTimeout" || (e._tag === "VersRateLimited" && e.retryAfterMs <= maxRetryAfterMs)
 
 /**
- * The retry policy of idempotent calls (GET, DELETE, PATCH): jittered exponential backoff from
- * {@link retryBase}, {@link retryAttempts} attempts in all, only while the failure is
- * {@link isTransient}; a 429 waits at least its `retryAfterMs`.
+ * Marks the `VersDecodeError` of an answer that was not JSON at all (see {@link isCutOff}): a
+ * hidden symbol property, so the error's schema shape stays as it is (and it survives the proxy
+ * Effect wraps a failure in to attach its span).
  */
-export const idempotentRetry: Schedule.Schedule<unknown, VersError> = retryWhile(isTransient)
+const cutOffMark: unique symbol = Symbol.for("troupe/VersApi/cutOff")
 
 /**
- * The retry policy of an idempotent call whose answer is JSON: as {@link idempotentRetry}, and
- * an answer that is not JSON at all (truncated, garbled by a proxy) is retried too, since the
- * next answer may arrive whole. A well-formed answer of the wrong shape is not (it would not
- * change); the caller decodes after the retries, see {@link parseJson} and {@link decodeJson}.
+ * Whether a failure is a 2xx answer that is not JSON at all (cut off, garbled by a proxy): the
+ * same request may well get a whole answer next time, unlike a well-formed answer of the wrong
+ * shape, which would not change.
  */
-export const idempotentJsonRetry: Schedule.Schedule<unknown, VersError> = retryWhile((e) => isTransient(e) || e._tag === "VersDecodeError")
+export const isCutOff = (e: VersError): boolean => e._tag === "VersDecodeError" && (e as { readonly [cutOffMark]?: true })[cutOffMark] === true
 
-/** Jittered exponential backoff from {@link retryBase}, {@link retryAttempts} attempts in all, while `retryable`; a 429 waits at least its `retryAfterMs`. */
-function retryWhile(retryable: (e: VersError) => boolean): Schedule.Schedule<unknown, VersError> {
-  return Schedule.exponential(retryBase, 2).pipe(
-    Schedule.jittered,
-    Schedule.intersect(Schedule.recurs(retryAttempts - 1)),
-    Schedule.intersect(Schedule.identity<VersError>()),
-    Schedule.whileInput(retryable),
-    Schedule.modifyDelay(([, e], delay) =>
-      e._tag === "VersRateLimited" ? Duration.max(delay, Duration.millis(e.retryAfterMs)) : delay
-    )
+/**
+ * The retry policy of idempotent calls (GET, DELETE, PATCH): jittered exponential backoff from
+ * {@link retryBase}, {@link retryAttempts} attempts in all, only while the failure is
+ * {@link isTransient} or {@link isCutOff}; a 429 waits at least its `retryAfterMs`.
+ */
+export const idempotentRetry: Schedule.Schedule<unknown, VersError> = Schedule.exponential(retryBase, 2).pipe(
+  Schedule.jittered,
+  Schedule.intersect(Schedule.recurs(retryAttempts - 1)),
+  Schedule.intersect(Schedule.identity<VersError>()),
+  Schedule.whileInput((e: VersError) => isTransient(e) || isCutOff(e)),
+  Schedule.modifyDelay(([, e], delay) =>
+    e._tag === "VersRateLimited" ? Duration.max(delay, Duration.millis(e.retryAfterMs)) : delay
   )
-}
+)
 
 /** The server's wait from `retry-after-ms` (ms) or `retry-after` (seconds or an HTTP date), ms. */
 export const retryAfterMs = (headers: Readonly<Record<string, string | undefined>>, nowMs: number): number => {
@@ -130,12 +131,15 @@ export interface Call extends CallInfo {
   /** Path under the base URL, starting with `/` (ids already URL-encoded). */
   readonly path: string
   readonly query?: Readonly<Record<string, string | undefined>> | undefined
-  /** A JSON body, already in wire (encoded) form. */
-  readonly body?: unknown
+  /** The JSON body: its wire form, encoded by a Schema (a value the Schema refuses is never sent). */
+  readonly body?: Effect.Effect<unknown, ParseResult.ParseError> | undefined
 }
 
-/** Sends one call (no retries) and gives the 2xx body text. */
-export const send = (client: HttpClient.HttpClient, config: VersConfigShape, call: Call): Effect.Effect<string, VersError> =>
+/**
+ * Sends one call (no retries) and decodes its 2xx body with `schema` (without one, the body is
+ * ignored: calls whose answer is empty).
+ */
+export const send = <A = void, I = unknown>(client: HttpClient.HttpClient, config: VersConfigShape, call: Call, schema?: Schema.Schema<A, I>): Effect.Effect<A, VersError> =>
   Effect.gen(function* () {
     const key = yield* config.apiKey.pipe(
       Effect.mapError((e) => new VersAuthError({ operation: call.operation, ...(call.vmId === undefined ? {} : { vmId: call.vmId }), message: e.message.replace(/^No Vers API key is set/, `Vers ${call.operation} needs an API key, but none is set`) }))
@@ -148,14 +152,21 @@ export const send = (client: HttpClient.HttpClient, config: VersConfigShape, cal
     for (const [name, value] of Object.entries(call.query ?? {})) {
       if (value !== undefined) request = HttpClientRequest.setUrlParam(request, name, value)
     }
-    if (call.body !== undefined) request = HttpClientRequest.bodyUnsafeJson(request, call.body)
+    if (call.body !== undefined) {
+      const json = yield* call.body.pipe(
+        Effect.mapError((e) => new VmConflict({ ...ids, message: VersMessages.invalid(call.operation, describeParseError(e), call.vmId) }))
+      )
+      request = HttpClientRequest.bodyUnsafeJson(request, json)
+    }
     const response: HttpClientResponse.HttpClientResponse = yield* client.execute(request).pipe(
       Effect.mapError((e) => new VersUnavailable({ ...ids, message: VersMessages.unavailable(call.operation, connectionProblem(e, Redacted.value(key)), call.vmId) }))
     )
     const text = yield* response.text.pipe(
       Effect.mapError(() => new VersUnavailable({ ...ids, status: response.status, message: VersMessages.unavailable(call.operation, "the connection broke while reading the answer", call.vmId) }))
     )
-    if (response.status >= 200 && response.status < 300) return text
+    if (response.status >= 200 && response.status < 300) {
+      return schema === undefined ? (undefined as A) : yield* decodeBody(call, schema, Redacted.value(key))(text)
+    }
     const now = yield* Clock.currentTimeMillis
     return yield* Effect.fail(statusError(call, response.status, text, response.headers, Redacted.value(key), now))
   }).pipe(
@@ -172,33 +183,26 @@ const connectionProblem = (e: { readonly reason: string; readonly cause?: unknow
   return shorten(scrub(`connection failed${cause === undefined || cause === "" ? "" : ` (${cause})`}`, key))
 }
 
-const decodeError = (info: CallInfo, problem: string) =>
-  new VersDecodeError({ operation: info.operation, ...(info.vmId === undefined ? {} : { vmId: info.vmId }), message: VersMessages.decode(info.operation, problem, info.vmId) })
-
-/** Parses a 2xx body as JSON; a body that is not JSON → `VersDecodeError` ("not JSON (…)"). */
-export const parseJson = (info: CallInfo) => (text: string): Effect.Effect<unknown, VersDecodeError> =>
-  Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => decodeError(info, `not JSON (${jsonProblem(e)})`) })
-
-/** Decodes parsed JSON with `schema`; a shape the document does not allow → `VersDecodeError` (one sentence naming the field). */
-export const decodeJson = <A, I>(info: CallInfo, schema: Schema.Schema<A, I>) => (json: unknown): Effect.Effect<A, VersDecodeError> =>
-  Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((e) => decodeError(info, describeParseError(e, json))))
-
-/** Decodes a 2xx body with `schema`; malformed JSON or a shape the document does not allow → `VersDecodeError` (one sentence). */
-export const decodeBody = <A, I>(info: CallInfo, schema: Schema.Schema<A, I>) => (text: string): Effect.Effect<A, VersDecodeError> =>
-  Effect.flatMap(parseJson(info)(text), decodeJson(info, schema))
+/**
+ * Decodes a 2xx body with `schema`; malformed JSON or a shape the document does not allow →
+ * `VersDecodeError` (one sentence; a quoted value has `key` cut out).
+ */
+export const decodeBody = <A, I>(info: CallInfo, schema: Schema.Schema<A, I>, key: string) => (text: string): Effect.Effect<A, VersDecodeError> => {
+  const fail = (problem: string) =>
+    new VersDecodeError({ operation: info.operation, ...(info.vmId === undefined ? {} : { vmId: info.vmId }), message: VersMessages.decode(info.operation, scrub(problem, key), info.vmId) })
+  const cutOff = (e: unknown) => {
+    const error = fail(`not JSON (${jsonProblem(e)})`)
+    Object.defineProperty(error, cutOffMark, { value: true })
+    return error
+  }
+  return Effect.try({ try: () => JSON.parse(text) as unknown, catch: cutOff }).pipe(
+    Effect.flatMap((json) => Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((e) => fail(describeParseError(e, json)))))
+  )
+}
 
 /** An idempotent call: {@link send} retried by {@link idempotentRetry}. */
-export const sendIdempotent = (client: HttpClient.HttpClient, config: VersConfigShape, call: Call): Effect.Effect<string, VersError> =>
-  Effect.retry(send(client, config, call), idempotentRetry)
-
-/**
- * An idempotent call answered with JSON: {@link send} and {@link parseJson} retried together by
- * {@link idempotentJsonRetry} (a truncated answer is asked for again), then decoded with `schema`.
- */
-export const sendIdempotentDecoded = <A, I>(client: HttpClient.HttpClient, config: VersConfigShape, call: Call, schema: Schema.Schema<A, I>): Effect.Effect<A, VersError> =>
-  Effect.retry(send(client, config, call).pipe(Effect.flatMap((text) => parseJson(call)(text))), idempotentJsonRetry).pipe(
-    Effect.flatMap((json) => decodeJson(call, schema)(json))
-  )
+export const sendIdempotent = <A = void, I = unknown>(client: HttpClient.HttpClient, config: VersConfigShape, call: Call, schema?: Schema.Schema<A, I>): Effect.Effect<A, VersError> =>
+  Effect.retry(send(client, config, call, schema), idempotentRetry)
 
 /** A path segment (a VM id) URL-encoded. */
 export const segment = (id: string): string => encodeURIComponent(id)

@@ -19,7 +19,7 @@
 import { Array as Arr, Duration, Effect, Option, Order, Random } from "effect"
 import { randomUUID } from "node:crypto"
 import { type Labels, requestLabel, type RestoreSource, type Vm, type VmId } from "../../domain/Vers.js"
-import { type VersError, VersMessages, VmConflict } from "../../domain/VersErrors.js"
+import { type VersError, VmConflict } from "../../domain/VersErrors.js"
 import { maxRetryAfterMs } from "./Http.js"
 
 /** Attempts in all of one create (the first plus re-creates after reconciling found nothing). */
@@ -35,6 +35,12 @@ const reconcileDelay = (n: number): Effect.Effect<Duration.Duration> =>
 /** Whether a create's failure leaves it unknown whether the VM exists. */
 export const isAmbiguous = (e: VersError): boolean =>
   e._tag === "VersUnavailable" || e._tag === "VersTimeout" || e._tag === "VersDecodeError"
+
+/** A create's outcome: the VM, and whether it was adopted after an ambiguous failure (not answered by the create itself). */
+export interface Created {
+  readonly vmId: VmId
+  readonly adopted: boolean
+}
 
 /** A fresh request id for one create call. */
 export const newRequestId = (): string => randomUUID()
@@ -62,7 +68,7 @@ const lookup = (find: Effect.Effect<Option.Option<VmId>, VersError>, last: VersE
 const reconciled = (
   attempt: Effect.Effect<VmId, VersError>,
   find: Effect.Effect<Option.Option<VmId>, VersError>
-): Effect.Effect<VmId, VersError> =>
+): Effect.Effect<Created, VersError> =>
   Effect.gen(function* () {
     let last: VersError | undefined
     for (let n = 0; n < createAttempts; n++) {
@@ -71,11 +77,11 @@ const reconciled = (
         yield* Effect.sleep(last._tag === "VersRateLimited" ? Duration.max(delay, Duration.millis(last.retryAfterMs)) : delay)
         if (isAmbiguous(last)) {
           const found = yield* lookup(find, last)
-          if (Option.isSome(found)) return found.value
+          if (Option.isSome(found)) return { vmId: found.value, adopted: true }
         }
       }
       const result = yield* Effect.either(attempt)
-      if (result._tag === "Right") return result.right
+      if (result._tag === "Right") return { vmId: result.right, adopted: false }
       const e = result.left
       const retryable = isAmbiguous(e) || (e._tag === "VersRateLimited" && e.retryAfterMs <= maxRetryAfterMs)
       if (!retryable) return yield* Effect.fail(e)
@@ -84,7 +90,7 @@ const reconciled = (
     // Spent: one last look, so a VM created by the final attempt is not leaked.
     if (last !== undefined && isAmbiguous(last)) {
       const found = yield* lookup(find, last)
-      if (Option.isSome(found)) return found.value
+      if (Option.isSome(found)) return { vmId: found.value, adopted: true }
     }
     return yield* Effect.fail(last!)
   })
@@ -98,7 +104,7 @@ export const createReconciled = (
   deps: ReconcileDeps,
   labels: Labels,
   create: (labels: Labels) => Effect.Effect<VmId, VersError>
-): Effect.Effect<VmId, VersError> => {
+): Effect.Effect<Created, VersError> => {
   const id = newRequestId()
   const labelled = { ...labels, [requestLabel]: id }
   const find = Effect.gen(function* () {
@@ -142,12 +148,12 @@ export const restoreReconciled = (
       if (candidates.length > 1) {
         return yield* new VmConflict({
           operation: "restore",
-          message: `${VersMessages.conflict("restore", 409, undefined)}: ${candidates.length} new VMs could be this restore's, so none was adopted`
+          message: `Vers restore failed ambiguously and ${candidates.length} new VMs could be its own, so none was adopted`
         })
       }
       return Option.fromNullable(candidates[0])
     })
-    const vmId = yield* reconciled(restoreOnce, find)
+    const { vmId } = yield* reconciled(restoreOnce, find)
     // An unlabelled VM would escape the run's ownership: if labelling fails, give the VM back.
     yield* label(vmId, { ...labels, [requestLabel]: newRequestId() }).pipe(
       Effect.tapError(() => deps.delete(vmId).pipe(Effect.ignore))
