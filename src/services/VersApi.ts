@@ -6,8 +6,9 @@
  * `domain/Vers.ts`, and fails with one of the `VersError`s of `domain/VersErrors.ts`.
  *
  * Retries: reads and idempotent writes (GET, DELETE, PATCH) retry transient failures (5xx,
- * 429 after its `retry-after-ms` / `retry-after`, timeouts, connection errors) with jittered
- * exponential backoff, 3 attempts in all. Creates never retry blindly: `createRoot` labels the
+ * 429 after its `retry-after-ms` / `retry-after`, timeouts, connection errors, an answer that
+ * is not JSON at all) with jittered exponential backoff, 3 attempts in all; a well-formed
+ * answer of the wrong shape is a `VersDecodeError` at once. Creates never retry blindly: `createRoot` labels the
  * VM with a unique request id and, after an ambiguous failure, adopts the VM carrying that
  * label or creates again (bounded); `restore` reconciles by listing (docs/vers.md "API
  * client"); `branch` and `commit` are not retried.
@@ -93,7 +94,11 @@ export interface VersApiShape {
    * @fails VmNotFound when the commit does not exist, else VersError
    */
   readonly restore: (source: RestoreSource, options?: RestoreOptions) => Effect.Effect<VmId, VersError>
-  /** `PATCH /vm/{id}/state`: pause or resume. @fails VmNotFound, VmConflict, VersError */
+  /**
+   * `PATCH /vm/{id}/state`: pause or resume. Vers refuses (400) a change to the state the VM is
+   * in; a retry refused so after an ambiguous attempt succeeds when the VM is in the requested state.
+   * @fails VmNotFound, VmConflict, VersError
+   */
   readonly setState: (vmId: VmId, state: VmTargetState) => Effect.Effect<void, VersError>
   /** `GET /vm/{id}/ssh_key`: the VM's SSH port and private key (`Redacted`). @fails VmNotFound, VersError */
   readonly sshKey: (vmId: VmId) => Effect.Effect<SshKey, VersError>
@@ -112,7 +117,10 @@ export interface VersApiShape {
 export class VersApi extends Context.Tag("troupe/VersApi")<VersApi, VersApiShape>() {
   /**
    * The client over an `HttpClient` (live: `NodeHttpClient.layerUndici` or
-   * `FetchHttpClient.layer`; tests: an in-memory one) and `VersConfig`.
+   * `FetchHttpClient.layer`; tests: an in-memory one) and `VersConfig`. Each operation runs in
+   * an interruptible fiber of the layer's scope, so its timeouts fire even when the caller is
+   * uninterruptible (the acquire or release of a VM held as a scoped resource); such a caller
+   * waits for the operation to end, an interruptible one interrupts it.
    */
-  static readonly layer: Layer.Layer<VersApi, never, HttpClient.HttpClient | VersConfig> = Layer.effect(VersApi, make)
+  static readonly layer: Layer.Layer<VersApi, never, HttpClient.HttpClient | VersConfig> = Layer.scoped(VersApi, make)
 }

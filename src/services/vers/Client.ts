@@ -4,7 +4,7 @@
  * boot waiting.
  */
 import { HttpClient } from "@effect/platform"
-import { Duration, Effect, Option, Schedule, Schema } from "effect"
+import { Duration, Effect, Fiber, Option, Schedule, Schema, type Scope } from "effect"
 import {
   BranchResponse,
   CommitRequest,
@@ -37,7 +37,7 @@ export const bootBudget = Duration.seconds(120)
 
 const flag = (b: boolean | undefined): string | undefined => (b === true ? "true" : undefined)
 
-/** The client over `HttpClient` and `VersConfig`. */
+/** The client over `HttpClient` and `VersConfig`; its operations run in fibers of the layer's scope (see {@link unmasked}). */
 export const make = Effect.gen(function* () {
   const client = yield* HttpClient.HttpClient
   const config = yield* VersConfig
@@ -173,13 +173,20 @@ export const make = Effect.gen(function* () {
   })
 
   const setState = Effect.fn("VersApi.setState")(function* (vmId: VmId, state: "Paused" | "Running") {
-    yield* sendIdempotent(client, config, {
-      operation: "setState",
-      vmId,
-      method: "PATCH",
-      path: `/vm/${segment(vmId)}/state`,
-      body: encode(SetStateRequest, { state })
-    })
+    let attempts = 0
+    const call: Call = { operation: "setState", vmId, method: "PATCH", path: `/vm/${segment(vmId)}/state`, body: encode(SetStateRequest, { state }) }
+    const target = state === "Paused" ? "paused" : "running"
+    // Vers refuses (400) to pause a paused VM: a retry refused after an ambiguous first attempt
+    // is a success when the VM is in the requested state now (the first attempt changed it).
+    const once = Effect.suspend(() => {
+      attempts++
+      return send(client, config, call)
+    }).pipe(
+      Effect.catchTag("VmConflict", (e) =>
+        attempts > 1 ? status(vmId).pipe(Effect.flatMap((vm) => (vm.state === target ? Effect.void : Effect.fail(e)))) : Effect.fail(e)
+      )
+    )
+    yield* Effect.retry(once, idempotentRetry)
   })
 
   const sshKey = Effect.fn("VersApi.sshKey")(function* (vmId: VmId) {
@@ -196,22 +203,43 @@ export const make = Effect.gen(function* () {
     })
   })
 
+  const scope = yield* Effect.scope
+  const own = <Args extends ReadonlyArray<any>, A, E>(operation: (...args: Args) => Effect.Effect<A, E>) => (...args: Args) => unmasked(scope, operation(...args))
+
   return {
-    list,
-    status,
-    metadata,
-    createRoot,
-    delete: delete_,
-    branch,
-    commit,
-    restore,
-    setState,
-    sshKey,
-    resizeDisk,
-    label,
-    waitRunning
+    list: own(list),
+    status: own(status),
+    metadata: own(metadata),
+    createRoot: own(createRoot),
+    delete: own(delete_),
+    branch: own(branch),
+    commit: own(commit),
+    restore: own(restore),
+    setState: own(setState),
+    sshKey: own(sshKey),
+    resizeDisk: own(resizeDisk),
+    label: own(label),
+    waitRunning: own(waitRunning)
   } satisfies VersApiShape
 })
+
+/**
+ * Runs one operation in a fiber of the client's `scope` that is interruptible, and joins it.
+ *
+ * Why: a call's timeouts (per request, the boot budget) work by interrupting the request, and
+ * a fiber started in an uninterruptible region — the acquire of a VM held as a scoped resource,
+ * a finalizer deleting one — inherits that mask, so a hung request would hold its caller
+ * forever. Here the operation always runs interruptible, bounded by its own timeouts. An
+ * interruptible caller that is interrupted interrupts the operation (as before); an
+ * uninterruptible one waits for it to finish, which its timeouts bound, and is never cut off
+ * half-way (a create interrupted there could leave a VM nobody owns).
+ */
+const unmasked = <A, E>(scope: Scope.Scope, operation: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.forkIn(Effect.interruptible(operation), scope), (fiber) =>
+      restore(Fiber.join(fiber)).pipe(Effect.onInterrupt(() => Fiber.interrupt(fiber)))
+    )
+  )
 
 /** `{a: 1, b: undefined}` → `{a: 1}` (exact optional properties). */
 const definedOnly = <T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } =>

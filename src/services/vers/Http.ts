@@ -38,15 +38,29 @@ export const isTransient = (e: VersError): boolean =>
   e._tag === "VersUnavailable" || e._tag === "VersTimeout" || (e._tag === "VersRateLimited" && e.retryAfterMs <= maxRetryAfterMs)
 
 /**
+ * Marks the `VersDecodeError` of an answer that was not JSON at all (see {@link isCutOff}): a
+ * hidden symbol property, so the error's schema shape stays as it is (and it survives the proxy
+ * Effect wraps a failure in to attach its span).
+ */
+const cutOffMark: unique symbol = Symbol.for("troupe/VersApi/cutOff")
+
+/**
+ * Whether a failure is a 2xx answer that is not JSON at all (cut off, garbled by a proxy): the
+ * same request may well get a whole answer next time, unlike a well-formed answer of the wrong
+ * shape, which would not change.
+ */
+export const isCutOff = (e: VersError): boolean => e._tag === "VersDecodeError" && (e as { readonly [cutOffMark]?: true })[cutOffMark] === true
+
+/**
  * The retry policy of idempotent calls (GET, DELETE, PATCH): jittered exponential backoff from
  * {@link retryBase}, {@link retryAttempts} attempts in all, only while the failure is
- * {@link isTransient}; a 429 waits at least its `retryAfterMs`.
+ * {@link isTransient} or {@link isCutOff}; a 429 waits at least its `retryAfterMs`.
  */
 export const idempotentRetry: Schedule.Schedule<unknown, VersError> = Schedule.exponential(retryBase, 2).pipe(
   Schedule.jittered,
   Schedule.intersect(Schedule.recurs(retryAttempts - 1)),
   Schedule.intersect(Schedule.identity<VersError>()),
-  Schedule.whileInput(isTransient),
+  Schedule.whileInput((e: VersError) => isTransient(e) || isCutOff(e)),
   Schedule.modifyDelay(([, e], delay) =>
     e._tag === "VersRateLimited" ? Duration.max(delay, Duration.millis(e.retryAfterMs)) : delay
   )
@@ -176,7 +190,12 @@ const connectionProblem = (e: { readonly reason: string; readonly cause?: unknow
 export const decodeBody = <A, I>(info: CallInfo, schema: Schema.Schema<A, I>, key: string) => (text: string): Effect.Effect<A, VersDecodeError> => {
   const fail = (problem: string) =>
     new VersDecodeError({ operation: info.operation, ...(info.vmId === undefined ? {} : { vmId: info.vmId }), message: VersMessages.decode(info.operation, scrub(problem, key), info.vmId) })
-  return Effect.try({ try: () => JSON.parse(text) as unknown, catch: (e) => fail(`not JSON (${jsonProblem(e)})`) }).pipe(
+  const cutOff = (e: unknown) => {
+    const error = fail(`not JSON (${jsonProblem(e)})`)
+    Object.defineProperty(error, cutOffMark, { value: true })
+    return error
+  }
+  return Effect.try({ try: () => JSON.parse(text) as unknown, catch: cutOff }).pipe(
     Effect.flatMap((json) => Schema.decodeUnknown(schema)(json).pipe(Effect.mapError((e) => fail(describeParseError(e, json)))))
   )
 }
