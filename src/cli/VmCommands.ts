@@ -17,7 +17,7 @@ import { callerOptions, connect, type Identity, print, printJson, withExamples }
 /** A VM command's failure: the error's sentence plus what to do (one line). */
 export class VmCommandError extends Data.TaggedError("VmCommandError")<{ readonly message: string }> {}
 
-const restartHint = "the troupe daemon reads VERS_API_KEY and VERS_BASE_URL from the environment it started in or from ~/.vers: export them, run troupe daemon stop, and retry"
+const restartHint = "each troupe vm command sends its VERS_API_KEY and VERS_BASE_URL to the daemon, which otherwise uses its own environment or ~/.vers: export them and retry"
 
 /** The sentence of a VM error with a hint of what to do next. */
 export const withHint = (e: VmsError): VmCommandError => {
@@ -26,7 +26,7 @@ export const withHint = (e: VmsError): VmCommandError => {
       case "VmNotFound":
         return "list VMs with: troupe vm ls"
       case "VersAuthError":
-        return e.status === undefined ? restartHint : "check VERS_API_KEY (the daemon's environment or ~/.vers)"
+        return e.status === undefined ? restartHint : "check VERS_API_KEY (this shell's, else the daemon's environment or ~/.vers)"
       case "VersUnavailable":
       case "VersTimeout":
       case "VersRateLimited":

@@ -11,7 +11,7 @@ import * as Socket from "@effect/platform/Socket"
 import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 import { RpcClient, RpcSerialization } from "@effect/rpc"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
-import { Cause, Effect, Layer, Schedule, Stream } from "effect"
+import { Cause, Config as EffectConfig, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs"
 import { createConnection } from "node:net"
@@ -173,6 +173,19 @@ export const makeRemote = (options: ClientOptions = {}) =>
       ? { [headers.token]: options.token }
       : { [headers.session]: session, ...(options.all === true ? { [headers.all]: "1" } : {}) }
     const call = { headers: h } as const
+    // VM requests also carry this process's own Vers settings, which the daemon uses for them
+    // (a daemon started before they were exported, or a rotated key, needs no restart).
+    const vers = yield* EffectConfig.all({
+      baseUrl: EffectConfig.option(EffectConfig.nonEmptyString("VERS_BASE_URL")),
+      apiKey: EffectConfig.option(EffectConfig.nonEmptyString("VERS_API_KEY"))
+    }).pipe(Effect.orElseSucceed(() => ({ baseUrl: Option.none<string>(), apiKey: Option.none<string>() })))
+    const vmCall = {
+      headers: {
+        ...h,
+        ...Option.match(vers.baseUrl, { onNone: () => ({}), onSome: (v) => ({ [headers.versBaseUrl]: v }) }),
+        ...Option.match(vers.apiKey, { onNone: () => ({}), onSome: (v) => ({ [headers.versApiKey]: v }) })
+      }
+    } as const
     const eff = <A, E extends { readonly _tag: string } = ActorsError>(e: Effect.Effect<A, E | RpcClientError>): Effect.Effect<A, Exclude<E, RpcClientError> | ActorsError> =>
       Effect.catchIf(e, (err): err is RpcClientError => err._tag === "RpcClientError", (err) => Effect.fail(unavailable(err))).pipe(
         Effect.catchAllCause((cause) => {
@@ -210,12 +223,12 @@ export const makeRemote = (options: ClientOptions = {}) =>
       roomTail: (room, o) => str(client.RoomTail({ room, after_seq: o?.afterSeq, follow: o?.follow ?? false }, call))
     }
     const vms: VmsClient = {
-      list: (o) => eff(client.VmList({ owned: o?.owned ?? false }, call)),
-      create: (req) => eff(client.VmCreate({ how: req.how, run: req.run, keep: req.keep ?? false, wait: req.wait ?? true }, call)),
-      delete: (vmId) => eff(client.VmDelete({ vm_id: vmId }, call)),
-      commit: (vmId, o) => eff(client.VmCommit({ vm_id: vmId, keep_paused: o?.keepPaused ?? false }, call)),
-      setState: (vmId, state) => eff(client.VmSetState({ vm_id: vmId, state }, call)),
-      status: (vmId) => eff(client.VmStatus({ vm_id: vmId }, call))
+      list: (o) => eff(client.VmList({ owned: o?.owned ?? false }, vmCall)),
+      create: (req) => eff(client.VmCreate({ how: req.how, run: req.run, keep: req.keep ?? false, wait: req.wait ?? true }, vmCall)),
+      delete: (vmId) => eff(client.VmDelete({ vm_id: vmId }, vmCall)),
+      commit: (vmId, o) => eff(client.VmCommit({ vm_id: vmId, keep_paused: o?.keepPaused ?? false }, vmCall)),
+      setState: (vmId, state) => eff(client.VmSetState({ vm_id: vmId, state }, vmCall)),
+      status: (vmId) => eff(client.VmStatus({ vm_id: vmId }, vmCall))
     }
     return {
       actors: shape,

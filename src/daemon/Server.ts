@@ -8,11 +8,11 @@
  * pi-actors had no daemon: each detached run was its own Node process. One owner is what
  * lets troupe kill, reap and account for every process (SPEC-adapters §1).
  */
-import { FileSystem } from "@effect/platform"
+import { FileSystem, type Headers } from "@effect/platform"
 import * as SocketServer from "@effect/platform/SocketServer"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { RpcSerialization, RpcServer } from "@effect/rpc"
-import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Ref, Schedule, Schema, Stream } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Redacted, Ref, Schedule, Schema, Stream } from "effect"
 import { ActorsError, isTerminal, SessionId } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import * as Runtime from "../layers/Runtime.js"
@@ -20,6 +20,7 @@ import { Inspector } from "../services/Inspector.js"
 import { Router } from "../services/Router.js"
 import { Supervisor } from "../services/Supervisor.js"
 import { Vms, type VmHow } from "../services/Vms.js"
+import { VersCallerSettings } from "../services/VersConfig.js"
 import type { VmCreateHow } from "../domain/Vms.js"
 import { version } from "../version.js"
 import { Authentication, CurrentCaller, DaemonStatus, headers, TroupeRpcs } from "../domain/Protocol.js"
@@ -39,6 +40,21 @@ export interface DaemonOptions {
 }
 
 const decodeSession = Schema.decodeUnknownOption(SessionId)
+
+/**
+ * Runs a VM request with the caller's own Vers settings when its client sent them (headers
+ * `x-troupe-vers-base-url`, `x-troupe-vers-api-key`; see `VersCallerSettings`), else with the
+ * daemon's.
+ */
+const asCaller = <A, E, R>(h: Headers.Headers, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  const baseUrl = h[headers.versBaseUrl]
+  const apiKey = h[headers.versApiKey]
+  if (baseUrl === undefined && apiKey === undefined) return effect
+  return Effect.provideService(effect, VersCallerSettings, {
+    baseUrl: baseUrl === undefined || baseUrl === "" ? undefined : baseUrl,
+    apiKey: apiKey === undefined || apiKey === "" ? undefined : Redacted.make(apiKey)
+  })
+}
 
 const vmHowOf = (how: VmCreateHow): VmHow =>
   how._tag === "root"
@@ -155,8 +171,8 @@ export const runDaemon = (options: DaemonOptions = {}) =>
             InboxSettle: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => router.inboxSettle(caller, req.address, req.id, { error: req.error }))),
             RoomTail: (req) =>
               trackedStream(activity, Stream.unwrap(Effect.map(CurrentCaller, (caller) => router.roomTail(caller, req.room, { afterSeq: req.after_seq, follow: req.follow })))),
-            VmList: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.list(caller, { owned: req.owned }))),
-            VmCreate: (req) =>
+            VmList: (req, { headers: h }) => asCaller(h, tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.list(caller, { owned: req.owned })))),
+            VmCreate: (req, { headers: h }) => asCaller(h,
               tracked(
                 activity,
                 Effect.flatMap(CurrentCaller, (caller) => {
@@ -172,11 +188,11 @@ export const runDaemon = (options: DaemonOptions = {}) =>
                     return vms.hold({ session: run.info.owner, run: run.info.id, keep: req.keep }, how, supervisor.wait(owner, run.info.id), { wait: req.wait })
                   })
                 })
-              ),
-            VmDelete: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => Effect.map(vms.delete(caller, req.vm_id), (r) => r ?? null))),
-            VmCommit: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.commit(caller, req.vm_id, { keepPaused: req.keep_paused }))),
-            VmSetState: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.setState(caller, req.vm_id, req.state))),
-            VmStatus: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.status(caller, req.vm_id))),
+              )),
+            VmDelete: (req, { headers: h }) => asCaller(h, tracked(activity, Effect.flatMap(CurrentCaller, (caller) => Effect.map(vms.delete(caller, req.vm_id), (r) => r ?? null)))),
+            VmCommit: (req, { headers: h }) => asCaller(h, tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.commit(caller, req.vm_id, { keepPaused: req.keep_paused })))),
+            VmSetState: (req, { headers: h }) => asCaller(h, tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.setState(caller, req.vm_id, req.state)))),
+            VmStatus: (req, { headers: h }) => asCaller(h, tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.status(caller, req.vm_id)))),
             Status: () =>
               Effect.map(supervisor.activeCount, (active) =>
                 new DaemonStatus({ pid: process.pid, version, home: c.home, socket: paths.socket, started_at: startedAt, active_runs: active, reaped_at_start: reaped })

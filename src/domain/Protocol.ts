@@ -22,7 +22,10 @@ import { ActorsError, type Caller, ControlResult, ControlType, RunInfo, RunOutco
 export const headers = {
   session: "x-troupe-session",
   token: "x-troupe-token",
-  all: "x-troupe-all"
+  all: "x-troupe-all",
+  /** On VM requests: the caller's `VERS_BASE_URL` and `VERS_API_KEY` (see `VersCallerSettings`). */
+  versBaseUrl: "x-troupe-vers-base-url",
+  versApiKey: "x-troupe-vers-api-key"
 } as const
 
 /** The caller of the current request (server side). */

@@ -19,6 +19,17 @@ export const defaultSshPort = 443
 /** The default timeout of one Vers API call, ms. */
 export const defaultRequestTimeoutMs = 60_000
 
+/**
+ * The Vers settings of whoever made the current request (a `troupe vm` command's or a Pi
+ * session's own `VERS_BASE_URL` / `VERS_API_KEY`, sent over the daemon's 0600 socket): used
+ * instead of the daemon's for that request and for what it starts (a run-owned VM's deletion),
+ * so a daemon started before the variables were exported, or a rotated key, needs no restart.
+ * Empty by default: the daemon's own configuration applies.
+ */
+export class VersCallerSettings extends Context.Reference<VersCallerSettings>()("troupe/VersCallerSettings", {
+  defaultValue: (): { readonly baseUrl?: string | undefined; readonly apiKey?: Redacted.Redacted<string> | undefined } => ({})
+}) {}
+
 export interface VersConfigShape {
   /** API base URL including `/api/v1`, without a trailing slash (`VERS_BASE_URL`). */
   readonly baseUrl: string

@@ -66,6 +66,26 @@ afterAll(async () => {
 })
 
 describe("troupe vm", () => {
+  it("a daemon started before VERS_* were exported serves the README flow with the caller's settings", async () => {
+    const env = environment({ VERS_BASE_URL: fleet.baseUrl, VERS_API_KEY: fleet.apiKey })
+    const { VERS_BASE_URL: _url, VERS_API_KEY: _key, ...bare } = env
+    // The daemon knows no Vers settings (HOME has no ~/.vers either)…
+    expect((await troupeBin(["daemon", "start"], { env: bare })).code).toBe(0)
+    const refused = await troupeBin(["vm", "ls"], { env: bare })
+    expect(refused.code).not.toBe(0)
+    // …yet every VM command run with them exported works, each carrying them to the daemon.
+    const created = fleet.ledger.created().length
+    const r = await run("bash", ["-c", `set -euo pipefail\n${readmeFlow()}`], { env, timeout: 120_000 })
+    expect(r.stderr).toBe("")
+    expect(r.code).toBe(0)
+    expect(r.stdout.trim().split("\n").at(-1)).toBe("no VMs")
+    expect(fleet.ledger.created().length).toBeGreaterThanOrEqual(created + 3)
+    expect(fleet.ledger.live()).toEqual([])
+    for (const file of readdirSync(env.TROUPE_HOME!).filter((f) => f === "daemon.log" || f.startsWith("troupe.db"))) {
+      expect(readFileSync(join(env.TROUPE_HOME!, file)).includes(fleet.apiKey), file).toBe(false)
+    }
+  })
+
   it("the README flow, verbatim: create, branch, commit, restore, pause, resume, ls --owned, delete — and vm ls ends empty", async () => {
     const env = environment({ VERS_BASE_URL: fleet.baseUrl, VERS_API_KEY: fleet.apiKey })
     const flow = readmeFlow()
@@ -122,7 +142,7 @@ describe("troupe vm", () => {
     const r = await troupeBin(["vm", "ls"], { env })
     expect(r.code).toBe(1)
     expect(r.stderr.split("\n")).toHaveLength(2)
-    expect(r.stderr).toMatch(/^error: Vers list needs an API key, but none is set: set VERS_API_KEY, or put .* in ~\/\.vers\/keys\.json, or versApiKey in ~\/\.vers\/config\.json \(the troupe daemon reads VERS_API_KEY and VERS_BASE_URL from the environment it started in or from ~\/\.vers: export them, run troupe daemon stop, and retry\)\n$/)
+    expect(r.stderr).toMatch(/^error: Vers list needs an API key, but none is set: set VERS_API_KEY, or put .* in ~\/\.vers\/keys\.json, or versApiKey in ~\/\.vers\/config\.json \(each troupe vm command sends its VERS_API_KEY and VERS_BASE_URL to the daemon, which otherwise uses its own environment or ~\/\.vers: export them and retry\)\n$/)
     expect(r.stderr).not.toContain(fleet.apiKey)
     // The daemon is up and serves everything else.
     expect((await troupeBin(["ps"], { env })).stdout).toBe("no runs\n")
@@ -133,10 +153,15 @@ describe("troupe vm", () => {
   it("a malformed Vers variable does not stop the daemon: VM commands fail with its sentence", async () => {
     const env = environment({ VERS_BASE_URL: fleet.baseUrl, VERS_API_KEY: fleet.apiKey, VERS_SSH_PORT: "x" })
     expect((await troupeBin(["ps"], { env })).stdout).toBe("no runs\n")
-    const r = await troupeBin(["vm", "ls"], { env })
+    // A VM command that brings no Vers settings of its own meets the daemon's sentence…
+    const { VERS_BASE_URL: _url, VERS_API_KEY: _key, ...bare } = env
+    const r = await troupeBin(["vm", "ls"], { env: bare })
     expect(r.code).toBe(1)
     expect(r.stderr).toMatch(/^error: The Vers configuration is invalid: VERS_SSH_PORT must be an integer from 1 to 65535, not "x" \(/)
     expect(r.stderr).not.toContain(fleet.apiKey)
+    // …one that brings them is served with them.
+    const ok = await troupeBin(["vm", "ls"], { env })
+    expect(ok.code, ok.stderr).toBe(0)
   })
 
   it.runIf(existsSync("/usr/bin/script"))("on a terminal, a progress line shows while the VM boots and is cleared", async () => {

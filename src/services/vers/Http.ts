@@ -22,7 +22,7 @@ import {
   VmConflict,
   VmNotFound
 } from "../../domain/VersErrors.js"
-import type { VersConfigShape } from "../VersConfig.js"
+import { VersCallerSettings, type VersConfigShape } from "../VersConfig.js"
 
 /** The first retry of an idempotent call waits about this long (jittered), then doubles. */
 export const retryBase = Duration.millis(250)
@@ -141,11 +141,12 @@ export interface Call extends CallInfo {
  */
 export const send = <A = void, I = unknown>(client: HttpClient.HttpClient, config: VersConfigShape, call: Call, schema?: Schema.Schema<A, I>): Effect.Effect<A, VersError> =>
   Effect.gen(function* () {
-    const key = yield* config.apiKey.pipe(
+    const caller = yield* VersCallerSettings
+    const key = caller.apiKey !== undefined ? caller.apiKey : yield* config.apiKey.pipe(
       Effect.mapError((e) => new VersAuthError({ operation: call.operation, ...(call.vmId === undefined ? {} : { vmId: call.vmId }), message: e.message.replace(/^No Vers API key is set/, `Vers ${call.operation} needs an API key, but none is set`) }))
     )
     const ids = call.vmId === undefined ? { operation: call.operation } : { operation: call.operation, vmId: call.vmId }
-    let request = HttpClientRequest.make(call.method)(`${config.baseUrl}${call.path}`).pipe(
+    let request = HttpClientRequest.make(call.method)(`${caller.baseUrl ?? config.baseUrl}${call.path}`).pipe(
       HttpClientRequest.bearerToken(key),
       HttpClientRequest.acceptJson
     )
