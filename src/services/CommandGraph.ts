@@ -32,7 +32,8 @@ import { strictParse, TemplateError, TemplateInput } from "../domain/Template.js
 import * as Text from "../domain/TemplateText.js"
 import { Hosts } from "./Hosts.js"
 import { type LogBudget, runLeaf as captureLeaf } from "./LeafCapture.js"
-import { type PlanOptions, planTree, templateArgsSchema } from "./internal/GraphPlan.js"
+import { templateArgsSchema } from "./internal/ArgsSchema.js"
+import { type PlanOptions, planTree } from "./internal/GraphPlan.js"
 import { emptyResult, failureRecord, flattenPlan, isFailed, logOnlyLeaves, outputLeaves, stdinOf } from "./internal/GraphResults.js"
 import { homedir } from "node:os"
 import { privateFileMode } from "./TroupeConfig.js"
@@ -42,9 +43,9 @@ export {
   injectedNames,
   maxFanout,
   type PlanOptions,
-  repeatValues,
-  templateArgsSchema
+  repeatValues
 } from "./internal/GraphPlan.js"
+export { templateArgsSchema } from "./internal/ArgsSchema.js"
 export { failureText, firstLeafPath, flattenPlan, outputLeaves } from "./internal/GraphResults.js"
 
 /** Exit code of a node that hit its `timeout`. */
