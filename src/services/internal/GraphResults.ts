@@ -25,23 +25,28 @@ export const firstLeafPath = (node: PlannedNode): string | undefined => {
   }
 }
 
-/** Paths of the leaves whose stdout is the node's output (see {@link ExecuteOptions.logs}). */
-export const outputLeaves = (node: PlannedNode, into: Set<string> = new Set()): Set<string> => {
+/**
+ * The leaves whose stdout becomes `node`'s output: a leaf itself, the last step of a sequence
+ * that is not skipped, and (with `parallel`) every branch of a parallel node — none under a
+ * node for which `stop` holds.
+ */
+const finalLeaves = (
+  node: PlannedNode,
+  options: { readonly parallel: boolean; readonly stop: (node: PlannedNode) => boolean },
+  into: Set<string>
+): Set<string> => {
+  if (options.stop(node)) return into
   switch (node._tag) {
     case "Leaf":
       into.add(node.path)
       break
     case "Sequence": {
-      for (let i = node.steps.length - 1; i >= 0; i--) {
-        const step = node.steps[i]!
-        if (step._tag === "Skip") continue
-        outputLeaves(step, into)
-        break
-      }
+      const last = [...node.steps].reverse().find((step) => step._tag !== "Skip")
+      if (last !== undefined) finalLeaves(last, options, into)
       break
     }
     case "Parallel":
-      for (const c of node.children) outputLeaves(c, into)
+      if (options.parallel) for (const c of node.children) finalLeaves(c, options, into)
       break
     case "Skip":
       break
@@ -49,33 +54,17 @@ export const outputLeaves = (node: PlannedNode, into: Set<string> = new Set()): 
   return into
 }
 
+/** Paths of the leaves whose stdout is the node's output (see {@link ExecuteOptions.logs}). */
+export const outputLeaves = (node: PlannedNode, into: Set<string> = new Set()): Set<string> =>
+  finalLeaves(node, { parallel: true, stop: () => false }, into)
 
 /**
- * The output leaves (see {@link outputLeaves}) whose complete stdout nothing reads: no parallel
- * join, `output` file or `recover` above them or on them. When a run log holds their stdout, a
- * spill file would be a second copy of it, so they keep only a tail past the capture limit.
+ * The output leaves whose complete stdout nothing reads: no parallel join, `output` file or
+ * `recover` above them or on them. When a run log holds their stdout, a spill file would be a
+ * second copy of it, so they keep only a tail past the capture limit.
  */
-export const logOnlyLeaves = (node: PlannedNode, into: Set<string> = new Set()): Set<string> => {
-  if (node.output !== undefined || node.recover !== undefined) return into
-  switch (node._tag) {
-    case "Leaf":
-      into.add(node.path)
-      break
-    case "Sequence": {
-      for (let i = node.steps.length - 1; i >= 0; i--) {
-        const step = node.steps[i]!
-        if (step._tag === "Skip") continue
-        logOnlyLeaves(step, into)
-        break
-      }
-      break
-    }
-    case "Parallel":
-    case "Skip":
-      break
-  }
-  return into
-}
+export const logOnlyLeaves = (node: PlannedNode, into: Set<string> = new Set()): Set<string> =>
+  finalLeaves(node, { parallel: false, stop: (n) => n.output !== undefined || n.recover !== undefined }, into)
 
 export const emptyResult = (status: NodeResult["status"], stdout: Output.CapturedOutput): NodeResult => ({
   status,
