@@ -105,10 +105,16 @@ describe("troupe vm", () => {
     expect(fleet.ledger.created().length).toBeGreaterThanOrEqual(3)
     expect(fleet.ledger.live()).toEqual([])
     expect(r.stdout).not.toContain(fleet.apiKey)
-    // Nothing the daemon wrote holds the key: its log, the store (and its WAL).
-    for (const file of readdirSync(env.TROUPE_HOME!).filter((f) => f === "daemon.log" || f.startsWith("troupe.db"))) {
-      expect(readFileSync(join(env.TROUPE_HOME!, file)).includes(fleet.apiKey), file).toBe(false)
-    }
+    // Nothing the daemon wrote holds the key: every file under TROUPE_HOME (log, store, WAL, run
+    // directories), the daemon's command line, or a request the fleet recorded (Authorization aside).
+    const files = readdirSync(env.TROUPE_HOME!, { recursive: true, withFileTypes: true }).filter((d) => d.isFile())
+    expect(files.map((d) => d.name)).toContain("daemon.log")
+    for (const d of files) expect(readFileSync(join(d.parentPath, d.name)).includes(fleet.apiKey), d.name).toBe(false)
+    const pid = Number(readFileSync(join(env.TROUPE_HOME!, "daemon.pid"), "utf8").trim())
+    expect(readFileSync(`/proc/${pid}/cmdline`, "latin1")).toContain("daemon")
+    expect(readFileSync(`/proc/${pid}/cmdline`, "latin1")).not.toContain(fleet.apiKey)
+    expect(fleet.ledger.requests().length).toBeGreaterThan(0)
+    expect(JSON.stringify(fleet.ledger.requests())).not.toContain(fleet.apiKey)
   })
 
   it("--json shapes; a VM of another session is refused; errors are one line naming the VM and what to do", async () => {

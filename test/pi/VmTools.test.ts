@@ -81,7 +81,8 @@ describe("Pi VM tools", () => {
       `${branch} running (troupe: session pi-s1, branch of ${vm})`,
       `${fromCommit} running (troupe: session pi-s1, restore of ${commit})`
     ])
-    expect(JSON.stringify(owned.details)).not.toContain(fleet.apiKey)
+    // No result (text or details) carries the key.
+    for (const r of [created, branched, committed, restored, owned]) expect(JSON.stringify(r)).not.toContain(fleet.apiKey)
 
     for (const id of [fromCommit, branch, vm]) expect(text(await pi.call("vers_vm_delete", { vmId: id }))).toBe(`Deleted VM ${id}.`)
     expect(text(await pi.call("vers_vms", {}))).toBe("No VMs.")
