@@ -201,7 +201,7 @@ const delete_ = Command.make("delete", { vm: vmArg, ...callerOptions }, (input) 
 /** `troupe vm …`. */
 export const vm = Command.make("vm").pipe(
   Command.withDescription(withExamples(
-    "Vers VMs through the troupe daemon (VERS_API_KEY and VERS_BASE_URL from its environment or ~/.vers): ls, create, delete, branch, commit, restore, pause, resume, status.",
+    "Vers VMs through the troupe daemon (VERS_API_KEY and VERS_BASE_URL from this shell, else the daemon's environment or ~/.vers): ls, create, delete, branch, commit, restore, pause, resume, status.",
     ["troupe vm ls --owned", "VM=$(troupe vm create -q)", "troupe vm delete $VM"]
   )),
   Command.withSubcommands([ls, create, delete_, branch, commit, restore, pause, resume, status])
