@@ -55,13 +55,7 @@ const readBounded = async (file: string, maxBytes: number): Promise<Uint8Array |
       total += bytesRead
       if (total > maxBytes) return new RegularFileError({ reason: "too_large", message: `${file} is larger than ${maxBytes} bytes` })
     }
-    const out = new Uint8Array(total)
-    let at = 0
-    for (const c of chunks) {
-      out.set(c, at)
-      at += c.length
-    }
-    return out
+    return Buffer.concat(chunks, total)
   } finally {
     await handle.close()
   }
