@@ -4,7 +4,7 @@
  * is loaded on demand so other commands start fast.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { FileSystem } from "@effect/platform"
+import * as FileSystem from "@effect/platform/FileSystem"
 import { Console, Effect, Either, Option, Stream } from "effect"
 import type { CatalogEntry } from "../domain/Recipe.js"
 import { compact } from "../domain/Inspect.js"

@@ -9,7 +9,10 @@ import * as Socket from "@effect/platform/Socket"
 // initialise a lazily-initialised module behind such an `export *` for an eagerly-run importer
 // (scripts/build.mjs bundles the CLI as one CommonJS file with lazy `import()`s).
 import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
-import { RpcClient, RpcSerialization } from "@effect/rpc"
+// Deep imports: the package index would also initialise RpcServer, RpcWorker and the platform's
+// Worker on every CLI start.
+import * as RpcClient from "@effect/rpc/RpcClient"
+import * as RpcSerialization from "@effect/rpc/RpcSerialization"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Cause, Config as EffectConfig, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { spawn } from "node:child_process"

@@ -8,7 +8,10 @@
  * Every schema here and everything it pulls in is domain data: the CLI and the RPC client
  * (`daemon/Client.ts`) import this module without loading the runtime (store, supervisor).
  */
-import { Rpc, RpcGroup, RpcMiddleware } from "@effect/rpc"
+// Deep imports, so the CLI does not initialise the server side of @effect/rpc (see Client.ts).
+import * as Rpc from "@effect/rpc/Rpc"
+import * as RpcGroup from "@effect/rpc/RpcGroup"
+import * as RpcMiddleware from "@effect/rpc/RpcMiddleware"
 import { Context, Schema } from "effect"
 import { InboxRecord } from "./Inbox.js"
 import { InspectView } from "./Inspect.js"
