@@ -9,7 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startFakeVers, type StartedFakeVers } from "../../src/testing/FakeVers.js"
-import { run, troupeBin, troupeBinPath } from "../support/exec.js"
+import { pollUntil, run, troupeBin, troupeBinPath } from "../support/exec.js"
 
 /** The shell lines of the README's VM flow (the fenced block after the `vms-flow` marker). */
 const readmeFlow = (): string => {
@@ -18,15 +18,6 @@ const readmeFlow = (): string => {
   expect(at).toBeGreaterThan(0)
   const block = /```sh\n([\s\S]*?)```/.exec(readme.slice(at))
   return block![1]!
-}
-
-/** Polls `check` every 50 ms until it holds (bounded: 30 s). */
-export const waitFor = async (check: () => boolean, what = "condition") => {
-  for (let i = 0; i < 600; i++) {
-    if (check()) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`timed out waiting for ${what}`)
 }
 
 let fleet: StartedFakeVers
@@ -153,7 +144,7 @@ describe("troupe vm", () => {
     // The daemon is up and serves everything else.
     expect((await troupeBin(["ps"], { env })).stdout).toBe("no runs\n")
     // Reconciliation ran in the background and said why it did nothing.
-    await waitFor(() => readFileSync(join(env.TROUPE_HOME!, "daemon.log"), "utf8").includes("VM reconciliation skipped: no Vers API key is set"))
+    expect(await pollUntil(() => readFileSync(join(env.TROUPE_HOME!, "daemon.log"), "utf8").includes("VM reconciliation skipped: no Vers API key is set"))).toBe(true)
   })
 
   it("a malformed Vers variable does not stop the daemon: VM commands fail with its sentence", async () => {

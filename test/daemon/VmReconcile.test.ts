@@ -11,7 +11,7 @@ import { join } from "node:path"
 import Database from "better-sqlite3"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startFakeVers, type StartedFakeVers } from "../../src/testing/FakeVers.js"
-import { troupeBin, troupeBinPath } from "../support/exec.js"
+import { pollUntil, troupeBin, troupeBinPath } from "../support/exec.js"
 
 let fleet: StartedFakeVers
 /** A directory with a `troupe` script (the built CLI), for actor processes' PATH. */
@@ -32,15 +32,6 @@ const troupe = async (env: NodeJS.ProcessEnv, args: ReadonlyArray<string>) => {
   const r = await troupeBin(args, { env })
   if (r.code !== 0) throw new Error(`troupe ${args.join(" ")} exited ${r.code}: ${r.stderr}`)
   return r.stdout.trim()
-}
-
-/** Polls until `check` holds (every 50 ms, at most 30 s). */
-const until = async (check: () => boolean | Promise<boolean>) => {
-  for (let i = 0; i < 600; i++) {
-    if (await check()) return true
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  return false
 }
 
 const live = () => new Set(fleet.vms().map((v) => v.vm_id))
@@ -77,7 +68,7 @@ describe("run-owned VMs", () => {
     expect(status.labels["troupe-run"]).toBe("holder")
     expect(status.ledger.run).toBe("holder")
     await troupe(env, ["kill", "run:holder"])
-    expect(await until(() => !live().has(vm))).toBe(true)
+    expect(await pollUntil(() => !live().has(vm))).toBe(true)
     expect(await troupe(env, ["vm", "ls", "--owned"])).toBe("no VMs")
     // A run that has ended cannot own a new VM.
     const late = await troupeBin(["vm", "create", "--run", "holder"], { env })
@@ -103,18 +94,18 @@ describe("run-owned VMs", () => {
 
     const pid = Number(readFileSync(join(env.TROUPE_HOME!, "daemon.pid"), "utf8").trim())
     process.kill(pid, "SIGKILL")
-    expect(await until(() => !alive(pid))).toBe(true)
+    expect(await pollUntil(() => !alive(pid))).toBe(true)
     // Nobody deleted anything: the owner died without its finalizers.
     expect([orphan, kept, mine].every((v) => live().has(v))).toBe(true)
 
     // The next client starts a daemon: it reaps the run (lost) and reconciles in the background.
     expect(await troupe(env, ["ps"])).toContain("run=owner status=lost")
-    expect(await until(() => !live().has(orphan))).toBe(true)
+    expect(await pollUntil(() => !live().has(orphan))).toBe(true)
     expect(live().has(kept)).toBe(true)
     expect(live().has(mine)).toBe(true)
 
     // The report: a `vm.reconciled` event to the owning session, and the daemon's log line.
-    expect(await until(async () => (await troupe(env, ["events"])).includes(`vm.reconciled run:owner Deleted VM ${orphan}: run owner is lost (startup reconciliation)`))).toBe(true)
+    expect(await pollUntil(async () => (await troupe(env, ["events"])).includes(`vm.reconciled run:owner Deleted VM ${orphan}: run owner is lost (startup reconciliation)`))).toBe(true)
     expect(readFileSync(join(env.TROUPE_HOME!, "daemon.log"), "utf8")).toContain(`VM reconciliation: deleted 1 orphaned VM(s) (${orphan} of run:owner)`)
     const owned = await troupe(env, ["vm", "ls", "--owned"])
     expect(owned).toContain(`vm=${kept} `)
@@ -132,11 +123,11 @@ describe("run-owned VMs", () => {
     env.PATH = `${troupeDir}:${env.PATH ?? ""}`
     await troupe(env, ["spawn", "--template", '["troupe vm create -q", "sleep 600"]', "--as", "inner"])
     let owned = ""
-    expect(await until(async () => (owned = await troupe(env, ["vm", "ls", "--owned"])).includes("run=inner"))).toBe(true)
+    expect(await pollUntil(async () => (owned = await troupe(env, ["vm", "ls", "--owned"])).includes("run=inner"))).toBe(true)
     const vm = /vm=(\S+)/.exec(owned)![1]!
     expect(live().has(vm)).toBe(true)
     await troupe(env, ["kill", "run:inner"])
-    expect(await until(() => !live().has(vm))).toBe(true)
+    expect(await pollUntil(() => !live().has(vm))).toBe(true)
 
     // A graceful daemon stop ends the runs, and their VMs with them.
     await troupe(env, ["spawn", "--template", "sleep 600", "--as", "last"])

@@ -56,3 +56,15 @@ export const troupeBinPath = `${process.cwd()}/dist/bin/troupe.js`
 /** Runs the built `troupe` binary with `args` under the current Node. */
 export const troupeBin = (args: ReadonlyArray<string>, options: RunOptions = {}): Promise<Result> =>
   run(process.execPath, [troupeBinPath, ...args], options)
+
+/**
+ * Polls `check` every 50 ms until it holds, for at most `timeoutMs` (default 30 s): a wait for a
+ * positive signal with a bound. Resolves whether it held.
+ */
+export const pollUntil = async (check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<boolean> => {
+  for (let waited = 0; waited <= timeoutMs; waited += 50) {
+    if (await check()) return true
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  return false
+}
