@@ -11,7 +11,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as NodeStream from "@effect/platform-node/NodeStream"
 import type { Readable } from "node:stream"
-import { Clock, Context, Duration, Effect, Exit, Fiber, Option, Queue, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Fiber, Option, Runtime, Stream } from "effect"
 import type { CapturedOutput } from "../domain/Output.js"
 import { HostError, type HostShape, type LeafProcess, type ProcessIdentity, type StartStdin } from "./Host.js"
 import { nodeStdioOf } from "./internal/NodeStdio.js"
@@ -238,15 +238,17 @@ export const runLeaf = (host: HostShape, spec: LeafSpec) =>
     const pipeGrace = yield* PipeCloseGrace
     const stdoutTee = yield* openTee(spec.logs?.stdout)
     const stderrTee = yield* openTee(spec.logs?.stderr)
-    // A log reaching its limit is noticed in a data handler (synchronous): queued there, told
-    // by a fiber as it happens, and whatever is left is told before the result.
-    const limitHits = yield* Queue.unbounded<"stdout" | "stderr">()
+    // A log reaching its limit is noticed in a data handler (synchronous, at most once per
+    // stream): told from a fiber started right then — none is kept per leaf while nothing
+    // happens — and awaited before the result.
+    const runtime = yield* Effect.runtime<never>()
+    const telling: Array<Fiber.RuntimeFiber<void>> = []
     const notifyLimit = spec.onLogLimit
-    if (notifyLimit !== undefined) {
-      yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.take(limitHits), (stream) => Effect.uninterruptible(notifyLimit(stream)))))
-    }
+    yield* Effect.addFinalizer(() => Fiber.interruptAll(telling))
     const collector = (stream: "stdout" | "stderr", tee: Tee | undefined) =>
-      new OutputCollector(spec.outputDir, spec.name, stream, tee, spec.spill !== false || tee === undefined, () => Queue.unsafeOffer(limitHits, stream))
+      new OutputCollector(spec.outputDir, spec.name, stream, tee, spec.spill !== false || tee === undefined, () => {
+        if (notifyLimit !== undefined) telling.push(Runtime.runFork(runtime)(Effect.uninterruptible(notifyLimit(stream))))
+      })
     const stdout = collector("stdout", stdoutTee)
     const stderr = collector("stderr", stderrTee)
     yield* Effect.addFinalizer(() => Effect.sync(() => {
@@ -286,7 +288,7 @@ export const runLeaf = (host: HostShape, spec: LeafSpec) =>
       const exits = yield* Effect.forEach(drains, (d) => d.stop)
       for (const exit of exits) if (Exit.isFailure(exit) && !Exit.isInterrupted(exit)) yield* exit
     }
-    if (notifyLimit !== undefined) yield* Effect.forEach(yield* Queue.takeAll(limitHits), notifyLimit, { discard: true })
+    yield* Fiber.joinAll(telling)
     const out = stdout.finish()
     if (out instanceof HostError) return yield* out
     const err = stderr.finish()
