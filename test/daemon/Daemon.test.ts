@@ -9,7 +9,7 @@ import { existsSync, readFileSync, statSync } from "node:fs"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import Database from "better-sqlite3"
-import { troupeBin, troupeBinPath } from "../support/exec.js"
+import { pollUntil, troupeBin, troupeBinPath } from "../support/exec.js"
 import { scratch } from "../support/graph.js"
 import { alive, daemonPid, pidsWithEnv } from "../support/procs.js"
 
@@ -129,6 +129,8 @@ describe("troupe daemon (built binary)", () => {
     const home = freshHome()
     await troupe(home, ["spawn", "--template", "sh -c {s}", "s=trap '' TERM; (trap '' TERM; sleep 30) & sleep 30; wait", "--as", "orphan"])
     expect(await until(() => pidsWithEnv("TROUPE_RUN", "orphan").length >= 3)).toBe(true)
+    // The leaf's identity is in the store (what reaping reads) once `ps` shows its pid.
+    expect(await pollUntil(async () => /run=orphan .*pid=\d/.test((await troupe(home, ["ps"])).stdout))).toBe(true)
     // A bystander whose pid we plant in the store with a wrong identity must survive reaping.
     const bystander = spawn("sleep", ["30"], { stdio: "ignore" })
     const pid = daemonPid(home)
@@ -156,6 +158,8 @@ describe("troupe daemon (built binary)", () => {
     const broker = { TROUPE_LOCAL_HOST: "broker" }
     await troupe(home, ["spawn", "--template", "sh -c {s}", "s=trap '' TERM; (trap '' TERM; sleep 30) & sleep 30; wait", "--as", "brokered"], broker)
     expect(await until(() => pidsWithEnv("TROUPE_RUN", "brokered").length >= 3)).toBe(true)
+    // The leaf's identity is in the store (what reaping reads) once `ps` shows its pid.
+    expect(await pollUntil(async () => /run=brokered .*pid=\d/.test((await troupe(home, ["ps"], broker)).stdout))).toBe(true)
     const pid = daemonPid(home)
     // The broker is the daemon's child in the daemon's process group; the leaves have their own.
     const brokerPids = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(/\s+/).filter((p) => p !== "").map(Number)
