@@ -15,7 +15,12 @@ export interface ProcStat {
   readonly pgid: number
   /** Clock ticks since boot (`/proc/<pid>/stat` field 22). */
   readonly startTime: number
+  /** Kernel `PF_*` flags (field 9). */
+  readonly flags: number
 }
+
+/** `PF_KTHREAD`: a kernel thread, whose environment is always empty. */
+const kernelThread = 0x00200000
 
 /** `/proc/<pid>/stat` fields the broker needs, or undefined when the process is gone. */
 export const readStat = (pid: number): ProcStat | undefined => {
@@ -27,7 +32,7 @@ export const readStat = (pid: number): ProcStat | undefined => {
   }
   // comm (field 2) may hold spaces or parentheses: split after the last ")".
   const fields = text.slice(text.lastIndexOf(")") + 2).split(" ")
-  return { state: fields[0] ?? "", pgid: Number(fields[2]), startTime: Number(fields[19]) }
+  return { state: fields[0] ?? "", pgid: Number(fields[2]), startTime: Number(fields[19]), flags: Number(fields[6]) }
 }
 
 /** Zombie or dead: exited (a zombie lingers until its parent or init reaps it). */
@@ -76,12 +81,20 @@ export const markerOf = (environ: Buffer): string | undefined => {
 export interface ProcSnapshot {
   readonly stats: ReadonlyMap<number, ProcStat>
   readonly byMarker: ReadonlyMap<string, ReadonlyArray<number>>
+  /**
+   * Live user processes whose environment read back empty. A process in the middle of
+   * execve(2) shows an empty environment until the new program's stack is set up, so one of
+   * these may be a marked escapee (e.g. `setsid sleep` just after setsid) that a later read
+   * will show; a process started with an empty environment stays here.
+   */
+  readonly blank: ReadonlyArray<number>
 }
 
 /** Reads /proc once (about 10-15 µs per process), skipping this process, zombies and unreadable entries. */
 export const scanProc = (): ProcSnapshot => {
   const stats = new Map<number, ProcStat>()
   const byMarker = new Map<string, Array<number>>()
+  const blank: Array<number> = []
   let names: Array<string> = []
   try {
     names = fs.readdirSync("/proc")
@@ -97,13 +110,14 @@ export const scanProc = (): ProcSnapshot => {
     if (stat === undefined || hasExited(stat)) continue
     stats.set(pid, stat)
     const environ = readEnviron(pid)
+    if (environ !== undefined && environ.length === 0 && (stat.flags & kernelThread) === 0) blank.push(pid)
     const marker = environ === undefined ? undefined : markerOf(environ)
     if (marker === undefined) continue
     const list = byMarker.get(marker)
     if (list === undefined) byMarker.set(marker, [pid])
     else list.push(pid)
   }
-  return { stats, byMarker }
+  return { stats, byMarker, blank }
 }
 
 /** What a sweep kills: a leaf's group and the carriers of its marker. */
@@ -125,6 +139,12 @@ export interface Survivors {
   readonly group: boolean
   /** Live processes carrying its marker, group members included. */
   readonly marked: ReadonlyArray<number>
+  /**
+   * Processes started since the leaf whose environment read back empty (see
+   * {@link ProcSnapshot.blank}): not signalled, but a sweep re-reads until they show their
+   * environment or exit before it concludes that nothing is left.
+   */
+  readonly unsettled: ReadonlyArray<number>
 }
 
 export const errorCode = (error: unknown): string | undefined =>
@@ -153,10 +173,14 @@ const verifiedGroupAlive = (target: SweepTarget, marked: ReadonlyArray<number>, 
 
 export const survivorsIn = (target: SweepTarget, snapshot: ProcSnapshot): Survivors => {
   const marked = snapshot.byMarker.get(target.marker) ?? []
-  return { group: target.verifyGroup ? verifiedGroupAlive(target, marked, snapshot) : groupAlive(target.pgid, snapshot), marked }
+  const unsettled = snapshot.blank.filter((pid) => (snapshot.stats.get(pid)?.startTime ?? 0) >= target.startTime)
+  return { group: target.verifyGroup ? verifiedGroupAlive(target, marked, snapshot) : groupAlive(target.pgid, snapshot), marked, unsettled }
 }
 
 export const noneLeft = (found: Survivors) => !found.group && found.marked.length === 0
+
+/** Nothing is left and no process that may still turn out to be the leaf's is mid-exec. */
+export const noneLeftSettled = (found: Survivors) => noneLeft(found) && found.unsettled.length === 0
 
 /** Processes found, counting the group once unless its leader is among the marked. */
 export const survivorCount = (target: SweepTarget, found: Survivors) =>

@@ -409,6 +409,18 @@ describe("leaves", () => {
         expect(isAlive(escaped)).toBe(false)
       }))
 
+    it.live("normal exit: an escapee caught between execs (empty environment) is re-read and killed", () =>
+      Effect.gen(function*() {
+        // Models the execve(2) window, where /proc/<pid>/environ reads back empty: the escapee
+        // runs without an environment for 100 ms, then execs a program carrying the marker.
+        const script = `setsid env -i /bin/sh -c "sleep 0.1; exec /usr/bin/env TROUPE_LEAF_ID=$TROUPE_LEAF_ID sleep 300" & echo $!`
+        const result = yield* run(spec(["bash", "-c", script]))
+        expect(result.code).toBe(0)
+        const escaped = Number(text(result.stdout.bytes).trim())
+        expect(escaped).toBeGreaterThan(0)
+        expect(isAlive(escaped)).toBe(false)
+      }))
+
     it.live("a pipe held open by a process that dropped the marker does not hang run", () =>
       Effect.gen(function*() {
         // Not ours to signal: no marker, own session. run gives up on end-of-file after the pipe grace.

@@ -12,6 +12,7 @@ import { type ProcSnapshot, scanProc } from "../../broker/ProcScan.js"
 export {
   errorCode,
   noneLeft,
+  noneLeftSettled,
   readStat,
   sendSignal,
   signalSurvivors,
@@ -30,7 +31,7 @@ export { markerVariable as leafMarkerVariable } from "../../broker/FrameCodec.js
  * poll round, not one per leaf (the cost was quadratic in the number of processes before).
  * Every snapshot returned was taken after the request was made.
  */
-let lastScan: { readonly seq: number; readonly snapshot: ProcSnapshot } = { seq: 0, snapshot: { stats: new Map(), byMarker: new Map() } }
+let lastScan: { readonly seq: number; readonly snapshot: ProcSnapshot } = { seq: 0, snapshot: { stats: new Map(), byMarker: new Map(), blank: [] } }
 
 export const freshSnapshot = Effect.suspend(() => {
   const wanted = lastScan.seq + 1

@@ -9,6 +9,7 @@ import type { ProcessIdentity } from "../Host.js"
 import {
   freshSnapshot,
   noneLeft,
+  noneLeftSettled,
   type ProcSweepTarget,
   signalSurvivors as signalNow,
   survivorCount,
@@ -18,6 +19,13 @@ import {
 
 /** How often the reaper re-checks whether signalled processes are gone. */
 const reapPoll = Schedule.spaced("25 millis")
+
+/**
+ * How long a sweep re-reads processes caught mid-exec (empty environment, started since the
+ * leaf) before it concludes that nothing is left, and how often.
+ */
+const settleWithin = Duration.seconds(1)
+const settlePoll = Schedule.spaced("5 millis")
 
 /** After SIGKILL, how long to wait for the kernel to finish the processes off. */
 const killSettle = Duration.seconds(1)
@@ -53,6 +61,19 @@ const procTarget = (leaf: SweepTarget): ProcSweepTarget => ({
 
 const survivorsOf = (target: ProcSweepTarget) => Effect.map(freshSnapshot, (snapshot) => survivorsIn(target, snapshot))
 
+/**
+ * What is left of a leaf; when nothing is, re-scans (up to {@link settleWithin}) while a process
+ * started since the leaf reads back an empty environment: it may be a marked escapee in the
+ * middle of execve(2) (e.g. `setsid sleep` between setsid and the new program's start).
+ */
+const settledSurvivorsOf = (target: ProcSweepTarget) =>
+  survivorsOf(target).pipe(
+    Effect.repeat({
+      schedule: Schedule.passthrough<number, Survivors, never>(settlePoll.pipe(Schedule.upTo(settleWithin))),
+      until: (found) => !noneLeft(found) || noneLeftSettled(found)
+    })
+  )
+
 // Only two kinds of target are ever signalled: the process group we created (checked live just
 // before) and pids whose environment carries this leaf's unique marker (re-read just before).
 const signalSurvivors = (target: ProcSweepTarget, survivors: Survivors, signal: NodeJS.Signals) =>
@@ -78,7 +99,7 @@ export const sweep = (leaf: SweepTarget, grace: Duration.Duration) =>
     const annotate = (found: Survivors) => Effect.annotateLogs({ pgid: target.pgid, group: found.group, marked: found.marked.join(",") })
     // maxSweepRounds rounds, then one last look at what is left.
     for (let round = 0; ; round++) {
-      const found = yield* survivorsOf(target)
+      const found = yield* settledSurvivorsOf(target)
       if (noneLeft(found)) {
         leaf.swept = true
         return
@@ -109,7 +130,7 @@ export const reapIdentity = (identity: ProcessIdentity, grace: Duration.Duration
       swept: false
     }
     const target = procTarget(leaf)
-    const found = yield* survivorsOf(target)
+    const found = yield* settledSurvivorsOf(target)
     if (noneLeft(found)) return 0
     yield* sweep(leaf, grace)
     return survivorCount(target, found)
