@@ -145,16 +145,7 @@ const register = Command.make(
         const mod = yield* Effect.promise(() => import("../services/Registry.js"))
         const params: Record<string, unknown> = {}
         if (Option.isSome(input.from)) {
-          const from = input.from.value
-          const fs = yield* FileSystem.FileSystem
-          const text = yield* fs.readFileString(from).pipe(Effect.mapError((e) => new UsageError({ message: `Cannot read --from ${from}: ${e.message}` })))
-          const parsed = yield* Effect.try({
-            try: () => JSON.parse(text) as unknown,
-            catch: (e) => new UsageError({ message: `--from ${from} is not valid JSON: ${(e as Error).message}` })
-          })
-          if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
-            return yield* new UsageError({ message: `--from ${from} must hold a JSON object of recipe fields` })
-          }
+          const parsed = yield* mod.readRegisterFrom(input.from.value)
           Object.assign(params, parsed)
         }
         params.name = input.name

@@ -20,6 +20,7 @@ import { TemplateInput } from "../domain/Template.js"
 import { TroupeConfig } from "./TroupeConfig.js"
 import { maxRecipeBytes, Recipes } from "./Recipes.js"
 import { readRegularFile } from "./internal/RegularFile.js"
+import { deeperThan, maxRecipeDepth } from "../domain/JsonDepth.js"
 
 /** Tool names (= user-root file names): `^[a-z][a-z0-9_]*$`. */
 export const toolName = /^[a-z][a-z0-9_]*$/
@@ -303,3 +304,24 @@ export const decodeRegisterInput = (input: unknown): Effect.Effect<RegisterInput
       })
     )
   )
+
+/**
+ * Reads `troupe recipes register --from <file>`: a regular file only (never a FIFO, a device
+ * or a symlink to one), at most {@link maxRecipeBytes} bytes, holding one JSON object nested at
+ * most {@link maxRecipeDepth} deep — the same bounds as recipe discovery.
+ * @fails RecipeError `invalid` with one sentence naming `--from <file>`.
+ */
+export const readRegisterFrom = (file: string): Effect.Effect<Record<string, unknown>, RecipeError> =>
+  Effect.gen(function* () {
+    const invalid = (message: string) => new RecipeError({ reason: "invalid", recipe: "", message })
+    const bytes = yield* readRegularFile(file, maxRecipeBytes).pipe(Effect.mapError((e) => invalid(`Cannot read --from ${file}: ${e.message}`)))
+    const parsed = yield* Effect.try({
+      try: () => JSON.parse(new TextDecoder().decode(bytes)) as unknown,
+      catch: (e) => invalid(`--from ${file} is not valid JSON: ${(e as Error).message}`)
+    })
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+      return yield* invalid(`--from ${file} must hold a JSON object of recipe fields`)
+    }
+    if (deeperThan(parsed, maxRecipeDepth)) return yield* invalid(`--from ${file} is nested more than ${maxRecipeDepth} levels deep`)
+    return parsed as Record<string, unknown>
+  })

@@ -18,6 +18,7 @@ import * as Config from "../../src/layers/Config.js"
 import { CommandGraph } from "../../src/services/CommandGraph.js"
 import { Recipes } from "../../src/services/Recipes.js"
 import { decodeRegisterInput } from "../../src/services/Registry.js"
+import { run } from "../support/exec.js"
 import { graphLayer, scratch } from "../support/graph.js"
 
 /** Fails on a multi-line text or anything a Schema formatter prints. */
@@ -149,6 +150,15 @@ describe("error messages through the built CLI", () => {
     )
     writeFileSync(from, `{"template":"echo","failure":5}`)
     expect(errorLine(await troupe("recipes", "register", "fresh", "--from", from))).toBe(`Recipe fresh: field "failure" must be a string (got 5)`)
+    // Issue 18 item 8: --from was a plain, unbounded read.
+    const fifo = join(dir, "from.fifo")
+    await run("mkfifo", [fifo])
+    expect(errorLine(await troupe("recipes", "register", "fresh", "--from", fifo))).toBe(`Expected path '${fifo}' to be a regular file`)
+    const huge = join(dir, "huge.json")
+    writeFileSync(huge, `{"description":"${"x".repeat(2 * 1024 * 1024)}"}`)
+    expect(errorLine(await troupe("recipes", "register", "fresh", "--from", huge))).toBe(`Cannot read --from ${huge}: ${huge} is larger than 1048576 bytes`)
+    writeFileSync(from, `{"template":"echo","defaults":{"a":${"[".repeat(100)}${"]".repeat(100)}}}`)
+    expect(errorLine(await troupe("recipes", "register", "fresh", "--from", from))).toBe(`--from ${from} is nested more than 64 levels deep`)
   }, 300_000)
 
   it("message: a bad envelope or address is one sentence", async () => {
