@@ -12,7 +12,7 @@ import * as NodeSocket from "@effect/platform-node-shared/NodeSocket"
 // Deep imports: the package index would also initialise RpcServer, RpcWorker and the platform's
 // Worker on every CLI start.
 import * as RpcClient from "@effect/rpc/RpcClient"
-import * as RpcSerialization from "@effect/rpc/RpcSerialization"
+import * as RpcFraming from "./RpcFraming.js"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Cause, Config as EffectConfig, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { spawn } from "node:child_process"
@@ -152,7 +152,7 @@ export const makeRpcClient = (socket: string) =>
       RpcClient.layerProtocolSocket({ retryTransientErrors: false }).pipe(
         // Writes batched: concurrent calls share a socket write (see WriteBatching).
         Layer.provide(Layer.effect(Socket.Socket, Effect.map(NodeSocket.makeNet({ path: socket }), batchWrites))),
-        Layer.provide(RpcSerialization.layerNdjson)
+        Layer.provide(RpcFraming.layer)
       )
     )
     // No spans per call: nothing exports them (the daemon does not trace requests either).

@@ -11,7 +11,7 @@
 import { FileSystem, type Headers } from "@effect/platform"
 import * as SocketServer from "@effect/platform/SocketServer"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
-import { RpcSerialization, RpcServer } from "@effect/rpc"
+import { RpcServer } from "@effect/rpc"
 import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Redacted, Ref, Schedule, Schema, Stream } from "effect"
 import { ActorsError, isTerminal, SessionId } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
@@ -25,6 +25,7 @@ import type { VmCreateHow } from "../domain/Vms.js"
 import { version } from "../version.js"
 import { Authentication, CurrentCaller, DaemonStatus, headers, TroupeRpcs } from "../domain/Protocol.js"
 import { batchWrites } from "./WriteBatching.js"
+import * as RpcFraming from "./RpcFraming.js"
 
 /** Idle exit: no runs, no requests in flight and none for this long (default 30 minutes). */
 export const defaultIdleMs = 30 * 60 * 1000
@@ -213,7 +214,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
         Layer.provide(handlers),
         Layer.provide(auth),
         Layer.provide(RpcServer.layerProtocolSocketServer),
-        Layer.provide(RpcSerialization.layerNdjson),
+        Layer.provide(RpcFraming.layer),
         Layer.provide(batchedServer(paths.socket)),
         // Only what the handlers and the authentication use: the RPC server merges this
         // context into every request's (copying it), so the whole runtime would cost a copy

@@ -39,6 +39,7 @@ const allowedSource = (input: string) =>
   /^src\/(cli|domain)\//.test(input) ||
   input === "src/daemon/Client.ts" ||
   input === "src/daemon/WriteBatching.ts" ||
+  input === "src/daemon/RpcFraming.ts" ||
   input === "src/layers/Config.ts" ||
   input === "src/layers/Home.ts" ||
   input === "src/services/TroupeConfig.ts" ||
