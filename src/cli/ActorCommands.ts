@@ -31,6 +31,7 @@ const spawn = Command.make(
     values: Options.text("values").pipe(Options.withDescription("A JSON object of values; wins over key=value pairs"), Options.optional),
     as: Options.text("as").pipe(Options.withDescription("Run id (run:<id> or <id>); generated when absent"), Options.optional),
     cwd: Options.text("cwd").pipe(Options.withDescription("Working directory (default: the current directory)"), Options.optional),
+    on: Options.text("on").pipe(Options.withDescription("Where leaves without their own `on` run: local (default), vm:<id>, commit:<id> or golden"), Options.optional),
     restart: Options.choice("restart", ["never", "on-failure", "always"]).pipe(
       Options.withDescription("Restart policy (default never)"),
       Options.optional
@@ -61,6 +62,7 @@ const spawn = Command.make(
         values,
         as: Option.getOrUndefined(input.as),
         cwd: Config.resolvePath(process.cwd(), cwd),
+        on: Option.getOrUndefined(input.on),
         restart: Option.isSome(input.restart) || Option.isSome(input.maxRestarts) || window !== undefined
           ? { restart: Option.getOrUndefined(input.restart), max_restarts: Option.getOrUndefined(input.maxRestarts), restart_window_ms: window }
           : undefined,

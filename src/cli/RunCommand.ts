@@ -20,6 +20,8 @@ export interface RunInput {
   readonly template: Option.Option<string>
   readonly values: Option.Option<string>
   readonly cwd: Option.Option<string>
+  /** `--on`: where leaves without their own `on` run (`vm:<id>`, `commit:<id>`, `golden`). */
+  readonly on: Option.Option<string>
   readonly json: boolean
   readonly dryRun: boolean
 }
@@ -60,7 +62,8 @@ export const runCommand = Effect.fn("cli.run")(function* (input: RunInput) {
     args: recipe?.args,
     defaults: recipe?.defaults,
     cwd,
-    home: config.userHome
+    home: config.userHome,
+    on: Option.getOrUndefined(input.on)
   })
 
   if (input.dryRun) {

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { TemplateInput } from "./Template.js"
+import { HostOn, TemplateInput } from "./Template.js"
 
 const NumericField = Schema.Union(Schema.Number, Schema.String)
 const ValuesRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
@@ -78,7 +78,7 @@ export class RecipeFile extends Schema.Class<RecipeFile>("troupe/RecipeFile")({
   failure: Schema.optional(Schema.String),
   recover: Schema.optional(TemplateInput),
   repeat: Schema.optional(NumericField),
-  on: Schema.optional(Schema.String),
+  on: Schema.optional(HostOn),
   usage: Schema.optional(Schema.Unknown),
   state_dir: Schema.optional(Schema.Unknown),
   actor_context: Schema.optional(Schema.Unknown),

@@ -8,6 +8,7 @@
  */
 import { Schema } from "effect"
 import { deeperThan, maxTemplateDepth, maxValuesDepth } from "./JsonDepth.js"
+import { HostOn } from "./Template.js"
 
 /**
  * Run ids as addresses carry them: `^[A-Za-z0-9_.-]+$`, at most 128 characters, never `.` or
@@ -229,6 +230,11 @@ export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
   as: Schema.optional(Schema.String),
   /** Absolute working directory of every leaf (default: the owner's current directory). */
   cwd: Schema.optional(Schema.String),
+  /**
+   * Where leaves without their own `on` run (default `local`): `vm:<id>`, `{commit}`, `{golden}`
+   * (Template `HostOn`); `troupe spawn --on`.
+   */
+  on: Schema.optional(HostOn),
   restart: Schema.optional(Schema.encodedSchema(RestartPolicy)),
   /**
    * What the run executes: `template` (the default: the recipe's or the inline template as a
@@ -254,6 +260,8 @@ export interface SpawnInput {
   readonly as?: string | undefined
   /** Absolute working directory (default: this process's current directory). */
   readonly cwd?: string | undefined
+  /** Where leaves without their own `on` run: `"vm:<id>"`, `{ commit }`, `{ golden: true }` (default local). */
+  readonly on?: HostOn | undefined
   /** `{ restart: "never" | "on-failure" | "always", max_restarts, restart_window_ms, backoff_ms }`. */
   readonly restart?: {
     readonly restart?: "never" | "on-failure" | "always" | undefined
@@ -282,6 +290,7 @@ export const spawnRequestOf = (input: SpawnInput): SpawnRequest =>
     values: { ...input.values },
     as: input.as,
     cwd: input.cwd ?? process.cwd(),
+    on: input.on,
     restart: input.restart,
     max_log_bytes: input.max_log_bytes
   })

@@ -54,10 +54,33 @@ export interface TemplateNodeInput {
   readonly recover?: TemplateInput | undefined
   readonly repeat?: number | string | undefined
   readonly output?: string | undefined
-  readonly on?: string | undefined
+  readonly on?: HostOn | undefined
 }
 
 const ValuesRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/**
+ * Where a node's leaves run (`on`, SPEC-vers §4): `"local"`, `"broker"`, `"vm:<id>"` (an
+ * existing VM), `{"commit": "<id>"}` (a fresh VM restored from the commit for the run, deleted
+ * with it) or `{"golden": true}` (the same from the golden commit). The string forms
+ * `"commit:<id>"` and `"golden"` are accepted too. Placeholders are substituted in the strings.
+ */
+export type HostOn = string | { readonly commit: string } | { readonly golden: true }
+
+export const HostOn: Schema.Schema<HostOn> = Schema.Union(
+  Schema.String,
+  Schema.Struct({ commit: Schema.String }),
+  Schema.Struct({ golden: Schema.Literal(true) })
+)
+
+/** The canonical text of an `on` (`{"commit": "c1"}` → `commit:c1`, `{"golden": true}` → `golden`). */
+export const hostOnText = (on: HostOn): string => (typeof on === "string" ? on : "commit" in on ? `commit:${on.commit}` : "golden")
+
+/** Hosts that provision a VM for the run when acquired (never acquired just to plan). */
+export const provisionsVm = (on: string): boolean => on === "golden" || on.startsWith("commit:")
+
+/** The forms an `on` may take once substituted (local, broker, vm:<id>, commit:<id>, golden). */
+export const hostOnPattern = /^(local|broker|golden|(vm|commit):[A-Za-z0-9_.-]+)$/
 
 export const TemplateNodeInput: Schema.Schema<TemplateNodeInput> = Schema.Struct({
   template: Schema.optional(Schema.suspend((): Schema.Schema<TemplateInput> => TemplateInput)),
@@ -77,7 +100,7 @@ export const TemplateNodeInput: Schema.Schema<TemplateNodeInput> = Schema.Struct
   recover: Schema.optional(Schema.suspend((): Schema.Schema<TemplateInput> => TemplateInput)),
   repeat: Schema.optional(NumericField),
   output: Schema.optional(Schema.String),
-  on: Schema.optional(Schema.String)
+  on: Schema.optional(HostOn)
 })
 
 export const TemplateInput: Schema.Schema<TemplateInput> = Schema.Union(

@@ -12,7 +12,7 @@
  * (root failures interrupt running siblings; a failed last step fails its sequence).
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Cause, Clock, Data, Duration, Effect, Either, Exit, Option, Ref, Schema, type Stream } from "effect"
+import { Cause, Clock, Data, Duration, Effect, Either, Exit, Option, RcMap, Ref, Schema, Scope, type Stream } from "effect"
 import { describeParseError } from "../domain/Diagnostic.js"
 import { deeperThan, maxTemplateDepth } from "../domain/JsonDepth.js"
 import * as Output from "../domain/Output.js"
@@ -28,7 +28,7 @@ import type {
   PlannedSequence,
   SoftQuorum
 } from "../domain/Plan.js"
-import { strictParse, TemplateError, TemplateInput } from "../domain/Template.js"
+import { provisionsVm, strictParse, TemplateError, TemplateInput } from "../domain/Template.js"
 import * as Text from "../domain/TemplateText.js"
 import { Hosts } from "./Hosts.js"
 import { type LogBudget, runLeaf as captureLeaf } from "./LeafCapture.js"
@@ -114,7 +114,8 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
      * unresolved: the leaf fails, or resolves, when it runs — not the plan.
      */
     const resolveLeaf = (leaf: PlannedLeaf, home: string) =>
-      Effect.scoped(Effect.flatMap(hosts.acquire(leaf.on), (host) => host.resolve(leaf.argv, leaf.cwd, home))).pipe(
+      // A host that provisions a VM (`commit:<id>`, `golden`) is never acquired just to plan.
+      provisionsVm(leaf.on) ? Effect.succeed<PlannedLeaf>({ ...leaf, unresolved: { home } }) : Effect.scoped(Effect.flatMap(hosts.acquire(leaf.on), (host) => host.resolve(leaf.argv, leaf.cwd, home))).pipe(
         Effect.match({
           onFailure: (): PlannedLeaf => ({ ...leaf, unresolved: { home } }),
           onSuccess: (argv): PlannedLeaf => ({ ...leaf, argv })
@@ -184,6 +185,12 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
     const execute = Effect.fn("CommandGraph.execute")(function* (root: PlannedNode, options: ExecuteOptions) {
       const started = yield* Clock.currentTimeMillis
       const attempts = yield* Ref.make(0)
+      // Hosts are acquired once per execution and held until it ends: every leaf `on` one
+      // `commit:<id>` shares the one VM restored for the run, and a VM host keeps its connection.
+      const hostScope = yield* Scope.make()
+      const runHosts = yield* RcMap.make({ lookup: (on: string) => hosts.acquire(on), idleTimeToLive: Duration.infinity }).pipe(
+        Scope.extend(hostScope)
+      )
       const emit = (e: GraphEvent) => (options.onEvent === undefined ? Effect.void : options.onEvent(e))
       const logs = options.logs
       const finals = logs === undefined ? new Set<string>() : outputLeaves(root)
@@ -200,7 +207,7 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
           const name = `${leaf.path}-${n}`
           const result = yield* Effect.scoped(
             Effect.gen(function* () {
-              const host = yield* hosts.acquire(leaf.on)
+              const host = yield* RcMap.get(runHosts, leaf.on)
               const argv = leaf.unresolved === undefined ? leaf.argv : yield* host.resolve(leaf.argv, leaf.cwd, leaf.unresolved.home)
               return yield* captureLeaf(host, {
                 argv,
@@ -385,7 +392,7 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
           return r
         })
 
-      const exit = yield* runNode(root, undefined).pipe(Effect.exit)
+      const exit = yield* runNode(root, undefined).pipe(Effect.exit, Effect.ensuring(Scope.close(hostScope, Exit.void)))
       const ended = yield* Clock.currentTimeMillis
       const result: NodeResult = Exit.isSuccess(exit)
         ? exit.value

@@ -47,28 +47,41 @@ export interface HostsOptions {
    * name of the host that really ran the leaf, so reaping still finds it.
    */
   readonly local?: string | undefined
+  /**
+   * Hosts made on demand, by the part of the name before `:` (or the whole name): `vm` gets
+   * `vm:<id>` (a host on that VM), `commit` gets `commit:<id>` and `golden` gets `golden` (a
+   * fresh VM for the caller's scope). Checked after `hosts`.
+   */
+  readonly families?: Readonly<Record<string, HostFamily>> | undefined
 }
+
+/** Makes the host `name` (e.g. `vm:<id>`) for the caller's scope. */
+export type HostFamily = (name: string) => Effect.Effect<HostShape, HostError, Scope.Scope>
 
 /** The sentence a missing host fails with, e.g. "Host vm:x is not available: no VM host is configured." */
 export const unavailable = (name: string) =>
   new HostError({
     reason: "unavailable",
     code: 1,
-    message: `Host ${name} is not available: no ${name.startsWith("vm:") ? "VM" : name} host is configured.`
+    message: `Host ${name} is not available: no ${/^(vm:|commit:|golden$)/.test(name) ? "VM" : name} host is configured.`
   })
 
 /**
  * Builds `Hosts` over `local` (always registered as `"local"`, and under its own name) plus
  * `options.hosts`. `acquire("local")` gives the host named by `options.local`; any other name
- * gives that entry or fails `unavailable`. `reap(identity)` dispatches on `identity.host`
- * (`"local"` always means `local`, whatever `options.local` routes to).
+ * gives that entry, else the host its family (`options.families`) makes, else fails
+ * `unavailable`. `reap(identity)` dispatches on `identity.host` (`"local"` always means
+ * `local`, whatever `options.local` routes to).
  */
 export const make = (local: HostShape, options: HostsOptions = {}) => {
   const entries = new Map<string, HostEntry>([[local.name, local], ...Object.entries(options.hosts ?? {}), ["local", local]])
   const routed = options.local ?? "local"
   const lookup = (name: string): Effect.Effect<HostShape, HostError, Scope.Scope> => {
     const entry = entries.get(name)
-    if (entry === undefined) return Effect.fail(unavailable(name))
+    if (entry === undefined) {
+      const family = options.families?.[name.split(":", 1)[0]!]
+      return family === undefined ? Effect.fail(unavailable(name)) : family(name)
+    }
     return Effect.isEffect(entry) ? entry : Effect.succeed(entry)
   }
   return Hosts.of({

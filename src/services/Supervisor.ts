@@ -21,6 +21,7 @@ import { describeParseError } from "../domain/Diagnostic.js"
 import type { MessageableAddress } from "../domain/Address.js"
 import { MessageIds, stamp } from "./MessageIds.js"
 import { RecipeError } from "../domain/Recipe.js"
+import { hostOnText } from "../domain/Template.js"
 import {
   ActorsError,
   type Caller,
@@ -180,7 +181,8 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
       const template = recipe === undefined ? req.template : recipe.template
       const kind = yield* kindNamed(req.kind)
-      const prepared = yield* kind.prepare({ id, recipe, template, values, cwd, home: config.userHome, mailbox: recipe?.mailbox })
+      const on = req.on === undefined ? undefined : hostOnText(req.on)
+      const prepared = yield* kind.prepare({ id, recipe, template, values, cwd, on, home: config.userHome, mailbox: recipe?.mailbox })
 
       // The kind is kept in the snapshot when it is not the default (older runs have none).
       const kindField = kind.name === Kinds.defaultRunKind ? {} : { kind: kind.name }

@@ -10,7 +10,7 @@ import type { HostShape, ProcessIdentity } from "../../src/services/Host.js"
 import { Hosts } from "../../src/services/Hosts.js"
 import { LocalHost } from "../../src/services/LocalHost.js"
 import { fakeHost, fakeLeaf } from "../support/fakeHost.js"
-import { graphLayerOn, runTemplate } from "../support/graph.js"
+import { graphLayerOn, runTemplate, scratch } from "../support/graph.js"
 
 const encode = (s: string) => new TextEncoder().encode(s)
 
@@ -129,11 +129,46 @@ describe("CommandGraph on Hosts", () => {
     }).pipe(Effect.provide(layer))
   )
 
-  it.effect("on accepts local, broker and vm:<id>; anything else is a plan-time error", () =>
+  it.effect("on accepts local, broker, vm:<id>, {commit} and {golden}; anything else is a plan-time error", () =>
     Effect.gen(function* () {
       const graph = yield* CommandGraph
       const bad = yield* Effect.flip(graph.plan({ on: "ssh:box", template: "x" }, { cwd: "/" }))
-      expect(bad.message).toBe("Invalid host for on: ssh:box. Use \"local\", \"broker\" or \"vm:<id>\".")
+      expect(bad.message).toBe(`Invalid host for on: ssh:box. Use "local", "broker", "vm:<id>", {"commit": "<id>"} or {"golden": true}.`)
+      const badDefault = yield* Effect.flip(graph.plan("x", { cwd: "/", on: "vm:" }))
+      expect(badDefault.message).toBe(`Invalid host for on: vm:. Use "local", "broker", "vm:<id>", commit:<id> or golden.`)
+      const plan = yield* graph.plan(
+        [{ on: { commit: "c1" }, template: "a" }, { on: { golden: true }, template: "b" }, { on: "commit:{c}", template: "c", values: { c: "c2" } }, "d"],
+        { cwd: "/", on: "vm:v1" }
+      )
+      expect(graph.dryRun(plan).map((l) => l.on)).toEqual(["commit:c1", "golden", "commit:c2", "vm:v1"])
     }).pipe(Effect.provide(layer))
+  )
+
+  it.effect("families make hosts on demand; one host per `on` per execution, held until it ends; VM-provisioning hosts are not acquired to plan", () =>
+    Effect.gen(function* () {
+      const events: Array<string> = []
+      const family = (name: string) =>
+        Effect.acquireRelease(
+          Effect.sync(() => (events.push(`open ${name}`), named(name).host)),
+          () => Effect.sync(() => void events.push(`close ${name}`))
+        )
+      const hosts = Hosts.make(named("local").host, { families: { vm: family, commit: family } })
+      const graph = yield* CommandGraph.pipe(Effect.provide(graphLayerOn(Layer.succeed(Hosts, hosts))))
+      const plan = yield* graph.plan(
+        [{ on: { commit: "c1" }, template: "a" }, { on: { commit: "c1" }, template: "b" }, { on: "vm:v1", template: "c" }],
+        { cwd: "/" }
+      )
+      // Planning resolved the vm: leaf on its host (opened and closed) and left commit: alone.
+      expect(events).toEqual(["open vm:v1", "close vm:v1"])
+      expect(graph.dryRun(plan).map((l) => l.argv[0])).toEqual(["a", "b", "/vm:v1/bin/c"])
+      events.length = 0
+      const result = yield* graph.execute(plan, { outputDir: scratch("troupe-hosts-") })
+      expect(result.status).toBe("done")
+      // Both commit:c1 leaves shared one host; nothing closed before the execution ended.
+      expect(events.slice(0, 2)).toEqual(["open commit:c1", "open vm:v1"])
+      expect(events.filter((e) => e.startsWith("close")).sort()).toEqual(["close commit:c1", "close vm:v1"])
+      const unknown = yield* failureOf(Effect.scoped(hosts.acquire("golden")))
+      expect(unknown.message).toBe("Host golden is not available: no VM host is configured.")
+    })
   )
 })

@@ -13,6 +13,8 @@ import {
   type ArgDecl,
   type ArgsJsonSchema,
   type FailureScope,
+  hostOnPattern,
+  hostOnText,
   TemplateError,
   type TemplateInput,
   type TemplateNodeInput
@@ -57,6 +59,11 @@ export interface PlanOptions {
   readonly resolveImport?: ImportResolver | undefined
   /** Home directory for `~` in command position. */
   readonly home?: string | undefined
+  /**
+   * Where nodes without their own `on` run (default `"local"`): `spawn --on`, `run --on`. A
+   * node's `on` (a recipe's included) still wins for its subtree.
+   */
+  readonly on?: string | undefined
 }
 
 
@@ -266,9 +273,11 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
     const v = scope.defaults[k]
     if (d !== undefined && v !== null && v !== undefined) Text.checkTyped(scope, k, d.type, v)
   }
-  const on = node.on === undefined ? parent.on : Text.substitute(scope, node.on).trim()
+  const on = node.on === undefined ? parent.on : Text.substitute(scope, hostOnText(node.on)).trim()
   // Whether the host exists is asked when the leaf runs (Hosts), not here.
-  if (!/^(local|broker|vm:[A-Za-z0-9_.-]+)$/.test(on)) tfail("validation", `Invalid host for on: ${on}. Use "local", "broker" or "vm:<id>".`)
+  if (!hostOnPattern.test(on)) {
+    tfail("validation", `Invalid host for on: ${on}. Use "local", "broker", "vm:<id>", {"commit": "<id>"} or {"golden": true}.`)
+  }
   const ctx: Ctx = { ...parent, scope, failure: ownFailure ?? parent.failure, on }
 
   // pi-actors names the result channel with `output`; `"stdout"` (its default, written out in
@@ -433,6 +442,8 @@ export const planTree = (template: TemplateInput, options: PlanOptions): Planned
     const v = Text.lookupRaw(scope, k)
     if (v !== undefined) Text.checkTyped(scope, k, d.type, v)
   }
-  const ctx: Ctx = { scope, failure: undefined, cwd: options.cwd, on: "local", resolveImport: options.resolveImport, importing: [] }
+  const on = options.on ?? "local"
+  if (!hostOnPattern.test(on)) tfail("validation", `Invalid host for on: ${on}. Use "local", "broker", "vm:<id>", commit:<id> or golden.`)
+  const ctx: Ctx = { scope, failure: undefined, cwd: options.cwd, on, resolveImport: options.resolveImport, importing: [] }
   return expand(template, ctx, "root", "root")
 }

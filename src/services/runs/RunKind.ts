@@ -25,6 +25,8 @@ export interface RunSetup {
   readonly cwd: string
   /** The user's home directory (`~`). */
   readonly home: string
+  /** Where leaves without their own `on` run (canonical text, e.g. `vm:<id>`); undefined = local. */
+  readonly on?: string | undefined
   readonly mailbox: MailboxContract | undefined
 }
 

@@ -61,7 +61,7 @@ export const make = (graph: CommandGraph): RunKind => ({
   prepare: (setup) =>
     Effect.gen(function* () {
       const plan: PlannedNode = yield* graph
-        .plan(setup.template, { values: setup.values, args: setup.recipe?.args, defaults: setup.recipe?.defaults, cwd: setup.cwd, home: setup.home })
+        .plan(setup.template, { values: setup.values, args: setup.recipe?.args, defaults: setup.recipe?.defaults, cwd: setup.cwd, home: setup.home, on: setup.on })
         .pipe(Effect.mapError((e: TemplateError) => new ActorsError({ reason: "invalid", message: e.message })))
       const delivery = templateDelivery(setup.mailbox)
       const input = delivery.adapter === "stdin-jsonl" ? yield* queueInput : undefined
