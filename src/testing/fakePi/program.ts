@@ -7,7 +7,8 @@
  * A prompt runs two turns: an assistant message with text deltas and one `echo` tool call
  * (with `tool_execution_start/end`), then a final assistant text `done: <prompt>`; then
  * `agent_end` and `agent_settled`. `get_state` reports `fakeEventsEmitted`: how many event
- * records (not responses) FakePi has written so far.
+ * records (not responses) FakePi has written so far; a `chatty` run ends with one more record,
+ * `{type: "fake_pi_emitted", count}`, the same number.
  */
 import { once } from "node:events"
 
@@ -149,6 +150,8 @@ const startRun = (prompt: string) => {
     await emit({ type: "agent_end", messages, willRetry: false })
     streaming = false
     if (mode !== "old") await emit({ type: "agent_settled", aborted })
+    // Chatty runs end with how many events FakePi emitted so far (this report not counted).
+    if (mode === "chatty") await write({ type: "fake_pi_emitted", count: eventsEmitted })
   })()
 }
 
