@@ -45,7 +45,7 @@ describe("PiRpc framing (LF only, never readline)", () => {
         const bytes = encoder.encode(text)
         expect(yield* records(chunked(bytes, cuts))).toEqual(objects)
       }),
-    { fastCheck: { numRuns: 200 } }
+    { fastCheck: { numRuns: 100 } }
   )
 
   it.effect("U+2028 and U+2029 are written raw and do not split a record", () =>

@@ -47,7 +47,7 @@ describe("FakePi through PiRpc.spawnLocal", () => {
 
   it.live("slow: a prompt while streaming is queued as a follow-up and runs in the same settle", () =>
     Effect.scoped(Effect.gen(function* () {
-      const pi = yield* fake({ mode: "slow", delayMs: 30 })
+      const pi = yield* fake({ mode: "slow", delayMs: 80 })
       expect(yield* pi.prompt("first")).toEqual({ disposition: "started" })
       expect(yield* pi.prompt("second")).toEqual({ disposition: "queued" })
       expect(yield* pi.awaitSettled).toEqual({ aborted: false })
@@ -63,7 +63,7 @@ describe("FakePi through PiRpc.spawnLocal", () => {
 
   it.live("streaming-reject: every prompt while streaming is PiRpcRejected", () =>
     Effect.scoped(Effect.gen(function* () {
-      const pi = yield* fake({ mode: "streaming-reject", delayMs: 30 })
+      const pi = yield* fake({ mode: "streaming-reject", delayMs: 80 })
       yield* pi.prompt("first")
       const error = yield* Effect.flip(pi.prompt("second"))
       expect(error).toMatchObject({ _tag: "PiRpcRejected", command: "prompt" })

@@ -108,6 +108,9 @@ export interface PiRpcSession {
   readonly closed: Effect.Effect<PiRpcClosed | PiRpcProtocolError>
 }
 
+/** How long closing the scope waits to tell subscribers the stream ended. */
+const endPublishTimeout = "1 second"
+
 const End: unique symbol = Symbol("troupe/PiRpc/End")
 type Item = PiEvent | typeof End
 
@@ -270,7 +273,10 @@ export const connect = <E>(duplex: PiRpcDuplex<E>, options: PiRpcOptions = {}) =
     )
     yield* Effect.forkScoped(reader)
     // The scope closing ends the session too: pending commands fail rather than hang.
-    yield* Effect.addFinalizer(() => end(new PiRpcClosed({ message: "the Pi session was closed" })).pipe(Effect.timeout("1 second"), Effect.ignore))
+    // Interruptible: finalizers are not, and the timeout must be able to cut a publish that a full subscriber holds back.
+    yield* Effect.addFinalizer(() =>
+      Effect.interruptible(end(new PiRpcClosed({ message: "the Pi session was closed" }))).pipe(Effect.timeout(endPublishTimeout), Effect.ignore)
+    )
 
     const subscribe = Effect.gen(function* () {
       const queue = yield* PubSub.subscribe(events)
