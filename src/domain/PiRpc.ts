@@ -290,6 +290,7 @@ export const shortenLine = (line: string, max = 120): string => (line.length <= 
 export const piRpcMessages = {
   rejected: (command: string, error: string) => `Pi rejected ${command}: ${error}`,
   notJson: (line: string) => `Pi sent a line that is not a JSON object: ${shortenLine(line)}`,
+  noType: (line: string) => `Pi sent a record without a type: ${shortenLine(line)}`,
   tooLong: (bytes: number) => `Pi sent a line longer than ${bytes} bytes`,
   badResponse: (command: string, detail: string) => `Pi's response to ${command} could not be decoded: ${detail}`
 }

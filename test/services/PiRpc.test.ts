@@ -198,4 +198,18 @@ describe("PiRpc session over a duplex", () => {
       yield* pi.say({ type: "extension_ui_request", id: "d2", method: "input", title: "Name?" })
       expect(yield* Queue.take(pi.commands)).toEqual({ type: "extension_ui_response", id: "d2", cancelled: true })
     }))
+
+  it.scoped("a subscriber with a tiny buffer loses nothing: it holds the reader back until it reads", () =>
+    Effect.gen(function* () {
+      const pi = yield* scripted({ eventBuffer: 2 })
+      const events = yield* pi.session.subscribe
+      const call = yield* Effect.fork(pi.session.send({ type: "get_last_assistant_text" }))
+      const command = yield* Queue.take(pi.commands)
+      const updates = Array.from({ length: 50 }, (_, i) => ({ type: "message_update", assistantMessageEvent: { type: "text_delta", contentIndex: 0, delta: `${i}` } }))
+      yield* pi.say(...updates)
+      yield* pi.respond(command, { data: { text: "after" } })
+      const got = Chunk.toArray(yield* Stream.runCollect(Stream.take(events, 50)))
+      expect(got.map((e) => e.type === "message_update" && e.assistantMessageEvent.delta)).toEqual(updates.map((u) => u.assistantMessageEvent.delta))
+      expect(yield* Fiber.join(call)).toEqual({ text: "after" })
+    }))
 })

@@ -87,5 +87,6 @@ describe("PiRpc framing (LF only, never readline)", () => {
       expect(error.message).toMatch(/^Pi sent a line that is not a JSON object: Debugger listening x+…$/)
       expect(error.message.length).toBeLessThan(200)
       expect((yield* Effect.flip(parseRecord("[1,2]")))._tag).toBe("PiRpcProtocolError")
+      expect((yield* Effect.flip(parseRecord('{"id":"1"}'))).message).toBe('Pi sent a record without a type: {"id":"1"}')
     }))
 })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Schedule, Stream } from "effect"
 import type { PiEvent } from "../../src/domain/PiRpc.js"
+import * as PiRpc from "../../src/services/PiRpc.js"
 import { type FakePiOptions, spawnFakePi } from "../../src/testing/FakePi.js"
 
 // Every FakePi mode through `PiRpc.spawnLocal` on the built program (dist/testing/fake-pi.mjs:
@@ -151,5 +152,12 @@ describe("FakePi through PiRpc.spawnLocal", () => {
       expect(yield* pi.promptAndWait("hi")).toEqual({ aborted: false })
       expect(yield* pi.turnState).toMatchObject({ streaming: false, settledRuns: 1, sendsSettled: false })
       expect(yield* pi.send({ type: "get_last_assistant_text" })).toEqual({ text: "done: hi" })
+    })))
+
+  it.live("spawnLocal of a program that does not exist fails with PiRpcClosed", () =>
+    Effect.scoped(Effect.gen(function* () {
+      const error = yield* Effect.flip(PiRpc.spawnLocal({ pi: "/nonexistent/pi-for-troupe-tests" }))
+      expect(error._tag).toBe("PiRpcClosed")
+      expect(error.message).toMatch(/^cannot start Pi \(\/nonexistent\/pi-for-troupe-tests\): .*ENOENT/)
     })))
 })

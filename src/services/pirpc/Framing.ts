@@ -75,7 +75,7 @@ export const encodeLine = (record: unknown): Uint8Array => encoder.encode(`${JSO
 
 /**
  * The JSON object on `line`.
- * @fails PiRpcProtocolError when the line is not JSON, or is JSON but not an object.
+ * @fails PiRpcProtocolError when the line is not JSON, not an object, or an object without a string `type`.
  */
 export const parseRecord = (line: string): Effect.Effect<Record<string, unknown>, PiRpcProtocolError> =>
   Effect.suspend(() => {
@@ -85,7 +85,10 @@ export const parseRecord = (line: string): Effect.Effect<Record<string, unknown>
     } catch {
       return Effect.fail(new PiRpcProtocolError({ line: line.slice(0, 200), message: piRpcMessages.notJson(line) }))
     }
-    return typeof value === "object" && value !== null && !Array.isArray(value) && typeof (value as { type?: unknown }).type === "string"
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      return Effect.fail(new PiRpcProtocolError({ line: line.slice(0, 200), message: piRpcMessages.notJson(line) }))
+    }
+    return typeof (value as { type?: unknown }).type === "string"
       ? Effect.succeed(value as Record<string, unknown>)
-      : Effect.fail(new PiRpcProtocolError({ line: line.slice(0, 200), message: piRpcMessages.notJson(line) }))
+      : Effect.fail(new PiRpcProtocolError({ line: line.slice(0, 200), message: piRpcMessages.noType(line) }))
   })
