@@ -23,6 +23,7 @@ import {
   responseData,
   type ResponseData
 } from "../../domain/PiRpc.js"
+import { describeParseError } from "../../domain/Diagnostic.js"
 import { encodeLine, parseRecord, splitLines } from "./Framing.js"
 
 /** A byte duplex to a Pi in RPC mode: its stdout as `input`, its stdin as `write` (called in order, one record per call). */
@@ -196,7 +197,7 @@ export const connect = <E>(duplex: PiRpcDuplex<E>, options: PiRpcOptions = {}) =
           entry.deferred,
           new PiRpcProtocolError({
             line: JSON.stringify(response.data ?? null).slice(0, 200),
-            message: piRpcMessages.badResponse(entry.command, data.left.message.split("\n").slice(-1)[0]!.trim())
+            message: piRpcMessages.badResponse(entry.command, describeParseError(data.left, response.data ?? {}))
           })
         )
     }
