@@ -5,17 +5,22 @@
  */
 import { randomUUID } from "node:crypto"
 import { rmSync } from "node:fs"
+import { join } from "node:path"
 import { Chunk, Effect, Fiber, Stream } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { PiRpc, PiRpcDomain } from "../../src/index.js"
+import * as PiRpcDomain from "../../src/domain/PiRpc.js"
+import * as PiRpc from "../../src/services/PiRpc.js"
 import { fauxExtension, makeWorld, piArgs, script, type World } from "./support.js"
 
-const spawnPi = (world: World) =>
+const dialogExtension = join(process.cwd(), "test/pi-e2e/dialog-extension.ts")
+
+const spawnPi = (world: World, options: Omit<PiRpc.LocalPiOptions, "pi"> = {}) =>
   PiRpc.spawnLocal({
+    ...options,
     pi: process.env.TROUPE_PI_CLI!,
     node: process.env.TROUPE_PI_NODE!,
     // piArgs starts with the CLI; spawnLocal adds `--mode rpc --no-session` itself.
-    args: piArgs([], [fauxExtension]).slice(1).filter((a) => a !== "--no-session"),
+    args: piArgs([], [fauxExtension, dialogExtension]).slice(1).filter((a) => a !== "--no-session"),
     cwd: world.cwd,
     env: world.env,
     graceMs: 2000
@@ -75,5 +80,25 @@ describe("PiRpc: real Pi in RPC mode", () => {
       )
     )
     expect(alive(pid)).toBe(false)
+  })
+
+  it("dialogs: answered cancelled without a handler (the tool sees false), a handler's answer reaches the extension", async () => {
+    const ask = script([[{ name: "e2e_confirm", arguments: { question: "go?" } }]])
+    const silent = await Effect.runPromise(
+      Effect.scoped(Effect.gen(function* () {
+        const pi = yield* spawnPi(world)
+        yield* pi.promptAndWait(ask)
+        return yield* pi.send({ type: "get_last_assistant_text" })
+      }))
+    )
+    expect(silent).toEqual({ text: "SCRIPT-DONE\nRESULT e2e_confirm: confirmed: false" })
+    const answered = await Effect.runPromise(
+      Effect.scoped(Effect.gen(function* () {
+        const pi = yield* spawnPi(world, { onDialog: (request) => Effect.succeed({ confirmed: request.message === "go?" }) })
+        yield* pi.promptAndWait(ask)
+        return yield* pi.send({ type: "get_last_assistant_text" })
+      }))
+    )
+    expect(answered).toEqual({ text: "SCRIPT-DONE\nRESULT e2e_confirm: confirmed: true" })
   })
 })
