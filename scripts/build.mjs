@@ -93,3 +93,16 @@ await build({
   banner: { js: "#!/usr/bin/env node" }
 })
 chmodSync("dist/broker/exec-broker.mjs", 0o755)
+// FakePi (troupe/testing, docs/agents.md): like the broker, one file importing only node: builtins.
+await build({
+  entryPoints: ["src/testing/fakePi/program.ts"],
+  outfile: "dist/testing/fake-pi.mjs",
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  sourcemap: false,
+  legalComments: "none",
+  banner: { js: "#!/usr/bin/env node" }
+})
+chmodSync("dist/testing/fake-pi.mjs", 0o755)

@@ -102,3 +102,6 @@ export { homeLabel, type VmGetOptions, type VmHow, type VmOwner, Vms, type VmsSh
 export type { VmsClient } from "./daemon/Client.js"
 export * as VersConfigLayer from "./layers/VersConfig.js"
 export * as VersLive from "./layers/Vers.js"
+export * as PiRpcDomain from "./domain/PiRpc.js"
+export { type DialogAnswer, type PiEvent, PiRpcClosed, PiRpcError, PiRpcProtocolError, PiRpcRejected, type PiUnknownEvent } from "./domain/PiRpc.js"
+export * as PiRpc from "./services/PiRpc.js"

@@ -17,3 +17,4 @@ export {
   startFakeVers,
   type StartedFakeVers
 } from "./FakeVers.js"
+export { type FakePiMode, fakePiModes, type FakePiOptions, fakePiProgram, spawnFakePi } from "./FakePi.js"
