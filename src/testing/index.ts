@@ -9,7 +9,7 @@ export {
   type FakeVersHandle,
   type FakeVersHooks,
   type FakeVersOptions,
-  type FakeVm,
+  type FakeVmRecord,
   type Fault,
   type FaultRule,
   type LedgerRequest,
@@ -17,3 +17,7 @@ export {
   startFakeVers,
   type StartedFakeVers
 } from "./FakeVers.js"
+export * as FakeVm from "./FakeVm.js"
+export type { FakeVmHandle, FakeVmMachine, FakeVmOptions } from "./FakeVm.js"
+export * as FakeFleet from "./FakeFleet.js"
+export type { FakeFleetEnv, FakeFleetHandle, FakeFleetOptions } from "./FakeFleet.js"
