@@ -5,9 +5,12 @@
  * sandbox, so tests build paths under `vm.root`.
  *
  * Faithful to OpenSSH's sftp-server where clients notice: `RENAME` onto an existing file fails
- * (`FAILURE`, as its link()-then-unlink() does), the `posix-rename@openssh.com` extended request
- * replaces the target atomically, `READ` at the end answers `EOF`, a directory listing ends with
- * `EOF`, and errno values map to `NO_SUCH_FILE`, `PERMISSION_DENIED` or `FAILURE`.
+ * (`FAILURE`, as its link()-then-unlink() does), `READ` at the end answers `EOF`, a directory
+ * listing ends with `EOF`, and errno values map to `NO_SUCH_FILE`, `PERMISSION_DENIED` or
+ * `FAILURE` with OpenSSH's texts (never a host path). A `posix-rename@openssh.com` request is
+ * served (replacing the target), but ssh2's server cannot advertise extensions in its VERSION
+ * answer, so ssh2 clients will not send it: a client's atomic write (temp + rename) must fall
+ * back to remove-then-rename when the extension is not advertised.
  */
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
@@ -78,7 +81,9 @@ export const serveSftp = (sftp: SFTPWrapper, root: string): void => {
   const serve = (reqId: number, work: () => Promise<void>) => {
     work().catch((e: unknown) => {
       try {
-        sftp.status(reqId, statusOf(e), e instanceof Error ? e.message : String(e))
+        // OpenSSH's texts: a client must not depend on (or see) the host's paths in them.
+        const code = statusOf(e)
+        sftp.status(reqId, code, code === STATUS_CODE.NO_SUCH_FILE ? "No such file" : code === STATUS_CODE.PERMISSION_DENIED ? "Permission denied" : "Failure")
       } catch {
         // The channel closed meanwhile: nobody waits for the answer.
       }
