@@ -25,9 +25,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as tls from "node:tls"
 import { Effect, Schema, type Scope } from "effect"
-import ssh2 from "ssh2"
 import type { FakeCommit, FakeVersHooks, FakeVmRecord } from "./fakeVers/Model.js"
 import { makeCertificates } from "./fakeVm/Certs.js"
+import { ed25519KeyPair } from "./fakeVm/Keys.js"
 import { Machine } from "./fakeVm/Machine.js"
 
 export { wildcardOf } from "./fakeVm/Certs.js"
@@ -92,7 +92,7 @@ const view = (m: Machine): FakeVmMachine => ({
   }
 })
 
-const newHostKey = () => ssh2.utils.generateKeyPairSync("ed25519").private
+const newHostKey = () => ed25519KeyPair().private
 
 const listen = (server: tls.Server, host: string, port: number) =>
   Effect.async<number, FakeVmError>((resume) => {

@@ -37,7 +37,7 @@ export const api = async (fleet: FakeFleetHandle, method: string, path: string, 
 /** A new running VM (the fleet boots at once); its id and private key from `GET /vm/{id}/ssh_key`. */
 export const newVm = async (fleet: FakeFleetHandle): Promise<{ id: string; key: string }> => {
   const created = await api(fleet, "POST", "/vm/new_root", { vm_config: {} })
-  if (created.status !== 201) throw new Error(`new_root answered ${created.status}`)
+  if (created.status !== 201) throw new Error(`new_root answered ${created.status}: ${JSON.stringify(created.json)}`)
   return { id: created.json.vm_id, key: await sshKey(fleet, created.json.vm_id) }
 }
 

@@ -7,6 +7,7 @@ import { readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import ssh2 from "ssh2"
 import { afterEach, describe, expect, it } from "vitest"
+import { startFakeVers } from "../../src/testing/index.js"
 import { api, connect, exec, newVm, sshKey, startFleet, type StartedFleet } from "../support/fakeFleet.js"
 
 const fleets: Array<StartedFleet> = []
@@ -93,5 +94,20 @@ describe("FakeVers exec and files on the VM's root", () => {
     expect((await api(fleet, "GET", `/vm/${vm.id}/files?path=missing`)).status).toBe(404)
     await api(fleet, "PATCH", `/vm/${vm.id}/state`, { state: "Paused" })
     expect((await api(fleet, "GET", `/vm/${vm.id}/files?path=back`)).status).toBe(400)
+  })
+
+  it("answers 404 for an unknown VM, and 500 from FakeVers alone (no VM filesystem)", async () => {
+    const fleet = await start()
+    expect((await api(fleet, "POST", "/vm/00000000-0000-4000-8000-000000000000/exec", { command: ["true"] })).status).toBe(404)
+    const alone = await startFakeVers({ bootMs: 0 })
+    try {
+      const auth = { authorization: `Bearer ${alone.apiKey}`, "content-type": "application/json" }
+      const created = (await (await fetch(`${alone.baseUrl}/vm/new_root`, { method: "POST", headers: auth, body: JSON.stringify({ vm_config: {} }) })).json()) as { vm_id: string }
+      const r = await fetch(`${alone.baseUrl}/vm/${created.vm_id}/exec`, { method: "POST", headers: auth, body: JSON.stringify({ command: ["true"] }) })
+      expect(r.status).toBe(500)
+      expect(((await r.json()) as { error: string }).error).toMatch(/no filesystem in this fake/)
+    } finally {
+      await alone.close()
+    }
   })
 })

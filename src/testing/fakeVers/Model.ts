@@ -12,7 +12,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Clock, Data, Deferred, Effect, Fiber } from "effect"
-import ssh2 from "ssh2"
+import { ed25519KeyPair } from "../fakeVm/Keys.js"
 
 /** Sizes and images of a VM; a commit carries them to the VMs restored or branched from it. */
 export interface VmConfig {
@@ -100,7 +100,7 @@ const invalid = (message: string) => new ApiFailure({ status: 400, message })
 const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
 const newKeyPair = () => {
-  const pair = ssh2.utils.generateKeyPairSync("ed25519")
+  const pair = ed25519KeyPair()
   return { ssh_private_key: pair.private, ssh_public_key: pair.public }
 }
 
