@@ -20,7 +20,7 @@
  * // … run code with fleet.env; fleet.ssh.vm(id)?.root is the VM's filesystem …
  * ```
  */
-import { Effect, type Scope } from "effect"
+import { Cause, Effect, Exit, Scope } from "effect"
 import * as FakeVers from "./FakeVers.js"
 import * as FakeVm from "./FakeVm.js"
 
@@ -94,3 +94,28 @@ export const make = (options: FakeFleetOptions = {}): Effect.Effect<FakeFleetHan
       }
     }
   })
+
+/** The plain-Promise form: the handle plus `close()`. */
+export interface StartedFakeFleet extends FakeFleetHandle {
+  /** Stops both sides: connections drop, commands are killed, a temp fleet directory is removed. */
+  readonly close: () => Promise<void>
+}
+
+/**
+ * Starts a fake fleet for code outside Effect; `close()` it when done.
+ * @throws FakeVersError or FakeVmError when a side cannot start.
+ */
+export const startFakeFleet = async (options: FakeFleetOptions = {}): Promise<StartedFakeFleet> => {
+  const scope = Effect.runSync(Scope.make())
+  const exit = await Effect.runPromiseExit(Scope.extend(make(options), scope))
+  if (Exit.isFailure(exit)) {
+    await Effect.runPromise(Scope.close(scope, exit))
+    throw Cause.squash(exit.cause)
+  }
+  const handle = exit.value
+  // Spread would copy the `env` getter's value once; keep it live.
+  return Object.defineProperties(Object.create(null) as StartedFakeFleet, {
+    ...Object.getOwnPropertyDescriptors(handle),
+    close: { value: () => Effect.runPromise(Scope.close(scope, Exit.void)), enumerable: true }
+  })
+}

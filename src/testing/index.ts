@@ -1,6 +1,7 @@
 /**
  * `troupe/testing`: helpers for testing programs built on troupe — a fake Pi host for code
- * that uses the Pi adapter. (The fake Vers fleet joins it with the Vers work.)
+ * that uses the Pi adapter, and the fake Vers fleet: FakeVers (the API), FakeVm (the VMs' SSH
+ * side) and FakeFleet (both, wired; `startFakeFleet` for Promise code).
  */
 export { type FakeNotification, FakePiHost } from "./FakePiHost.js"
 export * as FakeVers from "./FakeVers.js"
@@ -20,4 +21,4 @@ export {
 export * as FakeVm from "./FakeVm.js"
 export type { FakeVmHandle, FakeVmMachine, FakeVmOptions } from "./FakeVm.js"
 export * as FakeFleet from "./FakeFleet.js"
-export type { FakeFleetEnv, FakeFleetHandle, FakeFleetOptions } from "./FakeFleet.js"
+export { type FakeFleetEnv, type FakeFleetHandle, type FakeFleetOptions, startFakeFleet, type StartedFakeFleet } from "./FakeFleet.js"

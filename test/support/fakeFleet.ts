@@ -4,24 +4,13 @@
  * SNI `<vm_id>.vm.vers.sh` to the fleet's listener, trusting the fleet's CA, then SSH as root.
  */
 import * as tls from "node:tls"
-import { Cause, Effect, Exit, Scope } from "effect"
 import ssh2 from "ssh2"
-import { FakeFleet, type FakeFleetHandle } from "../../src/testing/index.js"
+import { type FakeFleetHandle, type FakeFleetOptions, startFakeFleet, type StartedFakeFleet } from "../../src/testing/index.js"
 
-export interface StartedFleet extends FakeFleetHandle {
-  readonly close: () => Promise<void>
-}
+export type StartedFleet = StartedFakeFleet
 
-export const startFleet = async (options: FakeFleet.FakeFleetOptions = {}): Promise<StartedFleet> => {
-  const scope = Effect.runSync(Scope.make())
-  const exit = await Effect.runPromiseExit(Scope.extend(FakeFleet.make({ bootMs: 0, ...options }), scope))
-  if (Exit.isFailure(exit)) {
-    await Effect.runPromise(Scope.close(scope, exit))
-    throw Cause.squash(exit.cause)
-  }
-  const h = exit.value
-  return { vers: h.vers, ssh: h.ssh, dir: h.dir, get env() { return h.env }, setVmState: h.setVmState, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
+/** A fleet whose VMs boot at once. */
+export const startFleet = (options: FakeFleetOptions = {}): Promise<StartedFleet> => startFakeFleet({ bootMs: 0, ...options })
 
 /** One API call with the fleet's key; the parsed JSON (or undefined for an empty body) and status. */
 export const api = async (fleet: FakeFleetHandle, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> => {

@@ -7,8 +7,8 @@ import { describe, expect, it } from "vitest"
 import { ed25519KeyPair } from "../../src/testing/fakeVm/Keys.js"
 
 describe("ed25519KeyPair", () => {
-  it("gives 1500 pairs whose halves parse and match (the raw generator fails ~6 times in as many)", () => {
-    for (let i = 0; i < 1500; i++) {
+  it("gives 1000 pairs whose halves parse and match (the raw generator fails ~4 times in as many)", () => {
+    for (let i = 0; i < 1000; i++) {
       const pair = ed25519KeyPair()
       const priv = ssh2.utils.parseKey(pair.private)
       const pub = ssh2.utils.parseKey(pair.public)
