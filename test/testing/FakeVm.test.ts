@@ -69,7 +69,10 @@ describe("FakeVm connections", () => {
     expect(() => readFileSync(root)).toThrow(/ENOENT/)
   })
 
-  it("cuts a running command when its VM is paused: no exit status, group gone", async () => {
+  it.each([
+    ["paused", "PATCH", "/state", { state: "Paused" }],
+    ["deleted", "DELETE", "", undefined]
+  ] as const)("cuts a running command when its VM is %s: no exit status, group gone", async (_what, method, suffix, body) => {
     const fleet = await start()
     const a = await newVm(fleet)
     const c = await open(fleet, a.id, a.key)
@@ -77,7 +80,7 @@ describe("FakeVm connections", () => {
     expect(await pollUntil(() => fleet.ssh.vm(a.id)!.runningGroups.length === 1, 10_000)).toBe(true)
     const [pgid] = fleet.ssh.vm(a.id)!.runningGroups
     expect(alive(pgid!)).toBe(true)
-    await api(fleet, "PATCH", `/vm/${a.id}/state`, { state: "Paused" })
+    expect((await api(fleet, method, `/vm/${a.id}${suffix}`, body)).status).toBe(200)
     const r = await result
     expect(r.exited).toBe(false)
     expect(await pollUntil(() => !alive(pgid!), 10_000)).toBe(true)
