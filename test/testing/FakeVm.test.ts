@@ -10,6 +10,17 @@ import { pollUntil } from "../support/exec.js"
 import { api, connect, exec, newVm, startFleet, type StartedFleet } from "../support/fakeFleet.js"
 import { alive } from "../support/procs.js"
 
+/** Gone: no such process, or a zombie (killed; its reaper — here init — has not collected it yet). */
+const gone = (pid: number) => {
+  if (!alive(pid)) return true
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) === "Z"
+  } catch {
+    return true
+  }
+}
+
 const fleets: Array<StartedFleet> = []
 const clients: Array<ssh2.Client> = []
 afterEach(async () => {
@@ -83,7 +94,7 @@ describe("FakeVm connections", () => {
     expect((await api(fleet, method, `/vm/${a.id}${suffix}`, body)).status).toBe(200)
     const r = await result
     expect(r.exited).toBe(false)
-    expect(await pollUntil(() => !alive(pgid!), 10_000)).toBe(true)
+    expect(await pollUntil(() => gone(pgid!), 10_000)).toBe(true)
   })
 })
 
@@ -117,6 +128,6 @@ describe("FakeVm exec", () => {
     expect(pgrpOf(pids.child)).toBe(pids.shell)
     expect(alive(pids.shell) && alive(pids.child)).toBe(true)
     pids.channel.close()
-    expect(await pollUntil(() => !alive(pids.shell) && !alive(pids.child), 10_000)).toBe(true)
+    expect(await pollUntil(() => gone(pids.shell) && gone(pids.child), 10_000)).toBe(true)
   })
 })
