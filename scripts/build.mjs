@@ -71,8 +71,10 @@ const cli = await build({
   define: { "import.meta.url": "__troupeModuleUrl" },
   banner: { js: "const __troupeModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
   // Native addons stay outside. Everything else is bundled, so no `import()` is left in the
-  // bundle (vm.Script would need Node's experimental dynamic-import hook for one).
-  external: ["better-sqlite3", "ssh2", "cpu-features"]
+  // bundle (vm.Script would need Node's experimental dynamic-import hook for one). selfsigned
+  // (only `fleet fake` makes certificates) stays outside too: its X.509 stack would add ~380 KB
+  // to every CLI start; a static import of it becomes a lazy `require` in this CommonJS file.
+  external: ["better-sqlite3", "ssh2", "cpu-features", "selfsigned"]
 })
 if (/\bimport\(/.test(readFileSync("dist/bin/cli.cjs", "utf8"))) {
   throw new Error("dist/bin/cli.cjs contains an import() of an external module: bundle it, or require() it")

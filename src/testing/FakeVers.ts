@@ -18,12 +18,17 @@
  * | `resize_vm_disk` | `PATCH /vm/{id}/disk` `{fs_size_mib}` (must grow) | 200, empty |
  * | `list_commits` | `GET /commits[?limit&offset]` | 200 `{commits, total, limit, offset}` |
  * | `create_tag` | `POST /commit_tags` `{tag_name, commit_id}` | 201 `{tag_id, tag_name, commit_id}` |
+ * | `exec_vm` | `POST /vm/{id}/exec` `{command: argv, env?, stdin?, timeout_secs?, working_dir?}` | 200 `{exit_code, stdout, stderr, exec_id}` |
+ * | `read_file_vm` | `GET /vm/{id}/files?path=` | 200 `{content_b64}` |
+ * | `write_file_vm` | `PUT /vm/{id}/files` `{path, content_b64, mode?, create_dirs?}` | 200, empty |
  *
  * Errors answer the document's `{error, success: false}`: 401 without a valid Bearer key, 404
  * for an unknown VM or commit, 400 for an invalid body, query or transition (pausing a paused
  * VM, shrinking a disk, `skip_wait_boot=true` on a booting VM). A new VM is `booting` for
  * `bootMs` (default 50 ms), then `running`. Faults (`handle.faults.inject`) and the ledger
- * (`handle.ledger`) are for tests; `hooks` let a fake SSH side follow the VMs.
+ * (`handle.ledger`) are for tests; `hooks` let a fake SSH side follow the VMs. The exec and
+ * files operations act on `vmRoot(vm_id)` (FakeFleet points it at FakeVm's roots; without it
+ * they answer 500).
  *
  * ```ts
  * const fleet = yield* FakeVers.make({ bootMs: 10 })
@@ -36,16 +41,18 @@ import { randomBytes, randomUUID } from "node:crypto"
 import { Cause, Effect, Exit, FiberSet, Random, Scope } from "effect"
 import { type FaultRule, Faults } from "./fakeVers/Faults.js"
 import { Ledger } from "./fakeVers/Ledger.js"
-import { type FakeCommit, type FakeVersHooks, type FakeVm, Model } from "./fakeVers/Model.js"
+import { type FakeCommit, type FakeVersHooks, type FakeVmRecord, Model } from "./fakeVers/Model.js"
 import { operations, type Settings, type Variants } from "./fakeVers/Routes.js"
 import { FakeVersError, Keys, serve } from "./fakeVers/Server.js"
 
 export type { Fault, FaultRule } from "./fakeVers/Faults.js"
 export type { Ledger, LedgerRequest, LedgerVm } from "./fakeVers/Ledger.js"
-export type { FakeCommit, FakeVersHooks, FakeVm, VmConfig, VmOrigin } from "./fakeVers/Model.js"
+export type { FakeCommit, FakeVersHooks, FakeVmRecord, VmConfig, VmOrigin } from "./fakeVers/Model.js"
 export { operations } from "./fakeVers/Routes.js"
 export type { Variants } from "./fakeVers/Routes.js"
 export { FakeVersError }
+/** @deprecated The VM record is `FakeVmRecord` now (`FakeVm` names the fake SSH side, src/testing/FakeVm.ts). */
+export type FakeVm = FakeVmRecord
 
 export interface FakeVersOptions {
   /** Loopback address to listen on (default `127.0.0.1`). */
@@ -63,10 +70,12 @@ export interface FakeVersOptions {
   /** Response variants (default both `current`, as the document says). */
   readonly variants?: Partial<Variants>
   /** The `ssh_port` answered by `GET /vm/{id}/ssh_key` (default 22). */
-  readonly sshPort?: number | ((vm: FakeVm) => number)
+  readonly sshPort?: number | ((vm: FakeVmRecord) => number)
   /** The `owner_id` of every VM and commit (default a random uuid). */
   readonly ownerId?: string
   readonly hooks?: FakeVersHooks
+  /** A VM's root directory for `exec_vm` and the files operations (FakeFleet sets it to FakeVm's). */
+  readonly vmRoot?: (vmId: string) => string | undefined
 }
 
 /** A running fake fleet. Every method is synchronous (the state is in memory). */
@@ -89,8 +98,8 @@ export interface FakeVersHandle {
     readonly pending: () => ReadonlyArray<FaultRule & { readonly remaining: number }>
   }
   /** The VMs that exist now. */
-  readonly vms: () => ReadonlyArray<FakeVm>
-  readonly vm: (vmId: string) => FakeVm | undefined
+  readonly vms: () => ReadonlyArray<FakeVmRecord>
+  readonly vm: (vmId: string) => FakeVmRecord | undefined
   readonly commits: () => ReadonlyArray<FakeCommit>
   /** Forces a VM's state (`sleeping`, `dead`, or any word a client must keep); false for an unknown VM. */
   readonly setVmState: (vmId: string, state: string) => boolean
@@ -99,7 +108,7 @@ export interface FakeVersHandle {
   /** Points a repository reference (`from_commit {ref: "repo:tag"}`) at a commit; throws for an unknown commit. */
   readonly ref: (repo: string, tagName: string, commitId: string) => void
   readonly setVariants: (variants: Partial<Variants>) => void
-  readonly setSshPort: (port: number | ((vm: FakeVm) => number)) => void
+  readonly setSshPort: (port: number | ((vm: FakeVmRecord) => number)) => void
 }
 
 /** The plain-Promise form: the handle plus `close()`. */
@@ -108,7 +117,7 @@ export interface StartedFakeVers extends FakeVersHandle {
   readonly close: () => Promise<void>
 }
 
-const portFn = (p: number | ((vm: FakeVm) => number)) => (typeof p === "number" ? () => p : p)
+const portFn = (p: number | ((vm: FakeVmRecord) => number)) => (typeof p === "number" ? () => p : p)
 
 /**
  * Starts a fake fleet on loopback for the life of the scope.
@@ -121,7 +130,7 @@ export const make = (options: FakeVersOptions = {}): Effect.Effect<FakeVersHandl
     const keys = new Keys(options.apiKey ?? `fake-vers-${randomBytes(16).toString("hex")}`, options.extraKeys ?? [])
     const ledger = new Ledger()
     const faults = new Faults(Random.make(options.seed ?? 1))
-    const settings: Settings = { variants: { delete: "current", branch: "current", ...options.variants }, sshPort: portFn(options.sshPort ?? 22) }
+    const settings: Settings = { variants: { delete: "current", branch: "current", ...options.variants }, sshPort: portFn(options.sshPort ?? 22), vmRoot: options.vmRoot }
     const model = new Model({
       bootMs: options.bootMs ?? 50,
       ownerId: options.ownerId ?? randomUUID(),

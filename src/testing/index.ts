@@ -1,6 +1,7 @@
 /**
  * `troupe/testing`: helpers for testing programs built on troupe — a fake Pi host for code
- * that uses the Pi adapter. (The fake Vers fleet joins it with the Vers work.)
+ * that uses the Pi adapter, and the fake Vers fleet: FakeVers (the API), FakeVm (the VMs' SSH
+ * side) and FakeFleet (both, wired; `startFakeFleet` for Promise code).
  */
 export { type FakeNotification, FakePiHost } from "./FakePiHost.js"
 export * as FakeVers from "./FakeVers.js"
@@ -9,7 +10,7 @@ export {
   type FakeVersHandle,
   type FakeVersHooks,
   type FakeVersOptions,
-  type FakeVm,
+  type FakeVmRecord,
   type Fault,
   type FaultRule,
   type LedgerRequest,
@@ -18,3 +19,7 @@ export {
   type StartedFakeVers
 } from "./FakeVers.js"
 export { type FakePiMode, fakePiModes, type FakePiOptions, fakePiProgram, spawnFakePi } from "./FakePi.js"
+export * as FakeVm from "./FakeVm.js"
+export type { FakeVmHandle, FakeVmMachine, FakeVmOptions } from "./FakeVm.js"
+export * as FakeFleet from "./FakeFleet.js"
+export { type FakeFleetEnv, type FakeFleetHandle, type FakeFleetOptions, startFakeFleet, type StartedFakeFleet } from "./FakeFleet.js"

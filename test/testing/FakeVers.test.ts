@@ -7,7 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, FastCheck as fc, Fiber, TestClock } from "effect"
 import ssh2 from "ssh2"
 import { afterEach } from "vitest"
-import { FakeVers, type FakeVm, startFakeVers, type StartedFakeVers } from "../../src/testing/index.js"
+import { FakeVers, type FakeVmRecord, startFakeVers, type StartedFakeVers } from "../../src/testing/index.js"
 
 const fleets: Array<StartedFakeVers> = []
 afterEach(async () => {
@@ -287,7 +287,7 @@ describe("FakeVers: commits, restores, branches", () => {
     const seen: Array<string> = []
     const f = await start({
       hooks: {
-        onCreate: (vm: FakeVm) => void seen.push(`create ${vm.origin.kind}`),
+        onCreate: (vm: FakeVmRecord) => void seen.push(`create ${vm.origin.kind}`),
         onCommit: () => void seen.push("commit"),
         onRestore: async () => void seen.push("restore"),
         onStateChange: (vm, from) => void seen.push(`state ${from}->${vm.state}`),

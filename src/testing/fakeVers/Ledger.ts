@@ -4,13 +4,13 @@
  * value redacted, body, the status answered and the fault applied). Leak tests assert
  * `live()` is empty after a scope; secrets tests grep `requests()`.
  */
-import type { FakeVm } from "./Model.js"
+import type { FakeVmRecord } from "./Model.js"
 
 /** One VM the fleet created. */
 export interface LedgerVm {
   readonly vm_id: string
   /** `new_root` | `from_commit` | `branch`. */
-  readonly origin: FakeVm["origin"]["kind"]
+  readonly origin: FakeVmRecord["origin"]["kind"]
   /** The commit a restored or branched VM came from. */
   readonly commit_id: string | null
   /** Labels given at creation. */
@@ -72,7 +72,7 @@ export class Ledger {
     this.log = []
   }
 
-  vmCreated(vm: FakeVm): void {
+  vmCreated(vm: FakeVmRecord): void {
     this.vms.set(vm.vm_id, {
       vm_id: vm.vm_id,
       origin: vm.origin.kind,
@@ -84,7 +84,7 @@ export class Ledger {
     })
   }
 
-  vmDeleted(vm: FakeVm): void {
+  vmDeleted(vm: FakeVmRecord): void {
     const v = this.vms.get(vm.vm_id)
     if (v !== undefined) this.vms.set(vm.vm_id, { ...v, deleted_at: vm.deleted_at })
   }

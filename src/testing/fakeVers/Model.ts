@@ -1,6 +1,6 @@
 /**
  * The fake fleet's VM model: VMs, commits and tags in memory, with the Vers orchestrator's
- * states and transitions, and the hooks a later FakeVm (an SSH server per VM) plugs into.
+ * states and transitions, and the hooks FakeVm (src/testing/FakeVm.ts, an SSH server per VM) plugs into.
  *
  * Everything HTTP-shaped lives in `Routes.ts`; this module only knows VMs. Operations fail with
  * `ApiFailure` carrying the HTTP status the orchestrator answers with (404 unknown VM or
@@ -12,7 +12,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Clock, Data, Deferred, Effect, Fiber } from "effect"
-import ssh2 from "ssh2"
+import { ed25519KeyPair } from "../fakeVm/Keys.js"
 
 /** Sizes and images of a VM; a commit carries them to the VMs restored or branched from it. */
 export interface VmConfig {
@@ -33,7 +33,7 @@ export type VmOrigin =
   | { readonly kind: "branch"; readonly commit_id: string; readonly from_vm_id: string | null }
 
 /** One VM of the fake fleet, as hooks and the handle see it (a snapshot: do not keep it). */
-export interface FakeVm {
+export interface FakeVmRecord {
   readonly vm_id: string
   /** `booting` | `running` | `paused` | `sleeping` | `dead`, or anything `setVmState` set. */
   readonly state: string
@@ -71,19 +71,19 @@ export interface FakeCommit {
  * exists when the client learns its id. A hook that throws makes the request answer 500.
  */
 export interface FakeVersHooks {
-  readonly onCreate?: (vm: FakeVm) => void | Promise<void>
-  readonly onDelete?: (vm: FakeVm) => void | Promise<void>
-  readonly onCommit?: (vm: FakeVm, commit: FakeCommit) => void | Promise<void>
+  readonly onCreate?: (vm: FakeVmRecord) => void | Promise<void>
+  readonly onDelete?: (vm: FakeVmRecord) => void | Promise<void>
+  readonly onCommit?: (vm: FakeVmRecord, commit: FakeCommit) => void | Promise<void>
   /** A VM restored or branched from `commit` (after `onCreate`). */
-  readonly onRestore?: (vm: FakeVm, commit: FakeCommit) => void | Promise<void>
-  readonly onStateChange?: (vm: FakeVm, from: string) => void | Promise<void>
+  readonly onRestore?: (vm: FakeVmRecord, commit: FakeCommit) => void | Promise<void>
+  readonly onStateChange?: (vm: FakeVmRecord, from: string) => void | Promise<void>
 }
 
 /** An operation's refusal, with the status and `error` text the API answers with. */
 export class ApiFailure extends Data.TaggedError("ApiFailure")<{ readonly status: number; readonly message: string }> {}
 
 interface Entry {
-  vm: Mutable<FakeVm>
+  vm: Mutable<FakeVmRecord>
   readonly booted: Deferred.Deferred<void>
   boot: Fiber.RuntimeFiber<void> | undefined
 }
@@ -100,14 +100,14 @@ const invalid = (message: string) => new ApiFailure({ status: 400, message })
 const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
 
 const newKeyPair = () => {
-  const pair = ssh2.utils.generateKeyPairSync("ed25519")
+  const pair = ed25519KeyPair()
   return { ssh_private_key: pair.private, ssh_public_key: pair.public }
 }
 
 const runHook = <A extends ReadonlyArray<unknown>>(hook: ((...args: A) => void | Promise<void>) | undefined, ...args: A) =>
   hook === undefined ? Effect.void : Effect.promise(() => Promise.resolve(hook(...args)))
 
-const snapshot = (vm: FakeVm): FakeVm => ({ ...vm, labels: { ...vm.labels } })
+const snapshot = (vm: FakeVmRecord): FakeVmRecord => ({ ...vm, labels: { ...vm.labels } })
 
 export interface ModelOptions {
   readonly bootMs: number
@@ -115,14 +115,14 @@ export interface ModelOptions {
   readonly hooks: FakeVersHooks
   readonly fork: Fork
   /** Called with every VM the moment it exists, and with its id when it is deleted. */
-  readonly onCreated: (vm: FakeVm) => void
-  readonly onDeleted: (vm: FakeVm) => void
+  readonly onCreated: (vm: FakeVmRecord) => void
+  readonly onDeleted: (vm: FakeVmRecord) => void
 }
 
 /** The fleet: VMs, deleted VMs (their metadata stays readable), commits, tags and repository refs. */
 export class Model {
   private readonly vms = new Map<string, Entry>()
-  private readonly gone = new Map<string, FakeVm>()
+  private readonly gone = new Map<string, FakeVmRecord>()
   private readonly commits = new Map<string, FakeCommit>()
   private readonly tags = new Map<string, { readonly commit_id: string; readonly tag_id: string }>()
   private readonly refs = new Map<string, string>()
@@ -135,23 +135,23 @@ export class Model {
   }
 
   /** Live VMs in creation order. */
-  list(): ReadonlyArray<FakeVm> {
+  list(): ReadonlyArray<FakeVmRecord> {
     return [...this.vms.values()].map((e) => snapshot(e.vm))
   }
 
-  find(id: string): FakeVm | undefined {
+  find(id: string): FakeVmRecord | undefined {
     const e = this.vms.get(id)
     return e === undefined ? undefined : snapshot(e.vm)
   }
 
   /** A live VM, or 404. */
-  get(id: string): Effect.Effect<FakeVm, ApiFailure> {
+  get(id: string): Effect.Effect<FakeVmRecord, ApiFailure> {
     const e = this.vms.get(id)
     return e === undefined ? Effect.fail(notFound(id)) : Effect.succeed(snapshot(e.vm))
   }
 
   /** A live or deleted VM (metadata keeps answering for deleted VMs, with `deleted_at`), or 404. */
-  getWithDeleted(id: string): Effect.Effect<FakeVm, ApiFailure> {
+  getWithDeleted(id: string): Effect.Effect<FakeVmRecord, ApiFailure> {
     const e = this.vms.get(id)
     if (e !== undefined) return Effect.succeed(snapshot(e.vm))
     const g = this.gone.get(id)
@@ -331,7 +331,7 @@ export class Model {
     return Effect.gen(this, function* () {
       const booting = this.options.bootMs > 0
       this.ipCounter += 1
-      const vm: Mutable<FakeVm> = {
+      const vm: Mutable<FakeVmRecord> = {
         vm_id: randomUUID(),
         state: booting ? "booting" : "running",
         labels: { ...labels },

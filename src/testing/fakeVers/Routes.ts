@@ -6,7 +6,8 @@
  */
 import { Effect, Either, Schema } from "effect"
 import { describeParseError } from "../../domain/Diagnostic.js"
-import { ApiFailure, defaultVmConfig, type FakeCommit, type FakeVm, type Model } from "./Model.js"
+import { ApiFailure, defaultVmConfig, type FakeCommit, type FakeVmRecord, type Model } from "./Model.js"
+import { execVm, readFileVm, type VmRoot, VmExecRequest, VmWriteFileRequest, writeFileVm } from "./VmIo.js"
 
 /** Response variants: `current` is what the document describes, `legacy` what older servers sent. */
 export interface Variants {
@@ -20,7 +21,9 @@ export interface Variants {
 export interface Settings {
   variants: Variants
   /** The `ssh_port` that `GET /vm/{id}/ssh_key` answers for a VM. */
-  sshPort: (vm: FakeVm) => number
+  sshPort: (vm: FakeVmRecord) => number
+  /** A VM's root directory, for `exec_vm` and the files operations (set by FakeFleet). */
+  vmRoot?: VmRoot | undefined
 }
 
 /** An answer: `body` undefined = an empty body (the document's "200, no content" operations). */
@@ -55,7 +58,10 @@ const routes: ReadonlyArray<Route> = [
   { method: "POST", pattern: new RegExp(`^/vm/${id}/commit$`), operation: "commit_vm", status: 201 },
   { method: "POST", pattern: new RegExp(`^/vm/${id}/branch$`), operation: "branch_vm", status: 201 },
   { method: "GET", pattern: new RegExp(`^/vm/${id}/ssh_key$`), operation: "ssh_key", status: 200, uuidId: true },
-  { method: "PATCH", pattern: new RegExp(`^/vm/${id}/disk$`), operation: "resize_vm_disk", status: 200, uuidId: true }
+  { method: "PATCH", pattern: new RegExp(`^/vm/${id}/disk$`), operation: "resize_vm_disk", status: 200, uuidId: true },
+  { method: "POST", pattern: new RegExp(`^/vm/${id}/exec$`), operation: "exec_vm", status: 200, uuidId: true },
+  { method: "GET", pattern: new RegExp(`^/vm/${id}/files$`), operation: "read_file_vm", status: 200, uuidId: true },
+  { method: "PUT", pattern: new RegExp(`^/vm/${id}/files$`), operation: "write_file_vm", status: 200, uuidId: true }
 ]
 
 /** Every operation id the fake implements. */
@@ -152,9 +158,9 @@ const tagPattern = /^[A-Za-z0-9._-]{1,64}$/
 // ---------------------------------------------------------------------------------------------
 // Response bodies (the document's VM, VmMetadataResponse, CommitInfo, …)
 
-const vmJson = (model: Model, vm: FakeVm) => ({ vm_id: vm.vm_id, owner_id: model.ownerId, created_at: vm.created_at, state: vm.state, labels: { ...vm.labels } })
+const vmJson = (model: Model, vm: FakeVmRecord) => ({ vm_id: vm.vm_id, owner_id: model.ownerId, created_at: vm.created_at, state: vm.state, labels: { ...vm.labels } })
 
-const metadataJson = (model: Model, vm: FakeVm) => ({
+const metadataJson = (model: Model, vm: FakeVmRecord) => ({
   vm_id: vm.vm_id,
   owner_id: model.ownerId,
   created_at: vm.created_at,
@@ -267,6 +273,17 @@ export const handle = (model: Model, settings: Settings, call: Call): Effect.Eff
         if (model.hasTag(r.tag_name)) return yield* new ApiFailure({ status: 409, message: `Tag ${r.tag_name} already exists` })
         yield* model.tag(r.tag_name, r.commit_id)
         return { status: 201, body: { tag_id: model.tagId(r.tag_name), tag_name: r.tag_name, commit_id: r.commit_id } }
+      }
+      case "exec_vm": {
+        const request = yield* decodeBody(VmExecRequest, call)
+        return { status: 200, body: yield* execVm(yield* model.get(vmId), settings.vmRoot, request) }
+      }
+      case "read_file_vm":
+        return { status: 200, body: yield* readFileVm(yield* model.get(vmId), settings.vmRoot, call.query.get("path")) }
+      case "write_file_vm": {
+        const request = yield* decodeBody(VmWriteFileRequest, call)
+        yield* writeFileVm(yield* model.get(vmId), settings.vmRoot, request)
+        return { status: 200 }
       }
       default:
         return yield* new ApiFailure({ status: 404, message: `No operation ${call.operation}` })
