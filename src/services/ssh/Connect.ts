@@ -68,6 +68,8 @@ const openTls = (o: ConnectOptions, target: string, ca: ReadonlyArray<string> | 
     socket.once("error", onError)
     socket.once("secureConnect", () => {
       socket.off("error", onError)
+      // SSH is many small packets; Nagle + delayed ACK would add ~40 ms to each round trip.
+      socket.setNoDelay(true)
       resume(Effect.succeed(socket))
     })
     return Effect.sync(() => socket.destroy())
@@ -116,6 +118,8 @@ export const connect = (o: ConnectOptions): Effect.Effect<Connection, SshError, 
         const socket = yield* openTls(o, target, ca)
         return yield* Effect.async<Connection, SshError>((resume) => {
           const client = new Client()
+          // Every running command listens for the connection's close.
+          client.setMaxListeners(0)
           let settled = false
           const settle = (e: Effect.Effect<Connection, SshError>) => {
             if (settled) return

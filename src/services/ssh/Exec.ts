@@ -7,7 +7,8 @@
  * pi-vers started one `ssh` process per command and buffered the output; here a command is a
  * channel (~45 ms against OpenSSH on loopback instead of ~250 ms for a new connection).
  */
-import { Deferred, Effect, Option, Stream, type Scope } from "effect"
+import { Deferred, Effect, Fiber, Option, Stream, type Scope } from "effect"
+import { randomBytes } from "node:crypto"
 import type { ClientChannel } from "ssh2"
 import { SshDisconnected, SshMessages } from "../../domain/SshErrors.js"
 import type { Connection } from "./Connect.js"
@@ -50,9 +51,17 @@ export const shellQuote = (argv: ReadonlyArray<string>): string => argv.map(shel
 
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/
 
-/** The command line sent to sshd: env exports and `cd` before `command`. A bad env name is a defect (caller bug). */
-export const commandLine = (command: string, options: Pick<ExecOptions, "env" | "cwd"> = {}): string => {
-  const parts: Array<string> = []
+/**
+ * The variable that marks every process of one command (inherited through `exec` and forks):
+ * sshd refuses `signal` requests for root sessions (no privilege separation after a root
+ * login), so a command abandoned before its exit is stopped by finding its processes by this
+ * marker, over a fresh channel.
+ */
+export const execMarkerVariable = "TROUPE_EXEC_ID"
+
+/** The command line sent to sshd: the marker, env exports and `cd` before `command`. A bad env name is a defect (caller bug). */
+export const commandLine = (command: string, options: Pick<ExecOptions, "env" | "cwd"> = {}, marker?: string): string => {
+  const parts: Array<string> = marker === undefined ? [] : [`export ${execMarkerVariable}=${marker};`]
   for (const [name, value] of Object.entries(options.env ?? {})) {
     if (!envName.test(name)) throw new Error(`environment variable name ${JSON.stringify(name)} is not a shell identifier`)
     parts.push(`export ${name}=${shellQuoteWord(value)};`)
@@ -62,8 +71,19 @@ export const commandLine = (command: string, options: Pick<ExecOptions, "env" | 
   return parts.join(" ")
 }
 
-/** How long a closing scope waits for the channel's close after signalling it. */
+/** How long a closing scope waits for the channel's close, and for the kill of its processes, ms. */
 const closeGraceMs = 2_000
+
+/**
+ * Waits at most `closeGraceMs` from a finalizer: in an interruptible child fiber, so the bound
+ * fires even in a fiber being interrupted (made interruptible in place it would stop at once).
+ */
+const bounded = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.flatMap(Effect.fork(Effect.interruptible(Effect.ignore(Effect.timeoutOption(effect, closeGraceMs)))), Fiber.join)
+
+/** A script (Linux `/proc`) that sends TERM to every process whose environment carries `marker`. */
+const killByMarker = (marker: string) =>
+  `for p in /proc/[0-9]*; do grep -qxz '${execMarkerVariable}=${marker}' "$p/environ" 2>/dev/null && kill -TERM "\${p#/proc/}" 2>/dev/null; done; true`
 
 const disconnected = (vmId: string, detail: string) => new SshDisconnected({ vmId, message: SshMessages.disconnected(vmId, detail) })
 
@@ -94,7 +114,8 @@ const fromReadable = (vmId: string, readable: NodeJS.ReadableStream & { iterator
  */
 export const exec = (conn: Connection, command: string, options: ExecOptions = {}): Effect.Effect<SshProcess, SshDisconnected, Scope.Scope> =>
   Effect.gen(function* () {
-    const line = commandLine(command, options)
+    const marker = randomBytes(9).toString("hex")
+    const line = commandLine(command, options, marker)
     const exited = yield* Deferred.make<RemoteExit, SshDisconnected>()
     const closed = yield* Deferred.make<void>()
     const channel = yield* Effect.acquireRelease(openChannel(conn, line), (ch) =>
@@ -102,12 +123,26 @@ export const exec = (conn: Connection, command: string, options: ExecOptions = {
         if (yield* Deferred.isDone(closed)) return
         const running = !(yield* Deferred.isDone(exited))
         try {
+          // Honoured for non-root sessions; root's are stopped by marker below.
           if (running) ch.signal("TERM")
+          // Unread output would hold back the channel's close event; nobody reads it any more.
+          ch.resume()
+          ch.stderr.resume()
           ch.close()
         } catch {
           return // the connection is gone, and the channel with it
         }
-        yield* Deferred.await(closed).pipe(Effect.timeoutOption(closeGraceMs), Effect.interruptible)
+        if (running) {
+          yield* Effect.scoped(
+            Effect.flatMap(openChannel(conn, killByMarker(marker)), (killer) =>
+              Effect.async<void>((resume) => {
+                killer.on("close", () => resume(Effect.void)).on("error", () => resume(Effect.void))
+                killer.resume()
+                killer.stderr.resume()
+              }))
+          ).pipe(Effect.ignore, bounded)
+        }
+        yield* bounded(Deferred.await(closed))
       })
     )
     let exit: Option.Option<RemoteExit> = Option.none()
@@ -120,6 +155,10 @@ export const exec = (conn: Connection, command: string, options: ExecOptions = {
       Deferred.unsafeDone(closed, Effect.void)
       if (Option.isNone(exit)) Deferred.unsafeDone(exited, Effect.fail(disconnected(conn.vmId, "the command's channel closed without an exit status")))
     })
+    // A lost connection fails `exit` at once (the channel's own close waits for unread output).
+    const onGone = () => Deferred.unsafeDone(exited, Effect.fail(disconnected(conn.vmId, "the connection closed while the command ran")))
+    conn.client.on("close", onGone)
+    yield* Effect.addFinalizer(() => Effect.sync(() => void conn.client.off("close", onGone)))
     // A channel error (the connection went away) is reported through `exit`; without a listener Node would throw.
     channel.on("error", () => {})
     channel.stderr.on("error", () => {})
