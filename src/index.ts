@@ -102,3 +102,31 @@ export { homeLabel, type VmGetOptions, type VmHow, type VmOwner, Vms, type VmsSh
 export type { VmsClient } from "./daemon/Client.js"
 export * as VersConfigLayer from "./layers/VersConfig.js"
 export * as VersLive from "./layers/Vers.js"
+export {
+  RemoteCommandFailed,
+  SftpError,
+  SshAuthError,
+  SshConnectError,
+  SshDisconnected,
+  SshError,
+  SshHostKeyChanged,
+  SshTimeout
+} from "./domain/SshErrors.js"
+export {
+  type ExecOptions,
+  type PinnedHostKey,
+  type RemoteEntry,
+  type RemoteExit,
+  type RemoteStat,
+  type RunOptions,
+  type RunResult,
+  shellQuote,
+  Ssh,
+  type SshChannel,
+  SshHostKeys,
+  type SshHostKeysShape,
+  type SshOptions,
+  type SshProcess,
+  type SshShape
+} from "./services/Ssh.js"
+export type { SshHostKeyPolicy } from "./services/VersConfig.js"
