@@ -7,6 +7,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import { Chunk, Context, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
 import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync } from "node:fs"
+import * as net from "node:net"
 import { VmId } from "../../src/domain/Vers.js"
 import { shellQuote, Ssh, SshHostKeys } from "../../src/services/Ssh.js"
 import { type SshFixture, sshConfig, sshFixture, sshKeyOnlyApi } from "../support/sshd.js"
@@ -191,6 +192,26 @@ layer(Layer.scoped(Fixture, sshFixture), { timeout: 60_000, excludeTestServices:
         expect(error._tag).toBe("SshConnectError")
         expect(error.message).toContain("VM 0b5e8a52…")
       }))
+
+    it.effect("a front that never speaks SSH is SshTimeout after readyTimeoutMs", () =>
+      Effect.gen(function* () {
+        const fx = yield* Fixture
+        const silent = yield* Effect.acquireRelease(
+          Effect.async<net.Server>((resume) => {
+            const server = net.createServer(() => {})
+            server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+          }),
+          (server) => Effect.sync(() => void server.close())
+        )
+        fx.retarget((silent.address() as net.AddressInfo).port)
+        const error = yield* Effect.flip(
+          Effect.flatMap(Ssh, (ssh) => ssh.run(vm, "true")).pipe(
+            Effect.provide(Ssh.layerWith({ readyTimeoutMs: 300 }).pipe(Layer.provide(Layer.mergeAll(sshKeyOnlyApi(fx.privateKey), sshConfig(fx), SshHostKeys.layerMemory))))
+          )
+        ).pipe(Effect.ensuring(Effect.sync(() => fx.retarget(fx.sshd.port))))
+        expect(error._tag).toBe("SshTimeout")
+        expect(error.message).toContain("300 ms")
+      }).pipe(Effect.scoped))
 
     it.effect("a key the VM does not accept is SshAuthError", () =>
       Effect.gen(function* () {

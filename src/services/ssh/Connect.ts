@@ -120,6 +120,9 @@ export const connect = (o: ConnectOptions): Effect.Effect<Connection, SshError, 
           const client = new Client()
           // Every running command listens for the connection's close.
           client.setMaxListeners(0)
+          // Errors after the handshake settled surface as the connection's close (the pool
+          // drops it, commands fail SshDisconnected); without a listener Node would throw.
+          client.on("error", () => {})
           let settled = false
           const settle = (e: Effect.Effect<Connection, SshError>) => {
             if (settled) return

@@ -7,7 +7,7 @@
  * pi-vers wrote files with `cat > path <<'EOF'` heredocs (a trailing newline added, broken past
  * 128 KiB of argv) and read them with `cat`; here every file operation is SFTP.
  */
-import { Effect, Option, Stream, type Scope } from "effect"
+import { Effect, Fiber, Option, Stream, type Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import { posix } from "node:path"
 import type { FileEntryWithStats, OpenMode, SFTPWrapper, Stats } from "ssh2"
@@ -61,12 +61,25 @@ const toStat = (s: Stats): RemoteStat => ({
 /** Chunk size of reads and writes, bytes (ssh2 splits further to the server's limits). */
 const chunkBytes = 64 * 1024
 
+/**
+ * Runs a closing step from a finalizer, bounded (5 s): in an interruptible child fiber so the
+ * bound fires even when the session died and its answer never comes.
+ */
+const settle = (effect: Effect.Effect<void>) => Effect.flatMap(Effect.fork(Effect.interruptible(Effect.ignore(Effect.timeout(effect, 5_000)))), Fiber.join)
+
 /** The SFTP operations over one session (`vmId` names the VM in errors). */
 export const make = (vmId: string, sftp: SFTPWrapper) => {
   const open = (path: string, flags: OpenMode, mode?: number) =>
     Effect.acquireRelease(
       call<Buffer>(vmId, "open", path, (cb) => (mode === undefined ? sftp.open(path, flags, cb) : sftp.open(path, flags, mode, cb))),
-      (handle) => Effect.async<void>((resume) => sftp.close(handle, () => resume(Effect.void)))
+      (handle) =>
+        settle(Effect.async<void>((resume) => {
+          try {
+            sftp.close(handle, () => resume(Effect.void))
+          } catch {
+            resume(Effect.void)
+          }
+        }))
     )
 
   const stat = (path: string) => Effect.map(call<Stats>(vmId, "stat", path, (cb) => sftp.stat(path, cb)), toStat)
@@ -178,5 +191,12 @@ export type SftpOps = ReturnType<typeof make>
 export const openSession = (vmId: string, client: { sftp: (cb: (err: Error | undefined, sftp: SFTPWrapper) => void) => void }): Effect.Effect<SFTPWrapper, SftpError, Scope.Scope> =>
   Effect.acquireRelease(
     call<SFTPWrapper>(vmId, "start", "(session)", (cb) => client.sftp((err, s) => cb(err ?? null, s))),
-    (s) => Effect.sync(() => s.end())
+    (s) =>
+      Effect.sync(() => {
+        try {
+          s.end()
+        } catch {
+          // the connection is gone already
+        }
+      })
   )
