@@ -14,7 +14,7 @@
  */
 import { Context, type Duration, Effect, Layer, Option, RcMap, Scope, Stream } from "effect"
 import type { PersistenceError } from "../domain/PersistenceError.js"
-import { RemoteCommandFailed, type SftpError, SshConnectError, type SshError, SshMessages } from "../domain/SshErrors.js"
+import { RemoteCommandFailed, SftpError, SshConnectError, SshDisconnected, type SshError, SshMessages } from "../domain/SshErrors.js"
 import type { VmId } from "../domain/Vers.js"
 import { HostError } from "./Host.js"
 import type { BrokerChannel } from "./internal/BrokerConnection.js"
@@ -185,12 +185,17 @@ const make = (options: SshOptions) =>
       })
 
     const sftp = (vmId: VmId) =>
-      Effect.flatMap(connection(vmId), (p) =>
-        p.sftp.pipe(
+      Effect.flatMap(connection(vmId), (pooled) =>
+        pooled.sftp.pipe(
           // A failed SFTP start means the connection is unusable for files; the next call reconnects.
-          Effect.tapError(() => Effect.sync(() => void (p.closed = true)))
+          Effect.tapError(() => Effect.sync(() => void (pooled.closed = true))),
+          Effect.map((ops) => ({ ops, pooled }))
         )
       )
+
+    /** An SFTP failure on a connection that went away meanwhile is the transport's failure. */
+    const lost = (vmId: VmId, pooled: Pooled) => <E>(e: E): E | SshDisconnected =>
+      e instanceof SftpError && pooled.closed ? new SshDisconnected({ vmId, message: SshMessages.disconnected(vmId, `during SFTP ${e.operation} of ${e.path}`) }) : e
 
     const exec = (vmId: VmId, command: string, opts?: ExecOptions) => Effect.flatMap(connection(vmId), (p) => execOn(p.conn, command, opts))
 
@@ -247,13 +252,14 @@ const make = (options: SshOptions) =>
       return channelOf
     })
 
-    const withSftp = <A, E>(vmId: VmId, f: (ops: Sftp.SftpOps) => Effect.Effect<A, E>) => Effect.scoped(Effect.flatMap(sftp(vmId), f))
+    const withSftp = <A, E>(vmId: VmId, f: (ops: Sftp.SftpOps) => Effect.Effect<A, E>) =>
+      Effect.scoped(Effect.flatMap(sftp(vmId), ({ ops, pooled }) => Effect.mapError(f(ops), lost(vmId, pooled))))
 
     return {
       exec: (vmId, command, opts) => Effect.withSpan(exec(vmId, command, opts), "Ssh.exec"),
       run,
       channel,
-      readFile: (vmId, path) => Stream.unwrapScoped(Effect.map(sftp(vmId), (ops) => ops.readFile(path))),
+      readFile: (vmId, path) => Stream.unwrapScoped(Effect.map(sftp(vmId), ({ ops, pooled }) => Stream.mapError(ops.readFile(path), lost(vmId, pooled)))),
       writeFile: (vmId, path, data, opts) => withSftp(vmId, (ops) => ops.writeFile(path, data, opts)).pipe(Effect.withSpan("Ssh.writeFile")),
       stat: (vmId, path) => withSftp(vmId, (ops) => ops.stat(path)),
       readDir: (vmId, path) => withSftp(vmId, (ops) => ops.readDir(path)),

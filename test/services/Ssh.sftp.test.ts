@@ -91,6 +91,28 @@ layer(Layer.scoped(Fixture, sshFixture), { timeout: 60_000, excludeTestServices:
       })
     ))
 
+  it.effect("after a dropped connection, file calls fail as SshDisconnected (never SftpError) until one reconnects", () =>
+    Effect.gen(function* () {
+      const fx = yield* Fixture
+      yield* withSsh((ssh, dir) =>
+        Effect.gen(function* () {
+          const path = join(dir, "survives.txt")
+          yield* ssh.writeFile(vm, path, Stream.make(new Uint8Array([1, 2])))
+          fx.dropAll()
+          for (let attempt = 0; attempt < 50; attempt++) {
+            const result = yield* Effect.either(readAll(ssh.readFile(vm, path)))
+            if (result._tag === "Right") {
+              expect([...result.right]).toEqual([1, 2])
+              return
+            }
+            expect((result.left as { _tag: string })._tag).toBe("SshDisconnected")
+            yield* Effect.sleep("20 millis")
+          }
+          return yield* Effect.dieMessage("files never worked again after the drop")
+        })
+      )
+    }))
+
   it.effect("reading a missing file is SftpError not-found naming the path", () =>
     withSsh((ssh, dir) =>
       Effect.gen(function* () {
