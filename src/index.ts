@@ -105,3 +105,31 @@ export * as VersLive from "./layers/Vers.js"
 export * as PiRpcDomain from "./domain/PiRpc.js"
 export { type DialogAnswer, type PiEvent, PiRpcClosed, PiRpcError, PiRpcProtocolError, PiRpcRejected, type PiUnknownEvent } from "./domain/PiRpc.js"
 export * as PiRpc from "./services/PiRpc.js"
+export {
+  RemoteCommandFailed,
+  SftpError,
+  SshAuthError,
+  SshConnectError,
+  SshDisconnected,
+  SshError,
+  SshHostKeyChanged,
+  SshTimeout
+} from "./domain/SshErrors.js"
+export {
+  type ExecOptions,
+  type PinnedHostKey,
+  type RemoteEntry,
+  type RemoteExit,
+  type RemoteStat,
+  type RunOptions,
+  type RunResult,
+  shellQuote,
+  Ssh,
+  type SshChannel,
+  SshHostKeys,
+  type SshHostKeysShape,
+  type SshOptions,
+  type SshProcess,
+  type SshShape
+} from "./services/Ssh.js"
+export type { SshHostKeyPolicy } from "./services/VersConfig.js"

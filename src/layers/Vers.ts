@@ -5,7 +5,9 @@
  * provides to use Vers; tests build `VersApi.layer` over an in-memory `HttpClient` instead.
  */
 import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { Layer } from "effect"
+import { Ssh, SshHostKeys, type SshOptions } from "../services/Ssh.js"
 import { VersApi } from "../services/VersApi.js"
 import type { VersConfig } from "../services/VersConfig.js"
 import * as VersConfigLayer from "./VersConfig.js"
@@ -13,3 +15,11 @@ import * as VersConfigLayer from "./VersConfig.js"
 /** `VersApi` and `VersConfig`, live (see {@link VersConfigLayer.layer} for the options). */
 export const layer = (options: VersConfigLayer.VersConfigLayerOptions = {}): Layer.Layer<VersApi | VersConfig> =>
   Layer.provideMerge(VersApi.layer, Layer.merge(VersConfigLayer.layer(options).pipe(Layer.provide(NodeFileSystem.layer)), NodeHttpClient.layer))
+
+/**
+ * `Ssh` (docs/ssh.md) for programs that have the store: host keys pinned in its `SqlClient`
+ * (`SshHostKeys.layerSql`, table `ssh_host_keys`), keys and addresses from `VersApi` and
+ * `VersConfig` (e.g. `Vers.layer()`), pool settings from `options`.
+ */
+export const sshLayer = (options: SshOptions = {}): Layer.Layer<Ssh, never, VersApi | VersConfig | SqlClient.SqlClient> =>
+  Ssh.layerWith(options).pipe(Layer.provide(SshHostKeys.layerSql))

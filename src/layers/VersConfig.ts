@@ -24,6 +24,7 @@ import {
   defaultSshHostTemplate,
   defaultSshPort,
   make,
+  type SshHostKeyPolicy,
   VersConfig,
   type VersConfigInput
 } from "../services/VersConfig.js"
@@ -89,8 +90,9 @@ const invalid = (message: string) => Effect.die(new InvalidConfiguration({ messa
 /**
  * Reads `VERS_BASE_URL`, `VERS_REQUEST_TIMEOUT_MS`, `VERS_INFRA_URL` / `VERS_VM_REGISTRY_URL`,
  * `VERS_AUTH_TOKEN`, `VERS_GOLDEN_COMMIT_ID` / `VERS_COMMIT_ID`, `PI_PATH` / `PUNKIN_BIN`,
- * `LLM_PROXY_KEY`, `VERS_SSH_HOST`, `VERS_SSH_PORT` once, and builds the per-request key lookup.
- * A malformed `VERS_SSH_PORT`, `VERS_REQUEST_TIMEOUT_MS` or golden commit id is an
+ * `LLM_PROXY_KEY`, `VERS_SSH_HOST`, `VERS_SSH_PORT`, `VERS_SSH_ADDRESS`, `VERS_SSH_CA`,
+ * `VERS_SSH_HOST_KEY_POLICY` once, and builds the per-request key lookup. A malformed
+ * `VERS_SSH_PORT`, `VERS_SSH_HOST_KEY_POLICY`, `VERS_REQUEST_TIMEOUT_MS` or golden commit id is an
  * `InvalidConfiguration` defect (one sentence naming the variable). Needs a `FileSystem`.
  */
 export const layer = (options: VersConfigLayerOptions = {}): Layer.Layer<VersConfig, never, FileSystem.FileSystem> =>
@@ -120,6 +122,16 @@ export const layer = (options: VersConfigLayerOptions = {}): Layer.Layer<VersCon
       const llmProxyKey = yield* optionalString("LLM_PROXY_KEY")
       const sshHostTemplate = yield* optionalString("VERS_SSH_HOST")
       const sshPort = yield* integer("VERS_SSH_PORT", 1, 65535)
+      const sshAddress = yield* optionalString("VERS_SSH_ADDRESS")
+      const sshCa = yield* optionalString("VERS_SSH_CA")
+      const policyText = yield* optionalString("VERS_SSH_HOST_KEY_POLICY")
+      const sshHostKeyPolicy = yield* Option.match(policyText, {
+        onNone: () => Effect.succeed<SshHostKeyPolicy | undefined>(undefined),
+        onSome: (text) =>
+          text === "pin" || text === "accept-changed"
+            ? Effect.succeed<SshHostKeyPolicy | undefined>(text)
+            : invalid(`VERS_SSH_HOST_KEY_POLICY must be "pin" or "accept-changed", not ${JSON.stringify(text)}`)
+      })
       const timeout = yield* integer("VERS_REQUEST_TIMEOUT_MS", 1, Number.MAX_SAFE_INTEGER)
       const versHome = options.versHome ?? join(homedir(), ".vers")
       return make({
@@ -132,7 +144,10 @@ export const layer = (options: VersConfigLayerOptions = {}): Layer.Layer<VersCon
         agentBinary: o.agentBinary ?? Option.getOrElse(Option.orElse(piPath, () => punkin), () => "pi"),
         llmProxyKey: o.llmProxyKey ?? Option.getOrUndefined(llmProxyKey),
         sshHostTemplate: o.sshHostTemplate ?? Option.getOrElse(sshHostTemplate, () => defaultSshHostTemplate),
-        sshPort: o.sshPort ?? Option.getOrElse(sshPort, () => defaultSshPort)
+        sshPort: o.sshPort ?? Option.getOrElse(sshPort, () => defaultSshPort),
+        sshAddress: o.sshAddress ?? Option.getOrUndefined(sshAddress),
+        sshCa: o.sshCa ?? Option.getOrUndefined(sshCa),
+        sshHostKeyPolicy: o.sshHostKeyPolicy ?? sshHostKeyPolicy
       })
     })
   )

@@ -55,7 +55,23 @@ export interface VersConfigShape {
   readonly sshHostTemplate: string
   /** SSH port (`VERS_SSH_PORT`, default 443). */
   readonly sshPort: number
+  /**
+   * The TCP address to dial instead of the templated host (`VERS_SSH_ADDRESS`); TLS SNI and
+   * certificate checks still use the templated host. None: dial the host itself.
+   */
+  readonly sshAddress: Option.Option<string>
+  /** A PEM file whose certificates are trusted in addition to the system roots for SSH's TLS (`VERS_SSH_CA`). */
+  readonly sshCa: Option.Option<string>
+  /** What a changed VM host key does (`VERS_SSH_HOST_KEY_POLICY`, default `pin`); see docs/ssh.md. */
+  readonly sshHostKeyPolicy: SshHostKeyPolicy
 }
+
+/**
+ * `pin`: a host key other than the one recorded on first connect fails with `SshHostKeyChanged`.
+ * `accept-changed`: the new key is accepted and pinned instead (restored VMs get new keys).
+ */
+export type SshHostKeyPolicy = "pin" | "accept-changed"
+
 
 /** Plain values for {@link VersConfig.layerFrom}; every field but `baseUrl` optional. */
 export interface VersConfigInput {
@@ -70,6 +86,9 @@ export interface VersConfigInput {
   readonly llmProxyKey?: string | Redacted.Redacted<string> | undefined
   readonly sshHostTemplate?: string | undefined
   readonly sshPort?: number | undefined
+  readonly sshAddress?: string | undefined
+  readonly sshCa?: string | undefined
+  readonly sshHostKeyPolicy?: SshHostKeyPolicy | undefined
 }
 
 const redact = (v: string | Redacted.Redacted<string>): Redacted.Redacted<string> => (Redacted.isRedacted(v) ? v : Redacted.make(v))
@@ -94,7 +113,10 @@ export const make = (input: VersConfigInput): VersConfigShape => {
     agentBinary: input.agentBinary ?? "pi",
     llmProxyKey: Option.map(Option.fromNullable(input.llmProxyKey), redact),
     sshHostTemplate: input.sshHostTemplate ?? defaultSshHostTemplate,
-    sshPort: input.sshPort ?? defaultSshPort
+    sshPort: input.sshPort ?? defaultSshPort,
+    sshAddress: Option.fromNullable(input.sshAddress),
+    sshCa: Option.fromNullable(input.sshCa),
+    sshHostKeyPolicy: input.sshHostKeyPolicy ?? "pin"
   }
 }
 

@@ -53,6 +53,8 @@ describe("VersConfig layer", () => {
         expect(c.agentBinary).toBe("pi")
         expect(Option.isNone(c.infraUrl) && Option.isNone(c.goldenCommitId) && Option.isNone(c.llmProxyKey)).toBe(true)
         expect(sshHost(c, "abc")).toBe("abc.vm.vers.sh")
+        expect(Option.isNone(c.sshAddress) && Option.isNone(c.sshCa)).toBe(true)
+        expect(c.sshHostKeyPolicy).toBe("pin")
       })
     )
   )
@@ -68,6 +70,9 @@ describe("VersConfig layer", () => {
         ["LLM_PROXY_KEY", "llm-key"],
         ["VERS_SSH_HOST", "{vm_id}.localhost"],
         ["VERS_SSH_PORT", "2222"],
+        ["VERS_SSH_ADDRESS", "127.0.0.1"],
+        ["VERS_SSH_CA", "/etc/fleet-ca.pem"],
+        ["VERS_SSH_HOST_KEY_POLICY", "accept-changed"],
         ["VERS_REQUEST_TIMEOUT_MS", "5000"]
       ]),
       versHome(),
@@ -81,6 +86,9 @@ describe("VersConfig layer", () => {
           expect(String(Option.getOrThrow(c.llmProxyKey))).not.toContain("llm-key")
           expect(sshHost(c, "v1")).toBe("v1.localhost")
           expect(c.sshPort).toBe(2222)
+          expect(Option.getOrThrow(c.sshAddress)).toBe("127.0.0.1")
+          expect(Option.getOrThrow(c.sshCa)).toBe("/etc/fleet-ca.pem")
+          expect(c.sshHostKeyPolicy).toBe("accept-changed")
           expect(c.requestTimeoutMs).toBe(5000)
         })
     )
@@ -90,6 +98,7 @@ describe("VersConfig layer", () => {
     Effect.gen(function* () {
       for (const [name, value, text] of [
         ["VERS_SSH_PORT", "ssh", 'VERS_SSH_PORT must be an integer from 1 to 65535, not "ssh"'],
+        ["VERS_SSH_HOST_KEY_POLICY", "trust", 'VERS_SSH_HOST_KEY_POLICY must be "pin" or "accept-changed", not "trust"'],
         ["VERS_REQUEST_TIMEOUT_MS", "0", 'VERS_REQUEST_TIMEOUT_MS must be an integer from 1 to 9007199254740991, not "0"'],
         ["VERS_GOLDEN_COMMIT_ID", "golden", 'VERS_GOLDEN_COMMIT_ID must be a commit id (a UUID), not "golden"']
       ] as const) {
