@@ -5,7 +5,7 @@
  * provides to use Vers; tests build `VersApi.layer` over an in-memory `HttpClient` instead.
  */
 import { NodeFileSystem, NodeHttpClient } from "@effect/platform-node"
-import type * as SqlClient from "@effect/sql/SqlClient"
+import { join } from "node:path"
 import { Layer } from "effect"
 import { Ssh, SshHostKeys, type SshOptions } from "../services/Ssh.js"
 import { VersApi } from "../services/VersApi.js"
@@ -16,10 +16,13 @@ import * as VersConfigLayer from "./VersConfig.js"
 export const layer = (options: VersConfigLayer.VersConfigLayerOptions = {}): Layer.Layer<VersApi | VersConfig> =>
   Layer.provideMerge(VersApi.layer, Layer.merge(VersConfigLayer.layer(options).pipe(Layer.provide(NodeFileSystem.layer)), NodeHttpClient.layer))
 
+/** Where `TROUPE_HOME`'s pinned SSH host keys live: `<home>/ssh/host_keys/` (one file per VM). */
+export const hostKeysDir = (home: string): string => join(home, "ssh", "host_keys")
+
 /**
- * `Ssh` (docs/ssh.md) for programs that have the store: host keys pinned in its `SqlClient`
- * (`SshHostKeys.layerSql`, table `ssh_host_keys`), keys and addresses from `VersApi` and
+ * `Ssh` (docs/ssh.md): host keys pinned in `hostKeysDir(home)` (`SshHostKeys.layerFile`,
+ * shared by every troupe process of that home), keys and addresses from `VersApi` and
  * `VersConfig` (e.g. `Vers.layer()`), pool settings from `options`.
  */
-export const sshLayer = (options: SshOptions = {}): Layer.Layer<Ssh, never, VersApi | VersConfig | SqlClient.SqlClient> =>
-  Ssh.layerWith(options).pipe(Layer.provide(SshHostKeys.layerSql))
+export const sshLayer = (home: string, options: SshOptions = {}): Layer.Layer<Ssh, never, VersApi | VersConfig> =>
+  Ssh.layerWith(options).pipe(Layer.provide(SshHostKeys.layerFile(hostKeysDir(home))))

@@ -2,17 +2,16 @@
  * Host key pinning against a real OpenSSH sshd: the first connection pins the key (the
  * fingerprint `ssh-keygen -l` prints), sshd restarted with another key is refused with
  * `SshHostKeyChanged` under `pin`, accepted and re-pinned under `accept-changed` or after
- * `forgetHostKey`; and the pins survive in the SQLite store (migration `8_ssh_host_keys`).
+ * `forgetHostKey`; and the pins are files under TROUPE_HOME (`SshHostKeys.layerFile`).
  */
 import { expect, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import { execFileSync } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { VmId } from "../../src/domain/Vers.js"
 import { Ssh, SshHostKeys, type SshHostKeysShape } from "../../src/services/Ssh.js"
-import { Store } from "../../src/services/Store.js"
 import type { SshHostKeyPolicy } from "../../src/services/VersConfig.js"
 import { type SshFixture, sshConfig, sshFixture, sshKeyOnlyApi } from "../support/sshd.js"
 
@@ -66,19 +65,27 @@ it.live("first connect pins; another host key is SshHostKeyChanged; accept-chang
     })
   ))
 
-it.live("the store keeps pins across opens (migration 8_ssh_host_keys)", () =>
+it.live("pins are files under TROUPE_HOME (0600), kept across layers and processes; a bad id or a corrupt file is an error, never 'no pin'", () =>
   Effect.scoped(
     Effect.gen(function* () {
       const dir = yield* Effect.acquireRelease(
         Effect.sync(() => mkdtempSync(join(tmpdir(), "troupe-hostkeys-"))),
         (d) => Effect.sync(() => rmSync(d, { recursive: true, force: true }))
       )
-      const file = join(dir, "troupe.db")
-      const storeKeys = SshHostKeys.layerSql.pipe(Layer.provide(Store.sqlite(file)))
-      yield* Effect.flatMap(SshHostKeys, (keys) => keys.pin({ vmId: vm, algorithm: "ssh-ed25519", fingerprint: "SHA256:abc", firstSeenMs: 5 })).pipe(Effect.provide(storeKeys))
-      const again = yield* Effect.flatMap(SshHostKeys, (keys) => keys.get(vm)).pipe(Effect.provide(storeKeys))
+      const keysDir = join(dir, "ssh", "host_keys")
+      const fileKeys = SshHostKeys.layerFile(keysDir)
+      yield* Effect.flatMap(SshHostKeys, (keys) => keys.pin({ vmId: vm, algorithm: "ssh-ed25519", fingerprint: "SHA256:abc", firstSeenMs: 5 })).pipe(Effect.provide(fileKeys))
+      expect(statSync(join(keysDir, `${vm}.json`)).mode & 0o777).toBe(0o600)
+      expect(statSync(keysDir).mode & 0o777).toBe(0o700)
+      const again = yield* Effect.flatMap(SshHostKeys, (keys) => keys.get(vm)).pipe(Effect.provide(SshHostKeys.layerFile(keysDir)))
       expect(Option.getOrThrow(again)).toEqual({ vmId: vm, algorithm: "ssh-ed25519", fingerprint: "SHA256:abc", firstSeenMs: 5 })
-      const forgot = yield* Effect.flatMap(SshHostKeys, (keys) => Effect.zip(keys.forget(vm), keys.forget(vm))).pipe(Effect.provide(storeKeys))
+      const forgot = yield* Effect.flatMap(SshHostKeys, (keys) => Effect.zip(keys.forget(vm), keys.forget(vm))).pipe(Effect.provide(fileKeys))
       expect(forgot).toEqual([true, false])
+      expect(Option.isNone(yield* Effect.flatMap(SshHostKeys, (keys) => keys.get(vm)).pipe(Effect.provide(fileKeys)))).toBe(true)
+      const bad = yield* Effect.flip(Effect.flatMap(SshHostKeys, (keys) => keys.get("../etc/passwd")).pipe(Effect.provide(fileKeys)))
+      expect(bad.message).toContain("not a VM id")
+      writeFileSync(join(keysDir, "corrupt.json"), "{")
+      const corrupt = yield* Effect.flip(Effect.flatMap(SshHostKeys, (keys) => keys.get("corrupt")).pipe(Effect.provide(fileKeys)))
+      expect(corrupt.message).toContain("is not a pinned host key")
     })
   ))

@@ -26,7 +26,6 @@ const processesBefore6 = Effect.gen(function* () {
     start_time INTEGER NOT NULL, marker TEXT, argv TEXT NOT NULL, PRIMARY KEY (generation, path, attempt))`
   // Tables of later migrations did not exist yet (the Migrator only runs ids above the last one applied).
   yield* sql`DROP TABLE vm_ledger`
-  yield* sql`DROP TABLE ssh_host_keys`
   yield* sql`DELETE FROM effect_sql_migrations WHERE migration_id >= 6`
 })
 

@@ -201,16 +201,5 @@ export const migrations = Migrator.fromRecord({
       delete_reason TEXT
     ) WITHOUT ROWID`
     yield* sql`CREATE INDEX vm_ledger_live ON vm_ledger (deleted_at, session)`
-  }),
-  // SSH host keys pinned on first connect (`Ssh`; docs/ssh.md "Host keys"): one row per VM,
-  // the key's algorithm and SHA-256 fingerprint (`SHA256:<base64>`), and when it was first seen.
-  "8_ssh_host_keys": Effect.gen(function* () {
-    const sql = yield* SqlClient.SqlClient
-    yield* sql`CREATE TABLE ssh_host_keys (
-      vm_id TEXT PRIMARY KEY,
-      algorithm TEXT NOT NULL,
-      fingerprint TEXT NOT NULL,
-      first_seen_ms INTEGER NOT NULL
-    ) WITHOUT ROWID`
   })
 })

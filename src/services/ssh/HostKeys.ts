@@ -1,15 +1,18 @@
 /**
  * Pinned SSH host keys (docs/ssh.md "Host keys"): the key a VM presented on its first
  * connection, kept so that a later connection presenting another key is refused with
- * `SshHostKeyChanged` (unless the policy is `accept-changed`). `SshHostKeys.layerSql` keeps
- * them in the store's table `ssh_host_keys` (migration `8_ssh_host_keys`); `layerMemory` in a
- * map, for tests and embedders without a store.
+ * `SshHostKeyChanged` (unless the policy is `accept-changed`). `SshHostKeys.layerFile(dir)`
+ * keeps one small JSON file per VM under `dir` (`TROUPE_HOME/ssh/host_keys/<vm_id>.json`,
+ * 0600), so the daemon, `troupe run`, `troupe vm exec|cp` and the Pi adapter — separate
+ * processes — share the pins without a lock (each pin is one atomic file write); `layerMemory`
+ * keeps them in a map, for tests and embedders.
  *
  * pi-vers passed `-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null`: it pinned nothing.
  */
-import * as SqlClient from "@effect/sql/SqlClient"
 import { Context, Effect, Layer, Option, Schema } from "effect"
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
+import * as fsp from "node:fs/promises"
+import { join } from "node:path"
 import { persistenceError, type PersistenceError } from "../../domain/PersistenceError.js"
 
 /** One pinned key: algorithm (`ssh-ed25519`, …), fingerprint `SHA256:<base64 without padding>`, first seen (epoch ms). */
@@ -30,38 +33,60 @@ export interface SshHostKeysShape {
   readonly forget: (vmId: string) => Effect.Effect<boolean, PersistenceError>
 }
 
-const Row = Schema.Struct({ vm_id: Schema.String, algorithm: Schema.String, fingerprint: Schema.String, first_seen_ms: Schema.Number })
-const decodeRows = Schema.decodeUnknown(Schema.Array(Row))
+const decodePin = Schema.decodeUnknown(Schema.parseJson(PinnedHostKey))
+
+/** VM ids become file names: anything but letters, digits, `_`, `.` and `-` is refused. */
+const safeId = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/
+
+const errnoOf = (e: unknown) => (typeof e === "object" && e !== null && "code" in e ? String(e.code) : "")
 
 export class SshHostKeys extends Context.Tag("troupe/SshHostKeys")<SshHostKeys, SshHostKeysShape>() {
-  /** Over the store's `SqlClient` (the `Store` layer has applied migration `8_ssh_host_keys`). */
-  static readonly layerSql: Layer.Layer<SshHostKeys, never, SqlClient.SqlClient> = Layer.effect(
-    SshHostKeys,
-    Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      return {
-        get: (vmId) =>
-          sql`SELECT * FROM ssh_host_keys WHERE vm_id = ${vmId}`.pipe(
-            Effect.flatMap(decodeRows),
-            Effect.map((rows) =>
-              Option.map(Option.fromNullable(rows[0]), (r) => ({ vmId: r.vm_id, algorithm: r.algorithm, fingerprint: r.fingerprint, firstSeenMs: r.first_seen_ms }))
-            ),
-            Effect.mapError(persistenceError("SshHostKeys.get"))
-          ),
-        pin: (k) =>
-          sql`INSERT INTO ssh_host_keys ${sql.insert({ vm_id: k.vmId, algorithm: k.algorithm, fingerprint: k.fingerprint, first_seen_ms: k.firstSeenMs })}
-            ON CONFLICT (vm_id) DO UPDATE SET algorithm = excluded.algorithm, fingerprint = excluded.fingerprint, first_seen_ms = excluded.first_seen_ms`.pipe(
-            Effect.asVoid,
-            Effect.mapError(persistenceError("SshHostKeys.pin"))
-          ),
-        forget: (vmId) =>
-          sql<{ vm_id: string }>`DELETE FROM ssh_host_keys WHERE vm_id = ${vmId} RETURNING vm_id`.pipe(
-            Effect.map((rows) => rows.length > 0),
-            Effect.mapError(persistenceError("SshHostKeys.forget"))
+  /**
+   * One JSON file per VM under `dir` (created 0700; files 0600, written to a temp file and
+   * renamed). A file that does not decode is reported, never taken as "no pin".
+   */
+  static readonly layerFile = (dir: string): Layer.Layer<SshHostKeys> =>
+    Layer.succeed(SshHostKeys, {
+      get: (vmId) =>
+        Effect.gen(function* () {
+          const file = yield* fileOf(dir, vmId, "SshHostKeys.get")
+          const text = yield* Effect.tryPromise({
+            try: () => fsp.readFile(file, "utf8").catch((e: unknown) => (errnoOf(e) === "ENOENT" ? undefined : Promise.reject(e))),
+            catch: (e) => persistenceError("SshHostKeys.get")({ message: `cannot read ${file}: ${(e as Error).message}`, cause: e })
+          })
+          if (text === undefined) return Option.none()
+          const pin = yield* decodePin(text).pipe(
+            Effect.mapError((e) => persistenceError("SshHostKeys.get")({ message: `${file} is not a pinned host key; delete it to pin the VM's key again`, cause: e }))
           )
-      }
+          return Option.some(pin)
+        }),
+      pin: (key) =>
+        Effect.gen(function* () {
+          const file = yield* fileOf(dir, key.vmId, "SshHostKeys.pin")
+          const temp = `${file}.tmp-${randomBytes(6).toString("hex")}`
+          yield* Effect.tryPromise({
+            try: async () => {
+              await fsp.mkdir(dir, { recursive: true, mode: 0o700 })
+              try {
+                await fsp.writeFile(temp, JSON.stringify(key), { mode: 0o600, flag: "wx" })
+                await fsp.rename(temp, file)
+              } catch (e) {
+                await fsp.rm(temp, { force: true })
+                throw e
+              }
+            },
+            catch: (e) => persistenceError("SshHostKeys.pin")({ message: `cannot write ${file}: ${(e as Error).message}`, cause: e })
+          })
+        }),
+      forget: (vmId) =>
+        Effect.gen(function* () {
+          const file = yield* fileOf(dir, vmId, "SshHostKeys.forget")
+          return yield* Effect.tryPromise({
+            try: () => fsp.unlink(file).then(() => true, (e: unknown) => (errnoOf(e) === "ENOENT" ? false : Promise.reject(e))),
+            catch: (e) => persistenceError("SshHostKeys.forget")({ message: `cannot delete ${file}: ${(e as Error).message}`, cause: e })
+          })
+        })
     })
-  )
 
   /** In memory (one map per layer build): tests, and embedders without a store. */
   static readonly layerMemory: Layer.Layer<SshHostKeys> = Layer.sync(SshHostKeys, () => {
@@ -73,6 +98,12 @@ export class SshHostKeys extends Context.Tag("troupe/SshHostKeys")<SshHostKeys, 
     }
   })
 }
+
+/** The pin file of `vmId` under `dir`. @fails PersistenceError for an id unfit for a file name. */
+const fileOf = (dir: string, vmId: string, operation: string): Effect.Effect<string, PersistenceError> =>
+  safeId.test(vmId)
+    ? Effect.succeed(join(dir, `${vmId}.json`))
+    : Effect.fail(persistenceError(operation)({ message: `cannot pin a host key for VM ${JSON.stringify(vmId.slice(0, 40))}: not a VM id` }))
 
 /**
  * The algorithm and OpenSSH-style fingerprint of a raw SSH public key blob (RFC 4253 §6.6:
