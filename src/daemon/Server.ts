@@ -108,7 +108,9 @@ export const runDaemon = (options: DaemonOptions = {}) =>
       const startedAt = yield* Clock.currentTimeMillis
       const activity: Activity = { inFlight: yield* Ref.make(0), last: yield* Ref.make(startedAt) }
 
-      const base = yield* Layer.build(Runtime.layer(options.config ?? {}))
+      // Leaves get their spawning client's environment (sent with each spawn) over a minimal
+      // base, never this process's: whoever auto-started the daemon keeps their secrets.
+      const base = yield* Layer.build(Runtime.layer(options.config ?? {}, { leafEnvironment: Config.daemonLeafEnvironment() }))
       // VMs over the runtime; built after it, so released before it (held VMs are deleted
       // while the store is still open to record it).
       const runtime = Context.merge(base, yield* Layer.build(Runtime.vms().pipe(Layer.provide(Layer.succeedContext(base)))))
