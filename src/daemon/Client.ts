@@ -27,7 +27,7 @@ import type { ActorsShape } from "../services/Actors.js"
 import { type DaemonStatus, headers, TroupeRpcs } from "../domain/Protocol.js"
 import type { VmTargetState } from "../domain/Vers.js"
 import type { VmCommitted, VmCreateHow, VmEntry, VmRecord, VmsError } from "../domain/Vms.js"
-import { batchWrites, clientStallMs } from "./WriteBatching.js"
+import { batchWrites, clientStallMs, serverStallMs } from "./WriteBatching.js"
 
 export interface ClientOptions {
   /** `TROUPE_HOME` (default: the environment's). */
@@ -136,8 +136,14 @@ export const ensureDaemon = (home: string, autoStart: boolean, idleMs: number, n
     return true
   })
 
+/** Why a connection ends: the daemon stopped, or dropped this client (it read nothing for 10 s). */
 const unavailable = (e: RpcClientError) =>
-  new ActorsError({ reason: "unavailable", message: `lost the connection to the troupe daemon: ${e.message}` })
+  new ActorsError({
+    reason: "unavailable",
+    message: e.message === "Error in socket"
+      ? `lost the connection to the troupe daemon (it stopped, or dropped this client for reading none of its output for ${serverStallMs / 1000} s)`
+      : `lost the connection to the troupe daemon: ${e.message}`
+  })
 
 /**
  * A stopping daemon interrupts the requests it is serving and tells the client so; the call
@@ -166,7 +172,7 @@ export const makeRpcClient = (socket: string) =>
         // would otherwise wait for a daemon that never comes back (and so would its scope).
         Layer.provide(Layer.effect(
           Socket.Socket,
-          Effect.map(NodeSocket.makeNet({ path: socket }), (s) => batchWrites(s, { stallMs: clientStallMs, failWhenClosed: true }))
+          Effect.map(NodeSocket.makeNet({ path: socket }), (s) => batchWrites(s, { stallMs: clientStallMs }))
         )),
         Layer.provide(RpcSerialization.layerNdjson)
       )

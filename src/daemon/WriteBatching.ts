@@ -13,9 +13,11 @@
  *
  * Bounded: a batch the peer does not take within `stallMs` (it stopped reading: a suspended
  * `logs --follow`, a frozen daemon) fails the write and closes the connection, so one stalled
- * peer holds at most one batch of memory and never blocks anything else. With
- * `failWhenClosed` (the client), a write after the connection closed fails at once instead of
- * waiting for a reconnection that may never come (the RPC client's ping writes every 10 s).
+ * peer holds at most one batch of memory and never blocks anything else. A write after the
+ * connection closed fails at once instead of waiting for it to reopen (the platform's socket
+ * waits for a reconnection): the RPC client's ping writes every 10 s to a daemon that may
+ * never come back, and the RPC server answers an interrupted request on a connection it has
+ * just dropped.
  */
 import * as Socket from "@effect/platform/Socket"
 import { Deferred, Effect, Exit, FiberId } from "effect"
@@ -30,8 +32,6 @@ export const clientStallMs = 30_000
 export interface WriteBounds {
   /** Longest wait, ms, for the peer to take a pending batch before the connection is closed. */
   readonly stallMs: number
-  /** Fail writes at once while the connection is closed (after it had opened), instead of waiting for it to reopen. */
-  readonly failWhenClosed?: boolean | undefined
 }
 
 /** One chunk of the chunks of a batch (strings stay strings: the NDJSON case). */
@@ -105,7 +105,7 @@ export const batchWrites = (socket: Socket.Socket, bounds: WriteBounds = { stall
           if (Socket.isCloseEvent(chunk)) {
             return Effect.zipRight(batch === undefined ? Effect.void : Effect.ignore(Effect.timeout(Deferred.await(batch), bounds.stallMs)), write(chunk))
           }
-          if (bounds.failWhenClosed === true && state === "closed") {
+          if (state === "closed") {
             return Effect.fail(writeError("the connection is closed"))
           }
           pending.push(chunk)
