@@ -42,9 +42,10 @@ const stopDaemon = Effect.gen(function* () {
   const config = yield* Config.TroupeConfig
   if (!(yield* Client.isRunning(config.home))) return "not running" as const
   const pid = Client.daemonPid(config.home)
-  const remote = yield* connect({ session: Option.none(), all: false }, false)
-  // A daemon that stops before answering (or whose connection drops) is stopping: wait for it.
-  yield* remote.shutdown.pipe(Effect.catchIf((e) => e.reason === "unavailable", () => Effect.void))
+  // A daemon that went away meanwhile, or stops before answering, is stopping: wait for it.
+  yield* Effect.flatMap(connect({ session: Option.none(), all: false }, false), (remote) => remote.shutdown).pipe(
+    Effect.catchIf((e) => e.reason === "unavailable", () => Effect.void)
+  )
   // Its exit means it has killed its runs and closed the store.
   yield* Effect.sync(() => pid === undefined || !Client.processAlive(pid)).pipe(
     Effect.repeat({ schedule: Client.stopPoll, until: (done) => done })
