@@ -141,7 +141,7 @@ const unavailable = (e: RpcClientError) =>
   new ActorsError({
     reason: "unavailable",
     message: e.message === "Error in socket"
-      ? `lost the connection to the troupe daemon (it stopped, or dropped this client for reading none of its output for ${serverStallMs / 1000} s)`
+      ? `lost the connection to the troupe daemon (it stopped, or dropped this client for not reading its output for ${serverStallMs / 1000} s)`
       : `lost the connection to the troupe daemon: ${e.message}`
   })
 

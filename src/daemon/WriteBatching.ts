@@ -11,7 +11,7 @@
  *
  * Interruptible: interrupting a writer (a closing scope, SIGTERM) never waits for the peer.
  *
- * Bounded: a batch the peer does not take within `stallMs` (it stopped reading: a suspended
+ * Bounded: a batch the peer has not taken within `stallMs` (it stopped reading: a suspended
  * `logs --follow`, a frozen daemon) fails the write and closes the connection, so one stalled
  * peer holds at most one batch of memory and never blocks anything else. A write after the
  * connection closed fails at once instead of waiting for it to reopen (the platform's socket
@@ -24,9 +24,9 @@ import { Deferred, Effect, Exit, FiberId } from "effect"
 
 const encoder = new TextEncoder()
 
-/** The daemon drops a client that takes none of a pending write for 10 s. */
+/** The daemon drops a client that has not taken a pending write (at most ~1 MiB) within 10 s. */
 export const serverStallMs = 10_000
-/** A client gives up on a daemon that takes none of a pending write for 30 s. */
+/** A client gives up on a daemon that has not taken a pending write within 30 s. */
 export const clientStallMs = 30_000
 
 export interface WriteBounds {
@@ -68,7 +68,7 @@ export const batchWrites = (socket: Socket.Socket, bounds: WriteBounds = { stall
       // A batch ends "written" (or with the write's error), or "retry" when its leader was
       // interrupted before handing it to the socket: the others then write their chunks again.
       let batch: Deferred.Deferred<"written" | "retry", Socket.SocketError> | undefined
-      const stalled = writeError(`the peer took no data for ${bounds.stallMs} ms; connection closed`)
+      const stalled = writeError(`the peer did not take a pending write within ${bounds.stallMs} ms; connection closed`)
       // A write the peer does not take in time closes the connection (freeing what Node
       // buffered for it); the close goes through even though the peer does not read.
       const bounded = (chunk: string | Uint8Array) =>

@@ -39,7 +39,7 @@ describe("WriteBatching", () => {
       expect(Exit.isInterrupted(exit)).toBe(true)
     }))
 
-  it.scoped("a write the peer takes nothing of for stallMs fails and closes the connection", () =>
+  it.scoped("a write the peer has not taken within stallMs fails and closes the connection", () =>
     Effect.gen(function* () {
       const { socket, closes } = stuckSocket()
       const write = yield* batchWrites(socket, { stallMs: 10_000 }).writer
