@@ -39,6 +39,9 @@ export const Troupe = {
   },
   /**
    * The RPC client of the daemon for `home` (auto-started when absent, like the CLI does).
+   * Runs it spawns get this program's environment (`process.env`, or `options.env`; minus the
+   * deny-list of docs/daemon.md "Environment"), never the daemon's. Disposing it never waits
+   * for the daemon, even a dead one.
    * @fails ActorsError `unavailable` when no daemon answers and none could be started.
    */
   client: (options: Client.ClientOptions = {}): Layer.Layer<Actors, ActorsError> =>

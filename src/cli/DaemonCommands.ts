@@ -6,7 +6,7 @@ import { Command, Options } from "@effect/cli"
 import { Console, Effect, Option } from "effect"
 import * as Client from "../daemon/Client.js"
 import * as Config from "../layers/Config.js"
-import { CliExit, UsageError } from "./Common.js"
+import { CliExit } from "./Common.js"
 import { connect, json, print, printJson, withExamples } from "./Session.js"
 
 /** The daemon itself (the whole runtime) loads only in `daemon start --foreground`. */
@@ -37,24 +37,38 @@ const daemonStart = Command.make(
     }).pipe(Effect.scoped)
 ).pipe(Command.withDescription(withExamples("Start the daemon for TROUPE_HOME (clients also start it on demand).", ["troupe daemon start", "troupe daemon start --foreground"])))
 
+/** `daemon stop`: ask the daemon to stop, then wait for its process to exit (zombies count as gone). */
+const stopDaemon = Effect.gen(function* () {
+  const config = yield* Config.TroupeConfig
+  if (!(yield* Client.isRunning(config.home))) return "not running" as const
+  const pid = Client.daemonPid(config.home)
+  // A daemon that went away meanwhile, or stops before answering, is stopping: wait for it.
+  yield* Effect.flatMap(connect({ session: Option.none(), all: false }, false), (remote) => remote.shutdown).pipe(
+    Effect.catchIf((e) => e.reason === "unavailable", () => Effect.void)
+  )
+  // Its exit means it has killed its runs and closed the store.
+  yield* Effect.sync(() => pid === undefined || !Client.processAlive(pid)).pipe(
+    Effect.repeat({ schedule: Client.stopPoll, until: (done) => done })
+  )
+  return "stopped" as const
+}).pipe(Effect.scoped)
+
 const daemonStop = Command.make("stop", {}, () =>
   Effect.gen(function* () {
-    const config = yield* Config.TroupeConfig
-    if (!(yield* Client.isRunning(config.home))) return yield* print("troupe daemon is not running")
-    const pid = Client.daemonPid(config.home)
-    const remote = yield* connect({ session: Option.none(), all: false })
-    yield* remote.shutdown
-    // Wait for the process to exit: it has then killed its runs and closed the store.
-    const gone = yield* Effect.sync(() => pid === undefined || !Client.processAlive(pid)).pipe(
-      Effect.repeat({ schedule: Client.stopPoll, until: (done) => done }),
-      Effect.timeoutOption(Client.stopTimeoutMs)
-    )
-    if (Option.isNone(gone)) {
-      return yield* new UsageError({ message: `the troupe daemon (pid ${pid}) did not stop within ${Client.stopTimeoutMs} ms` })
+    // One deadline for all of it, the connection's close included.
+    const outcome = yield* stopDaemon.pipe(Effect.timeoutOption(Client.stopTimeoutMs))
+    if (Option.isNone(outcome)) {
+      const config = yield* Config.TroupeConfig
+      const pid = Client.daemonPid(config.home)
+      yield* Console.error(`error: the troupe daemon${pid === undefined ? "" : ` (pid ${pid})`} did not stop within ${Client.stopTimeoutMs} ms`)
+      return yield* new CliExit({ code: 1 })
     }
-    yield* print("troupe daemon stopped")
-  }).pipe(Effect.scoped)
-).pipe(Command.withDescription("Stop the daemon: kill every run's process groups, close the store, remove the socket; waits until it has exited."))
+    yield* print(outcome.value === "stopped" ? "troupe daemon stopped" : "troupe daemon is not running")
+  })
+).pipe(Command.withDescription(withExamples(
+  "Stop the daemon: kill every run's process groups, close the store, remove the socket; waits until it has exited (30 s at most, else exit 1).",
+  ["troupe daemon stop"]
+)))
 
 const daemonStatus = Command.make("status", { json }, (input) =>
   Effect.gen(function* () {

@@ -16,17 +16,18 @@ import * as RpcFraming from "./RpcFraming.js"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Cause, Config as EffectConfig, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { spawn } from "node:child_process"
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs"
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs"
 import { createConnection } from "node:net"
 import { join } from "node:path"
-import { ActorsError, spawnInputProblem, spawnRequestOf } from "../domain/Run.js"
+import { spawnEnvironment } from "../domain/Environment.js"
+import { ActorsError, SpawnRequest, spawnInputProblem, spawnRequestOf } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import * as Home from "../layers/Home.js"
 import type { ActorsShape } from "../services/Actors.js"
 import { type DaemonStatus, headers, TroupeRpcs } from "../domain/Protocol.js"
 import type { VmTargetState } from "../domain/Vers.js"
 import type { VmCommitted, VmCreateHow, VmEntry, VmRecord, VmsError } from "../domain/Vms.js"
-import { batchWrites } from "./WriteBatching.js"
+import { batchWrites, clientStallMs, serverStallMs } from "./WriteBatching.js"
 
 export interface ClientOptions {
   /** `TROUPE_HOME` (default: the environment's). */
@@ -41,6 +42,11 @@ export interface ClientOptions {
   readonly autoStart?: boolean | undefined
   /** Idle exit of an auto-started daemon, ms (default 30 minutes). */
   readonly idleMs?: number | undefined
+  /**
+   * The environment sent with every spawn: the run's leaves get it (minus the deny-list of
+   * `domain/Environment.ts`). Default: this process's environment, read when the client is made.
+   */
+  readonly env?: Readonly<Record<string, string | undefined>> | undefined
 }
 
 /** How long a client waits for an auto-started daemon to answer: 15 s. */
@@ -48,8 +54,12 @@ const startTimeoutMs = 15_000
 /** Connection attempts while the daemon starts. */
 const connectRetry = Schedule.spaced("25 millis")
 
-/** How `daemon stop` waits for the socket to disappear: every 50 ms, up to 30 s. */
+/** How `daemon stop` polls for the daemon's exit: every 50 ms. */
 export const stopPoll = Schedule.spaced("50 millis")
+/**
+ * `daemon stop`'s one deadline, ms, from its start to the daemon process gone (asking, then
+ * waiting; the daemon's own shutdown kills runs with a 5 s grace): 30 s, else exit 1.
+ */
 export const stopTimeoutMs = 30_000
 
 /** The bundled CLI that runs the daemon (`dist/bin/troupe.js` of this package). */
@@ -93,7 +103,8 @@ export const startDaemon = (home: string, idleMs: number, node: string = process
         const child = spawn(node, [daemonEntry(), "daemon", "start", "--foreground", "--idle-ms", String(idleMs)], {
           detached: true,
           stdio: ["ignore", log, log],
-          env: { ...Config.inheritedEnvironment(), TROUPE_HOME: home }
+          // Its own minimal environment, not this command's (docs/daemon.md "Environment").
+          env: { ...Config.daemonEnvironment(), TROUPE_HOME: home }
         })
         child.unref()
       } finally {
@@ -125,8 +136,14 @@ export const ensureDaemon = (home: string, autoStart: boolean, idleMs: number, n
     return true
   })
 
+/** Why a connection ends: the daemon stopped, or dropped this client (it read nothing for 10 s). */
 const unavailable = (e: RpcClientError) =>
-  new ActorsError({ reason: "unavailable", message: `lost the connection to the troupe daemon: ${e.message}` })
+  new ActorsError({
+    reason: "unavailable",
+    message: e.message === "Error in socket"
+      ? `lost the connection to the troupe daemon (it stopped, or dropped this client for not reading its output for ${serverStallMs / 1000} s)`
+      : `lost the connection to the troupe daemon: ${e.message}`
+  })
 
 /**
  * A stopping daemon interrupts the requests it is serving and tells the client so; the call
@@ -150,8 +167,13 @@ export const makeRpcClient = (socket: string) =>
     // Built in the caller's scope: `Effect.provide(layer)` would close the socket on return.
     const protocol = yield* Layer.build(
       RpcClient.layerProtocolSocket({ retryTransientErrors: false }).pipe(
-        // Writes batched: concurrent calls share a socket write (see WriteBatching).
-        Layer.provide(Layer.effect(Socket.Socket, Effect.map(NodeSocket.makeNet({ path: socket }), batchWrites))),
+        // Writes batched: concurrent calls share a socket write (see WriteBatching). Bounded,
+        // and failing at once after the connection closed: the RPC client pings every 10 s and
+        // would otherwise wait for a daemon that never comes back (and so would its scope).
+        Layer.provide(Layer.effect(
+          Socket.Socket,
+          Effect.map(NodeSocket.makeNet({ path: socket }), (s) => batchWrites(s, { stallMs: clientStallMs }))
+        )),
         Layer.provide(RpcFraming.layer)
       )
     )
@@ -176,6 +198,7 @@ export const makeRemote = (options: ClientOptions = {}) =>
       ? { [headers.token]: options.token }
       : { [headers.session]: session, ...(options.all === true ? { [headers.all]: "1" } : {}) }
     const call = { headers: h } as const
+    const env = spawnEnvironment(options.env ?? Config.inheritedEnvironment())
     // VM requests also carry this process's own Vers settings, which the daemon uses for them
     // (a daemon started before they were exported, or a rotated key, needs no restart).
     const vers = yield* EffectConfig.all({
@@ -208,7 +231,7 @@ export const makeRemote = (options: ClientOptions = {}) =>
       spawn: (input) => {
         // Checked here too: values too deep to serialise would be a defect of the socket write.
         const problem = spawnInputProblem(input)
-        return problem === undefined ? eff(client.Spawn(spawnRequestOf(input), call)) : Effect.fail(new ActorsError({ reason: "invalid", message: problem }))
+        return problem === undefined ? eff(client.Spawn(SpawnRequest.make({ ...spawnRequestOf(input), env }), call)) : Effect.fail(new ActorsError({ reason: "invalid", message: problem }))
       },
       control: (run, type, o) => eff(client.Control({ run, type, generation: o?.generation }, call)),
       kill: (run) => eff(client.Control({ run, type: "control.kill" }, call)),
@@ -268,8 +291,20 @@ export const daemonPid = (home: string): number | undefined => {
   }
 }
 
-/** Whether process `pid` exists. */
+/**
+ * Whether process `pid` exists and has not exited: a zombie (state `Z` or `X` in
+ * `/proc/<pid>/stat`: exited, not yet reaped by its parent) counts as gone. Where `/proc` is
+ * absent, `kill(pid, 0)` decides.
+ */
 export const processAlive = (pid: number): boolean => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    // `pid (comm) state …`: comm may hold spaces and parentheses, the state follows the last ')'.
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3)
+    return state !== "Z" && state !== "X"
+  } catch (error) {
+    if ((error as { code?: string }).code === "ENOENT" && existsSync("/proc/self/stat")) return false
+  }
   try {
     process.kill(pid, 0)
     return true

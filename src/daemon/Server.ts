@@ -10,6 +10,8 @@
  */
 import { FileSystem, type Headers } from "@effect/platform"
 import * as SocketServer from "@effect/platform/SocketServer"
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import type * as Net from "node:net"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import { RpcServer } from "@effect/rpc"
 import { Clock, Context, Deferred, Duration, Effect, Layer, Option, Redacted, Ref, Schedule, Schema, Stream } from "effect"
@@ -64,12 +66,33 @@ const vmHowOf = (how: VmCreateHow): VmHow =>
     ? { _tag: "branch", vmId: how.vm_id }
     : { _tag: "restore", commitId: how.commit_id }
 
-/** The daemon's socket server: Unix socket `path`, each connection's writes batched (see WriteBatching). */
-const batchedServer = (path: string): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> =>
+/**
+ * The daemon's socket server: Unix socket `path`, each connection's writes batched and bounded
+ * (see WriteBatching), each live connection's Node socket in `connections`. A connection that
+ * ends with output still queued for its client (a stopped follower) is destroyed, not left to
+ * drain: the platform only half-closes it, and closing the server waits for every connection
+ * to be gone.
+ */
+const batchedServer = (path: string, connections: Set<Net.Socket>): Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError> =>
   Layer.scoped(
     SocketServer.SocketServer,
     Effect.map(NodeSocketServer.make({ path }), (server) =>
-      SocketServer.SocketServer.of({ address: server.address, run: (handler) => server.run((socket) => handler(batchWrites(socket))) })
+      SocketServer.SocketServer.of({
+        address: server.address,
+        run: (handler) =>
+          server.run((socket) =>
+            // The platform provides the Node socket of the connection to its handler.
+            Effect.flatMap(Effect.serviceOption(NodeSocket.NetSocket), (conn) =>
+              Effect.ensuring(
+                Effect.zipRight(Effect.sync(() => Option.map(conn, (c) => connections.add(c))), handler(batchWrites(socket))),
+                Effect.sync(() => {
+                  if (Option.isNone(conn)) return
+                  connections.delete(conn.value)
+                  if (conn.value.writableLength > 0) conn.value.destroy()
+                })
+              ))
+          )
+      })
     )
   )
 
@@ -109,7 +132,9 @@ export const runDaemon = (options: DaemonOptions = {}) =>
       const startedAt = yield* Clock.currentTimeMillis
       const activity: Activity = { inFlight: yield* Ref.make(0), last: yield* Ref.make(startedAt) }
 
-      const base = yield* Layer.build(Runtime.layer(options.config ?? {}))
+      // Leaves get their spawning client's environment (sent with each spawn) over a minimal
+      // base, never this process's: whoever auto-started the daemon keeps their secrets.
+      const base = yield* Layer.build(Runtime.layer(options.config ?? {}, { leafEnvironment: Config.daemonLeafEnvironment() }))
       // VMs over the runtime; built after it, so released before it (held VMs are deleted
       // while the store is still open to record it).
       const runtime = Context.merge(base, yield* Layer.build(Runtime.vms().pipe(Layer.provide(Layer.succeedContext(base)))))
@@ -208,6 +233,9 @@ export const runDaemon = (options: DaemonOptions = {}) =>
         })
       )
 
+      // Stopping drops every client first, so no request waits on a client that does not read
+      // (the RPC server waits for each client's requests to answer before it closes).
+      const connections = new Set<Net.Socket>()
       // No spans per request: nothing exports them, and a span per message cost more than
       // routing a room post.
       const server = RpcServer.layer(TroupeRpcs, { disableTracing: true }).pipe(
@@ -215,7 +243,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
         Layer.provide(auth),
         Layer.provide(RpcServer.layerProtocolSocketServer),
         Layer.provide(RpcFraming.layer),
-        Layer.provide(batchedServer(paths.socket)),
+        Layer.provide(batchedServer(paths.socket, connections)),
         // Only what the handlers and the authentication use: the RPC server merges this
         // context into every request's (copying it), so the whole runtime would cost a copy
         // of every service per request.
@@ -224,6 +252,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
       yield* Layer.build(server).pipe(
         Effect.mapError((e) => new ActorsError({ reason: "internal", message: `cannot listen on ${paths.socket}: ${e.message}` }))
       )
+      yield* Effect.addFinalizer(() => Effect.sync(() => connections.forEach((conn) => conn.destroy())))
       yield* Effect.addFinalizer(() => Effect.zipRight(fs.remove(paths.socket), fs.remove(paths.daemonPid)).pipe(Effect.ignore))
       yield* fs.chmod(paths.socket, 0o600).pipe(Effect.mapError((e) => new ActorsError({ reason: "internal", message: e.message })))
       yield* Effect.logInfo(`troupe daemon ${version} listening on ${paths.socket} (pid ${process.pid})`)

@@ -246,7 +246,14 @@ export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
    * 64 MiB. At the limit the log gets one notice line, later output is not kept in it, and a
    * `log.truncated` event is recorded and sent to the owner.
    */
-  max_log_bytes: Schema.optional(Schema.Number)
+  max_log_bytes: Schema.optional(Schema.Number),
+  /**
+   * The spawning client's environment (`domain/Environment.ts`): the run's leaves get it,
+   * minus the deny-list, with troupe's own `TROUPE_*` variables set over it. Absent: only
+   * what the runtime's base environment gives (the daemon's minimal one, or an embedding
+   * program's own). Never stored.
+   */
+  env: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
 }) {}
 
 /** What `spawn` takes; see {@link SpawnRequest}. */

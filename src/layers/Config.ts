@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { dirname, join, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
+import { filterEnvironment, isBaseVariable, isDaemonVariable } from "../domain/Environment.js"
 import { defaultRetentionMs, type LocalHostKind, TroupeConfig, type TroupeConfigShape } from "../services/TroupeConfig.js"
 
 export {
@@ -95,6 +96,18 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
  * here so services never read `process.env` themselves.
  */
 export const inheritedEnvironment = (): Readonly<Record<string, string | undefined>> => ({ ...process.env })
+
+/**
+ * The daemon's minimal environment (`isDaemonVariable`: PATH, HOME, locale, `TROUPE_*`,
+ * `VERS_*`, …) out of this process's: what an auto-started daemon is started with.
+ */
+export const daemonEnvironment = (): Record<string, string> => filterEnvironment(process.env, isDaemonVariable)
+
+/**
+ * The base environment of the daemon's leaves (`isBaseVariable`: PATH, HOME, the locale, …),
+ * under each spawn's client environment. Never the daemon's `TROUPE_*` or `VERS_*` settings.
+ */
+export const daemonLeafEnvironment = (): Record<string, string> => filterEnvironment(process.env, isBaseVariable)
 
 /** `file` resolved against `base` (absolute paths stay as they are). */
 export const resolvePath = (base: string, file: string): string => resolve(base, file)

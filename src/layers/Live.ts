@@ -36,12 +36,17 @@ export interface Injections {
   readonly hosts?: Layer.Layer<Hosts, never, Host> | undefined
   /** The run kinds the Supervisor knows instead of `RunKinds.layer` (`template`). Used by `Runtime.layer`. */
   readonly kinds?: Layer.Layer<RunKinds, never, CommandGraph> | undefined
+  /**
+   * The base environment of every leaf (local and broker) instead of this process's whole
+   * environment (`Config.inheritedEnvironment()`). The daemon passes its minimal one
+   * (`Config.daemonLeafEnvironment()`): its runs get their client's environment over it.
+   */
+  readonly leafEnvironment?: Readonly<Record<string, string | undefined>> | undefined
 }
 
-/** `LocalHost` with `TroupeConfig.killGraceMs` and this process's environment as the leaves' base environment. */
-const localHost = Layer.unwrapEffect(
-  Effect.map(Config.TroupeConfig, (c) => LocalHost.layer({ graceMs: c.killGraceMs, env: Config.inheritedEnvironment() }))
-)
+/** `LocalHost` with `TroupeConfig.killGraceMs` and `env` (default: this process's environment) as the leaves' base environment. */
+const localHost = (env: Readonly<Record<string, string | undefined>>) =>
+  Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => LocalHost.layer({ graceMs: c.killGraceMs, env })))
 
 /**
  * The live `Hosts`: `Host` as `local`, and `broker` — one exec-broker child of this process,
@@ -49,21 +54,23 @@ const localHost = Layer.unwrapEffect(
  * leaf starts a new one (`docs/broker.md`). With `TROUPE_LOCAL_HOST=broker` every `on: local`
  * leaf runs through that broker.
  */
-const liveHosts: Layer.Layer<Hosts, never, Host | TroupeConfig> = Layer.scoped(
+const liveHosts = (env: Readonly<Record<string, string | undefined>>): Layer.Layer<Hosts, never, Host | TroupeConfig> => Layer.scoped(
   Hosts,
   Effect.gen(function* () {
     const config = yield* Config.TroupeConfig
     const local = yield* Host
-    const broker = yield* BrokerHost.makeRestartingChild({ graceMs: config.killGraceMs, env: Config.inheritedEnvironment() })
+    const broker = yield* BrokerHost.makeRestartingChild({ graceMs: config.killGraceMs, env })
     return Hosts.make(local, { local: config.localHost, hosts: { broker } })
   })
 )
 
 /** CommandGraph + Recipes + Registry on `Hosts`, with the configuration and the Node platform. */
-export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}, inject: Injections = {}) =>
-  Layer.mergeAll(CommandGraph.Default, Recipes.Default, Registry.Default).pipe(
-    Layer.provideMerge(inject.hosts ?? liveHosts),
-    Layer.provideMerge(inject.host ?? localHost),
+export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}, inject: Injections = {}) => {
+  const env = inject.leafEnvironment ?? Config.inheritedEnvironment()
+  return Layer.mergeAll(CommandGraph.Default, Recipes.Default, Registry.Default).pipe(
+    Layer.provideMerge(inject.hosts ?? liveHosts(env)),
+    Layer.provideMerge(inject.host ?? localHost(env)),
     Layer.provideMerge(inject.config ?? Config.layer(overrides)),
     Layer.provideMerge(NodeContext.layer)
   )
+}

@@ -40,6 +40,7 @@ import {
   type StatusFilter,
   valuesProblem
 } from "../domain/Run.js"
+import { spawnEnvironment } from "../domain/Environment.js"
 import { homePaths, TroupeConfig } from "./TroupeConfig.js"
 import { writeSnapshot } from "./Communication.js"
 import { Events } from "./Events.js"
@@ -260,6 +261,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
             Effect.provideService(Path.Path, path)
           )
           const env: Record<string, string> = {
+            ...spawnEnvironment(req.env ?? {}),
             TROUPE_RUN: id,
             TROUPE_ADDRESS: `run:${id}`,
             TROUPE_SOCKET: paths.socket,
