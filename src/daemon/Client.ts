@@ -16,7 +16,7 @@ import * as RpcFraming from "./RpcFraming.js"
 import type { RpcClientError } from "@effect/rpc/RpcClientError"
 import { Cause, Config as EffectConfig, Effect, Layer, Option, Schedule, Stream } from "effect"
 import { spawn } from "node:child_process"
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from "node:fs"
+import { closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync } from "node:fs"
 import { createConnection } from "node:net"
 import { join } from "node:path"
 import { spawnEnvironment } from "../domain/Environment.js"
@@ -99,6 +99,8 @@ export const startDaemon = (home: string, idleMs: number, node: string = process
     try: () => {
       mkdirSync(home, { recursive: true, mode: 0o700 })
       const log = openSync(Config.homePaths(home).daemonLog, "a", 0o600)
+      // The mode above applies only when the file is created: an older, umask-made log is tightened too.
+      fchmodSync(log, 0o600)
       try {
         const child = spawn(node, [daemonEntry(), "daemon", "start", "--foreground", "--idle-ms", String(idleMs)], {
           detached: true,

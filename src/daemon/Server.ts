@@ -21,6 +21,7 @@ import * as Runtime from "../layers/Runtime.js"
 import { Inspector } from "../services/Inspector.js"
 import { Router } from "../services/Router.js"
 import { Supervisor } from "../services/Supervisor.js"
+import { privateFileMode } from "../services/TroupeConfig.js"
 import { Vms, type VmHow } from "../services/Vms.js"
 import { VersCallerSettings } from "../services/VersConfig.js"
 import type { VmCreateHow } from "../domain/Vms.js"
@@ -149,7 +150,11 @@ export const runDaemon = (options: DaemonOptions = {}) =>
       // is released (every run killed, the store closed and unlocked); `troupe daemon stop`
       // therefore waits for this process to exit, not for the socket.
       yield* fs.remove(paths.socket).pipe(Effect.ignore)
-      yield* fs.writeFileString(paths.daemonPid, `${process.pid}\n`).pipe(Effect.ignore)
+      // 0600 like every file troupe writes under TROUPE_HOME (chmod too: the mode only applies on create).
+      yield* fs.writeFileString(paths.daemonPid, `${process.pid}\n`, { mode: privateFileMode }).pipe(
+        Effect.zipRight(fs.chmod(paths.daemonPid, privateFileMode)),
+        Effect.ignore
+      )
 
       const auth = Layer.effect(
         Authentication,

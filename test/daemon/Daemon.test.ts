@@ -5,7 +5,7 @@
  * identity) and crash consistency of the store.
  */
 import { spawn } from "node:child_process"
-import { existsSync, readFileSync, statSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import Database from "better-sqlite3"
@@ -65,6 +65,17 @@ describe("troupe daemon (built binary)", () => {
     expect(statSync(home).mode & 0o777).toBe(0o700)
     const json = JSON.parse((await troupe(home, ["ps", "--json"])).stdout) as Array<{ id: string; state: string }>
     expect(json.map((r) => [r.id, r.state])).toEqual([["nap", "killed"]])
+  })
+
+  it("daemon.pid and daemon.log are 0600, also when an older daemon.log was made by the umask", async () => {
+    const home = freshHome()
+    mkdirSync(home, { recursive: true, mode: 0o700 })
+    writeFileSync(join(home, "daemon.log"), "older log\n", { mode: 0o644 })
+    chmodSync(join(home, "daemon.log"), 0o644)
+    expect(statSync(join(home, "daemon.log")).mode & 0o777).toBe(0o644)
+    expect((await troupe(home, ["ps"])).code).toBe(0)
+    expect(statSync(join(home, "daemon.log")).mode & 0o777).toBe(0o600)
+    expect(statSync(join(home, "daemon.pid")).mode & 0o777).toBe(0o600)
   })
 
   it("wait returns the run's exit code; events --follow shows the terminal event", async () => {
