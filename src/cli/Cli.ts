@@ -49,9 +49,12 @@ const run = Command.make(
   )
 )
 
+/** The top-level commands, in help order. */
+export const commands = [run, ...actorCommands, recipesCommand, fleet, vm] as const
+
 export const troupe = Command.make("troupe").pipe(
   Command.withDescription("Effect-native actor runtime for coding agents"),
-  Command.withSubcommands([run, ...actorCommands, recipesCommand, fleet, vm])
+  Command.withSubcommands(commands)
 )
 
 export const cli = Command.run(troupe, { name: "troupe", version })
