@@ -9,6 +9,7 @@ import { Effect, Option } from "effect"
 import { tmpdir } from "node:os"
 import * as Output from "../domain/Output.js"
 import type { GraphResult } from "../domain/Plan.js"
+import { planTree } from "../domain/PlanTree.js"
 import { planRisks, riskText } from "../domain/Risk.js"
 import { TroupeConfig } from "../layers/Config.js"
 import { CommandGraph, failureText, flattenPlan } from "../services/CommandGraph.js"
@@ -67,7 +68,8 @@ export const runCommand = Effect.fn("cli.run")(function* (input: RunInput) {
   })
 
   if (input.dryRun) {
-    yield* write(process.stdout, JSON.stringify(flattenPlan(plan), null, 2) + "\n")
+    // A tree for people; the leaves as JSON with --json.
+    yield* write(process.stdout, input.json ? JSON.stringify(flattenPlan(plan), null, 2) + "\n" : planTree(plan) + "\n")
     return
   }
 

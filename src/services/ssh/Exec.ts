@@ -43,11 +43,9 @@ export interface ExecOptions {
   readonly stdin?: Stream.Stream<Uint8Array> | undefined
 }
 
-/** Quotes one word for a POSIX shell: `it's` → `'it'\''s'`. */
-export const shellQuoteWord = (word: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)
+import { shellQuoteWord } from "../../domain/ShellQuote.js"
 
-/** Builds a remote command line from argv, each word POSIX-single-quoted where needed: `["ls", "a b"]` → `ls 'a b'`. */
-export const shellQuote = (argv: ReadonlyArray<string>): string => argv.map(shellQuoteWord).join(" ")
+export { shellQuote, shellQuoteWord } from "../../domain/ShellQuote.js"
 
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/
 
