@@ -95,7 +95,7 @@ export class Worktrees extends Effect.Service<Worktrees>()("troupe/Worktrees", {
           return yield* invalid(`--clean refused: ${repo} has ${changed} changed ${changed === 1 ? "file" : "files"} (uncommitted or untracked); commit or stash them, or drop --clean`)
         }
       }
-      const record = new WorktreeRecord({ repo, base, branch, path: dir, cwd: prefix === "" ? dir : path.join(dir, prefix) })
+      const record = new WorktreeRecord({ repo, base, branch, path: dir, cwd: prefix === "" ? dir : path.resolve(dir, prefix) })
       return { run, record } satisfies WorktreePlan
     })
 
