@@ -5,6 +5,7 @@
  * worktrees and keeps the branches. Real git, temporary repositories.
  */
 import { FileSystem } from "@effect/platform"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
@@ -153,6 +154,31 @@ describe("worktree isolation", () => {
       yield* sup.wait(A, bare.id, 30_000)
       expect(yield* Effect.flip(sup.diff(A, "bare"))).toMatchObject({ reason: "invalid", message: "run:bare has no worktree; spawn it with --worktree to get a diff" })
     }).pipe(Effect.provide(testRuntime())))
+
+  it.live("a recipe's isolation field; the record survives a restart of the runtime, whose prune removes the worktree", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const repo = yield* makeRepo
+      const home = join(scratch, `home-${repos}`)
+      const recipe = join(scratch, `isolated-${repos}.json`)
+      writeFileSync(recipe, JSON.stringify({ isolation: "worktree", template: "sh -c 'echo r >> README.md'" }))
+      const run = yield* Effect.gen(function* () {
+        const sup = yield* Supervisor
+        const run = yield* sup.spawn(A, SpawnRequest.make({ recipe, as: "rec", cwd: repo }))
+        expect((yield* sup.wait(A, run.id, 30_000)).run.state).toBe("done")
+        return run
+      }).pipe(Effect.provide(testRuntime({ home })))
+      expect(yield* fs.exists(join(run.state_dir, "worktree", "README.md"))).toBe(true)
+      // A new runtime over the same home (a daemon restart) still knows the worktree.
+      yield* Effect.gen(function* () {
+        const sup = yield* Supervisor
+        expect((yield* sup.diff(A, "rec")).files.map((f) => f.path)).toEqual(["README.md"])
+        expect(yield* sup.prune(A, ["rec"], 0)).toEqual(["rec"])
+      }).pipe(Effect.provide(testRuntime({ home })))
+      expect(yield* fs.exists(join(run.state_dir, "worktree"))).toBe(false)
+      expect((yield* git(repo, "worktree", "list", "--porcelain")).split("\n").filter((l) => l.startsWith("worktree "))).toEqual([`worktree ${repo}`])
+      expect((yield* git(repo, "branch", "--list", "troupe/rec")).trim()).toBe("troupe/rec")
+    }).pipe(Effect.provide(NodeContext.layer)))
 
   it.live("archive removes the worktree, keeps the branch and the record", () =>
     Effect.gen(function* () {
