@@ -196,7 +196,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       const template = recipe === undefined ? req.template : recipe.template
       const kind = yield* kindNamed(req.kind)
       const on = req.on === undefined ? undefined : hostOnText(req.on)
-      const prepared = yield* kind.prepare({ id, recipe, template, values, cwd: runCwd, on, home: config.userHome, mailbox: recipe?.mailbox })
+      const prepared = yield* kind.prepare({ id, recipe, template, values, cwd: runCwd, worktree: planned?.record, on, home: config.userHome, mailbox: recipe?.mailbox })
 
       // The kind is kept in the snapshot when it is not the default (older runs have none).
       const kindField = kind.name === Kinds.defaultRunKind ? {} : { kind: kind.name }

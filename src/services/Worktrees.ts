@@ -88,9 +88,16 @@ export class Worktrees extends Effect.Service<Worktrees>()("troupe/Worktrees", {
         const status = yield* git(repo, ["status", "--porcelain", "-z", "--untracked-files=all"]).pipe(
           Effect.mapError(orMissing((e) => invalid(`cannot read the status of ${repo}: ${firstLine(e.stderr)}`)))
         )
-        // `-z` entries are NUL-separated; a rename entry carries its source as one more entry.
-        const entries = status.split("\0").filter((s) => s !== "")
-        const changed = entries.filter((s, i) => !(i > 0 && /^R|^C/.test(entries[i - 1]!))).length
+        // `-z` entries are `XY path`, NUL-separated; a rename or copy (X or Y = R/C) is followed
+        // by its source path as one more entry.
+        const entries = status.split("\0")
+        let changed = 0
+        for (let i = 0; i < entries.length; i++) {
+          const entry = entries[i]!
+          if (entry === "") continue
+          changed++
+          if (/[RC]/.test(entry.slice(0, 2))) i++
+        }
         if (changed > 0) {
           return yield* invalid(`--clean refused: ${repo} has ${changed} changed ${changed === 1 ? "file" : "files"} (uncommitted or untracked); commit or stash them, or drop --clean`)
         }

@@ -132,10 +132,12 @@ describe("worktree isolation", () => {
       const repo = yield* makeRepo
       writeFileSync(join(repo, "README.md"), "changed\n")
       writeFileSync(join(repo, "untracked.txt"), "u\n")
+      // A staged rename counts once (git lists its source as one more entry).
+      yield* git(repo, "mv", "sub/keep.txt", "sub/moved.txt")
       const dirty = yield* Effect.flip(sup.spawn(A, SpawnRequest.make({ template: "true", as: "d1", cwd: repo, isolation: "worktree-clean" })))
       expect(dirty).toMatchObject({
         reason: "invalid",
-        message: `--clean refused: ${repo} has 2 changed files (uncommitted or untracked); commit or stash them, or drop --clean`
+        message: `--clean refused: ${repo} has 3 changed files (uncommitted or untracked); commit or stash them, or drop --clean`
       })
       // Without the clean option a dirty base is fine, and its changes are not copied.
       const ok = yield* sup.spawn(A, SpawnRequest.make({ template: "cat README.md", as: "d2", cwd: repo, isolation: "worktree" }))
