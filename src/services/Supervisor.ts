@@ -234,7 +234,8 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
             tokenHash: tokenHash(token),
             at
           })
-          // A reused id starts with a fresh state directory.
+          // A reused id starts with a fresh state directory (and git forgets its old worktree).
+          yield* worktrees.removeRecorded(stateDir)
           yield* fs.remove(stateDir, { recursive: true }).pipe(Effect.catchAll(() => Effect.void))
           yield* fs.makeDirectory(stateDir, { recursive: true, mode: 0o700 }).pipe(
             Effect.tapError(() => store.updateRun(id, generation, { state: "failed", error: `cannot create ${stateDir}`, endedAt: at }, at).pipe(Effect.ignore)),
