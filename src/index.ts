@@ -133,3 +133,5 @@ export {
   type SshShape
 } from "./services/Ssh.js"
 export type { SshHostKeyPolicy } from "./services/VersConfig.js"
+export { DiffFile, DiffStat, formatStat, Isolation, WorktreeRecord } from "./domain/Worktree.js"
+export { type WorktreePlan, Worktrees } from "./services/Worktrees.js"

@@ -42,12 +42,17 @@ const spawn = Command.make(
       Options.withDescription("Size limit of each of the run's log files, bytes (default 67108864 = 64 MiB); later output is not kept"),
       Options.optional
     ),
+    worktree: Options.boolean("worktree").pipe(
+      Options.withDescription("Run in an own git worktree on the new branch troupe/<id>, from HEAD of the repository holding --cwd (uncommitted changes are not copied)")
+    ),
+    clean: Options.boolean("clean").pipe(Options.withDescription("With --worktree: refuse a repository with uncommitted changes or untracked files")),
     session,
     json
   },
   (input) =>
     Effect.gen(function* () {
       const [first, ...rest] = input.positionals
+      if (input.clean && !input.worktree) return yield* new UsageError({ message: "--clean applies only with --worktree" })
       const useTemplate = Option.isSome(input.template)
       const recipe = useTemplate ? undefined : first
       if (!useTemplate && recipe === undefined) return yield* new UsageError({ message: "troupe spawn needs a recipe id, a recipe file or --template" })
@@ -66,7 +71,8 @@ const spawn = Command.make(
         restart: Option.isSome(input.restart) || Option.isSome(input.maxRestarts) || window !== undefined
           ? { restart: Option.getOrUndefined(input.restart), max_restarts: Option.getOrUndefined(input.maxRestarts), restart_window_ms: window }
           : undefined,
-        max_log_bytes: Option.getOrUndefined(input.maxLogBytes)
+        max_log_bytes: Option.getOrUndefined(input.maxLogBytes),
+        isolation: input.worktree ? (input.clean ? "worktree-clean" : "worktree") : undefined
       })
       yield* printResult(input.json, run, (run) =>
         `${run.address} ${run.state} (recipe ${run.recipe}, generation ${run.generation.slice(0, 8)})\n` +
@@ -78,6 +84,7 @@ const spawn = Command.make(
     "troupe spawn --template 'sleep 30' --as nap",
     "troupe spawn repo-health top=5 --as health",
     "troupe spawn ./service.json --restart on-failure --max-restarts 5",
+    "troupe spawn --worktree --as fix --template 'make fix' && troupe inspect run:fix diff",
     "troupe spawn --template 'yes' --as noisy --max-log-bytes 1000000"
   ]))
 )
@@ -107,7 +114,7 @@ const inspect = Command.make(
   "inspect",
   {
     target: Args.text({ name: "target" }).pipe(Args.withDescription("run:<id>, coordinator, session:<id> or session:all")),
-    view: Args.text({ name: "view" }).pipe(Args.withDescription("run: status | tail | files | artifacts | tree | recipe; sessions: runs"), Args.optional),
+    view: Args.text({ name: "view" }).pipe(Args.withDescription("run: status | tail | files | artifacts | tree | recipe | diff; sessions: runs"), Args.optional),
     lines: Options.integer("lines").pipe(Options.withDescription("Lines/events in tail views (default 40)"), Options.optional),
     status: Options.text("status").pipe(Options.withDescription("Status filter of runs views"), Options.optional),
     id: Options.text("id").pipe(Options.withDescription("inspect recipes doctor: only this recipe id"), Options.optional),

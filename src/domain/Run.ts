@@ -9,6 +9,7 @@
 import { Schema } from "effect"
 import { deeperThan, maxTemplateDepth, maxValuesDepth } from "./JsonDepth.js"
 import { HostOn } from "./Template.js"
+import { Isolation } from "./Worktree.js"
 
 /**
  * Run ids as addresses carry them: `^[A-Za-z0-9_.-]+$`, at most 128 characters, never `.` or
@@ -253,7 +254,13 @@ export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
    * what the runtime's base environment gives (the daemon's minimal one, or an embedding
    * program's own). Never stored.
    */
-  env: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+  env: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  /**
+   * `worktree`: the run executes in its own git worktree on the new branch `troupe/<run>`
+   * (from HEAD of the repository holding `cwd`); `worktree-clean` also refuses a base with
+   * uncommitted changes (`domain/Worktree.ts`). Default: the recipe's `isolation`, else none.
+   */
+  isolation: Schema.optional(Isolation)
 }) {}
 
 /** What `spawn` takes; see {@link SpawnRequest}. */
@@ -278,6 +285,8 @@ export interface SpawnInput {
   } | undefined
   /** Size limit of each log file of the run, bytes (default 64 MiB). */
   readonly max_log_bytes?: number | undefined
+  /** `"worktree"` / `"worktree-clean"`: run in an own git worktree on branch `troupe/<run>`. */
+  readonly isolation?: Isolation | undefined
 }
 
 /** Why `values` cannot be sent or used, in one sentence, or undefined when they can. */
@@ -299,7 +308,8 @@ export const spawnRequestOf = (input: SpawnInput): SpawnRequest =>
     cwd: input.cwd ?? process.cwd(),
     on: input.on,
     restart: input.restart,
-    max_log_bytes: input.max_log_bytes
+    max_log_bytes: input.max_log_bytes,
+    isolation: input.isolation
   })
 
 /** Control message types handled by the supervisor. */

@@ -141,6 +141,14 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
               data
             }
           }
+          case "diff": {
+            // Worktree isolation: the diff stat against the base commit (`--json`: per file).
+            const stat = yield* supervisor.diff(caller, r.id)
+            return {
+              text: "\n" + pairs({ run: r.id, branch: stat.branch, base: stat.base.slice(0, 12), files: stat.files.length, insertions: stat.insertions, deletions: stat.deletions }) + "\n" + stat.text,
+              data: stat
+            }
+          }
           case "communication":
             return yield* communicationView(`run:${r.id}`, r.id, r.parent === undefined ? undefined : `run:${r.parent}`)
           default:

@@ -10,6 +10,7 @@ import type { Effect, Stream } from "effect"
 import type { GraphEvent } from "../../domain/Plan.js"
 import type { Recipe } from "../../domain/Recipe.js"
 import type { ActorsError } from "../../domain/Run.js"
+import type { WorktreeRecord } from "../../domain/Worktree.js"
 import type { DeliveryRegistration, MailboxContract } from "../delivery/DeliveryAdapter.js"
 
 /** What a spawn hands a kind to check and prepare, before anything is written or started. */
@@ -28,6 +29,11 @@ export interface RunSetup {
   /** Where leaves without their own `on` run (canonical text, e.g. `vm:<id>`); undefined = local. */
   readonly on?: string | undefined
   readonly mailbox: MailboxContract | undefined
+  /**
+   * The run's git worktree when it is isolated (`isolation`; `cwd` is then inside it): made
+   * once the spawn is accepted, after `prepare`. Undefined for a run without isolation.
+   */
+  readonly worktree?: WorktreeRecord | undefined
 }
 
 /**

@@ -35,6 +35,18 @@ export const terminalText = (id: string, state: RunState, code: number | null, e
   }
 }
 
+/**
+ * A report taken at the end of every generation (a worktree's diff stat): recorded as a
+ * lifecycle event `type` with `data`, kept as `data[key]` of the terminal follow-up event, and
+ * its `text` ends the follow-up text.
+ */
+export interface GenerationReport {
+  readonly type: string
+  readonly key: string
+  readonly data: Record<string, unknown>
+  readonly text: string
+}
+
 /** What a started run needs for its lifecycle. */
 export interface Started {
   readonly entry: Entry
@@ -43,6 +55,8 @@ export interface Started {
   readonly env: Record<string, string>
   readonly logs: { readonly stdout: string; readonly stderr: string; readonly maxBytes?: number | undefined }
   readonly spillDir: string
+  /** Taken after each generation (never fails; undefined = nothing to report). */
+  readonly report?: Effect.Effect<GenerationReport | undefined> | undefined
 }
 
 /** The lifecycle over the store, the session events and the active runs. */
@@ -120,7 +134,14 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
   const finish = (
     entry: Entry,
     state: RunState,
-    detail: { code: number | null; error?: string | undefined; stdout?: string | undefined; stderr?: string | undefined; followUp: boolean }
+    detail: {
+      code: number | null
+      error?: string | undefined
+      stdout?: string | undefined
+      stderr?: string | undefined
+      followUp: boolean
+      report?: GenerationReport | undefined
+    }
   ) =>
     Effect.gen(function* () {
       if (entry.finished) return
@@ -150,8 +171,8 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
               generation: entry.generation,
               type: `run.${state}`,
               at,
-              data: { state, code: detail.code, error: detail.error },
-              text: terminalText(entry.id, state, detail.code, detail.error)
+              data: { state, code: detail.code, error: detail.error, ...(detail.report === undefined ? {} : { [detail.report.key]: detail.report.data }) },
+              text: terminalText(entry.id, state, detail.code, detail.error) + (detail.report === undefined ? "" : `\n${detail.report.text}`)
             })
           }
         })
@@ -188,13 +209,15 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
       let restarts = 0
       for (;;) {
         const { state, code, error, stdout, stderr } = yield* runGeneration(s)
+        const report = s.report === undefined ? undefined : yield* s.report
+        if (report !== undefined) yield* logged(report.type, recordEvent(entry, report.type, report.data))
         const wants = policy.restart === "always" || (policy.restart === "on-failure" && state === "failed")
-        if (!wants) return yield* finish(entry, state, { code, error, stdout, stderr, followUp: true })
+        if (!wants) return yield* finish(entry, state, { code, error, stdout, stderr, followUp: true, report })
         const now = yield* Clock.currentTimeMillis
         const recent = restartTimes.filter((t) => now - t < policy.restart_window_ms)
         if (recent.length >= policy.max_restarts) {
           const why = `restart limit reached (${policy.max_restarts} restarts within ${policy.restart_window_ms} ms)${error === undefined ? "" : `; last failure: ${error}`}`
-          return yield* finish(entry, "failed", { code: code === 0 ? 1 : code, error: why, stdout, stderr, followUp: true })
+          return yield* finish(entry, "failed", { code: code === 0 ? 1 : code, error: why, stdout, stderr, followUp: true, report })
         }
         restartTimes.splice(0, restartTimes.length, ...recent, now)
         restarts++
@@ -206,7 +229,7 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
           Effect.catchAll((e) => Effect.as(Effect.logError(`Supervisor: restart of run:${entry.id} not recorded: ${e.message}`), false))
         )
         if (!moved) {
-          return yield* finish(entry, state, { code, error: error ?? "restart could not be recorded in the store", stdout, stderr, followUp: true })
+          return yield* finish(entry, state, { code, error: error ?? "restart could not be recorded in the store", stdout, stderr, followUp: true, report })
         }
         entry.generation = next
         yield* Effect.sleep(Duration.millis(delay))
