@@ -154,7 +154,7 @@ export const inspectTool = (connect: Connect): PiTool => ({
   name: "inspect",
   label: "Inspect",
   description:
-    "Inspect an actor. run:<id> views: status, tail, messages, inbox, artifacts, files, mailbox, communication, tree, recipe; branch:<run>/<label>; room:<run> status/messages/previews/roster/contacts; coordinator and session:<id> status/runs; tool:<name> status/schema; recipes status/summary/doctor.",
+    "Inspect an actor. run:<id> views: status, tail, messages, inbox, artifacts, files, mailbox, communication, tree, recipe, output and events (agent runs); branch:<run>/<label>; room:<run> status/messages/previews/roster/contacts; coordinator and session:<id> status/runs; tool:<name> status/schema; recipes status/summary/doctor.",
   promptSnippet: "inspect: read an actor's status, output tail, messages, room roster or a tool's schema",
   parameters: object(
     {
