@@ -140,7 +140,7 @@ export const settleStatus = (
 /** The `key=value` pairs `inspect run:<id> status` adds for an agent run. */
 export const statusPairs = (s: AgentStatus): Record<string, unknown> => ({
   agent: s.state,
-  model: s.model,
+  ...(s.model === null ? {} : { model: s.model }),
   turns: s.turns,
   model_turns: s.model_turns,
   tool_calls: s.tool_calls,
