@@ -131,6 +131,23 @@ describe("agent runs (FakePi)", () => {
       expect(missing.run.error).toContain("cannot start Pi")
     }).pipe(Effect.provide(runtime())), 60_000)
 
+  it.live("an older Pi without agent_settled settles through get_state; a chatty task is folded without keeping its deltas", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const inspector = yield* Inspector
+      yield* supervisor.spawn(A, new SpawnRequest({ kind: "agent", as: "old", task: "hi", pi: fakePi("old") }))
+      const [old] = yield* settledEvents("old", 1)
+      expect(old!.data).toMatchObject({ turn: 1, aborted: false, text: "done: hi" })
+      yield* supervisor.spawn(A, new SpawnRequest({ kind: "agent", as: "chatty", task: "talk", pi: fakePi("chatty") }))
+      const [chatty] = yield* settledEvents("chatty", 1)
+      expect(chatty!.data).toMatchObject({ turn: 1, tool_calls: 1 })
+      const events = yield* inspector.inspect(A, "run:chatty", "events", { lines: 1000 })
+      expect(events.text).not.toContain("message_update")
+      expect((events.data as { events: ReadonlyArray<unknown> }).events.length).toBeLessThan(50)
+      yield* supervisor.control(A, "old", "control.kill")
+      yield* supervisor.control(A, "chatty", "control.kill")
+    }).pipe(Effect.provide(runtime())), 60_000)
+
   it.live("spawn checks: a model without provider, a task on a template run, a template on an agent run", () =>
     Effect.gen(function* () {
       const supervisor = yield* Supervisor

@@ -202,7 +202,8 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
       const onEvent = (event: PiEvent) =>
         Effect.gen(function* () {
           const at = yield* Clock.currentTimeMillis
-          if (event.type === "message_update") {
+          // Deltas and partial tool results are many and change no count: kept in memory only.
+          if (event.type === "message_update" || event.type === "tool_execution_update") {
             status = foldEvent(status, event, at)
             return
           }
