@@ -177,6 +177,7 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
         if (set._tag === "Left") return yield* ended(set.left.message, 1)
       }
 
+      let lastEndAborted = false
       // Settled tasks, reported once each (Pi 1.x `agent_settled`; older Pi: the session's fallback).
       let reported = (yield* pi.turnState).settledRuns
       const reportLock = yield* Effect.makeSemaphore(1)
@@ -185,15 +186,18 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
           const turn = yield* pi.turnState
           if (turn.settledRuns <= reported) return
           reported = turn.settledRuns
+          // Older Pi does not say `aborted` when settling (0.82: `agent_settled` without it, or no
+          // `agent_settled` at all); the run's aborted assistant message does.
+          const aborted = turn.lastAborted || lastEndAborted
           const text = yield* pi.send({ type: "get_last_assistant_text" }).pipe(Effect.map((r) => r.text), Effect.orElseSucceed(() => null))
           const stats = yield* pi.send({ type: "get_session_stats" }).pipe(Effect.option, Effect.map(Option.getOrUndefined))
-          yield* update((s) => settleStatus(s, { aborted: turn.lastAborted, text, stats }))
-          const data = { turn: status.turns, aborted: turn.lastAborted, text, tool_calls: status.tool_calls, ...(status.tokens === undefined ? {} : { tokens: status.tokens }), ...(status.cost === undefined ? {} : { cost: status.cost }) }
+          yield* update((s) => settleStatus(s, { aborted, text, stats }))
+          const data = { turn: status.turns, aborted, text, tool_calls: status.tool_calls, ...(status.tokens === undefined ? {} : { tokens: status.tokens }), ...(status.cost === undefined ? {} : { cost: status.cost }) }
           yield* run.report({
             type: "agent.settled",
             roomType: "task.result",
-            summary: `Task ${status.turns} ${turn.lastAborted ? "aborted" : "settled"}`,
-            text: settledText(run.id, status.turns, turn.lastAborted, text),
+            summary: `Task ${status.turns} ${aborted ? "aborted" : "settled"}`,
+            text: settledText(run.id, status.turns, aborted, text),
             data: data as EnvelopeBody & Record<string, unknown>
           })
         })
@@ -210,6 +214,7 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
           yield* update((s) => foldEvent(s, event, at))
           if (event.type === "agent_settled") yield* reportSettled
           // Older Pi has no `agent_settled`: the session settles the run after `agent_end` (get_state).
+          if (event.type === "agent_end") lastEndAborted = event.messages.some((m) => m.role === "assistant" && m.stopReason === "aborted")
           if (event.type === "agent_end" && event.willRetry !== true && !(yield* pi.turnState).sendsSettled) {
             yield* Effect.forkScoped(Effect.zipRight(Effect.ignore(pi.awaitSettled), reportSettled))
           }
