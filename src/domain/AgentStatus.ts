@@ -123,13 +123,13 @@ export const foldEvent = (status: AgentStatus, event: PiEvent, at: number): Agen
   }
 }
 
-/** The status after a task settled: idle, one more turn, the last text and the session stats. */
+/** The status after a task settled: idle (unless the next task already streams), one more turn, the last text and the session stats. */
 export const settleStatus = (
   status: AgentStatus,
-  settled: { readonly aborted: boolean; readonly text: string | null; readonly stats: PiSessionStats | undefined }
+  settled: { readonly aborted: boolean; readonly text: string | null; readonly stats: PiSessionStats | undefined; readonly streaming?: boolean | undefined }
 ): AgentStatus => ({
   ...status,
-  state: "idle",
+  state: settled.streaming === true ? "streaming" : "idle",
   turns: status.turns + 1,
   aborted: status.aborted + (settled.aborted ? 1 : 0),
   last_output: settled.text ?? status.last_output,

@@ -191,7 +191,9 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
           const aborted = turn.lastAborted || lastEndAborted
           const text = yield* pi.send({ type: "get_last_assistant_text" }).pipe(Effect.map((r) => r.text), Effect.orElseSucceed(() => null))
           const stats = yield* pi.send({ type: "get_session_stats" }).pipe(Effect.option, Effect.map(Option.getOrUndefined))
-          yield* update((s) => settleStatus(s, { aborted, text, stats }))
+          // A follow-up queued during the task may have started the next one meanwhile.
+          const streaming = (yield* pi.turnState).streaming
+          yield* update((s) => settleStatus(s, { aborted, text, stats, streaming }))
           const data = { turn: status.turns, aborted, text, tool_calls: status.tool_calls, ...(status.tokens === undefined ? {} : { tokens: status.tokens }), ...(status.cost === undefined ? {} : { cost: status.cost }) }
           yield* run.report({
             type: "agent.settled",
@@ -212,7 +214,8 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
             return
           }
           yield* update((s) => foldEvent(s, event, at))
-          if (event.type === "agent_settled") yield* reportSettled
+          // Forked: the report asks Pi (responses come through the reader this fiber must keep draining).
+          if (event.type === "agent_settled") yield* Effect.forkScoped(reportSettled)
           // Older Pi has no `agent_settled`: the session settles the run after `agent_end` (get_state).
           if (event.type === "agent_end") lastEndAborted = event.messages.some((m) => m.role === "assistant" && m.stopReason === "aborted")
           if (event.type === "agent_end" && event.willRetry !== true && !(yield* pi.turnState).sendsSettled) {
@@ -224,20 +227,20 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
 
       const refused = (what: string) => (e: PiRpcError) =>
         e._tag === "PiRpcClosed" ? Effect.void : Effect.zipRight(note("rejected", `${what}: ${e.message}`), Effect.logWarning(`run:${run.id}: ${e.message}`))
-      const started1 = (what: string, effect: Effect.Effect<unknown, PiRpcError>) => Effect.asVoid(Effect.catchAll(effect, refused(what)))
+      const command = (what: string, effect: Effect.Effect<unknown, PiRpcError>) => Effect.asVoid(Effect.catchAll(effect, refused(what)))
       const dispatch = (envelope: DeliveredEnvelope) => {
         const text = bodyText(envelope)
         switch (envelope.type) {
           case "task.prompt":
-            return started1("prompt", pi.prompt(text))
+            return command("prompt", pi.prompt(text))
           case "agent.steer":
-            return started1("steer", pi.steer(text))
+            return command("steer", pi.steer(text))
           case "agent.follow_up":
-            return started1("follow_up", pi.followUp(text))
+            return command("follow_up", pi.followUp(text))
           case "agent.abort":
             return Effect.catchAll(pi.abort, refused("abort"))
           default:
-            return started1("prompt", pi.prompt(`Message ${envelope.type}${envelope.from === undefined ? "" : ` from ${envelope.from}`}${envelope.summary === undefined ? "" : ` (${envelope.summary})`}:\n${text}`))
+            return command("prompt", pi.prompt(`Message ${envelope.type}${envelope.from === undefined ? "" : ` from ${envelope.from}`}${envelope.summary === undefined ? "" : ` (${envelope.summary})`}:\n${text}`))
         }
       }
       const onInput = (bytes: Uint8Array) =>
@@ -248,7 +251,7 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
         })
 
       yield* update((s) => ({ ...s, state: "idle" }))
-      if (g.task !== undefined && g.task !== "") yield* started1("prompt", pi.prompt(g.task))
+      if (g.task !== undefined && g.task !== "") yield* command("prompt", pi.prompt(g.task))
       yield* Effect.forkScoped(Stream.runForEach(g.input.source, onInput))
 
       const closed = yield* pi.closed
