@@ -105,3 +105,5 @@ export * as VersLive from "./layers/Vers.js"
 export * as PiRpcDomain from "./domain/PiRpc.js"
 export { type DialogAnswer, type PiEvent, PiRpcClosed, PiRpcError, PiRpcProtocolError, PiRpcRejected, type PiUnknownEvent } from "./domain/PiRpc.js"
 export * as PiRpc from "./services/PiRpc.js"
+/** An agent run's status as `inspect run:<id> status` reports it (`data.agent`) and `{state_dir}/agent.json` holds it. */
+export { AgentEventLine, AgentStatus } from "./domain/AgentStatus.js"
