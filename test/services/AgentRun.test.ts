@@ -125,6 +125,12 @@ describe("agent runs (FakePi)", () => {
       expect(crashed.run.code).toBe(3)
       expect(crashed.run.error).toMatch(/^Pi \(pid \d+\) exited with code 3: fake-pi: crashed on purpose$/)
 
+      // The restart policy applies: each generation starts a fresh Pi and sends the task again.
+      yield* supervisor.spawn(A, new SpawnRequest({ kind: "agent", as: "again", task: "x", pi: fakePi("crash"), restart: { restart: "on-failure", max_restarts: 1, backoff_ms: 10 } }))
+      const again = yield* supervisor.wait(A, "again", 20_000)
+      expect(again.run).toMatchObject({ state: "failed", restarts: 1 })
+      expect(again.run.error).toMatch(/^restart limit reached .*exited with code 3: fake-pi: crashed on purpose$/)
+
       yield* supervisor.spawn(A, new SpawnRequest({ kind: "agent", as: "missing", task: "x", pi: join(bin, "no-such-pi") }))
       const missing = yield* supervisor.wait(A, "missing", 20_000)
       expect(missing.run.state).toBe("failed")
