@@ -157,14 +157,18 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       if (isAgent ? req.recipe !== undefined && req.template !== undefined : (req.recipe === undefined) === (req.template === undefined)) {
         return yield* invalid("spawn needs exactly one of recipe or template")
       }
-      if (!isAgent && (req.task !== undefined || req.model !== undefined || req.pi !== undefined)) {
-        return yield* invalid("task, model and pi apply only to agent runs (kind agent, troupe spawn --agent)")
-      }
       const recipe = req.recipe === undefined
         ? undefined
         : yield* recipes.resolve(req.recipe).pipe(
             Effect.mapError((e: RecipeError) => (e.reason === "not_found" ? new ActorsError({ reason: "not_found", message: e.message }) : invalid(e.message)))
           )
+      // An agent recipe (`"kind": "agent"`) makes an agent run.
+      const agentRecipe = recipe?.file.kind === "agent"
+      if (agentRecipe && req.kind === "template") return yield* invalid(`recipe ${recipe!.id} is an agent recipe ("kind": "agent")`)
+      const agentRun = isAgent || agentRecipe
+      if (!agentRun && (req.task !== undefined || req.model !== undefined || req.pi !== undefined)) {
+        return yield* invalid("task, model and pi apply only to agent runs (kind agent, troupe spawn --agent)")
+      }
       const recipeName = recipe?.id ?? (isAgent ? "agent" : "inline")
       const id = yield* chooseId(req, recipeName)
       const active = entries.get(id)
@@ -194,10 +198,10 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         communication_file: path.join(stateDir, "communication.json")
       }
       if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
-      const template = recipe === undefined ? req.template : recipe.template
-      const kind = yield* kindNamed(req.kind)
+      const template = recipe === undefined ? req.template : agentRecipe ? undefined : recipe.template
+      const kind = yield* kindNamed(agentRun ? "agent" : req.kind)
       const on = req.on === undefined ? undefined : hostOnText(req.on)
-      const agent = isAgent ? { task: req.task, model: req.model, pi: req.pi } : undefined
+      const agent = agentRun ? { task: req.task ?? recipe?.file.task, model: req.model ?? recipe?.file.model, pi: req.pi } : undefined
       const prepared = yield* kind.prepare({ id, recipe, template, values, cwd, on, home: config.userHome, mailbox: recipe?.mailbox, agent })
 
       // The kind is kept in the snapshot when it is not the default (older runs have none).

@@ -58,4 +58,12 @@ describe("troupe spawn --agent (FakePi)", () => {
       await troupe(["daemon", "stop"])
     }
   }, 60_000)
+
+  it("troupe run refuses an agent recipe, naming spawn", async () => {
+    const dir = scratch("troupe-agent-run-")
+    writeFileSync(join(dir, "helper.json"), JSON.stringify({ kind: "agent", task: "t" }))
+    const r = await troupeBin(["run", "helper"], { env: { ...process.env, TROUPE_HOME: join(dir, "home"), TROUPE_RECIPES: dir, NO_COLOR: "1" }, cwd: dir })
+    expect(r.code).toBe(2)
+    expect(r.stderr).toContain("helper is an agent recipe: start it as an actor with troupe spawn helper")
+  })
 })

@@ -154,6 +154,24 @@ describe("agent runs (FakePi)", () => {
       yield* supervisor.control(A, "chatty", "control.kill")
     }).pipe(Effect.provide(runtime())), 60_000)
 
+  it.live("an agent recipe (\"kind\": \"agent\" with task and model) spawns an agent run; a template beside it is refused", () => {
+    const recipes = mkdtempSync(join(tmpdir(), "troupe-agent-recipes-"))
+    writeFileSync(join(recipes, "helper.json"), JSON.stringify({ kind: "agent", task: "from the recipe", model: "fake/other", description: "A helper agent" }))
+    writeFileSync(join(recipes, "both.json"), JSON.stringify({ kind: "agent", task: "x", template: "echo hi" }))
+    return Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const inspector = yield* Inspector
+      const run = yield* supervisor.spawn(A, new SpawnRequest({ recipe: "helper", as: "h1", pi: fakePi("normal") }))
+      expect(run.recipe).toBe("helper")
+      const [done] = yield* settledEvents("h1", 1)
+      expect(done!.data).toMatchObject({ turn: 1, text: "done: from the recipe" })
+      expect((yield* inspector.inspect(A, "run:h1", "status")).text).toContain("agent=idle model=fake/other turns=1")
+      yield* supervisor.control(A, "h1", "control.kill")
+      const both = yield* Effect.flip(supervisor.spawn(A, new SpawnRequest({ recipe: "both", as: "b1" })))
+      expect(both.message).toContain(`Recipe both is an agent recipe ("kind": "agent"): it takes task and model, not a template`)
+    }).pipe(Effect.provide(testRuntime({ config: { environment: process.env, userRecipes: recipes } })))
+  }, 60_000)
+
   it.live("spawn checks: a model without provider, a task on a template run, a template on an agent run", () =>
     Effect.gen(function* () {
       const supervisor = yield* Supervisor
