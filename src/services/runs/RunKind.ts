@@ -83,7 +83,7 @@ export interface GenerationResult {
 }
 
 /**
- * A live input channel into a running process (`stdin-jsonl` now; `pi-rpc` later): bytes
+ * A live input channel into a running process (`stdin-jsonl`; `pi-rpc`: one envelope per offer): bytes
  * offered here reach the process in order while it runs.
  */
 export interface RunInput {
