@@ -53,6 +53,9 @@ export const runCommand = Effect.fn("cli.run")(function* (input: RunInput) {
   const cwd = path.resolve(Option.getOrElse(input.cwd, () => process.cwd()))
 
   const recipe = recipeRef === undefined ? undefined : yield* recipes.resolve(recipeRef)
+  if (recipe?.file.kind === "agent") {
+    return yield* new UsageError({ message: `${recipe.id} is an agent recipe: start it as an actor with troupe spawn ${recipeRef}` })
+  }
   const template = recipe === undefined ? templateFromFlag(Option.getOrThrow(input.template)) : recipe.template
   if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
   // A recipe's `values` bind above its defaults and below the caller's values.

@@ -86,7 +86,10 @@ export class RecipeFile extends Schema.Class<RecipeFile>("troupe/RecipeFile")({
   state_dir: Schema.optional(Schema.Unknown),
   actor_context: Schema.optional(Schema.Unknown),
   retire_when: Schema.optional(Schema.Unknown),
-  template: TemplateInput
+  kind: Schema.optional(Schema.Literal("template", "agent")),
+  task: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
+  template: Schema.optional(TemplateInput)
 }) {}
 
 /** One import of a recipe, linked to the file it resolved to. */

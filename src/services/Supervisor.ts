@@ -21,6 +21,7 @@ import { Clock, Deferred, Duration, Effect, Fiber, FiberMap, Option, Schema, Str
 import { randomBytes, randomUUID } from "node:crypto"
 import { describeParseError } from "../domain/Diagnostic.js"
 import type { MessageableAddress } from "../domain/Address.js"
+import type { EnvelopeBody } from "../domain/Envelope.js"
 import { MessageIds, stamp } from "./MessageIds.js"
 import { RecipeError } from "../domain/Recipe.js"
 import { hostOnText } from "../domain/Template.js"
@@ -125,6 +126,16 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         return entry?.prepared.input === undefined || entry.finished ? Effect.succeed(false) : entry.prepared.input.offer(bytes)
       })
 
+    /** Posts an envelope from `run:<id>` (sender `runtime`) to its room; a failure is logged. */
+    const postAs = (id: string, parent: string | undefined) => (type: string, summary: string, body: EnvelopeBody) =>
+      Effect.gen(function* () {
+        const envelope = yield* stamp(
+          { to: `room:${id}`, type, summary, body },
+          { from: { _tag: "Run", run: id } as MessageableAddress, sender: "runtime" }
+        ).pipe(Effect.provideService(MessageIds, messageIds))
+        yield* rooms.post({ room: `room:${id}`, envelope, ...(parent === undefined ? {} : { parent: `run:${parent}` }) })
+      }).pipe(Effect.catchAll((e) => Effect.logWarning(`run:${id}: ${type} not posted to its room: ${e.message}`)))
+
     // --- spawn -------------------------------------------------------------------------------
 
     const chooseId = (req: SpawnRequest, recipe: string) =>
@@ -153,7 +164,8 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
      */
     const spawn = Effect.fn("Supervisor.spawn")(function* (caller: Caller, req: SpawnRequest) {
       yield* requireSession(caller)
-      if ((req.recipe === undefined) === (req.template === undefined)) {
+      const isAgent = req.kind === "agent"
+      if (isAgent ? req.recipe !== undefined && req.template !== undefined : (req.recipe === undefined) === (req.template === undefined)) {
         return yield* invalid("spawn needs exactly one of recipe or template")
       }
       const recipe = req.recipe === undefined
@@ -161,7 +173,14 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         : yield* recipes.resolve(req.recipe).pipe(
             Effect.mapError((e: RecipeError) => (e.reason === "not_found" ? new ActorsError({ reason: "not_found", message: e.message }) : invalid(e.message)))
           )
-      const recipeName = recipe?.id ?? "inline"
+      // An agent recipe (`"kind": "agent"`) makes an agent run.
+      const agentRecipe = recipe?.file.kind === "agent"
+      if (agentRecipe && req.kind === "template") return yield* invalid(`recipe ${recipe!.id} is an agent recipe ("kind": "agent")`)
+      const agentRun = isAgent || agentRecipe
+      if (!agentRun && (req.task !== undefined || req.model !== undefined || req.pi !== undefined)) {
+        return yield* invalid("task, model and pi apply only to agent runs (kind agent, troupe spawn --agent)")
+      }
+      const recipeName = recipe?.id ?? (isAgent ? "agent" : "inline")
       const id = yield* chooseId(req, recipeName)
       const active = entries.get(id)
       if (active !== undefined) {
@@ -193,13 +212,14 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         communication_file: path.join(stateDir, "communication.json")
       }
       if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
-      const template = recipe === undefined ? req.template : recipe.template
-      const kind = yield* kindNamed(req.kind)
+      const template = recipe === undefined ? req.template : agentRecipe ? undefined : recipe.template
+      const kind = yield* kindNamed(agentRun ? "agent" : req.kind)
       const on = req.on === undefined ? undefined : hostOnText(req.on)
-      const prepared = yield* kind.prepare({ id, recipe, template, values, cwd: runCwd, worktree: planned?.record, on, home: config.userHome, mailbox: recipe?.mailbox })
+      const agent = agentRun ? { task: req.task ?? recipe?.file.task, model: req.model ?? recipe?.file.model, pi: req.pi } : undefined
+      const prepared = yield* kind.prepare({ id, recipe, template, values, cwd: runCwd, worktree: planned?.record, on, home: config.userHome, mailbox: recipe?.mailbox, agent })
 
       // The kind is kept in the snapshot when it is not the default (older runs have none).
-      const kindField = kind.name === Kinds.defaultRunKind ? {} : { kind: kind.name }
+      const kindField = kind.name === Kinds.defaultRunKind ? {} : { kind: kind.name, ...agent }
       const generation = randomUUID()
       const token = randomBytes(24).toString("hex")
       const at = yield* Clock.currentTimeMillis
@@ -290,7 +310,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
           }
           const logs = { stdout: path.join(stateDir, "stdout.log"), stderr: path.join(stateDir, "stderr.log"), maxBytes: req.max_log_bytes }
           const report = planned === undefined ? undefined : runWorktree.report(id, planned.record)
-          yield* FiberMap.run(fibers, id, lifecycle.supervise({ entry, policy, stateDir, env, logs, spillDir: path.join(stateDir, "spill"), report }))
+          yield* FiberMap.run(fibers, id, lifecycle.supervise({ entry, policy, stateDir, env, logs, spillDir: path.join(stateDir, "spill"), report, post: postAs(id, caller.run) }))
         })
       )
       // Usage metadata (SPEC-runtime §2): counted in the store, never in the recipe file. A

@@ -60,7 +60,7 @@ describe("registration", () => {
   it("tool parameters keep the pi-actors 0.17 and pi-vers shapes", () => {
     const props = (name: string) => Object.keys((pi.tools.get(name)!.parameters as { properties: object }).properties).sort()
     const required = (name: string) => (pi.tools.get(name)!.parameters as { required: ReadonlyArray<string> }).required
-    expect(props("spawn")).toEqual(["artifacts", "as", "file", "recipe", "state_dir", "template", "values", "verbose"])
+    expect(props("spawn")).toEqual(["agent", "artifacts", "as", "file", "model", "recipe", "state_dir", "task", "template", "values", "verbose"])
     expect(props("message")).toEqual(["body", "correlation_id", "from", "metadata", "reply_to", "summary", "to", "type", "verbose"])
     expect(required("message")).toEqual(["to", "type"])
     // pi-actors 0.17's inspect parameters, plus `id` for recipes view=doctor (SPEC-messaging §6).

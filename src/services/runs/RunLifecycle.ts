@@ -8,13 +8,14 @@
  * generations (fencing) and restarts are troupe's.
  */
 import type { RunStore } from "./RunEntry.js"
+import type { EnvelopeBody } from "../../domain/Envelope.js"
 import { Cause, Clock, Deferred, Duration, Effect, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import { ActorsError, maxBackoffMs, Progress, type RestartPolicy, type RunState } from "../../domain/Run.js"
 import type { Events } from "../Events.js"
 import type { Store } from "../Store.js"
 import type { Entries, Entry } from "./RunEntry.js"
-import type { RunEvent } from "./RunKind.js"
+import type { RunEvent, RunReport } from "./RunKind.js"
 
 const backoffFor = (policy: RestartPolicy, restart: number) =>
   Math.min(maxBackoffMs, policy.backoff_ms * 2 ** Math.max(0, restart - 1))
@@ -57,6 +58,8 @@ export interface Started {
   readonly spillDir: string
   /** Taken after each generation (never fails; undefined = nothing to report). */
   readonly report?: Effect.Effect<GenerationReport | undefined> | undefined
+  /** Posts an envelope of the run to its room `room:<id>` (type, summary, body); never fails. */
+  readonly post: (type: string, summary: string, body: EnvelopeBody) => Effect.Effect<void>
 }
 
 /** The lifecycle over the store, the session events and the active runs. */
@@ -182,6 +185,16 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
       else yield* Deferred.fail(entry.done, internal(`run:${entry.id} vanished from the store`)).pipe(Effect.asVoid)
     }).pipe(Effect.uninterruptible)
 
+  /** A report of the running generation: a run event, a follow-up to the owner, a room post. */
+  const report = (s: Started) => (r: RunReport) =>
+    Effect.gen(function* () {
+      const { entry } = s
+      yield* logged(r.type, recordEvent(entry, r.type, r.data))
+      const at = yield* Clock.currentTimeMillis
+      yield* logged(r.type, events.publish({ session: entry.owner, runId: entry.id, generation: entry.generation, type: r.type, at, data: r.data, text: r.text }))
+      yield* s.post(r.roomType, r.summary, r.data)
+    })
+
   const runGeneration = (s: Started) =>
     Effect.gen(function* () {
       const { entry } = s
@@ -197,7 +210,8 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
         env: s.env,
         logs: s.logs,
         spillDir: s.spillDir,
-        onEvent: onRunEvent(entry)
+        onEvent: onRunEvent(entry),
+        report: report(s)
       })
     })
 
