@@ -17,7 +17,7 @@
  * generations (fencing), an OTP-style restart policy and reaping by verified process identity.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, Deferred, Duration, Effect, Fiber, FiberMap, Option, Schema, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, FiberMap, Layer, Option, Schema, Stream } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
 import { describeParseError } from "../domain/Diagnostic.js"
 import type { MessageableAddress } from "../domain/Address.js"
@@ -428,7 +428,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
 
     return { spawn, control, get, list, wait, logs, logTail, diff: runWorktree.diff, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeRuns, writeStdin, brief, reaped } as const
   }),
-  dependencies: [Kinds.layer, Worktrees.Default]
+  dependencies: [Kinds.layer.pipe(Layer.provideMerge(Worktrees.Default))]
 }) {}
 
 export { type Caller, ControlType, runIdOf, SpawnRequest } from "../domain/Run.js"

@@ -16,6 +16,7 @@ import { Rooms } from "../../src/services/Rooms.js"
 import { Router } from "../../src/services/Router.js"
 import { SpawnRequest, Supervisor } from "../../src/services/Supervisor.js"
 import { fakePiProgram } from "../../src/testing/FakePi.js"
+import { run } from "../support/exec.js"
 import { eventually, testRuntime } from "../support/runtime.js"
 
 const A: Caller = { session: "A", all: false }
@@ -109,6 +110,25 @@ describe("agent runs (FakePi)", () => {
       const after = yield* statusOf("slow")
       expect(after.agent).toMatchObject({ state: "idle", turns: 1 })
       yield* supervisor.control(A, "slow", "control.kill")
+    }).pipe(Effect.provide(runtime())), 60_000)
+
+  it.live("an agent in its own worktree: the settled follow-up carries the diff stat of its work", () =>
+    Effect.gen(function* () {
+      const supervisor = yield* Supervisor
+      const repo = mkdtempSync(join(tmpdir(), "troupe-agent-worktree-"))
+      const gitEnv = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com", GIT_CONFIG_GLOBAL: "/dev/null" }
+      for (const args of [["init", "-q", "-b", "main", repo], ["-C", repo, "commit", "-q", "--allow-empty", "-m", "base"]]) {
+        expect((yield* Effect.promise(() => run("git", args, { env: gitEnv }))).code).toBe(0)
+      }
+      const info = yield* supervisor.spawn(A, new SpawnRequest({ kind: "agent", as: "wtagent", task: "edit", pi: fakePi("slow", 300), cwd: repo, isolation: "worktree" }))
+      expect(info.cwd).not.toBe(repo)
+      // The "agent's" edit, made in its worktree while the task streams.
+      yield* eventually("the agent streams", Effect.map(statusOf("wtagent"), (s) => s.agent?.state === "streaming"), 15_000)
+      writeFileSync(join(info.cwd, "agent-notes.txt"), "one\ntwo\n")
+      const [settled] = yield* settledEvents("wtagent", 1)
+      expect(settled!.text).toContain("agent-notes.txt | 2 ++")
+      expect(settled!.data).toMatchObject({ worktree: { branch: "troupe/wtagent", insertions: 2, deletions: 0, files: 1 } })
+      yield* supervisor.control(A, "wtagent", "control.kill")
     }).pipe(Effect.provide(runtime())), 60_000)
 
   it.live("set_model failure and a crash fail the run with Pi's sentence", () =>

@@ -20,6 +20,7 @@
 import { FileSystem, Path } from "@effect/platform"
 import { Clock, Effect, Option, Queue, Schema, Stream } from "effect"
 import { randomUUID } from "node:crypto"
+import type { DiffStat, WorktreeRecord } from "../../domain/Worktree.js"
 import { type AgentStatus, agentEventTail, agentStatusFile, foldEvent, initialStatus, settledText, settleStatus } from "../../domain/AgentStatus.js"
 import type { EnvelopeBody } from "../../domain/Envelope.js"
 import type { PiEvent, PiRpcError } from "../../domain/PiRpc.js"
@@ -37,6 +38,11 @@ export interface AgentRunOptions {
   readonly environment: Readonly<Record<string, string | undefined>>
   /** SIGTERM → SIGKILL grace when the run stops (ms). */
   readonly graceMs: number
+  /**
+   * The diff stat of a worktree-isolated run against its base commit (`Worktrees.diff`), added
+   * to each settled task's follow-up; absent = no stat.
+   */
+  readonly diff?: ((record: WorktreeRecord) => Effect.Effect<DiffStat, unknown>) | undefined
 }
 
 /** An agent run's inbox messages always go through `pi-rpc`: the kind's own choice (`declared: false`). */
@@ -110,7 +116,7 @@ export const make = (options: AgentRunOptions, fs: FileSystem.FileSystem, path: 
       if (agent.pi !== undefined && agent.pi.trim() === "") return yield* new ActorsError({ reason: "invalid", message: "pi must name Pi's executable" })
       const input = yield* queueInput
       const execute = (run: StartedRun) =>
-        generation(run, { pi: agent.pi ?? options.pi, task: agent.task, model: agent.model, cwd: setup.cwd, input }, options, fs, path)
+        generation(run, { pi: agent.pi ?? options.pi, task: agent.task, model: agent.model, cwd: setup.cwd, input, worktree: setup.worktree }, options, fs, path)
       return { delivery: agentDelivery(), input, execute }
     })
 })
@@ -121,6 +127,8 @@ interface Generation {
   readonly model: string | undefined
   readonly cwd: string
   readonly input: RunInput
+  /** The run's git worktree (`--worktree`): each settled task reports its diff stat. */
+  readonly worktree: WorktreeRecord | undefined
 }
 
 /** One generation: Pi up, model set, task sent, messages and events handled until Pi ends. */
@@ -194,12 +202,24 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
           // A follow-up queued during the task may have started the next one meanwhile.
           const streaming = (yield* pi.turnState).streaming
           yield* update((s) => settleStatus(s, { aborted, text, stats, streaming }))
-          const data = { turn: status.turns, aborted, text, tool_calls: status.tool_calls, ...(status.tokens === undefined ? {} : { tokens: status.tokens }), ...(status.cost === undefined ? {} : { cost: status.cost }) }
+          // A worktree run's stat against its base commit (a failed `git diff` only loses the stat).
+          const stat = g.worktree === undefined || options.diff === undefined
+            ? undefined
+            : yield* options.diff(g.worktree).pipe(Effect.option, Effect.map(Option.getOrUndefined))
+          const data = {
+            turn: status.turns,
+            aborted,
+            text,
+            tool_calls: status.tool_calls,
+            ...(status.tokens === undefined ? {} : { tokens: status.tokens }),
+            ...(status.cost === undefined ? {} : { cost: status.cost }),
+            ...(stat === undefined ? {} : { worktree: { branch: stat.branch, base: stat.base, insertions: stat.insertions, deletions: stat.deletions, files: stat.files.length } })
+          }
           yield* run.report({
             type: "agent.settled",
             roomType: "task.result",
             summary: `Task ${status.turns} ${aborted ? "aborted" : "settled"}`,
-            text: settledText(run.id, status.turns, aborted, text),
+            text: settledText(run.id, status.turns, aborted, text) + (stat === undefined ? "" : `\n${stat.text}`),
             data: data as EnvelopeBody & Record<string, unknown>
           })
         })

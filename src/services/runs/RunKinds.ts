@@ -6,6 +6,7 @@ import { FileSystem, Path } from "@effect/platform"
 import { Context, Effect, Layer } from "effect"
 import { CommandGraph } from "../CommandGraph.js"
 import { TroupeConfig } from "../TroupeConfig.js"
+import { Worktrees } from "../Worktrees.js"
 import * as AgentRun from "./AgentRun.js"
 import type { RunKind } from "./RunKind.js"
 import * as TemplateRun from "./TemplateRun.js"
@@ -20,13 +21,14 @@ export const defaultRunKind = "template"
  * in RPC mode, AgentRun.ts: Pi from `TroupeConfig.pi`, its base environment from
  * `TroupeConfig.environment`, the kill grace from `TroupeConfig.killGraceMs`).
  */
-export const layer: Layer.Layer<RunKinds, never, CommandGraph | TroupeConfig | FileSystem.FileSystem | Path.Path> = Layer.effect(
+export const layer: Layer.Layer<RunKinds, never, CommandGraph | TroupeConfig | FileSystem.FileSystem | Path.Path | Worktrees> = Layer.effect(
   RunKinds,
   Effect.gen(function* () {
     const graph = yield* CommandGraph
     const config = yield* TroupeConfig
+    const worktrees = yield* Worktrees
     const agent = AgentRun.make(
-      { pi: config.pi ?? "pi", environment: config.environment ?? {}, graceMs: config.killGraceMs },
+      { pi: config.pi ?? "pi", environment: config.environment ?? {}, graceMs: config.killGraceMs, diff: worktrees.diff },
       yield* FileSystem.FileSystem,
       yield* Path.Path
     )
