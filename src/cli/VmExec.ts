@@ -58,6 +58,11 @@ export const vmExec = (vm: string, argv: ReadonlyArray<string>) =>
         ], { concurrency: 2, discard: true })
         return yield* proc.exit
       })
+    ).pipe(
+      // Ctrl-C interrupts (NodeRuntime.runMain); the scope above stopped the remote command.
+      Effect.onInterrupt(() => Effect.sync(() => void (process.exitCode = 130))),
+      // A stdin pipe still open (the writer's stream stopped) would keep the process alive.
+      Effect.ensuring(Effect.sync(() => process.stdin.destroy()))
     )
     const code = exitCodeOf(exit)
     if (code !== 0) return yield* new CliExit({ code })
