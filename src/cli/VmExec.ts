@@ -6,13 +6,12 @@
  */
 import { NodeStream } from "@effect/platform-node"
 import { Effect, Layer, Stream } from "effect"
-import { constants } from "node:os"
 import type { Writable } from "node:stream"
 import type { VmId } from "../domain/Vers.js"
 import * as Config from "../layers/Config.js"
 import * as VersLive from "../layers/Vers.js"
 import { shellQuote, Ssh } from "../services/Ssh.js"
-import type { RemoteExit } from "../services/Ssh.js"
+import { exitCodeOf } from "../services/ssh/ExitCode.js"
 import { copy, describeLocation, parseLocation } from "../services/VmCopy.js"
 import { CliExit, UsageError } from "./Common.js"
 
@@ -20,15 +19,6 @@ import { CliExit, UsageError } from "./Common.js"
 const sshLive = Layer.unwrapEffect(
   Effect.map(Config.TroupeConfig, (config) => VersLive.sshLayer(config.home).pipe(Layer.provide(VersLive.layer())))
 )
-
-/** The exit code a shell reports for a remote exit: the code, or 128 + the signal's number. */
-export const exitCodeOf = (exit: RemoteExit): number => {
-  if (exit.signal !== null) {
-    const name = (exit.signal.startsWith("SIG") ? exit.signal : `SIG${exit.signal}`) as keyof typeof constants.signals
-    return 128 + (constants.signals[name] ?? 0)
-  }
-  return exit.code ?? 1
-}
 
 /** Writes one chunk and waits until the stream took it (backpressure to the SSH window). */
 const writeTo = (out: Writable, bytes: Uint8Array) =>

@@ -8,8 +8,17 @@
  * Supports Pi 0.82 through 1.6 (tested on 0.82.1 and 1.6.0; typechecked against 1.6.0).
  * Install: `pi install npm:troupe` (or `pi install ./path/to/troupe`); see docs/pi.md.
  */
-import type { ExtensionAPI, ExtensionContext, ToolDefinition } from "@earendil-works/pi-coding-agent"
+import {
+  createBashToolDefinition,
+  createEditToolDefinition,
+  createReadToolDefinition,
+  createWriteToolDefinition,
+  type ExtensionAPI,
+  type ExtensionContext,
+  type ToolDefinition
+} from "@earendil-works/pi-coding-agent"
 import { type AdapterOptions, install } from "./Adapter.js"
+import { type BuiltinFactories, routedBuiltins } from "./Builtins.js"
 import type { PiContext, PiHost, PiTool } from "./PiHost.js"
 
 export { type AdapterOptions, followUp, install, statusText } from "./Adapter.js"
@@ -38,6 +47,9 @@ const toolOf = (tool: PiTool): ToolDefinition =>
       tool.execute(toolCallId, params as Record<string, unknown>, signal, onUpdate === undefined ? undefined : (partial) => onUpdate(partial as never), contextOf(ctx)) as never
   }) as ToolDefinition
 
+/** Pi's own tool factories (values Pi supplies at run time), for the VM-routed built-ins. */
+const builtinFactories: BuiltinFactories = { createBashToolDefinition, createReadToolDefinition, createWriteToolDefinition, createEditToolDefinition }
+
 /** The {@link PiHost} over Pi's extension API. */
 export const hostOf = (pi: ExtensionAPI): PiHost => ({
   registerTool: (tool) => pi.registerTool(toolOf(tool)),
@@ -53,7 +65,10 @@ export const hostOf = (pi: ExtensionAPI): PiHost => ({
     pi.sendMessage({ customType: message.customType, content: message.content, display: message.display, details: message.details }, { deliverAs: "followUp", triggerTurn: true }),
   getActiveTools: () => pi.getActiveTools(),
   getAllTools: () => pi.getAllTools().map((t) => t.name),
-  setActiveTools: (names) => pi.setActiveTools([...names])
+  setActiveTools: (names) => pi.setActiveTools([...names]),
+  routeBuiltins: (active) => {
+    for (const tool of routedBuiltins(builtinFactories, active)) pi.registerTool(tool)
+  }
 })
 
 /**
