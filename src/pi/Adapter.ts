@@ -288,7 +288,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
     if (current !== undefined && current.conn === conn) await syncRecipes(current)
   }
   // The active VM (vers_vm_use): Pi's bash/read/write/edit are routed through it from its first use.
-  const vmActive = makeVmActive({ ssh: options.ssh, config: options.config, onFirstUse: () => host.routeBuiltins?.(vmActive.active) })
+  const vmActive = makeVmActive({ ssh: options.ssh, config: options.config, routeBuiltins: host.routeBuiltins === undefined ? undefined : () => host.routeBuiltins?.(vmActive.active) })
   for (const tool of [...coreTools(connect, refresh), ...vmTools(connect), ...vmActive.tools]) {
     coreNames.add(tool.name)
     host.registerTool(tool)

@@ -27,8 +27,11 @@ export interface VmActiveOptions {
   readonly ssh?: Layer.Layer<Ssh> | undefined
   /** Configuration overrides (for `TROUPE_HOME`). */
   readonly config?: Partial<Config.TroupeConfigShape> | undefined
-  /** Called once, the first time a VM becomes active (the adapter routes Pi's built-ins then). */
-  readonly onFirstUse?: (() => void) | undefined
+  /**
+   * Routes Pi's built-ins through `active()` (`PiHost.routeBuiltins`); called once, the first
+   * time a VM becomes active. Without it (a Pi without the tool factories) `vers_vm_use` fails.
+   */
+  readonly routeBuiltins?: (() => void) | undefined
 }
 
 /** The session's active VM, its tools, and the SSH runtime they share. */
@@ -76,6 +79,9 @@ export const makeVmActive = (options: VmActiveOptions = {}): VmActive => {
     parameters: object({ vmId: { type: "string", description: "The VM id." } }, ["vmId"]),
     execute: async (_id, params, signal) => {
       const vmId = vmIdParam(params)
+      if (options.routeBuiltins === undefined) {
+        throw new Error("This Pi cannot run bash, read, write and edit on a VM (its extension API has no create*ToolDefinition factories); use vers_vm_copy, or troupe vm exec from bash")
+      }
       const r = rt()
       const ssh = await sshOf(r)
       // It must answer before tools go there; its home is where relative paths resolve.
@@ -84,7 +90,7 @@ export const makeVmActive = (options: VmActiveOptions = {}): VmActive => {
       current = vmOperations(r, ssh, vmId, home)
       if (!routed) {
         routed = true
-        options.onFirstUse?.()
+        options.routeBuiltins()
       }
       return result(`Using VM ${shortVmId(vmId)} (cwd ${home}): bash, read, write and edit now run on it. vers_vm_local switches back.`, { vmId, cwd: home })
     }

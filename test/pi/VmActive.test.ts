@@ -129,6 +129,13 @@ describe("the active VM", () => {
     expect(text(await pi.call("bash", { command: "pwd" }, { ctx })).trim()).toBe(local)
   })
 
+  it("on a Pi without the tool factories, vers_vm_use says so and changes nothing", async () => {
+    const bare = new FakePiHost()
+    install(bare, { config: { home: join(dir, "home"), userRecipes: join(dir, "recipes") } })
+    await expect(bare.call("vers_vm_use", { vmId: vm }, { ctx: bare.context("s2", { cwd: local }) })).rejects.toThrow(/^This Pi cannot run bash, read, write and edit on a VM/)
+    expect(bare.tools.has("bash")).toBe(false)
+  })
+
   it("vers_vm_copy: local → VM, VM → VM, VM → local (pi-vers parameters; recursive by default)", async () => {
     mkdirSync(join(local, "tree", "in"), { recursive: true })
     writeFileSync(join(local, "tree", "in", "b.bin"), Buffer.from([0, 0xff, 0x80]))
