@@ -5,9 +5,9 @@
  * are shared with the daemon and Pi through `TROUPE_HOME/ssh/host_keys` (`VersLive.sshLayer`).
  */
 import { NodeStream } from "@effect/platform-node"
-import { Effect, Layer, Stream } from "effect"
+import { Effect, Layer, Schema, Stream } from "effect"
 import type { Writable } from "node:stream"
-import type { VmId } from "../domain/Vers.js"
+import { VmId } from "../domain/Vers.js"
 import * as Config from "../layers/Config.js"
 import * as VersLive from "../layers/Vers.js"
 import { shellQuote, Ssh } from "../services/Ssh.js"
@@ -35,13 +35,14 @@ const writeTo = (out: Writable, bytes: Uint8Array) =>
 export const vmExec = (vm: string, argv: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     if (argv.length === 0) return yield* new UsageError({ message: "troupe vm exec needs a command after the VM id (troupe vm exec <vm> -- <command> [args…])" })
+    const vmId = yield* Schema.decodeUnknown(VmId)(vm).pipe(Effect.mapError(() => new UsageError({ message: `Not a VM id: ${JSON.stringify(vm)}` })))
     const ssh = yield* Ssh
     const stdin = process.stdin.isTTY === true
       ? Stream.empty
       : NodeStream.fromReadable<Error, Uint8Array>(() => process.stdin, (e) => e as Error).pipe(Stream.orElse(() => Stream.empty))
     const exit = yield* Effect.scoped(
       Effect.gen(function* () {
-        const proc = yield* ssh.exec(vm as VmId, shellQuote(argv), { stdin })
+        const proc = yield* ssh.exec(vmId, shellQuote(argv), { stdin })
         yield* Effect.all([
           Stream.runForEach(proc.stdout, (b) => writeTo(process.stdout, b)),
           Stream.runForEach(proc.stderr, (b) => writeTo(process.stderr, b))
