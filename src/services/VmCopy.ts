@@ -143,6 +143,11 @@ export const copy = Effect.fn("VmCopy.copy")(function* (ssh: Ssh["Type"], src: L
   const target = yield* to.stat(dst.path)
   const into = Option.isSome(target) && target.value.kind === "directory"
   const dstPath = into ? to.join(dst.path, from.base(src.path)) : dst.path
+  if (source.value.kind === "directory" && src.vm === dst.vm) {
+    const a = posix.resolve("/", src.path)
+    const b = posix.resolve("/", dstPath)
+    if (b === a || b.startsWith(`${a}/`)) return yield* new CopyError({ message: `Cannot copy ${describeLocation(src)} into itself (${describeLocation({ vm: dst.vm, path: dstPath })})` })
+  }
   let files = 0
   let directories = 0
   let bytes = 0
