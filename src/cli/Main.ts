@@ -8,6 +8,7 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import { defaultTeardown } from "@effect/platform/Runtime"
 import { Cause, Effect, Layer } from "effect"
 import * as Config from "../layers/Config.js"
 import { cli, commands } from "./Cli.js"
@@ -63,5 +64,10 @@ program.pipe(
   Effect.provide(Layer.mergeAll(Config.layer(), NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)),
   // After `provide`, so a configuration that cannot be read is reported too.
   Effect.catchAllCause(report),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  // After a signal, runMain exits with the teardown's code: keep one a command set while it was
+  // interrupted (`vm exec` on Ctrl-C: 130) instead of 0.
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    teardown: (exit, onExit) => defaultTeardown(exit, (code) => onExit(code === 0 && typeof process.exitCode === "number" ? process.exitCode : code))
+  })
 )

@@ -8,7 +8,9 @@
  * channel (~45 ms against OpenSSH on loopback instead of ~250 ms for a new connection).
  */
 import { Deferred, Effect, Fiber, Option, Stream, type Scope } from "effect"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { randomBytes } from "node:crypto"
+import type { Readable } from "node:stream"
 import type { ClientChannel } from "ssh2"
 import { SshDisconnected, SshMessages } from "../../domain/SshErrors.js"
 import type { Connection } from "./Connect.js"
@@ -98,12 +100,17 @@ export const openChannel = (conn: Connection, command: string) =>
     }
   })
 
-const fromReadable = (vmId: string, readable: NodeJS.ReadableStream & { iterator?: unknown }) =>
-  Stream.suspend(() =>
-    Stream.fromAsyncIterable(
-      (readable as unknown as { iterator: (o: { destroyOnReturn: boolean }) => AsyncIterable<Buffer> }).iterator({ destroyOnReturn: false }),
-      (e) => disconnected(vmId, e instanceof Error ? e.message : String(e))
-    )
+/**
+ * A channel stream as a Stream, event-based ("readable" + read), so interrupting a consumer
+ * returns at once: an async iterator's `return()` waits for its pending `next()`, i.e. for the
+ * command's next output, and a Ctrl-C on a silent command hung until it exited. The channel is
+ * not destroyed when the stream stops (the scope's finalizer still signals and closes it).
+ */
+const fromReadable = (vmId: string, readable: NodeJS.ReadableStream) =>
+  NodeStream.fromReadable<SshDisconnected, Buffer>(
+    () => readable as unknown as Readable,
+    (e) => disconnected(vmId, e instanceof Error ? e.message : String(e)),
+    { closeOnDone: false }
   ).pipe(Stream.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)))
 
 /**
