@@ -81,7 +81,10 @@ const daemonStatus = Command.make("status", { json }, (input) =>
     const remote = yield* connect({ session: Option.none(), all: false }, false)
     const s = yield* remote.status
     if (input.json) return yield* printJson({ running: true, ...s })
-    yield* print(`troupe daemon running pid=${s.pid} version=${s.version} active_runs=${s.active_runs} home=${s.home} socket=${s.socket}`)
+    yield* print(
+      `troupe daemon running pid=${s.pid} version=${s.version} active_runs=${s.active_runs} home=${s.home} socket=${s.socket} ` +
+        `containment=${s.containment} local_host=${s.local_host ?? "local"}`
+    )
   }).pipe(Effect.scoped)
 ).pipe(Command.withDescription("Show whether the daemon runs (exit 3 when not), its pid and active runs."))
 

@@ -226,7 +226,17 @@ export const runDaemon = (options: DaemonOptions = {}) =>
             VmStatus: (req, { headers: h }) => asCaller(h, tracked(activity, Effect.flatMap(CurrentCaller, (caller) => vms.status(caller, req.vm_id)))),
             Status: () =>
               Effect.map(supervisor.activeCount, (active) =>
-                new DaemonStatus({ pid: process.pid, version, home: c.home, socket: paths.socket, started_at: startedAt, active_runs: active, reaped_at_start: reaped })
+                new DaemonStatus({
+                  pid: process.pid,
+                  version,
+                  home: c.home,
+                  socket: paths.socket,
+                  started_at: startedAt,
+                  active_runs: active,
+                  reaped_at_start: reaped,
+                  containment: "process-group+marker",
+                  local_host: c.localHost
+                })
               ),
             Shutdown: () =>
               Effect.flatMap(CurrentCaller, (caller) =>

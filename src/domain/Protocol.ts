@@ -48,7 +48,15 @@ export class DaemonStatus extends Schema.Class<DaemonStatus>("DaemonStatus")({
   socket: Schema.String,
   started_at: Schema.Number,
   active_runs: Schema.Int,
-  reaped_at_start: Schema.Int
+  reaped_at_start: Schema.Int,
+  /**
+   * How a run's processes are contained and killed: `process-group+marker` (each leaf in its
+   * own process group; descendants that left it found by the `TROUPE_LEAF_ID` marker in their
+   * environment). cgroup v2 (`cgroup.kill`) is not used yet (docs/runtime.md "Containment").
+   */
+  containment: Schema.optionalWith(Schema.Literal("process-group+marker"), { default: () => "process-group+marker" as const }),
+  /** Which host runs `on: local` leaves: `local` (this daemon forks them) or `broker` (`TROUPE_LOCAL_HOST`). */
+  local_host: Schema.optional(Schema.String)
 }) {}
 
 export class TroupeRpcs extends RpcGroup.make(

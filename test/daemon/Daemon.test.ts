@@ -76,6 +76,10 @@ describe("troupe daemon (built binary)", () => {
     expect((await troupe(home, ["ps"])).code).toBe(0)
     expect(statSync(join(home, "daemon.log")).mode & 0o777).toBe(0o600)
     expect(statSync(join(home, "daemon.pid")).mode & 0o777).toBe(0o600)
+    // daemon status says how runs are contained (issue 18: documented in effect).
+    const status = await troupe(home, ["daemon", "status"])
+    expect(status.stdout).toContain("containment=process-group+marker local_host=local")
+    expect(JSON.parse((await troupe(home, ["daemon", "status", "--json"])).stdout)).toMatchObject({ running: true, containment: "process-group+marker", local_host: "local" })
   })
 
   it("wait returns the run's exit code; events --follow shows the terminal event", async () => {
