@@ -17,6 +17,8 @@ export interface TestHostOptions {
 
 export interface TestHost {
   readonly name: string
+  /** The `host` its identities carry, when not `name` (e.g. `vm:<id>`). */
+  readonly identityHost?: (() => string) | undefined
   /** `Hosts` whose `local` runs on this host, built with `options`. */
   readonly hosts: (options: TestHostOptions) => Layer.Layer<Hosts>
 }

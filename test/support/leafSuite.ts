@@ -463,7 +463,7 @@ describe("leaves", () => {
           }))
         expect(code).toBe(0)
         expect(sha256(out)).toBe(sha256(input))
-        expect(identity.host).toBe(entry.name)
+        expect(identity.host).toBe(entry.identityHost?.() ?? entry.name)
         expect(identity.pid).toBeGreaterThan(0)
       }))
 

@@ -15,9 +15,15 @@ import { newVm, type StartedFleet, startFleet } from "./fakeFleet.js"
 import { hostsOf, type TestHost } from "./hosts.js"
 
 let fleet: Promise<{ readonly fleet: StartedFleet; readonly vm: string }> | undefined
+let vmName = ""
 
 /** The shared fleet and its VM (started once). */
-export const vmFleet = () => (fleet ??= startFleet().then(async (f) => ({ fleet: f, vm: (await newVm(f)).id })))
+export const vmFleet = () =>
+  (fleet ??= startFleet().then(async (f) => {
+    const vm = (await newVm(f)).id
+    vmName = `vm:${vm}`
+    return { fleet: f, vm }
+  }))
 
 /** Closes the shared fleet, if started. */
 export const closeVmFleet = async () => {
@@ -57,6 +63,6 @@ const definedEnv = (env: Readonly<Record<string, string | undefined>> | undefine
 
 /** Host-suite entries: the broker path and the per-channel fallback. */
 export const vmTestHosts: ReadonlyArray<TestHost> = [
-  { name: "vm-broker", hosts: (o) => hostsOf(vmHostLayer({ mode: "broker", graceMs: o.graceMs, env: definedEnv(o.env) })) },
-  { name: "vm-exec", hosts: (o) => hostsOf(vmHostLayer({ mode: "exec", graceMs: o.graceMs, env: definedEnv(o.env) })) }
+  { name: "vm-broker", identityHost: () => vmName, hosts: (o) => hostsOf(vmHostLayer({ mode: "broker", graceMs: o.graceMs, env: definedEnv(o.env) })) },
+  { name: "vm-exec", identityHost: () => vmName, hosts: (o) => hostsOf(vmHostLayer({ mode: "exec", graceMs: o.graceMs, env: definedEnv(o.env) })) }
 ]
