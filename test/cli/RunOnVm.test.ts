@@ -1,0 +1,41 @@
+/**
+ * `troupe run --on vm:<id> repo-health` (the built CLI, a FakeFleet VM whose root holds a git
+ * repository) prints the same report as `troupe run repo-health` run locally in that directory.
+ */
+import { execFileSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { run } from "../support/exec.js"
+import { closeVmFleet, vmFleet } from "../support/vmHosts.js"
+
+const cli = path.resolve("dist/bin/cli.cjs")
+const home = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-runonvm-"))
+
+afterAll(async () => {
+  await closeVmFleet()
+  fs.rmSync(home, { recursive: true, force: true })
+}, 30_000)
+
+const git = (cwd: string, ...args: Array<string>) =>
+  execFileSync("git", args, { cwd, env: { ...process.env, GIT_AUTHOR_NAME: "Ada", GIT_AUTHOR_EMAIL: "a@x", GIT_COMMITTER_NAME: "Ada", GIT_COMMITTER_EMAIL: "a@x", GIT_AUTHOR_DATE: "2026-01-02T03:04:05Z", GIT_COMMITTER_DATE: "2026-01-02T03:04:05Z" } })
+
+describe("troupe run --on vm:", () => {
+  it("repo-health on a VM prints the same report as locally", async () => {
+    const { fleet, vm } = await vmFleet()
+    const root = fleet.ssh.vm(vm)!.root
+    git(root, "init", "-q")
+    fs.writeFileSync(path.join(root, "a.ts"), "// TODO: one\nexport const a = 1\n")
+    fs.writeFileSync(path.join(root, "b.md"), "# b\nFIXME later\n")
+    git(root, "add", "a.ts", "b.md")
+    git(root, "commit", "-q", "-m", "first")
+    const env = { ...process.env, ...fleet.env, TROUPE_HOME: home, NO_COLOR: "1" }
+    const onVm = await run(process.execPath, [cli, "run", "--on", `vm:${vm}`, "repo-health"], { env, cwd: os.tmpdir(), timeout: 90_000 })
+    const local = await run(process.execPath, [cli, "run", "repo-health"], { env, cwd: root, timeout: 90_000 })
+    expect(local.code, local.stderr).toBe(0)
+    expect(onVm.code, onVm.stderr).toBe(0)
+    expect(onVm.stdout).toContain("first")
+    expect(onVm.stdout).toBe(local.stdout)
+  }, 120_000)
+})
