@@ -8,6 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { run } from "../support/exec.js"
+import { api } from "../support/fakeFleet.js"
 import { closeVmFleet, vmFleet } from "../support/vmHosts.js"
 
 const cli = path.resolve("dist/bin/cli.cjs")
@@ -37,5 +38,26 @@ describe("troupe run --on vm:", () => {
     expect(onVm.code, onVm.stderr).toBe(0)
     expect(onVm.stdout).toContain("first")
     expect(onVm.stdout).toBe(local.stdout)
+  }, 120_000)
+
+  it("--on commit:<id>: one VM restored for the run and deleted when it ends", async () => {
+    const { fleet, vm } = await vmFleet()
+    fs.writeFileSync(path.join(fleet.ssh.vm(vm)!.root, "marker.txt"), "from the commit\n")
+    const commit = await api(fleet, "POST", `/vm/${vm}/commit`, {})
+    expect(commit.status).toBe(201)
+    const before = (await api(fleet, "GET", "/vms")).json.map((v: { vm_id: string }) => v.vm_id)
+    const createdBefore = fleet.vers.ledger.created().length
+    const env = { ...process.env, ...fleet.env, TROUPE_HOME: home, NO_COLOR: "1" }
+    const template = JSON.stringify({ template: ["cat marker.txt", "sh -c 'cat; pwd'"] })
+    const result = await run(process.execPath, [cli, "run", "--on", `commit:${commit.json.commit_id}`, "--template", template], { env, cwd: os.tmpdir(), timeout: 90_000 })
+    expect(result.code, result.stderr).toBe(0)
+    expect(result.stdout).toContain("from the commit")
+    // It ran on another VM than the source, restored for the run: a different root.
+    expect(result.stdout).not.toContain(vm)
+    const after = (await api(fleet, "GET", "/vms")).json.map((v: { vm_id: string }) => v.vm_id)
+    expect(after).toEqual(before)
+    // Exactly one VM was created for the run (FakeVers' ledger), and none is left.
+    expect(fleet.vers.ledger.created().length).toBe(createdBefore + 1)
+    expect(fleet.vers.ledger.live().map((v) => v.vm_id)).toEqual(before)
   }, 120_000)
 })
