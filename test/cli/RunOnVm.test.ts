@@ -60,4 +60,18 @@ describe("troupe run --on vm:", () => {
     expect(fleet.vers.ledger.created().length).toBe(createdBefore + 1)
     expect(fleet.vers.ledger.live().map((v) => v.vm_id)).toEqual(before)
   }, 120_000)
+
+  it("--on golden without VERS_GOLDEN_COMMIT_ID, and a VM without Vers configuration: one sentence each, no crash", async () => {
+    const { fleet } = await vmFleet()
+    const env: NodeJS.ProcessEnv = { ...process.env, ...fleet.env, TROUPE_HOME: home, NO_COLOR: "1" }
+    delete env.VERS_GOLDEN_COMMIT_ID
+    const golden = await run(process.execPath, [cli, "run", "--on", "golden", "--template", "true"], { env, cwd: os.tmpdir(), timeout: 60_000 })
+    expect(golden.code).not.toBe(0)
+    expect(golden.stdout + golden.stderr).toContain("set VERS_GOLDEN_COMMIT_ID")
+    const bare: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, TROUPE_HOME: home, NO_COLOR: "1" }
+    const unconfigured = await run(process.execPath, [cli, "run", "--on", "vm:0b5e8a52-3f57-4e5b-9d0c-7a1f2e3d4c5b", "--template", "true"], { env: bare, cwd: os.tmpdir(), timeout: 60_000 })
+    expect(unconfigured.code).not.toBe(0)
+    expect(unconfigured.stdout + unconfigured.stderr).toContain("VERS_API_KEY")
+    expect(unconfigured.stderr).not.toMatch(/\n\s+at /)
+  }, 120_000)
 })
