@@ -2,11 +2,12 @@
  * VmHost on a FakeFleet VM: the broker install, the broker and fallback paths, faults.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Effect, type Scope, Stream } from "effect"
+import { Effect, Layer, type Scope, Stream } from "effect"
 import type { HostShape } from "../../src/services/Host.js"
 import { VmId } from "../../src/domain/Vers.js"
 import { VmHost } from "../../src/services/VmHost.js"
-import { closeVmFleet, sshLayerOf, vmFleet } from "../support/vmHosts.js"
+import { Ssh, SshHostKeys } from "../../src/services/Ssh.js"
+import { closeVmFleet, sshLayerOf, versLayerOf, vmFleet } from "../support/vmHosts.js"
 
 afterAll(closeVmFleet, 30_000)
 
@@ -118,4 +119,19 @@ describe("VmHost faults", () => {
         yield* eventually(() => !alive(pid), `pid ${pid} to be killed`)
       })
     ), 60_000)
+
+  it.live("a changed host key is HostError unavailable naming it, before anything runs", () =>
+    Effect.gen(function* () {
+      const { fleet, vm } = yield* Effect.promise(vmFleet)
+      const keys = Layer.effect(
+        SshHostKeys,
+        Effect.tap(Effect.provide(SshHostKeys, SshHostKeys.layerMemory), (k) =>
+          k.pin({ vmId: vm, algorithm: "ssh-ed25519", fingerprint: "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", firstSeenMs: 0 })
+        ).pipe(Effect.orDie)
+      )
+      const ssh = Layer.provideMerge(Ssh.layerWith({ readyTimeoutMs: 10_000 }), Layer.merge(versLayerOf(fleet), keys))
+      const error = yield* Effect.scoped(VmHost.make(VmId.make(vm), { graceMs: 300 })).pipe(Effect.flip, Effect.provide(ssh))
+      expect(error).toMatchObject({ _tag: "HostError", reason: "unavailable" })
+      expect(error.message).toMatch(/host key/i)
+    }), 60_000)
 })
