@@ -13,11 +13,11 @@
  * timed-out, killed or interrupted leaf's remote process group is killed, and the leaves of a
  * dropped connection are reaped over a fresh one.
  */
-import { Effect, ExecutionStrategy, Exit, Scope } from "effect"
+import { Effect, ExecutionStrategy, Exit, Fiber, Scope } from "effect"
 import type { VmId } from "../domain/Vers.js"
 import * as BrokerHost from "./BrokerHost.js"
 import { HostError, type HostShape, type StartSpec } from "./Host.js"
-import { Ssh, type SshShape } from "./Ssh.js"
+import { Ssh, type SshChannel, type SshShape } from "./Ssh.js"
 import * as ExecHost from "./vmhost/ExecHost.js"
 import { ensureInstalled, readProgram } from "./vmhost/Install.js"
 
@@ -54,6 +54,16 @@ const onVm = (host: HostShape, home: string, env: Readonly<Record<string, string
   resolve: (argv, cwd) => host.resolve(argv, ExecHost.expandHome(cwd, home), home)
 })
 
+/**
+ * Ends the broker's stdin and waits (at most `graceMs` + 5 s, interruptibly in a child fiber so
+ * the bound fires inside a finalizer) for its channel to finish: the broker sweeps its commands
+ * and exits, and the channel's readers end on their own instead of being interrupted mid-read.
+ */
+const endAndWait = (ch: SshChannel, graceMs: number) =>
+  Effect.sync(() => ch.end()).pipe(
+    Effect.zipRight(Effect.flatMap(Effect.fork(Effect.interruptible(Effect.ignore(Effect.timeoutOption(ch.exit, graceMs + 5000)))), Fiber.join))
+  )
+
 /** The broker over one SSH channel, or a HostError when it cannot start (the channel's stderr tail in the message). */
 const brokerHost = (ssh: SshShape, vmId: VmId, options: VmHostOptions) =>
   Effect.gen(function* () {
@@ -64,7 +74,7 @@ const brokerHost = (ssh: SshShape, vmId: VmId, options: VmHostOptions) =>
     // Closing a channel's scope ends the broker's stdin first: the broker sweeps its commands
     // and exits, so its output ends and the reader stops (finalizers run last-added first).
     const channel = ssh.channel(vmId, command).pipe(
-      Effect.tap((ch) => Effect.addFinalizer(() => Effect.sync(() => ch.end()))),
+      Effect.tap((ch) => Effect.addFinalizer(() => endAndWait(ch, graceMs))),
       Effect.mapError((e) => unavailable(`VM ${vmId} is not reachable: ${e.message}`))
     )
     const first = yield* channel
@@ -75,7 +85,7 @@ const brokerHost = (ssh: SshShape, vmId: VmId, options: VmHostOptions) =>
         )
       )
     )
-    yield* Effect.addFinalizer(() => Effect.sync(() => first.end()))
+    yield* Effect.addFinalizer(() => endAndWait(first, graceMs))
     return host
   })
 
