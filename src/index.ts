@@ -133,3 +133,5 @@ export {
   type SshShape
 } from "./services/Ssh.js"
 export type { SshHostKeyPolicy } from "./services/VersConfig.js"
+export { VmHost, type VmHostOptions } from "./services/VmHost.js"
+export { VmHosts, type VmHostsOptions, type VmHostsShape } from "./services/VmHosts.js"
