@@ -28,7 +28,7 @@ const step = (title, args, { allow = [0] } = {}) => {
   }
 }
 
-step("the planned leaves of the pipeline", ["run", "repo-health", "--dry-run"])
+step("the plan of the pipeline (a tree; --json gives the leaves as JSON)", ["run", "repo-health", "--dry-run"])
 step("run it in the foreground: a parallel fan-out over git, then a merge step", ["run", "repo-health", "top=8"])
 
 process.stderr.write(`\n# Actors: TROUPE_HOME=${home}\n`)

@@ -133,5 +133,9 @@ export {
   type SshShape
 } from "./services/Ssh.js"
 export type { SshHostKeyPolicy } from "./services/VersConfig.js"
+export { DiffFile, DiffStat, formatStat, Isolation, WorktreeRecord } from "./domain/Worktree.js"
+export { type WorktreePlan, Worktrees } from "./services/Worktrees.js"
+/** An agent run's status as `inspect run:<id> status` reports it (`data.agent`) and `{state_dir}/agent.json` holds it. */
+export { AgentEventLine, AgentStatus } from "./domain/AgentStatus.js"
 export { VmHost, type VmHostOptions } from "./services/VmHost.js"
 export { VmHosts, type VmHostsOptions, type VmHostsShape } from "./services/VmHosts.js"

@@ -20,11 +20,61 @@ export { exitCodeOfRun, psLine } from "./Session.js"
 // ---------------------------------------------------------------------------------------------
 // spawn
 
+/**
+ * `spawn --agent`: an agent run (docs/agents.md "Agent runs") with the positional words as its
+ * task; `--pi` or this shell's `PI_PATH` names Pi (else the daemon's `PI_PATH`, else `pi`).
+ */
+const spawnAgent = (input: {
+  readonly positionals: ReadonlyArray<string>
+  readonly template: Option.Option<string>
+  readonly values: Option.Option<string>
+  readonly as: Option.Option<string>
+  readonly cwd: Option.Option<string>
+  readonly on: Option.Option<string>
+  readonly restart: Option.Option<"never" | "on-failure" | "always">
+  readonly maxRestarts: Option.Option<number>
+  readonly restartWindow: Option.Option<string>
+  readonly maxLogBytes: Option.Option<number>
+  readonly model: Option.Option<string>
+  readonly pi: Option.Option<string>
+  readonly worktree: boolean
+  readonly clean: boolean
+  readonly session: Option.Option<string>
+  readonly json: boolean
+}) =>
+  Effect.gen(function* () {
+    if (Option.isSome(input.template) || Option.isSome(input.values)) return yield* new UsageError({ message: "--agent takes a task, not --template or --values" })
+    const task = input.positionals.join(" ").trim()
+    const cwd = Option.getOrElse(input.cwd, () => process.cwd())
+    const window = Option.isSome(input.restartWindow) ? yield* parseDuration(input.restartWindow.value) : undefined
+    const pi = Option.getOrUndefined(Option.orElse(input.pi, () => Option.fromNullable(process.env.PI_PATH || undefined)))
+    const remote = yield* connect({ session: input.session, all: false })
+    const run = yield* remote.actors.spawn({
+      kind: "agent",
+      task: task === "" ? undefined : task,
+      model: Option.getOrUndefined(input.model),
+      // A path is made absolute here (the daemon has its own cwd); a bare name is looked up on PATH.
+      pi: pi === undefined || !pi.includes("/") ? pi : Config.resolvePath(process.cwd(), pi),
+      as: Option.getOrUndefined(input.as),
+      cwd: Config.resolvePath(process.cwd(), cwd),
+      on: Option.getOrUndefined(input.on),
+      restart: Option.isSome(input.restart) || Option.isSome(input.maxRestarts) || window !== undefined
+        ? { restart: Option.getOrUndefined(input.restart), max_restarts: Option.getOrUndefined(input.maxRestarts), restart_window_ms: window }
+        : undefined,
+      max_log_bytes: Option.getOrUndefined(input.maxLogBytes),
+      isolation: input.worktree ? (input.clean ? "worktree-clean" : "worktree") : undefined
+    })
+    yield* printResult(input.json, run, (run) =>
+      `${run.address} ${run.state} (agent, generation ${run.generation.slice(0, 8)})\n` +
+        `Next: troupe inspect ${run.address} status | troupe inspect ${run.address} output | troupe message to=${run.address} type=task.prompt body="…" | troupe kill ${run.address}`
+    )
+  })
+
 const spawn = Command.make(
   "spawn",
   {
-    positionals: Args.text({ name: "recipe | k=v" }).pipe(
-      Args.withDescription("A recipe id or recipe file (.json), then key=value pairs"),
+    positionals: Args.text({ name: "recipe | k=v | task" }).pipe(
+      Args.withDescription("A recipe id or recipe file (.json), then key=value pairs; with --agent: the task text"),
       Args.repeated
     ),
     template: Options.text("template").pipe(Options.withDescription("An inline command template instead of a recipe"), Options.optional),
@@ -42,11 +92,21 @@ const spawn = Command.make(
       Options.withDescription("Size limit of each of the run's log files, bytes (default 67108864 = 64 MiB); later output is not kept"),
       Options.optional
     ),
+    worktree: Options.boolean("worktree").pipe(
+      Options.withDescription("Run in an own git worktree on the new branch troupe/<id>, from HEAD of the repository holding --cwd (uncommitted changes are not copied)")
+    ),
+    clean: Options.boolean("clean").pipe(Options.withDescription("With --worktree: refuse a repository with uncommitted changes or untracked files")),
+    agent: Options.boolean("agent").pipe(Options.withDescription("Start Pi in RPC mode as the run (an agent); the positional words are its first task")),
+    model: Options.text("model").pipe(Options.withDescription("--agent: the model, provider/modelId (checked with Pi's set_model)"), Options.optional),
+    pi: Options.text("pi").pipe(Options.withDescription("--agent: Pi's executable (default: $PI_PATH, else pi on PATH)"), Options.optional),
     session,
     json
   },
   (input) =>
     Effect.gen(function* () {
+      if (input.clean && !input.worktree) return yield* new UsageError({ message: "--clean applies only with --worktree" })
+      if (input.agent) return yield* spawnAgent(input)
+      if (Option.isSome(input.model) || Option.isSome(input.pi)) return yield* new UsageError({ message: "--model and --pi apply only with --agent" })
       const [first, ...rest] = input.positionals
       const useTemplate = Option.isSome(input.template)
       const recipe = useTemplate ? undefined : first
@@ -66,7 +126,8 @@ const spawn = Command.make(
         restart: Option.isSome(input.restart) || Option.isSome(input.maxRestarts) || window !== undefined
           ? { restart: Option.getOrUndefined(input.restart), max_restarts: Option.getOrUndefined(input.maxRestarts), restart_window_ms: window }
           : undefined,
-        max_log_bytes: Option.getOrUndefined(input.maxLogBytes)
+        max_log_bytes: Option.getOrUndefined(input.maxLogBytes),
+        isolation: input.worktree ? (input.clean ? "worktree-clean" : "worktree") : undefined
       })
       yield* printResult(input.json, run, (run) =>
         `${run.address} ${run.state} (recipe ${run.recipe}, generation ${run.generation.slice(0, 8)})\n` +
@@ -76,8 +137,10 @@ const spawn = Command.make(
 ).pipe(
   Command.withDescription(withExamples("Start a run (an actor) owned by the daemon and return at once.", [
     "troupe spawn --template 'sleep 30' --as nap",
+    "troupe spawn --agent --model anthropic/claude-sonnet-4-5 --as fix \"fix the failing test\"",
     "troupe spawn repo-health top=5 --as health",
     "troupe spawn ./service.json --restart on-failure --max-restarts 5",
+    "troupe spawn --worktree --as fix --template 'make fix' && troupe inspect run:fix diff",
     "troupe spawn --template 'yes' --as noisy --max-log-bytes 1000000"
   ]))
 )
@@ -107,7 +170,7 @@ const inspect = Command.make(
   "inspect",
   {
     target: Args.text({ name: "target" }).pipe(Args.withDescription("run:<id>, coordinator, session:<id> or session:all")),
-    view: Args.text({ name: "view" }).pipe(Args.withDescription("run: status | tail | files | artifacts | tree | recipe; sessions: runs"), Args.optional),
+    view: Args.text({ name: "view" }).pipe(Args.withDescription("run: status | tail | files | artifacts | tree | recipe | diff | output | events (agents); sessions: runs"), Args.optional),
     lines: Options.integer("lines").pipe(Options.withDescription("Lines/events in tail views (default 40)"), Options.optional),
     status: Options.text("status").pipe(Options.withDescription("Status filter of runs views"), Options.optional),
     id: Options.text("id").pipe(Options.withDescription("inspect recipes doctor: only this recipe id"), Options.optional),

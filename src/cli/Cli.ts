@@ -35,7 +35,7 @@ const run = Command.make(
     cwd: Options.text("cwd").pipe(Options.withDescription("Working directory of every leaf (default: the current directory)"), Options.optional),
     on: Options.text("on").pipe(Options.withDescription("Where leaves without their own `on` run: local (default), vm:<id>, commit:<id> or golden"), Options.optional),
     json: Options.boolean("json").pipe(Options.withDescription("Print one JSON result object {status, code, stdout, stderr_tail, duration_ms, failures, soft_quorum?}")),
-    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Print the planned leaves as JSON (argv, cwd, stdin_from, …) without running anything"))
+    dryRun: Options.boolean("dry-run").pipe(Options.withDescription("Print the plan as a tree without running anything (with --json: the planned leaves as JSON: argv, cwd, stdin_from, …)"))
   },
   runCommand
 ).pipe(
@@ -49,9 +49,12 @@ const run = Command.make(
   )
 )
 
+/** The top-level commands, in help order. */
+export const commands = [run, ...actorCommands, recipesCommand, fleet, vm] as const
+
 export const troupe = Command.make("troupe").pipe(
   Command.withDescription("Effect-native actor runtime for coding agents"),
-  Command.withSubcommands([run, ...actorCommands, recipesCommand, fleet, vm])
+  Command.withSubcommands(commands)
 )
 
 export const cli = Command.run(troupe, { name: "troupe", version })

@@ -8,10 +8,13 @@ import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
+import { defaultTeardown } from "@effect/platform/Runtime"
 import { Cause, Effect, Layer } from "effect"
 import * as Config from "../layers/Config.js"
-import { cli } from "./Cli.js"
+import { cli, commands } from "./Cli.js"
 import { exitCodeOf } from "./Common.js"
+import { colourless, colourWanted } from "./PlainConsole.js"
+import { commandNames, unknownCommand } from "./UnknownCommand.js"
 
 const report = (cause: Cause.Cause<unknown>) =>
   Effect.sync(() => {
@@ -41,7 +44,18 @@ const report = (cause: Cause.Cause<unknown>) =>
     process.stderr.write(`error: internal error: ${first}\n`)
   })
 
-cli(process.argv).pipe(
+const unknown = unknownCommand(process.argv.slice(2), commandNames(commands))
+
+const program = unknown === undefined
+  ? cli(process.argv)
+  : Effect.sync(() => {
+    process.stderr.write(`error: ${unknown}\n`)
+    process.exitCode = 2
+  })
+
+program.pipe(
+  // Help and errors in colour only on a terminal without NO_COLOR.
+  (effect) => (colourWanted(process.stdout.isTTY, process.env.NO_COLOR) ? effect : Effect.flatMap(Effect.console, (c) => Effect.withConsole(effect, colourless(c)))),
   // Daemon connections opened by a command close when the command ends.
   Effect.scoped,
   // Only configuration and the platform services the command tree needs (@effect/cli: files,
@@ -50,5 +64,10 @@ cli(process.argv).pipe(
   Effect.provide(Layer.mergeAll(Config.layer(), NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)),
   // After `provide`, so a configuration that cannot be read is reported too.
   Effect.catchAllCause(report),
-  NodeRuntime.runMain({ disableErrorReporting: true })
+  // After a signal, runMain exits with the teardown's code: keep one a command set while it was
+  // interrupted (`vm exec` on Ctrl-C: 130) instead of 0.
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    teardown: (exit, onExit) => defaultTeardown(exit, (code) => onExit(code === 0 && typeof process.exitCode === "number" ? process.exitCode : code))
+  })
 )

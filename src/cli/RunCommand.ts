@@ -9,6 +9,7 @@ import { Effect, Option } from "effect"
 import { tmpdir } from "node:os"
 import * as Output from "../domain/Output.js"
 import type { GraphResult } from "../domain/Plan.js"
+import { planTree } from "../domain/PlanTree.js"
 import { planRisks, riskText } from "../domain/Risk.js"
 import { TroupeConfig } from "../layers/Config.js"
 import { CommandGraph, failureText, flattenPlan } from "../services/CommandGraph.js"
@@ -52,6 +53,9 @@ export const runCommand = Effect.fn("cli.run")(function* (input: RunInput) {
   const cwd = vmCwd(input.on, input.cwd) ?? path.resolve(Option.getOrElse(input.cwd, () => process.cwd()))
 
   const recipe = recipeRef === undefined ? undefined : yield* recipes.resolve(recipeRef)
+  if (recipe?.file.kind === "agent") {
+    return yield* new UsageError({ message: `${recipe.id} is an agent recipe: start it as an actor with troupe spawn ${recipeRef}` })
+  }
   const template = recipe === undefined ? templateFromFlag(Option.getOrThrow(input.template)) : recipe.template
   if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
   // A recipe's `values` bind above its defaults and below the caller's values.
@@ -67,7 +71,8 @@ export const runCommand = Effect.fn("cli.run")(function* (input: RunInput) {
   })
 
   if (input.dryRun) {
-    yield* write(process.stdout, JSON.stringify(flattenPlan(plan), null, 2) + "\n")
+    // A tree for people; the leaves as JSON with --json.
+    yield* write(process.stdout, input.json ? JSON.stringify(flattenPlan(plan), null, 2) + "\n" : planTree(plan) + "\n")
     return
   }
 

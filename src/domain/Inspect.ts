@@ -5,8 +5,8 @@
 import { Schema } from "effect"
 import type { StatusFilter } from "./Run.js"
 
-/** Views of `run:<id>` that exist today. */
-export const runViews = ["status", "tail", "messages", "inbox", "artifacts", "files", "mailbox", "communication", "tree", "recipe"] as const
+/** Views of `run:<id>` that exist today (`diff`: worktree-isolated runs; `output` and `events`: agent runs). */
+export const runViews = ["status", "tail", "messages", "inbox", "artifacts", "files", "mailbox", "communication", "tree", "recipe", "diff", "output", "events"] as const
 /** Views of `branch:<run>/<label>`. */
 export const branchViews = ["status", "inbox", "messages", "communication"] as const
 /** Views of `room:<run>`. */

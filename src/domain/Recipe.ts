@@ -1,5 +1,6 @@
 import { Schema } from "effect"
 import { HostOn, TemplateInput } from "./Template.js"
+import { Isolation } from "./Worktree.js"
 
 const NumericField = Schema.Union(Schema.Number, Schema.String)
 const ValuesRecord = Schema.Record({ key: Schema.String, value: Schema.Unknown })
@@ -35,7 +36,7 @@ export const toleratedFields = ["usage", "state_dir", "actor_context", "retire_w
  * A recipe file (SPEC-runtime §2) in the pi-actors 0.17 shape. Only `template` is required.
  * Contract fields: `name` (must equal the filename), `description`, `async`, `args`,
  * `defaults` (a free map of values), `values` (composition binding, above `defaults`),
- * `mailbox`, `artifacts`, `imports`, `disabled`. Node fields (`parallel`, `concurrency`,
+ * `mailbox`, `artifacts`, `imports`, `disabled`, `isolation`. Node fields (`parallel`, `concurrency`,
  * `min_successful`, `when`, `label`, `timeout` ms, `delay` ms, `output`, `retry`, `failure`,
  * `recover`, `repeat`, `on`) apply to the root node. `usage`, `state_dir`, `actor_context`,
  * `retire_when` are tolerated. Any other field is rejected.
@@ -66,6 +67,8 @@ export class RecipeFile extends Schema.Class<RecipeFile>("troupe/RecipeFile")({
     })
   ),
   disabled: Schema.optional(Schema.Boolean),
+  /** `"worktree"` / `"worktree-clean"`: runs of this recipe get their own git worktree (`domain/Worktree.ts`). */
+  isolation: Schema.optional(Isolation),
   parallel: Schema.optional(Schema.Boolean),
   concurrency: Schema.optional(NumericField),
   min_successful: Schema.optional(NumericField),
@@ -83,7 +86,10 @@ export class RecipeFile extends Schema.Class<RecipeFile>("troupe/RecipeFile")({
   state_dir: Schema.optional(Schema.Unknown),
   actor_context: Schema.optional(Schema.Unknown),
   retire_when: Schema.optional(Schema.Unknown),
-  template: TemplateInput
+  kind: Schema.optional(Schema.Literal("template", "agent")),
+  task: Schema.optional(Schema.String),
+  model: Schema.optional(Schema.String),
+  template: Schema.optional(TemplateInput)
 }) {}
 
 /** One import of a recipe, linked to the file it resolved to. */

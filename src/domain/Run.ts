@@ -9,6 +9,7 @@
 import { Schema } from "effect"
 import { deeperThan, maxTemplateDepth, maxValuesDepth } from "./JsonDepth.js"
 import { HostOn } from "./Template.js"
+import { Isolation } from "./Worktree.js"
 
 /**
  * Run ids as addresses carry them: `^[A-Za-z0-9_.-]+$`, at most 128 characters, never `.` or
@@ -238,9 +239,16 @@ export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
   restart: Schema.optional(Schema.encodedSchema(RestartPolicy)),
   /**
    * What the run executes: `template` (the default: the recipe's or the inline template as a
-   * CommandGraph plan). `agent` (a Pi session in RPC mode) comes with the agents work.
+   * CommandGraph plan) or `agent` (a Pi session in RPC mode, docs/agents.md "Agent runs":
+   * needs neither recipe nor template; `task`, `model`, `pi` below).
    */
-  kind: Schema.optional(Schema.Literal("template")),
+  kind: Schema.optional(Schema.Literal("template", "agent")),
+  /** `agent` runs: the first prompt, sent once Pi is up (absent: the agent waits for `task.prompt`). */
+  task: Schema.optional(Schema.String),
+  /** `agent` runs: `provider/modelId`, set with `set_model` before the task; a rejection fails the run with Pi's sentence. */
+  model: Schema.optional(Schema.String),
+  /** `agent` runs: Pi's executable (default: the daemon's `PI_PATH`, else `pi` on PATH). */
+  pi: Schema.optional(Schema.String),
   /**
    * Size limit of each of the run's log files (`stdout.log`, `stderr.log`) in bytes; default
    * 64 MiB. At the limit the log gets one notice line, later output is not kept in it, and a
@@ -253,7 +261,13 @@ export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
    * what the runtime's base environment gives (the daemon's minimal one, or an embedding
    * program's own). Never stored.
    */
-  env: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+  env: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  /**
+   * `worktree`: the run executes in its own git worktree on the new branch `troupe/<run>`
+   * (from HEAD of the repository holding `cwd`); `worktree-clean` also refuses a base with
+   * uncommitted changes (`domain/Worktree.ts`). Default: the recipe's `isolation`, else none.
+   */
+  isolation: Schema.optional(Isolation)
 }) {}
 
 /** What `spawn` takes; see {@link SpawnRequest}. */
@@ -278,6 +292,16 @@ export interface SpawnInput {
   } | undefined
   /** Size limit of each log file of the run, bytes (default 64 MiB). */
   readonly max_log_bytes?: number | undefined
+  /** `"worktree"` / `"worktree-clean"`: run in an own git worktree on branch `troupe/<run>`. */
+  readonly isolation?: Isolation | undefined
+  /** `"agent"`: a Pi session in RPC mode instead of a template (docs/agents.md "Agent runs"). */
+  readonly kind?: "template" | "agent" | undefined
+  /** Agent runs: the first prompt. */
+  readonly task?: string | undefined
+  /** Agent runs: `provider/modelId`. */
+  readonly model?: string | undefined
+  /** Agent runs: Pi's executable. */
+  readonly pi?: string | undefined
 }
 
 /** Why `values` cannot be sent or used, in one sentence, or undefined when they can. */
@@ -299,7 +323,12 @@ export const spawnRequestOf = (input: SpawnInput): SpawnRequest =>
     cwd: input.cwd ?? process.cwd(),
     on: input.on,
     restart: input.restart,
-    max_log_bytes: input.max_log_bytes
+    max_log_bytes: input.max_log_bytes,
+    isolation: input.isolation,
+    kind: input.kind,
+    task: input.task,
+    model: input.model,
+    pi: input.pi
   })
 
 /** Control message types handled by the supervisor. */

@@ -57,7 +57,8 @@ const localHostKind = (value: Option.Option<string>): Effect.Effect<LocalHostKin
 /**
  * Reads `TROUPE_HOME`, `TROUPE_KILL_GRACE_MS` (SIGTERM → SIGKILL grace, default 5,000 ms;
  * a malformed value is ignored), `TROUPE_NODE` (the daemon's `node`), `TROUPE_LOCAL_HOST`
- * (`local` | `broker`, default `local`; any other value is an `InvalidConfiguration` defect) and
+ * (`local` | `broker`, default `local`; any other value is an `InvalidConfiguration` defect),
+ * `PI_PATH` (Pi's executable for agent runs, default `pi`) and
  * the user recipe root (`TROUPE_RECIPES`, `PI_CODING_AGENT_DIR`); everything else has fixed
  * defaults overridable by `overrides`.
  */
@@ -74,6 +75,7 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
       const node = yield* Effect.orDie(Config.option(Config.nonEmptyString("TROUPE_NODE")))
       const localHostVar = yield* Effect.orDie(Config.option(Config.nonEmptyString("TROUPE_LOCAL_HOST")))
       const localHost = yield* localHostKind(localHostVar)
+      const piPath = yield* Effect.orDie(Config.option(Config.nonEmptyString("PI_PATH")))
       const userRecipes = Option.getOrElse(
         Option.orElse(recipesVar, () => Option.map(piDir, (d) => join(d, "recipes"))),
         () => join(userHome, ".pi", "agent", "recipes")
@@ -86,7 +88,9 @@ export const layer = (overrides: Partial<TroupeConfigShape> = {}) =>
         killGraceMs: overrides.killGraceMs ?? Option.getOrElse(grace, () => 5000),
         retentionMs: overrides.retentionMs ?? defaultRetentionMs,
         daemonNode: overrides.daemonNode ?? Option.getOrElse(node, () => process.execPath),
-        localHost: overrides.localHost ?? localHost
+        localHost: overrides.localHost ?? localHost,
+        pi: overrides.pi ?? Option.getOrElse(piPath, () => "pi"),
+        environment: overrides.environment ?? inheritedEnvironment()
       }
     })
   )

@@ -21,6 +21,7 @@ import { VersApi } from "../services/VersApi.js"
 import { defaultBaseUrl, make as makeVersConfig, VersConfig } from "../services/VersConfig.js"
 import { VersAuthError } from "../domain/VersErrors.js"
 import { Vms } from "../services/Vms.js"
+import { Worktrees } from "../services/Worktrees.js"
 import * as VersConfigLayer from "./VersConfig.js"
 import * as Config from "./Config.js"
 import * as Home from "./Home.js"
@@ -48,7 +49,7 @@ export const layer = (overrides: Partial<Config.TroupeConfigShape> = {}, inject:
   )
   return Router.Default.pipe(
     Layer.provideMerge(Inspector.Default),
-    Layer.provideMerge(inject.kinds === undefined ? Supervisor.Default : Supervisor.DefaultWithoutDependencies.pipe(Layer.provide(inject.kinds))),
+    Layer.provideMerge(inject.kinds === undefined ? Supervisor.Default : Supervisor.DefaultWithoutDependencies.pipe(Layer.provide(Layer.merge(inject.kinds, Worktrees.Default)))),
     Layer.provideMerge(persistence),
     Layer.provideMerge(base)
   )

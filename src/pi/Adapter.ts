@@ -24,6 +24,7 @@ import { type AdapterOptions, type Connection, makeConnection } from "./Connecti
 import type { PiContext, PiHost } from "./PiHost.js"
 import { recipeTool, toolNameOf, toolNameProblem } from "./RecipeTools.js"
 import { coreTools } from "./Tools.js"
+import { makeVmActive } from "./VmActive.js"
 import { vmTools } from "./VmTools.js"
 
 export type { AdapterOptions } from "./Connection.js"
@@ -278,7 +279,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
       }).pipe(Effect.timeout(`${shutdownKillMs} millis`))
     ).catch((error: unknown) => safe(() => session.ctx.notify(`troupe: could not stop this session's runs: ${String(error)}`, "error")))
     safe(() => session.ctx.setStatus(statusKey, undefined))
-    await conn.dispose()
+    await Promise.allSettled([conn.dispose(), vmActive.dispose()])
   }
 
   // --- registration ---------------------------------------------------------------------------
@@ -286,7 +287,9 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
   const refresh = async (conn: Connection) => {
     if (current !== undefined && current.conn === conn) await syncRecipes(current)
   }
-  for (const tool of [...coreTools(connect, refresh), ...vmTools(connect)]) {
+  // The active VM (vers_vm_use): Pi's bash/read/write/edit are routed through it from its first use.
+  const vmActive = makeVmActive({ ssh: options.ssh, config: options.config, routeBuiltins: host.routeBuiltins === undefined ? undefined : () => host.routeBuiltins?.(vmActive.active) })
+  for (const tool of [...coreTools(connect, refresh), ...vmTools(connect), ...vmActive.tools]) {
     coreNames.add(tool.name)
     host.registerTool(tool)
   }

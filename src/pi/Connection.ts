@@ -14,6 +14,7 @@ import * as Config from "../layers/Config.js"
 import { Actors } from "../services/Actors.js"
 import { Recipes } from "../services/Recipes.js"
 import { Registry } from "../services/Registry.js"
+import type { Ssh } from "../services/Ssh.js"
 
 /** What the local (file-only) runtime provides. */
 export type LocalServices = Recipes | Registry | Config.TroupeConfig
@@ -46,6 +47,8 @@ export interface AdapterOptions {
   readonly vms?: ((session: string) => Layer.Layer<VmsRemote, ActorsError>) | undefined
   /** Configuration overrides (default: the environment's `TROUPE_*`). */
   readonly config?: Partial<Config.TroupeConfigShape> | undefined
+  /** `Ssh` for the active-VM tools (`vers_vm_use`, …; default: from `VERS_*` / `~/.vers`, host keys under `TROUPE_HOME`). */
+  readonly ssh?: Layer.Layer<Ssh> | undefined
   /** How often the status indicator refreshes, ms (default 1,000). */
   readonly statusIntervalMs?: number | undefined
 }

@@ -10,6 +10,8 @@
  * `render(): readonly string[]` change does not reach this port.
  */
 
+import type { VmOperations } from "./VmOperations.js"
+
 /** A JSON Schema object (Pi validates tool arguments against it; TypeBox is not required). */
 export type JsonSchema = Readonly<Record<string, unknown>>
 
@@ -83,4 +85,10 @@ export interface PiHost {
   /** Names of every registered tool (any extension's). */
   readonly getAllTools: () => ReadonlyArray<string>
   readonly setActiveTools: (names: ReadonlyArray<string>) => void
+  /**
+   * Re-registers Pi's `bash`, `read`, `write` and `edit` so they run with `active()`'s backends
+   * while it returns a VM, locally otherwise (`./Builtins.ts`). Called once, on the first
+   * `vers_vm_use`. Optional: a host without it keeps its built-ins local.
+   */
+  readonly routeBuiltins?: ((active: () => VmOperations | undefined) => void) | undefined
 }

@@ -82,11 +82,26 @@ export const spawnTool = (connect: Connect): PiTool => ({
     as: str("Run id for the actor: run:<id> or <id> (generated when absent)."),
     artifacts: obj("Not supported (pi-actors ad hoc artifacts): declare artifacts in the recipe."),
     state_dir: str("Not supported: troupe keeps run state in TROUPE_HOME/runs/<id>."),
-    verbose: bool("Return the full run JSON instead of compact text.")
+    verbose: bool("Return the full run JSON instead of compact text."),
+    agent: bool("true: start a Pi agent (pi --mode rpc) as the run instead of a recipe or template; give it task (and model). Send it task.prompt / agent.steer / agent.follow_up / agent.abort messages; each finished task arrives as a follow-up."),
+    task: str("With agent: the agent's first task (prompt text)."),
+    model: str("With agent: the model, provider/modelId."),
+    worktree: bool("true: run in an own git worktree on the new branch troupe/<id> (from HEAD of the repository holding the working directory); the follow-up reports the diff stat, inspect view=diff shows it."),
+    on: str("Where the run's leaves run unless they say otherwise: local (default), vm:<id>, commit:<id> (a VM restored for the run) or golden.")
   }),
   execute: async (_id, params, signal, _update, ctx) => {
     if (params.state_dir !== undefined) throw unsupported("state_dir", "run state lives in TROUPE_HOME/runs/<id> (inspect view=files shows it)")
     if (params.artifacts !== undefined) throw unsupported("artifacts", "declare artifacts in a recipe (\"artifacts\": {name: path}) and spawn that recipe")
+    if (params.agent === true) {
+      if (params.template !== undefined || text(params.recipe) !== undefined || text(params.file) !== undefined) throw new Error("spawn with agent takes task (and model), not recipe, file or template")
+      const conn = await connect(ctx)
+      const info = await conn.run(
+        Effect.flatMap(Actors, (actors) => actors.spawn({ kind: "agent", task: text(params.task), model: text(params.model), as: text(params.as), cwd: ctx.cwd, isolation: params.worktree === true ? "worktree" : undefined, on: text(params.on) })),
+        signal
+      )
+      return result(params.verbose === true ? JSON.stringify(encodeRun(info), null, 2) : spawnText(info, ctx.mode), encodeRun(info))
+    }
+    if (params.task !== undefined || params.model !== undefined) throw new Error("task and model apply only with agent: true")
     const ref = text(params.recipe) ?? text(params.file)
     if (ref === undefined && params.template === undefined) throw new Error("spawn needs recipe (or file) or template")
     if (ref !== undefined && params.template !== undefined) throw new Error("spawn takes either recipe/file or template, not both")
@@ -100,7 +115,9 @@ export const spawnTool = (connect: Connect): PiTool => ({
           template: params.template,
           values,
           as: text(params.as),
-          cwd: ctx.cwd
+          cwd: ctx.cwd,
+          isolation: params.worktree === true ? "worktree" : undefined,
+          on: text(params.on)
         })
       ),
       signal
@@ -154,7 +171,7 @@ export const inspectTool = (connect: Connect): PiTool => ({
   name: "inspect",
   label: "Inspect",
   description:
-    "Inspect an actor. run:<id> views: status, tail, messages, inbox, artifacts, files, mailbox, communication, tree, recipe; branch:<run>/<label>; room:<run> status/messages/previews/roster/contacts; coordinator and session:<id> status/runs; tool:<name> status/schema; recipes status/summary/doctor.",
+    "Inspect an actor. run:<id> views: status, tail, messages, inbox, artifacts, files, mailbox, communication, tree, recipe, output and events (agent runs); branch:<run>/<label>; room:<run> status/messages/previews/roster/contacts; coordinator and session:<id> status/runs; tool:<name> status/schema; recipes status/summary/doctor.",
   promptSnippet: "inspect: read an actor's status, output tail, messages, room roster or a tool's schema",
   parameters: object(
     {

@@ -1,15 +1,19 @@
 /**
  * troupe's Pi extension (package export `troupe/pi`, `"pi": {"extensions": [...]}`): the only
  * module that knows Pi's own API. It turns Pi's `ExtensionAPI` / `ExtensionContext` into the
- * {@link PiHost} port and installs the adapter (`./Adapter.ts`). Pi's types are imported as
- * types only: at run time Pi supplies its packages, and troupe declares them as optional
- * `peerDependencies: "*"`.
+ * {@link PiHost} port and installs the adapter (`./Adapter.ts`). Pi's package is imported for
+ * its types and, at run time, for its tool factories (`create*ToolDefinition`, used to route
+ * `bash`/`read`/`write`/`edit` to an active VM; looked up on a namespace import, so a Pi without
+ * them still loads the extension): Pi supplies its packages to extensions, and troupe declares
+ * them as optional `peerDependencies: "*"`.
  *
  * Supports Pi 0.82 through 1.6 (tested on 0.82.1 and 1.6.0; typechecked against 1.6.0).
  * Install: `pi install npm:troupe` (or `pi install ./path/to/troupe`); see docs/pi.md.
  */
+import * as PiAgent from "@earendil-works/pi-coding-agent"
 import type { ExtensionAPI, ExtensionContext, ToolDefinition } from "@earendil-works/pi-coding-agent"
 import { type AdapterOptions, install } from "./Adapter.js"
+import { type BuiltinFactories, routedBuiltins } from "./Builtins.js"
 import type { PiContext, PiHost, PiTool } from "./PiHost.js"
 
 export { type AdapterOptions, followUp, install, statusText } from "./Adapter.js"
@@ -38,6 +42,19 @@ const toolOf = (tool: PiTool): ToolDefinition =>
       tool.execute(toolCallId, params as Record<string, unknown>, signal, onUpdate === undefined ? undefined : (partial) => onUpdate(partial as never), contextOf(ctx)) as never
   }) as ToolDefinition
 
+/**
+ * Pi's own tool factories (values Pi supplies at run time), for the VM-routed built-ins; undefined
+ * on a Pi without them (a namespace import, so their absence cannot fail the extension's load).
+ */
+const builtinFactories = ((): BuiltinFactories | undefined => {
+  const agent = PiAgent as Partial<BuiltinFactories>
+  const { createBashToolDefinition, createReadToolDefinition, createWriteToolDefinition, createEditToolDefinition } = agent
+  return typeof createBashToolDefinition === "function" && typeof createReadToolDefinition === "function" &&
+      typeof createWriteToolDefinition === "function" && typeof createEditToolDefinition === "function"
+    ? { createBashToolDefinition, createReadToolDefinition, createWriteToolDefinition, createEditToolDefinition }
+    : undefined
+})()
+
 /** The {@link PiHost} over Pi's extension API. */
 export const hostOf = (pi: ExtensionAPI): PiHost => ({
   registerTool: (tool) => pi.registerTool(toolOf(tool)),
@@ -53,7 +70,12 @@ export const hostOf = (pi: ExtensionAPI): PiHost => ({
     pi.sendMessage({ customType: message.customType, content: message.content, display: message.display, details: message.details }, { deliverAs: "followUp", triggerTurn: true }),
   getActiveTools: () => pi.getActiveTools(),
   getAllTools: () => pi.getAllTools().map((t) => t.name),
-  setActiveTools: (names) => pi.setActiveTools([...names])
+  setActiveTools: (names) => pi.setActiveTools([...names]),
+  routeBuiltins: builtinFactories === undefined
+    ? undefined
+    : (active) => {
+      for (const tool of routedBuiltins(builtinFactories, active)) pi.registerTool(tool)
+    }
 })
 
 /**

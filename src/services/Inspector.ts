@@ -9,7 +9,7 @@
  * `target=coordinator|session:<id>|session:all view=runs` with `status=` filters.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, DateTime, Effect, Schema } from "effect"
+import { Clock, DateTime, Effect, Option, Schema } from "effect"
 import * as Output from "../domain/Output.js"
 import { parseAddress } from "../domain/Address.js"
 import { branchViews, compact, defaultLines, type InspectOptions, InspectView, recipesViews, roomViews, runViews, sessionViews, toolViews } from "../domain/Inspect.js"
@@ -22,6 +22,7 @@ import { reportPersistence } from "./internal/ReportPersistence.js"
 import { Store } from "./Store.js"
 import { ActorsError, type Caller, type RunInfo, runIdOf, StatusFilter } from "../domain/Run.js"
 import { Supervisor } from "./Supervisor.js"
+import { agentStatusLine, eventsView, isAgentSnapshot, outputView, readAgentStatus } from "./runs/AgentViews.js"
 
 const pairs = (obj: Record<string, unknown>) =>
   Object.entries(obj).map(([k, v]) => `${k}=${compact(v)}`).join(" ")
@@ -77,8 +78,18 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
         const r = stored.info
         const lines = options.lines ?? defaultLines
         switch (view) {
-          case "status":
-            return { text: "\n" + pairs(statusPairs(r)) + (r.error === undefined ? "" : `\nerror: ${r.error}`), data: r }
+          case "status": {
+            const agent = isAgentSnapshot(stored.snapshot) ? yield* readAgentStatus(fs, path, r.state_dir) : undefined
+            const agentLine = agent === undefined ? "" : `\n${agentStatusLine(agent)}`
+            const data = agent === undefined ? r : { ...r, agent: Option.getOrNull(agent) }
+            return { text: "\n" + pairs(statusPairs(r)) + agentLine + (r.error === undefined ? "" : `\nerror: ${r.error}`), data }
+          }
+          case "output":
+          case "events": {
+            if (!isAgentSnapshot(stored.snapshot)) return yield* new ActorsError({ reason: "invalid", message: `inspect view ${view} is for agent runs; run:${r.id} is a template run (use view=tail)` })
+            const agent = yield* readAgentStatus(fs, path, r.state_dir)
+            return view === "output" ? outputView(r.id, agent) : eventsView(r.id, agent, lines)
+          }
           case "tail": {
             const events = yield* supervisor.runEvents(caller, r.id, lines)
             const tail = (s: string) => s.split("\n").slice(-lines).join("\n")
@@ -133,12 +144,20 @@ export class Inspector extends Effect.Service<Inspector>()("troupe/Inspector", {
             const contract = (stored.snapshot as { mailbox?: { accepts?: ReadonlyArray<string>; emits?: ReadonlyArray<string>; delivery?: string } } | null)?.mailbox ?? {}
             const fifo = path.join(r.state_dir, "control.fifo")
             const hasFifo = (yield* fs.stat(fifo).pipe(Effect.option))._tag === "Some"
-            const delivery = contract.delivery ?? (hasFifo ? "fifo" : "pull")
+            const delivery = isAgentSnapshot(stored.snapshot) ? "pi-rpc" : contract.delivery ?? (hasFifo ? "fifo" : "pull")
             const counts = yield* mailbox.counts(`run:${r.id}`)
             const data = { run: r.id, accepts: contract.accepts ?? null, emits: contract.emits ?? null, delivery, declared: contract.delivery ?? null, fifo: hasFifo ? fifo : null, counts }
             return {
               text: "\n" + pairs({ run: r.id, delivery, accepts: (contract.accepts ?? ["any"]).join(","), emits: (contract.emits ?? []).join(","), fifo: hasFifo ? fifo : "", ...counts }),
               data
+            }
+          }
+          case "diff": {
+            // Worktree isolation: the diff stat against the base commit (`--json`: per file).
+            const stat = yield* supervisor.diff(caller, r.id)
+            return {
+              text: "\n" + pairs({ run: r.id, branch: stat.branch, base: stat.base.slice(0, 12), files: stat.files.length, insertions: stat.insertions, deletions: stat.deletions }) + "\n" + stat.text,
+              data: stat
             }
           }
           case "communication":

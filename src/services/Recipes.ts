@@ -99,6 +99,8 @@ export const decodeText = (id: string, text: string): Effect.Effect<RecipeFile, 
     const decoded = yield* decodeRecipe(json, strictParse).pipe(
       Effect.mapError((e) => fail("invalid", `Recipe ${id}: ${describeParseError(e, json)}`))
     )
+    // Only an agent recipe (`"kind": "agent"`) goes without a template.
+    if (decoded.template === undefined && decoded.kind !== "agent") return yield* fail("invalid", `Recipe ${id}: missing field "template"`)
     if (decoded.name !== undefined && decoded.name !== id) {
       return yield* fail("rejected", `Recipe ${id} has name "${decoded.name}"; the name must equal the filename (${id}).`)
     }
@@ -212,7 +214,21 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
           imports.push({ alias, id: r.id, path: r.path }, ...r.imports)
         }
 
-        const pointer = Imports.recipePointer(raw.file.template)
+        // An agent recipe (docs/agents.md "Agent runs"): Pi with a task and a model, no template.
+        if (raw.file.kind === "agent") {
+          if (raw.file.template !== undefined) {
+            return yield* err("invalid", raw.id, `Recipe ${raw.id} is an agent recipe ("kind": "agent"): it takes task and model, not a template`)
+          }
+          const async = true
+          return {
+            id: raw.id, path: raw.path, dir: raw.dir, source, file: raw.file, fingerprint: raw.fingerprint, imports, template: [], args: undefined,
+            defaults: raw.file.defaults, values: raw.file.values, async, mailbox: raw.file.mailbox, artifacts: raw.file.artifacts,
+            description: raw.file.description ?? Check.generatedDescription(raw.id, async, [])
+          } satisfies Recipe
+        }
+        const template = raw.file.template
+        if (template === undefined) return yield* err("invalid", raw.id, `Recipe ${raw.id}: missing field "template"`)
+        const pointer = Imports.recipePointer(template)
         // Top-level node fields (`timeout`, `repeat`, `parallel`, …) apply to the root node.
         const flags = Check.rootFlags(raw.file)
         let base: Pick<Recipe, "template" | "args" | "defaults" | "values" | "async" | "mailbox" | "artifacts"> & { readonly description?: string | undefined }
@@ -234,7 +250,7 @@ export class Recipes extends Effect.Service<Recipes>()("troupe/Recipes", {
           }
         } else {
           const out = yield* Effect.try({
-            try: () => Imports.link(Check.withRootFlags(raw.file.template, flags), raw.file.defaults, linked),
+            try: () => Imports.link(Check.withRootFlags(template, flags), raw.file.defaults, linked),
             catch: (e) => err("import", raw.id, e instanceof Imports.ImportProblem ? `Recipe ${raw.id}: ${e.message}` : String(e))
           })
           base = {

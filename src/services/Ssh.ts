@@ -12,7 +12,7 @@
  * checked host keys, and wrote files through heredocs (a trailing newline added, nothing past
  * 128 KiB); troupe does none of that.
  */
-import { Context, type Duration, Effect, Layer, Option, RcMap, Scope, Stream } from "effect"
+import { Context, type Duration, Effect, Layer, Option, Queue, RcMap, Scope, Stream } from "effect"
 import type { PersistenceError } from "../domain/PersistenceError.js"
 import { RemoteCommandFailed, SftpError, SshConnectError, SshDisconnected, type SshError, SshMessages } from "../domain/SshErrors.js"
 import type { VmId } from "../domain/Vers.js"
@@ -223,6 +223,9 @@ const make = (options: SshOptions) =>
       )
     })
 
+    /** Queued after a channel's last write: end its input. */
+    const endOfInput = Symbol("endOfInput")
+
     const channel = Effect.fn("Ssh.channel")(function* (vmId: VmId, command: string) {
       const proc = yield* exec(vmId, command)
       let tail = ""
@@ -232,19 +235,25 @@ const make = (options: SshOptions) =>
         Effect.ignore,
         Effect.forkScoped
       )
-      // Writes are queued in order and never throw (BrokerChannel); the broker's credits bound them.
-      let writes: Promise<void> = Promise.resolve()
+      // Writes are queued in order and never throw (BrokerChannel); the broker's credits bound
+      // them. One scoped fiber drains the queue into the channel; `end` ends it after the writes.
+      const writes = yield* Queue.unbounded<Uint8Array | typeof endOfInput>()
+      yield* Queue.take(writes).pipe(
+        Effect.flatMap((item) => (item === endOfInput ? Effect.zipRight(proc.end, Effect.fail(endOfInput)) : Effect.ignore(proc.write(item)))),
+        Effect.forever,
+        Effect.ignore,
+        Effect.forkScoped
+      )
       let closed = false
       const channelOf: SshChannel = {
         input: proc.stdout.pipe(Stream.mapError((e) => new HostError({ reason: "unavailable", code: 1, message: e.message }))),
         write: (bytes) => {
-          if (closed) return
-          writes = writes.then(() => Effect.runPromise(Effect.ignore(proc.write(bytes))))
+          if (!closed) Queue.unsafeOffer(writes, bytes)
         },
         end: () => {
           if (closed) return
           closed = true
-          writes = writes.then(() => Effect.runPromise(proc.end))
+          Queue.unsafeOffer(writes, endOfInput)
         },
         stderrTail: Effect.sync(() => tail),
         exit: proc.exit

@@ -8,17 +8,20 @@
  *
  * This file is the public service: spawn, control and queries. Its parts live in `runs/`, one
  * job each: lifecycle (generations, restart policy, finish), access (callers, tokens), logs,
- * retention (prune, archive, schedule) and reaping (startup, through `Hosts`).
+ * retention (prune, archive, schedule), reaping (startup, through `Hosts`) and worktree
+ * isolation (`runs/RunWorktree.ts` over `Worktrees`: decided here, before the kind's
+ * `prepare`, which gets the worktree as its cwd).
  *
  * Corresponds to pi-actors' detached runner (one Node process per run writing `status.json`)
  * and its `control.kill`; troupe keeps every run inside one owner process instead, adds
  * generations (fencing), an OTP-style restart policy and reaping by verified process identity.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, Deferred, Duration, Effect, Fiber, FiberMap, Option, Schema, Stream } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, FiberMap, Layer, Option, Schema, Stream } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
 import { describeParseError } from "../domain/Diagnostic.js"
 import type { MessageableAddress } from "../domain/Address.js"
+import type { EnvelopeBody } from "../domain/Envelope.js"
 import { MessageIds, stamp } from "./MessageIds.js"
 import { RecipeError } from "../domain/Recipe.js"
 import { hostOnText } from "../domain/Template.js"
@@ -56,8 +59,10 @@ import { makeRunLifecycle } from "./runs/RunLifecycle.js"
 import { makeRunLogs } from "./runs/RunLogs.js"
 import { reapStale } from "./runs/RunReaping.js"
 import { makeRunRetention } from "./runs/RunRetention.js"
+import { makeRunWorktree } from "./runs/RunWorktree.js"
 import { reportPersistence } from "./internal/ReportPersistence.js"
 import { Store } from "./Store.js"
+import { Worktrees } from "./Worktrees.js"
 
 export type { RunBrief } from "./runs/RunEntry.js"
 export { terminalText } from "./runs/RunLifecycle.js"
@@ -82,6 +87,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const mailbox = yield* Mailbox
     const messageIds = yield* MessageIds
     const config = yield* TroupeConfig
+    const worktrees = yield* Worktrees
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
     const paths = homePaths(config.home)
@@ -105,7 +111,8 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const { mustGet, get, brief, callerForToken } = makeRunAccess(store, entries, kindOf)
     const lifecycle = makeRunLifecycle(store, events, entries)
     const { logs, logTail } = makeRunLogs(fs, path, get, entries)
-    const retention = makeRunRetention({ store, rooms, mailbox, fs, path, archiveDir: paths.archive, entries, get })
+    const retention = makeRunRetention({ store, rooms, mailbox, fs, path, archiveDir: paths.archive, entries, get, release: worktrees.removeRecorded })
+    const runWorktree = makeRunWorktree({ worktrees, store, fs, get })
     const { prune, archive } = retention
 
     /**
@@ -118,6 +125,16 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         const entry = entries.get(id)
         return entry?.prepared.input === undefined || entry.finished ? Effect.succeed(false) : entry.prepared.input.offer(bytes)
       })
+
+    /** Posts an envelope from `run:<id>` (sender `runtime`) to its room; a failure is logged. */
+    const postAs = (id: string, parent: string | undefined) => (type: string, summary: string, body: EnvelopeBody) =>
+      Effect.gen(function* () {
+        const envelope = yield* stamp(
+          { to: `room:${id}`, type, summary, body },
+          { from: { _tag: "Run", run: id } as MessageableAddress, sender: "runtime" }
+        ).pipe(Effect.provideService(MessageIds, messageIds))
+        yield* rooms.post({ room: `room:${id}`, envelope, ...(parent === undefined ? {} : { parent: `run:${parent}` }) })
+      }).pipe(Effect.catchAll((e) => Effect.logWarning(`run:${id}: ${type} not posted to its room: ${e.message}`)))
 
     // --- spawn -------------------------------------------------------------------------------
 
@@ -138,12 +155,17 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
      * Starts a run. Everything that can be checked is checked before anything is written or
      * started: the request shape, the recipe, the id, the template against its values. The run
      * is recorded (`starting`) and its fiber forked before this returns.
-     * @fails ActorsError `invalid` (bad id, recipe, template or values), `duplicate` (the id is
-     *   active — nothing was touched), `internal` (store or state directory not writable).
+     * With `isolation` (or the recipe's) the run gets its own git worktree (`Worktrees.plan`
+     * checks, `create` makes it once the state directory exists) and executes there.
+     * @fails ActorsError `invalid` (bad id, recipe, template or values; no git repository,
+     *   existing branch, dirty base with `worktree-clean`), `duplicate` (the id is
+     *   active — nothing was touched), `internal` (store, state directory or worktree not
+     *   writable).
      */
     const spawn = Effect.fn("Supervisor.spawn")(function* (caller: Caller, req: SpawnRequest) {
       yield* requireSession(caller)
-      if ((req.recipe === undefined) === (req.template === undefined)) {
+      const isAgent = req.kind === "agent"
+      if (isAgent ? req.recipe !== undefined && req.template !== undefined : (req.recipe === undefined) === (req.template === undefined)) {
         return yield* invalid("spawn needs exactly one of recipe or template")
       }
       const recipe = req.recipe === undefined
@@ -151,7 +173,14 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         : yield* recipes.resolve(req.recipe).pipe(
             Effect.mapError((e: RecipeError) => (e.reason === "not_found" ? new ActorsError({ reason: "not_found", message: e.message }) : invalid(e.message)))
           )
-      const recipeName = recipe?.id ?? "inline"
+      // An agent recipe (`"kind": "agent"`) makes an agent run.
+      const agentRecipe = recipe?.file.kind === "agent"
+      if (agentRecipe && req.kind === "template") return yield* invalid(`recipe ${recipe!.id} is an agent recipe ("kind": "agent")`)
+      const agentRun = isAgent || agentRecipe
+      if (!agentRun && (req.task !== undefined || req.model !== undefined || req.pi !== undefined)) {
+        return yield* invalid("task, model and pi apply only to agent runs (kind agent, troupe spawn --agent)")
+      }
+      const recipeName = recipe?.id ?? (isAgent ? "agent" : "inline")
       const id = yield* chooseId(req, recipeName)
       const active = entries.get(id)
       if (active !== undefined) {
@@ -169,6 +198,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       }
 
       const stateDir = path.join(paths.runs, id)
+      const isolation = req.isolation ?? recipe?.file.isolation
+      const planned = isolation === undefined ? undefined : yield* worktrees.plan({ run: id, cwd, dir: path.join(stateDir, "worktree"), isolation })
+      const runCwd = planned?.record.cwd ?? cwd
       const values: Record<string, unknown> = {
         // A recipe's `values` bind above its defaults and below the caller's values.
         ...recipe?.values,
@@ -180,13 +212,14 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
         communication_file: path.join(stateDir, "communication.json")
       }
       if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
-      const template = recipe === undefined ? req.template : recipe.template
-      const kind = yield* kindNamed(req.kind)
+      const template = recipe === undefined ? req.template : agentRecipe ? undefined : recipe.template
+      const kind = yield* kindNamed(agentRun ? "agent" : req.kind)
       const on = req.on === undefined ? undefined : hostOnText(req.on)
-      const prepared = yield* kind.prepare({ id, recipe, template, values, cwd, on, home: config.userHome, mailbox: recipe?.mailbox })
+      const agent = agentRun ? { task: req.task ?? recipe?.file.task, model: req.model ?? recipe?.file.model, pi: req.pi } : undefined
+      const prepared = yield* kind.prepare({ id, recipe, template, values, cwd: runCwd, worktree: planned?.record, on, home: config.userHome, mailbox: recipe?.mailbox, agent })
 
       // The kind is kept in the snapshot when it is not the default (older runs have none).
-      const kindField = kind.name === Kinds.defaultRunKind ? {} : { kind: kind.name }
+      const kindField = kind.name === Kinds.defaultRunKind ? {} : { kind: kind.name, ...agent }
       const generation = randomUUID()
       const token = randomBytes(24).toString("hex")
       const at = yield* Clock.currentTimeMillis
@@ -215,18 +248,25 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
                   mailbox: recipe.mailbox
                 },
             values: req.values,
-            cwd,
+            cwd: runCwd,
             stateDir,
             restart: policy,
             tokenHash: tokenHash(token),
             at
           })
-          // A reused id starts with a fresh state directory.
+          // A reused id starts with a fresh state directory (and git forgets its old worktree).
+          yield* worktrees.removeRecorded(stateDir)
           yield* fs.remove(stateDir, { recursive: true }).pipe(Effect.catchAll(() => Effect.void))
           yield* fs.makeDirectory(stateDir, { recursive: true, mode: 0o700 }).pipe(
             Effect.tapError(() => store.updateRun(id, generation, { state: "failed", error: `cannot create ${stateDir}`, endedAt: at }, at).pipe(Effect.ignore)),
             Effect.mapError((e) => internal(`cannot create state directory ${stateDir}: ${e.message}`))
           )
+          if (planned !== undefined) {
+            const record = yield* worktrees.create(planned, stateDir).pipe(
+              Effect.tapError((e) => store.updateRun(id, generation, { state: "failed", error: e.message, endedAt: at }, at).pipe(Effect.ignore))
+            )
+            yield* store.appendRunEvent({ runId: id, generation, type: "worktree.create", at, data: { ...record } }).pipe(Effect.ignore)
+          }
 
           const entry: Entry = {
             id,
@@ -269,7 +309,8 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
             TROUPE_HOME: config.home
           }
           const logs = { stdout: path.join(stateDir, "stdout.log"), stderr: path.join(stateDir, "stderr.log"), maxBytes: req.max_log_bytes }
-          yield* FiberMap.run(fibers, id, lifecycle.supervise({ entry, policy, stateDir, env, logs, spillDir: path.join(stateDir, "spill") }))
+          const report = planned === undefined ? undefined : runWorktree.report(id, planned.record)
+          yield* FiberMap.run(fibers, id, lifecycle.supervise({ entry, policy, stateDir, env, logs, spillDir: path.join(stateDir, "spill"), report, post: postAs(id, caller.run) }))
         })
       )
       // Usage metadata (SPEC-runtime §2): counted in the store, never in the recipe file. A
@@ -385,9 +426,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const reaped = yield* reapStale(store, events, hosts)
     yield* retention.schedule(config.retentionMs)
 
-    return { spawn, control, get, list, wait, logs, logTail, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeRuns, writeStdin, brief, reaped } as const
+    return { spawn, control, get, list, wait, logs, logTail, diff: runWorktree.diff, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeRuns, writeStdin, brief, reaped } as const
   }),
-  dependencies: [Kinds.layer]
+  dependencies: [Kinds.layer.pipe(Layer.provideMerge(Worktrees.Default))]
 }) {}
 
 export { type Caller, ControlType, runIdOf, SpawnRequest } from "../domain/Run.js"

@@ -38,6 +38,14 @@ export interface TroupeConfigShape {
    * broker child process instead (docs/broker.md), so the daemon never forks itself.
    */
   readonly localHost: LocalHostKind
+  /** Pi's executable for agent runs without their own `pi` (`PI_PATH`, default `pi` on PATH). */
+  readonly pi?: string | undefined
+  /**
+   * Base environment of processes troupe starts itself rather than through a host (an agent
+   * run's Pi); the run's `TROUPE_*` variables are added to it. The configuration layer passes
+   * this process's environment; absent = empty.
+   */
+  readonly environment?: Readonly<Record<string, string | undefined>> | undefined
 }
 
 /** Default retention of terminal runs: 7 days, in ms. */

@@ -23,6 +23,8 @@ export interface FakeNotification {
 export class FakePiHost implements PiHost {
   /** Every tool by name (the last registration of a name wins, as in Pi). */
   readonly tools = new Map<string, PiTool>()
+  /** `PiHost.routeBuiltins`: unset (built-ins stay local) unless a test sets it. */
+  routeBuiltins: PiHost["routeBuiltins"] = undefined
   /** How many times each tool name was registered. */
   readonly registrations = new Map<string, number>()
   readonly commands = new Map<string, { description: string; handler: (args: string, ctx: PiContext) => Promise<void> }>()

@@ -72,10 +72,10 @@ describe("a user root with every pi-actors 0.17.1 recipe shape", () => {
   it("top-level timeout / failure / label apply to the root node and the command runs unchanged", async () => {
     const r = await troupe(["run", "guarded-echo", "text=two words"])
     expect(r).toMatchObject({ code: 0, stdout: await direct(["printf", "%s\\n", "two words"]) })
-    const plan = JSON.parse((await troupe(["run", "guarded-echo", "timeout_ms=1500", "--dry-run"])).stdout) as Array<Record<string, unknown>>
+    const plan = JSON.parse((await troupe(["run", "guarded-echo", "timeout_ms=1500", "--dry-run", "--json"])).stdout) as Array<Record<string, unknown>>
     expect(plan).toMatchObject([{ argv: ["printf", "%s\\n", "guarded"], timeout_ms: 1500, failure: "root" }])
     expect((await troupe(["run", "nested-node"])).stdout).toBe(await direct(["tr", "a-z", "A-Z"], await direct(["printf", "%s\\n", "nested"])))
-    const nested = JSON.parse((await troupe(["run", "nested-node", "--dry-run"])).stdout) as Array<Record<string, unknown>>
+    const nested = JSON.parse((await troupe(["run", "nested-node", "--dry-run", "--json"])).stdout) as Array<Record<string, unknown>>
     expect(nested.length).toBe(2)
   })
 
@@ -101,7 +101,7 @@ describe("a user root with every pi-actors 0.17.1 recipe shape", () => {
   })
 
   it("pipelines plan with --dry-run: the repeat fans out per item, the import's values bound", async () => {
-    const plan = JSON.parse((await troupe(["run", "say-twice", `words=["p","q","r"]`, "--dry-run"])).stdout) as Array<{ argv: ReadonlyArray<string>; failure: string }>
+    const plan = JSON.parse((await troupe(["run", "say-twice", `words=["p","q","r"]`, "--dry-run", "--json"])).stdout) as Array<{ argv: ReadonlyArray<string>; failure: string }>
     expect(plan.map((l) => l.argv)).toEqual([
       ["printf", "%s\\n", "say:one"],
       ["printf", "%s\\n", "say:p"],
@@ -109,7 +109,7 @@ describe("a user root with every pi-actors 0.17.1 recipe shape", () => {
       ["printf", "%s\\n", "say:r"]
     ])
     expect(plan.slice(1).map((l) => l.failure)).toEqual(["branch", "branch", "branch"])
-    const ask = JSON.parse((await troupe(["run", "ask-model", "prompt=hi there", "model=m1", "--dry-run"])).stdout) as Array<{ argv: ReadonlyArray<string> }>
+    const ask = JSON.parse((await troupe(["run", "ask-model", "prompt=hi there", "model=m1", "--dry-run", "--json"])).stdout) as Array<{ argv: ReadonlyArray<string> }>
     expect(ask.map((l) => l.argv)).toEqual([["pi", "-p", "--model", "m1", "--thinking", "off", "hi there"]])
   })
 

@@ -46,9 +46,26 @@ describe("troupe run", () => {
     expect(obj).toMatchObject({ status: "done", code: 0, soft_quorum: { expected: 2, usable: 1, degraded: true } })
   })
 
-  it("--dry-run prints the planned leaves and runs nothing", async () => {
+  it("--dry-run prints the plan as a tree and runs nothing", async () => {
     const dir = scratch()
-    const r = await troupe(["run", "--dry-run", "--cwd", dir, "--template", "[\"touch made\", \"echo {a}\"]", "a=1"])
+    const r = await troupe(["run", "--dry-run", "--cwd", dir, "--template", `["touch made", {"parallel": true, "timeout": 5, "template": ["echo {a}", {"label": "b", "template": "printf '%s x' {a}"}]}]`, "a=1"])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toBe(
+      [
+        "sequence",
+        "├─ touch made",
+        "└─ parallel (2 branches)  (timeout 5 ms)",
+        "   ├─ [branch 1] echo 1",
+        "   └─ [b] printf '%s x' 1",
+        ""
+      ].join("\n")
+    )
+    expect((await run("ls", [dir])).stdout).toBe("")
+  })
+
+  it("--dry-run --json prints the planned leaves and runs nothing", async () => {
+    const dir = scratch()
+    const r = await troupe(["run", "--dry-run", "--json", "--cwd", dir, "--template", "[\"touch made\", \"echo {a}\"]", "a=1"])
     expect(r.code).toBe(0)
     const leaves = JSON.parse(r.stdout) as Array<{ argv: Array<string>; stdin_from: string }>
     expect(leaves.map((l) => l.argv)).toEqual([["touch", "made"], ["echo", "1"]])

@@ -18,7 +18,9 @@ const sentence = <A, I>(schema: Schema.Schema<A, I>, input: unknown): string => 
 describe("describeParseError", () => {
   it.each([
     [{ template: "echo", tmeout: 5 }, `unknown field "tmeout"`],
-    [{ description: "x" }, `missing field "template"`],
+    // (`template` is optional in the schema since agent recipes; a template recipe without one is
+    // reported by Recipes as `Recipe <id>: missing field "template"`, test/cli/ErrorMessages.test.ts.)
+    [{ template: "echo", imports: { a: { defaults: {} } } }, `missing field "from" in imports.a`],
     [{ template: "echo", async: "yes" }, `field "async" must be a boolean (got "yes")`],
     [{ template: 5 }, `field "template" must be a string, an array or an object (got 5)`],
     [{ template: ["echo", { template: "x", parallel: "yes" }] }, `field "template[1].parallel" must be a boolean (got "yes")`],

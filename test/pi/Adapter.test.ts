@@ -52,7 +52,7 @@ afterEach(async () => {
 
 describe("registration", () => {
   it("the factory registers tools and commands only: nothing connects before session_start", () => {
-    expect([...pi.tools.keys()]).toEqual(["spawn", "message", "inspect", "register_tool", "bg_start", "bg_stop", "bg_list", "bg_logs", "vers_vms", "vers_vm_create", "vers_vm_delete", "vers_vm_branch", "vers_vm_commit", "vers_vm_restore", "vers_vm_state"])
+    expect([...pi.tools.keys()]).toEqual(["spawn", "message", "inspect", "register_tool", "bg_start", "bg_stop", "bg_list", "bg_logs", "vers_vms", "vers_vm_create", "vers_vm_delete", "vers_vm_branch", "vers_vm_commit", "vers_vm_restore", "vers_vm_state", "vers_vm_use", "vers_vm_local", "vers_vm_copy"])
     expect([...pi.commands.keys()]).toEqual(["troupe", "troupe-inspect"])
     expect(existsSync(home)).toBe(false)
   })
@@ -60,7 +60,7 @@ describe("registration", () => {
   it("tool parameters keep the pi-actors 0.17 and pi-vers shapes", () => {
     const props = (name: string) => Object.keys((pi.tools.get(name)!.parameters as { properties: object }).properties).sort()
     const required = (name: string) => (pi.tools.get(name)!.parameters as { required: ReadonlyArray<string> }).required
-    expect(props("spawn")).toEqual(["artifacts", "as", "file", "recipe", "state_dir", "template", "values", "verbose"])
+    expect(props("spawn")).toEqual(["agent", "artifacts", "as", "file", "model", "on", "recipe", "state_dir", "task", "template", "values", "verbose", "worktree"])
     expect(props("message")).toEqual(["body", "correlation_id", "from", "metadata", "reply_to", "summary", "to", "type", "verbose"])
     expect(required("message")).toEqual(["to", "type"])
     // pi-actors 0.17's inspect parameters, plus `id` for recipes view=doctor (SPEC-messaging §6).
@@ -96,6 +96,24 @@ describe("registration", () => {
 })
 
 describe("tools", () => {
+  it("spawn with worktree: true runs in an own git worktree and the follow-up carries its diff stat", async () => {
+    const repo = mkdtempSync(join(tmpdir(), "troupe-pi-worktree-"))
+    onTestFinished(() => rmSync(repo, { recursive: true, force: true }))
+    const gitEnv = { ...process.env, GIT_AUTHOR_NAME: "t", GIT_AUTHOR_EMAIL: "t@example.com", GIT_COMMITTER_NAME: "t", GIT_COMMITTER_EMAIL: "t@example.com", GIT_CONFIG_GLOBAL: "/dev/null" }
+    for (const args of [["init", "-q", "-b", "main", repo], ["-C", repo, "commit", "-q", "--allow-empty", "-m", "base"]]) {
+      expect((await run("git", args, { env: gitEnv })).code).toBe(0)
+    }
+    const ctx = await pi.startSession("s-wt", { cwd: repo })
+    const r = await pi.call("spawn", { template: "sh -c 'echo x >> notes.txt'", as: "wt1", worktree: true }, { ctx })
+    expect(text(r)).toContain("spawned run:wt1")
+    await until(() => pi.followUps.some((f) => (f.details as { run?: string }).run === "run:wt1"))
+    const f = pi.followUps.find((f) => (f.details as { run?: string }).run === "run:wt1")!
+    expect(f.content).toContain("notes.txt | 1 +")
+    // The user's checkout is untouched; the branch holds the run's work.
+    expect(existsSync(join(repo, "notes.txt"))).toBe(false)
+    expect((await run("git", ["-C", repo, "branch", "--list", "troupe/wt1"], { env: gitEnv })).stdout).toContain("troupe/wt1")
+  })
+
   it("spawn returns the run address at once; its completion arrives once as a follow-up", async () => {
     await pi.startSession("s1")
     const r = await pi.call("spawn", { template: "sh -c 'sleep 0.2; echo done'", as: "run:quick" })

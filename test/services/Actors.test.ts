@@ -198,7 +198,7 @@ const suite = (name: string, make: Flavour) =>
         const tail = yield* actors.inspect(run.address, "tail")
         expect(tail.text).toContain("run.done")
         const bad = yield* actors.inspect(run.address, "nope").pipe(Effect.flip)
-        expect(bad.message).toBe("inspect view for run:chatty must be one of: status, tail, messages, inbox, artifacts, files, mailbox, communication, tree, recipe")
+        expect(bad.message).toBe("inspect view for run:chatty must be one of: status, tail, messages, inbox, artifacts, files, mailbox, communication, tree, recipe, diff, output, events")
       }).pipe(Effect.scoped))
 
     it.live("archive moves a terminal run out of the store with run.json; active runs are refused", () =>

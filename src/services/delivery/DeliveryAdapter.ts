@@ -3,7 +3,7 @@
  * running process. One interface, one implementation per way of pushing: `fifo` (a line on
  * `{state_dir}/control.fifo`), `stdin-jsonl` (a JSON line on the first leaf's stdin), `pull`
  * (nothing is pushed; the actor reads with `inbox next`), and `pi-rpc` (a Pi agent's RPC
- * command channel), which the `agent` run kind will implement.
+ * command channel, PiRpcDelivery.ts), which `agent` runs register.
  *
  * A run's kind registers which adapter its inbox messages use ({@link DeliveryRegistration});
  * the Router looks the adapter up per run. pi-actors had only the FIFO (and called branch
@@ -13,7 +13,7 @@ import type { Effect } from "effect"
 import type { Envelope } from "../../domain/Envelope.js"
 import type { ActorsError } from "../../domain/Run.js"
 
-/** The adapters a run may register; `pi-rpc` is declared here and implemented by agent runs. */
+/** The adapters a run may register; `pi-rpc` reaches agent runs only. */
 export type DeliveryName = "fifo" | "stdin-jsonl" | "pull" | "pi-rpc"
 
 /** A recipe's declared mailbox contract (from the run's recipe snapshot). */
@@ -47,7 +47,7 @@ export interface DeliveryTarget {
  * `delivered`. Otherwise the message stays `queued` in the store with a reason:
  * `no_live_reader` (retried by the adapter's redelivery while the run is active), `pull_only`
  * (nothing pushes; `inbox next` reads it), `run_not_running`, `delivery_unavailable` (the run
- * registered an adapter this runtime does not provide, e.g. `pi-rpc` before agent runs exist).
+ * registered an adapter that is not provided for it, e.g. `pi-rpc` declared by a template run).
  */
 export type DeliveryOutcome =
   | { readonly _tag: "Delivered" }

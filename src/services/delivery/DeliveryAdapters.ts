@@ -1,7 +1,7 @@
 /**
  * The delivery adapters this runtime provides, by name, and the per-run dispatch: a stored
- * inbox message goes to the adapter its run registered. `pi-rpc` is declared by the interface
- * and provided by agent runs; until they exist, a run registering an adapter that is not here
+ * inbox message goes to the adapter its run registered. `pi-rpc` reaches an agent run's Pi
+ * session (PiRpcDelivery.ts); a template run declaring it, or any run registering an adapter that is not here
  * gets an explicit outcome — the message stays queued with `delivery_unavailable` (readable
  * with `inbox next`) — never a silent fall-through to pull.
  */
@@ -13,6 +13,7 @@ import type { Mailbox } from "../Mailbox.js"
 import type { RunBrief } from "../runs/RunEntry.js"
 import { type DeliveryAdapter, type DeliveryName, type DeliveryOutcome, type DeliveryTarget, queued } from "./DeliveryAdapter.js"
 import * as FifoDelivery from "./FifoDelivery.js"
+import * as PiRpcDelivery from "./PiRpcDelivery.js"
 import * as PullDelivery from "./PullDelivery.js"
 import * as StdinJsonlDelivery from "./StdinJsonlDelivery.js"
 
@@ -26,12 +27,13 @@ export interface DeliveryAdaptersDeps {
   readonly writeInput: (runId: string, bytes: Uint8Array) => Effect.Effect<boolean>
 }
 
-/** `fifo`, `stdin-jsonl` and `pull`, with a dispatcher and one redelivery pass over all of them. */
+/** `fifo`, `stdin-jsonl`, `pi-rpc` and `pull`, with a dispatcher and one redelivery pass over all of them. */
 export const make = (deps: DeliveryAdaptersDeps) =>
   Effect.gen(function* () {
     const list: ReadonlyArray<DeliveryAdapter> = [
       yield* FifoDelivery.make(deps),
       StdinJsonlDelivery.make(deps),
+      PiRpcDelivery.make(deps),
       PullDelivery.adapter
     ]
     const byName = new Map<DeliveryName, DeliveryAdapter>(list.map((a) => [a.name, a]))
@@ -42,7 +44,10 @@ export const make = (deps: DeliveryAdaptersDeps) =>
      */
     const deliver = (envelope: Envelope, target: DeliveryTarget): Effect.Effect<DeliveryOutcome, ActorsError> => {
       const adapter = byName.get(target.registration.adapter)
-      return adapter === undefined ? Effect.succeed(queued("delivery_unavailable")) : adapter.deliver(envelope, target)
+      // Only the agent kind provides `pi-rpc` (registered as its own choice, not declared):
+      // a recipe declaring it on a template run has no Pi session to reach.
+      const unavailable = adapter === undefined || (adapter.name === "pi-rpc" && target.registration.declared)
+      return unavailable ? Effect.succeed(queued("delivery_unavailable")) : adapter.deliver(envelope, target)
     }
 
     /** Every adapter's redelivery hook, one after another. */

@@ -2,7 +2,7 @@
  * Run kinds (ARCHITECTURE.md "Hosts, leaf processes and run kinds"): the Supervisor owns a
  * run's lifecycle — ids, generations, states, restart policy, events, retention, reaping —
  * and a {@link RunKind} says what the run executes. `template` runs a CommandGraph plan (what
- * pi-actors' detached runner did); `agent` will run a Pi session in RPC mode (a long-lived
+ * pi-actors' detached runner did); `agent` runs a Pi session in RPC mode (AgentRun.ts) (a long-lived
  * process, stdin = command channel, stdout = event stream; SPEC-vers §5), as pi-vers'
  * lieutenants and swarm workers did. A kind plugs in by being listed in `RunKinds.ts`.
  */
@@ -10,6 +10,7 @@ import type { Effect, Stream } from "effect"
 import type { GraphEvent } from "../../domain/Plan.js"
 import type { Recipe } from "../../domain/Recipe.js"
 import type { ActorsError } from "../../domain/Run.js"
+import type { WorktreeRecord } from "../../domain/Worktree.js"
 import type { DeliveryRegistration, MailboxContract } from "../delivery/DeliveryAdapter.js"
 
 /** What a spawn hands a kind to check and prepare, before anything is written or started. */
@@ -28,6 +29,26 @@ export interface RunSetup {
   /** Where leaves without their own `on` run (canonical text, e.g. `vm:<id>`); undefined = local. */
   readonly on?: string | undefined
   readonly mailbox: MailboxContract | undefined
+  /**
+   * The run's git worktree when it is isolated (`isolation`; `cwd` is then inside it): made
+   * once the spawn is accepted, after `prepare`. Undefined for a run without isolation.
+   */
+  readonly worktree?: WorktreeRecord | undefined
+  /** What an `agent` spawn asked for (`task`, `model`, `pi`); other kinds ignore it. */
+  readonly agent?: { readonly task?: string | undefined; readonly model?: string | undefined; readonly pi?: string | undefined } | undefined
+}
+
+/**
+ * Something a running generation reports to its owner while it runs (an agent's settled task):
+ * recorded as a run event, published on the owner's session stream (a follow-up) with `text`,
+ * and posted to the run's room `room:<id>` as `roomType` with `data` as body.
+ */
+export interface RunReport {
+  readonly type: string
+  readonly text: string
+  readonly summary: string
+  readonly data: Record<string, unknown>
+  readonly roomType: string
 }
 
 /**
@@ -52,6 +73,8 @@ export interface StartedRun {
   readonly spillDir: string
   /** Sink of process events; never fails (store faults are logged by the Supervisor). */
   readonly onEvent: (event: RunEvent) => Effect.Effect<void>
+  /** Reports to the owner and the run's room (see {@link RunReport}); never fails (faults are logged). */
+  readonly report: (report: RunReport) => Effect.Effect<void>
 }
 
 /** How one generation ended: `done` or `failed`, the exit code and the tails of its output. */
@@ -66,7 +89,7 @@ export interface GenerationResult {
 }
 
 /**
- * A live input channel into a running process (`stdin-jsonl` now; `pi-rpc` later): bytes
+ * A live input channel into a running process (`stdin-jsonl`; `pi-rpc`: one envelope per offer): bytes
  * offered here reach the process in order while it runs.
  */
 export interface RunInput {

@@ -1,10 +1,13 @@
 /**
  * The run kinds this runtime offers, by name: the Supervisor picks one per spawn (`kind`,
- * default `template`). A new kind (`agent`: a Pi session in RPC mode, SPEC-vers §5) is added
- * to {@link layer} here; the Supervisor does not change.
+ * default `template`). A new kind is added to {@link layer} here; the Supervisor does not change.
  */
+import { FileSystem, Path } from "@effect/platform"
 import { Context, Effect, Layer } from "effect"
 import { CommandGraph } from "../CommandGraph.js"
+import { TroupeConfig } from "../TroupeConfig.js"
+import { Worktrees } from "../Worktrees.js"
+import * as AgentRun from "./AgentRun.js"
 import type { RunKind } from "./RunKind.js"
 import * as TemplateRun from "./TemplateRun.js"
 
@@ -13,8 +16,22 @@ export class RunKinds extends Context.Tag("troupe/RunKinds")<RunKinds, ReadonlyM
 /** The kind a spawn request without `kind` gets. */
 export const defaultRunKind = "template"
 
-/** Every kind this runtime offers: `template` (over `CommandGraph`). */
-export const layer: Layer.Layer<RunKinds, never, CommandGraph> = Layer.effect(
+/**
+ * Every kind this runtime offers: `template` (over `CommandGraph`) and `agent` (a Pi session
+ * in RPC mode, AgentRun.ts: Pi from `TroupeConfig.pi`, its base environment from
+ * `TroupeConfig.environment`, the kill grace from `TroupeConfig.killGraceMs`).
+ */
+export const layer: Layer.Layer<RunKinds, never, CommandGraph | TroupeConfig | FileSystem.FileSystem | Path.Path | Worktrees> = Layer.effect(
   RunKinds,
-  Effect.map(CommandGraph, (graph) => new Map([["template", TemplateRun.make(graph)]]))
+  Effect.gen(function* () {
+    const graph = yield* CommandGraph
+    const config = yield* TroupeConfig
+    const worktrees = yield* Worktrees
+    const agent = AgentRun.make(
+      { pi: config.pi ?? "pi", environment: config.environment ?? {}, graceMs: config.killGraceMs, diff: worktrees.diff },
+      yield* FileSystem.FileSystem,
+      yield* Path.Path
+    )
+    return new Map<string, RunKind>([["template", TemplateRun.make(graph)], ["agent", agent]])
+  })
 )

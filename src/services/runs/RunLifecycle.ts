@@ -8,13 +8,14 @@
  * generations (fencing) and restarts are troupe's.
  */
 import type { RunStore } from "./RunEntry.js"
+import type { EnvelopeBody } from "../../domain/Envelope.js"
 import { Cause, Clock, Deferred, Duration, Effect, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import { ActorsError, maxBackoffMs, Progress, type RestartPolicy, type RunState } from "../../domain/Run.js"
 import type { Events } from "../Events.js"
 import type { Store } from "../Store.js"
 import type { Entries, Entry } from "./RunEntry.js"
-import type { RunEvent } from "./RunKind.js"
+import type { RunEvent, RunReport } from "./RunKind.js"
 
 const backoffFor = (policy: RestartPolicy, restart: number) =>
   Math.min(maxBackoffMs, policy.backoff_ms * 2 ** Math.max(0, restart - 1))
@@ -35,6 +36,18 @@ export const terminalText = (id: string, state: RunState, code: number | null, e
   }
 }
 
+/**
+ * A report taken at the end of every generation (a worktree's diff stat): recorded as a
+ * lifecycle event `type` with `data`, kept as `data[key]` of the terminal follow-up event, and
+ * its `text` ends the follow-up text.
+ */
+export interface GenerationReport {
+  readonly type: string
+  readonly key: string
+  readonly data: Record<string, unknown>
+  readonly text: string
+}
+
 /** What a started run needs for its lifecycle. */
 export interface Started {
   readonly entry: Entry
@@ -43,6 +56,10 @@ export interface Started {
   readonly env: Record<string, string>
   readonly logs: { readonly stdout: string; readonly stderr: string; readonly maxBytes?: number | undefined }
   readonly spillDir: string
+  /** Taken after each generation (never fails; undefined = nothing to report). */
+  readonly report?: Effect.Effect<GenerationReport | undefined> | undefined
+  /** Posts an envelope of the run to its room `room:<id>` (type, summary, body); never fails. */
+  readonly post: (type: string, summary: string, body: EnvelopeBody) => Effect.Effect<void>
 }
 
 /** The lifecycle over the store, the session events and the active runs. */
@@ -120,7 +137,14 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
   const finish = (
     entry: Entry,
     state: RunState,
-    detail: { code: number | null; error?: string | undefined; stdout?: string | undefined; stderr?: string | undefined; followUp: boolean }
+    detail: {
+      code: number | null
+      error?: string | undefined
+      stdout?: string | undefined
+      stderr?: string | undefined
+      followUp: boolean
+      report?: GenerationReport | undefined
+    }
   ) =>
     Effect.gen(function* () {
       if (entry.finished) return
@@ -150,8 +174,8 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
               generation: entry.generation,
               type: `run.${state}`,
               at,
-              data: { state, code: detail.code, error: detail.error },
-              text: terminalText(entry.id, state, detail.code, detail.error)
+              data: { state, code: detail.code, error: detail.error, ...(detail.report === undefined ? {} : { [detail.report.key]: detail.report.data }) },
+              text: terminalText(entry.id, state, detail.code, detail.error) + (detail.report === undefined ? "" : `\n${detail.report.text}`)
             })
           }
         })
@@ -160,6 +184,16 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
       if (Option.isSome(final)) yield* Deferred.succeed(entry.done, final.value.info)
       else yield* Deferred.fail(entry.done, internal(`run:${entry.id} vanished from the store`)).pipe(Effect.asVoid)
     }).pipe(Effect.uninterruptible)
+
+  /** A report of the running generation: a run event, a follow-up to the owner, a room post. */
+  const report = (s: Started) => (r: RunReport) =>
+    Effect.gen(function* () {
+      const { entry } = s
+      yield* logged(r.type, recordEvent(entry, r.type, r.data))
+      const at = yield* Clock.currentTimeMillis
+      yield* logged(r.type, events.publish({ session: entry.owner, runId: entry.id, generation: entry.generation, type: r.type, at, data: r.data, text: r.text }))
+      yield* s.post(r.roomType, r.summary, r.data)
+    })
 
   const runGeneration = (s: Started) =>
     Effect.gen(function* () {
@@ -176,7 +210,8 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
         env: s.env,
         logs: s.logs,
         spillDir: s.spillDir,
-        onEvent: onRunEvent(entry)
+        onEvent: onRunEvent(entry),
+        report: report(s)
       })
     })
 
@@ -188,13 +223,15 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
       let restarts = 0
       for (;;) {
         const { state, code, error, stdout, stderr } = yield* runGeneration(s)
+        const report = s.report === undefined ? undefined : yield* s.report
+        if (report !== undefined) yield* logged(report.type, recordEvent(entry, report.type, report.data))
         const wants = policy.restart === "always" || (policy.restart === "on-failure" && state === "failed")
-        if (!wants) return yield* finish(entry, state, { code, error, stdout, stderr, followUp: true })
+        if (!wants) return yield* finish(entry, state, { code, error, stdout, stderr, followUp: true, report })
         const now = yield* Clock.currentTimeMillis
         const recent = restartTimes.filter((t) => now - t < policy.restart_window_ms)
         if (recent.length >= policy.max_restarts) {
           const why = `restart limit reached (${policy.max_restarts} restarts within ${policy.restart_window_ms} ms)${error === undefined ? "" : `; last failure: ${error}`}`
-          return yield* finish(entry, "failed", { code: code === 0 ? 1 : code, error: why, stdout, stderr, followUp: true })
+          return yield* finish(entry, "failed", { code: code === 0 ? 1 : code, error: why, stdout, stderr, followUp: true, report })
         }
         restartTimes.splice(0, restartTimes.length, ...recent, now)
         restarts++
@@ -206,7 +243,7 @@ export const makeRunLifecycle = (store: RunStore, events: Events, entries: Entri
           Effect.catchAll((e) => Effect.as(Effect.logError(`Supervisor: restart of run:${entry.id} not recorded: ${e.message}`), false))
         )
         if (!moved) {
-          return yield* finish(entry, state, { code, error: error ?? "restart could not be recorded in the store", stdout, stderr, followUp: true })
+          return yield* finish(entry, state, { code, error: error ?? "restart could not be recorded in the store", stdout, stderr, followUp: true, report })
         }
         entry.generation = next
         yield* Effect.sleep(Duration.millis(delay))

@@ -1,6 +1,6 @@
 /**
  * Retention of terminal runs (SPEC-runtime §3): `prune` deletes them with their state
- * directories and messages, `archive` moves them under `TROUPE_HOME/archive/`, and the
+ * directories and messages (a run's git worktree is removed, its branch kept), `archive` moves them under `TROUPE_HOME/archive/`, and the
  * retention schedule prunes every session's runs older than `retentionMs` hourly (and once at
  * startup). Active runs are never touched. pi-actors kept run directories until removed by
  * hand; this is troupe's.
@@ -29,9 +29,11 @@ export interface RetentionDeps {
   readonly archiveDir: string
   readonly entries: Entries
   readonly get: (caller: Caller, ref: string) => Effect.Effect<StoredRun, ActorsError>
+  /** Releases what a run holds outside its state directory (its git worktree); never fails. */
+  readonly release: (stateDir: string) => Effect.Effect<void>
 }
 
-export const makeRunRetention = ({ store, rooms, mailbox, fs, path, archiveDir, entries, get }: RetentionDeps) => {
+export const makeRunRetention = ({ store, rooms, mailbox, fs, path, archiveDir, entries, get, release }: RetentionDeps) => {
   const internal = (message: string) => new ActorsError({ reason: "internal", message })
   const invalid = (message: string) => new ActorsError({ reason: "invalid", message })
 
@@ -51,6 +53,7 @@ export const makeRunRetention = ({ store, rooms, mailbox, fs, path, archiveDir, 
       // A run reusing one of these ids right now keeps its fresh state directory.
       .filter((r) => !entries.has(r.id))
     for (const r of removed) {
+      yield* release(r.state_dir)
       yield* fs.remove(r.state_dir, { recursive: true }).pipe(Effect.ignore)
       yield* Effect.all([rooms.removeRun(r.id), mailbox.removeRun(r.id)], { discard: true }).pipe(
         Effect.catchAll((e) => Effect.logWarning(`messages of pruned run:${r.id} not removed: ${e.message}`))
@@ -86,6 +89,7 @@ export const makeRunRetention = ({ store, rooms, mailbox, fs, path, archiveDir, 
       ).pipe(Effect.mapError(io))
       yield* fs.makeDirectory(archiveDir, { recursive: true, mode: 0o700 }).pipe(Effect.mapError(io))
       yield* fs.remove(target, { recursive: true }).pipe(Effect.ignore)
+      yield* release(info.state_dir)
       yield* fs.rename(info.state_dir, target).pipe(Effect.mapError(io))
       const now = yield* Clock.currentTimeMillis
       yield* store.pruneRuns(now + 1, [info.id])

@@ -8,7 +8,9 @@
  * channel (~45 ms against OpenSSH on loopback instead of ~250 ms for a new connection).
  */
 import { Deferred, Effect, Fiber, Option, Stream, type Scope } from "effect"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { randomBytes } from "node:crypto"
+import type { Readable } from "node:stream"
 import type { ClientChannel } from "ssh2"
 import { SshDisconnected, SshMessages } from "../../domain/SshErrors.js"
 import type { Connection } from "./Connect.js"
@@ -43,11 +45,9 @@ export interface ExecOptions {
   readonly stdin?: Stream.Stream<Uint8Array> | undefined
 }
 
-/** Quotes one word for a POSIX shell: `it's` → `'it'\''s'`. */
-export const shellQuoteWord = (word: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)
+import { shellQuoteWord } from "../../domain/ShellQuote.js"
 
-/** Builds a remote command line from argv, each word POSIX-single-quoted where needed: `["ls", "a b"]` → `ls 'a b'`. */
-export const shellQuote = (argv: ReadonlyArray<string>): string => argv.map(shellQuoteWord).join(" ")
+export { shellQuote, shellQuoteWord } from "../../domain/ShellQuote.js"
 
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/
 
@@ -100,12 +100,17 @@ export const openChannel = (conn: Connection, command: string) =>
     }
   })
 
-const fromReadable = (vmId: string, readable: NodeJS.ReadableStream & { iterator?: unknown }) =>
-  Stream.suspend(() =>
-    Stream.fromAsyncIterable(
-      (readable as unknown as { iterator: (o: { destroyOnReturn: boolean }) => AsyncIterable<Buffer> }).iterator({ destroyOnReturn: false }),
-      (e) => disconnected(vmId, e instanceof Error ? e.message : String(e))
-    )
+/**
+ * A channel stream as a Stream, event-based ("readable" + read), so interrupting a consumer
+ * returns at once: an async iterator's `return()` waits for its pending `next()`, i.e. for the
+ * command's next output, and a Ctrl-C on a silent command hung until it exited. The channel is
+ * not destroyed when the stream stops (the scope's finalizer still signals and closes it).
+ */
+const fromReadable = (vmId: string, readable: NodeJS.ReadableStream) =>
+  NodeStream.fromReadable<SshDisconnected, Buffer>(
+    () => readable as unknown as Readable,
+    (e) => disconnected(vmId, e instanceof Error ? e.message : String(e)),
+    { closeOnDone: false }
   ).pipe(Stream.map((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)))
 
 /**

@@ -140,7 +140,12 @@ export const make = (vmId: string, sftp: SFTPWrapper) => {
         if (ext === undefined) throw new Error("no posix-rename")
         ext.call(sftp, from, to, (err) => cb(err, undefined))
       } catch {
-        sftp.rename(from, to, (err) => cb(err, undefined))
+        // Without posix-rename, plain SFTP RENAME refuses an existing target: remove it, then
+        // rename (not atomic, but the only way on such a server; the temp file is complete).
+        sftp.rename(from, to, (err) => {
+          if (!err) return cb(undefined, undefined)
+          sftp.unlink(to, (gone) => (gone ? cb(err, undefined) : sftp.rename(from, to, (again) => cb(again, undefined))))
+        })
       }
     })
 
