@@ -57,10 +57,7 @@ const eventually = (check: () => boolean, what: string) =>
   })
 
 describe("VmHost faults", () => {
-  // Known issue (skipped): the leaf fails `unavailable` and its scope closes, but closing the
-  // VmHost afterwards hangs in a finalizer of the cut broker channel (suspected: a read of the
-  // channel's stderr that never settles, Ssh.channel's reader). Un-skip once that is fixed.
-  it.live.skip("a dropped connection fails the running leaf (unavailable); its remote group is reaped on reconnect", () =>
+  it.live("a dropped connection fails the running leaf (unavailable); its remote group is reaped on reconnect", () =>
     Effect.gen(function* () {
       const { fleet, vm } = yield* Effect.promise(vmFleet)
       yield* Effect.scoped(
@@ -82,6 +79,30 @@ describe("VmHost faults", () => {
           )
           expect(failure).toMatchObject({ _tag: "HostError", reason: "unavailable" })
           yield* eventually(() => !alive(pid), `pid ${pid} to be reaped`)
+        })
+      ).pipe(Effect.provide(sshLayerOf(fleet)))
+    }), 60_000)
+
+  it.live("a VM paused under a running command: the leaf fails unavailable, nothing is left once it runs again", () =>
+    Effect.gen(function* () {
+      const { fleet, vm } = yield* Effect.promise(vmFleet)
+      yield* Effect.scoped(
+        Effect.gen(function* () {
+          const host = yield* VmHost.make(VmId.make(vm), { mode: "broker", graceMs: 300, helloTimeoutMs: 5000 })
+          const { pid, failure } = yield* Effect.scoped(
+            Effect.gen(function* () {
+              const leaf = yield* host.start({ argv: ["sh", "-c", "echo ready; exec sleep 60"], cwd: "~", stdin: { _tag: "None" } })
+              yield* Stream.runHead(leaf.stdout)
+              expect(alive(leaf.identity.pid)).toBe(true)
+              fleet.setVmState(vm, "paused")
+              const failure = yield* Effect.flip(leaf.exit)
+              fleet.setVmState(vm, "running")
+              return { pid: leaf.identity.pid, failure }
+            })
+          )
+          expect(failure).toMatchObject({ _tag: "HostError", reason: "unavailable" })
+          // Reaped on reconnect, or swept by the broker when its input ended.
+          yield* eventually(() => !alive(pid), `pid ${pid} to be gone`)
         })
       ).pipe(Effect.provide(sshLayerOf(fleet)))
     }), 60_000)
