@@ -137,3 +137,5 @@ export { DiffFile, DiffStat, formatStat, Isolation, WorktreeRecord } from "./dom
 export { type WorktreePlan, Worktrees } from "./services/Worktrees.js"
 /** An agent run's status as `inspect run:<id> status` reports it (`data.agent`) and `{state_dir}/agent.json` holds it. */
 export { AgentEventLine, AgentStatus } from "./domain/AgentStatus.js"
+export { VmHost, type VmHostOptions } from "./services/VmHost.js"
+export { VmHosts, type VmHostsOptions, type VmHostsShape } from "./services/VmHosts.js"

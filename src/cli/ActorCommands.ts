@@ -10,7 +10,7 @@ import { Clock, Console, Duration, Effect, Option, Stream } from "effect"
 import { compact } from "../domain/Inspect.js"
 import type { ControlType } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
-import { CliExit, parsePairs, parseValuesJson, templateFromFlag, UsageError } from "./Common.js"
+import { CliExit, parsePairs, parseValuesJson, templateFromFlag, UsageError, vmCwd } from "./Common.js"
 import { daemon } from "./DaemonCommands.js"
 import { messageCommands } from "./MessageCommands.js"
 import { all, callerOptions, connect, cursorOption, exitCodeOfRun, followOption, type Identity, json, parseDuration, print, printJson, printResult, psLine, session, statusFilter, withExamples } from "./Session.js"
@@ -121,7 +121,7 @@ const spawn = Command.make(
         template: Option.isSome(input.template) ? templateFromFlag(input.template.value) : undefined,
         values,
         as: Option.getOrUndefined(input.as),
-        cwd: Config.resolvePath(process.cwd(), cwd),
+        cwd: vmCwd(input.on, input.cwd) ?? Config.resolvePath(process.cwd(), cwd),
         on: Option.getOrUndefined(input.on),
         restart: Option.isSome(input.restart) || Option.isSome(input.maxRestarts) || window !== undefined
           ? { restart: Option.getOrUndefined(input.restart), max_restarts: Option.getOrUndefined(input.maxRestarts), restart_window_ms: window }

@@ -97,3 +97,16 @@ export const callerEnvironment = Effect.all({
   run: optionalVariable("TROUPE_RUN"),
   session: optionalVariable("TROUPE_SESSION")
 })
+
+/**
+ * The cwd of a run on a VM (`--on vm:<id>`, `commit:<id>`, `golden`; docs/templates.md): the
+ * VM user's home (`~`) without `--cwd` (the local directory means nothing there); an absolute
+ * `--cwd` is a VM path, a relative one is under the VM home. Undefined for local runs.
+ */
+export const vmCwd = (on: Option.Option<string>, cwd: Option.Option<string>): string | undefined => {
+  if (!Option.exists(on, (o) => /^(vm:|commit:|golden$)/.test(o))) return undefined
+  return Option.match(cwd, {
+    onNone: () => "~",
+    onSome: (c) => (c.startsWith("/") || c === "~" || c.startsWith("~/") ? c : `~/${c}`)
+  })
+}

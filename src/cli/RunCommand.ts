@@ -14,7 +14,7 @@ import { planRisks, riskText } from "../domain/Risk.js"
 import { TroupeConfig } from "../layers/Config.js"
 import { CommandGraph, failureText, flattenPlan } from "../services/CommandGraph.js"
 import { Recipes } from "../services/Recipes.js"
-import { CliExit, pairForm, parsePairs, parseValuesJson, templateFromFlag, UsageError } from "./Common.js"
+import { CliExit, pairForm, parsePairs, parseValuesJson, templateFromFlag, UsageError, vmCwd } from "./Common.js"
 
 export interface RunInput {
   readonly positionals: ReadonlyArray<string>
@@ -50,7 +50,7 @@ export const runCommand = Effect.fn("cli.run")(function* (input: RunInput) {
   }
   const values: Record<string, unknown> = { ...(yield* parsePairs(pairs)) }
   if (Option.isSome(input.values)) Object.assign(values, yield* parseValuesJson(input.values.value))
-  const cwd = path.resolve(Option.getOrElse(input.cwd, () => process.cwd()))
+  const cwd = vmCwd(input.on, input.cwd) ?? path.resolve(Option.getOrElse(input.cwd, () => process.cwd()))
 
   const recipe = recipeRef === undefined ? undefined : yield* recipes.resolve(recipeRef)
   if (recipe?.file.kind === "agent") {
@@ -108,4 +108,5 @@ export const runCommand = Effect.fn("cli.run")(function* (input: RunInput) {
   }
   if (result.code !== 0 || !ok) return yield* new CliExit({ code: result.code === 0 ? 1 : result.code })
 })
+
 

@@ -5,11 +5,12 @@
  * daemon, `Troupe.layer` and the tests get it through `Runtime.layer`.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Effect, Layer } from "effect"
+import { Context, Effect, Layer, type Scope } from "effect"
 import { BrokerHost } from "../services/BrokerHost.js"
 import { CommandGraph } from "../services/CommandGraph.js"
 import { Host } from "../services/Host.js"
-import { Hosts } from "../services/Hosts.js"
+import type { HostError, HostShape } from "../services/Host.js"
+import { type HostFamily, Hosts } from "../services/Hosts.js"
 import { LocalHost } from "../services/LocalHost.js"
 import { Recipes } from "../services/Recipes.js"
 import { Registry } from "../services/Registry.js"
@@ -49,7 +50,28 @@ const localHost = (env: Readonly<Record<string, string | undefined>>) =>
   Layer.unwrapEffect(Effect.map(Config.TroupeConfig, (c) => LocalHost.layer({ graceMs: c.killGraceMs, env })))
 
 /**
- * The live `Hosts`: `Host` as `local`, and `broker` — one exec-broker child of this process,
+ * The VM families (`vm:<id>`, `commit:<id>`, `golden`; docs/vmhost.md), built on first use in
+ * `scope`: Vers and SSH (ssh2) load only when a leaf asks for a VM, so start-up and local runs
+ * never import them. Without Vers configuration a VM leaf fails with VersAuthError's sentence
+ * (no key) when the SSH key is fetched.
+ */
+const vmFamilies = (scope: Scope.Scope, graceMs: number, home: string) =>
+  Effect.gen(function* () {
+    const families = yield* Effect.cached(
+      Effect.gen(function* () {
+        const [{ VmHosts }, Vers] = yield* Effect.promise(() => Promise.all([import("../services/VmHosts.js"), import("./Vers.js")]))
+        const layer = VmHosts.layer({ graceMs }).pipe(Layer.provide(Vers.sshLayer(home)), Layer.provide(Vers.layer()))
+        const context = yield* Layer.buildWithScope(layer, scope)
+        return Context.get(context, VmHosts).families
+      })
+    )
+    const family = (kind: string): HostFamily => (name) =>
+      Effect.flatMap(families, (all) => all[kind]!(name)) as Effect.Effect<HostShape, HostError, Scope.Scope>
+    return { vm: family("vm"), commit: family("commit"), golden: family("golden") }
+  })
+
+/**
+ * The live `Hosts`: `Host` as `local`, `vm:<id>` / `commit:<id>` / `golden` on Vers VMs, and `broker` — one exec-broker child of this process,
  * started on first use and kept while it lives; after it died or failed to start, the next
  * leaf starts a new one (`docs/broker.md`). With `TROUPE_LOCAL_HOST=broker` every `on: local`
  * leaf runs through that broker.
@@ -60,7 +82,8 @@ const liveHosts = (env: Readonly<Record<string, string | undefined>>): Layer.Lay
     const config = yield* Config.TroupeConfig
     const local = yield* Host
     const broker = yield* BrokerHost.makeRestartingChild({ graceMs: config.killGraceMs, env })
-    return Hosts.make(local, { local: config.localHost, hosts: { broker } })
+    const families = yield* vmFamilies(yield* Effect.scope, config.killGraceMs, config.home)
+    return Hosts.make(local, { local: config.localHost, hosts: { broker }, families })
   })
 )
 

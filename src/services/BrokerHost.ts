@@ -18,6 +18,8 @@ export type { BrokerChannel } from "./internal/BrokerConnection.js"
 
 /** Options of {@link make}. */
 export interface BrokerHostOptions {
+  /** The host's name, carried by every identity it makes (default `"broker"`; VmHost uses `"vm:<id>"`). */
+  readonly name?: string | undefined
   /** SIGTERM → SIGKILL grace in ms when a leaf's scope closes or a leaf is reaped (default 5,000 ms). */
   readonly graceMs?: number | undefined
   /** How long to wait for the broker's `hello`, in ms (default 30,000 ms: a loaded machine or a slow SSH link). */
@@ -32,7 +34,7 @@ export interface BrokerHostOptions {
 }
 
 /** Options of {@link makeChild}: a broker run as a local child process. */
-export interface BrokerChildOptions extends Omit<BrokerHostOptions, "reconnect"> {
+export interface BrokerChildOptions extends Omit<BrokerHostOptions, "reconnect" | "name"> {
   /** Path of `exec-broker.mjs` (default: the one built into this package's `dist/broker/`). */
   readonly program?: string | undefined
   /** Node executable running the broker (default: this process's). */
@@ -58,8 +60,9 @@ const refused = (reason: "spawn" | "io", what: string) => (answer: { readonly t:
   new HostError({ reason, code: 1, message: `${what}: ${answer.message ?? `unexpected ${answer.t} answer`}` })
 
 /**
- * A {@link HostShape} named `"broker"` over `channel`, valid for the current scope. Identities
- * are `{ host: "broker", pid, pgid, startTime, marker }` on the broker's machine.
+ * A {@link HostShape} named `options.name` (default `"broker"`) over `channel`, valid for the
+ * current scope. Identities are `{ host: <name>, pid, pgid, startTime, marker }` on the
+ * broker's machine.
  *
  * - `start`: `spawn` → `started`; closing the leaf's scope sends `kill` (TERM, `graceMs`, KILL
  *   of the group and marked escapees) and waits for `killed`, unless the leaf already exited
@@ -76,7 +79,8 @@ const makeTracked = (channel: BrokerChannel, options: BrokerHostOptions) =>
   Effect.gen(function* () {
     const graceMs = options.graceMs ?? defaultGraceMs
     const helloTimeoutMs = options.helloTimeoutMs ?? defaultHelloTimeoutMs
-    const conn = yield* connect(channel, { helloTimeoutMs })
+    const name = options.name ?? "broker"
+    const conn = yield* connect(channel, { helloTimeoutMs, name })
     const recovered = yield* Deferred.make<void>()
 
     // Once the connection is dead, reap what it was running through a fresh connection.
@@ -152,7 +156,7 @@ const makeTracked = (channel: BrokerChannel, options: BrokerHostOptions) =>
     )
 
     const host: HostShape = {
-      name: "broker",
+      name,
       start,
       resolve: Effect.fn("BrokerHost.resolve")(function* (argv: ReadonlyArray<string>, cwd: string, home: string) {
         const answer = yield* conn.request({ t: "resolve", argv, cwd, home })
@@ -172,7 +176,7 @@ const makeTracked = (channel: BrokerChannel, options: BrokerHostOptions) =>
 // A broker as a local child process
 
 /** `dist/broker/exec-broker.mjs` from this module: compiled (`dist/src/services`), bundled (`dist/bin/cli.cjs`) or source (`src/services`). */
-const defaultProgram = (): string | undefined =>
+export const defaultProgram = (): string | undefined =>
   ["../broker/exec-broker.mjs", "../../broker/exec-broker.mjs", "../../dist/broker/exec-broker.mjs"]
     .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
     .find((file) => fs.existsSync(file))

@@ -174,7 +174,7 @@ describe("leaves", () => {
         expect(sha256(fs.readFileSync(echoed.stdout.spill!))).toBe(sha256(data))
       }))
 
-    it.live("File: an unreadable stdin file fails with reason io", () =>
+    ;(entry.skips?.includes("File: an unreadable stdin file fails with reason io") ? it.live.skip : it.live)("File: an unreadable stdin file fails with reason io", () =>
       Effect.gen(function*() {
         const error = yield* run(spec(["cat"], { stdin: { _tag: "File", path: path.join(tmp, "missing.bin") } })).pipe(
           Effect.flip
@@ -463,7 +463,7 @@ describe("leaves", () => {
           }))
         expect(code).toBe(0)
         expect(sha256(out)).toBe(sha256(input))
-        expect(identity.host).toBe(entry.name)
+        expect(identity.host).toBe(entry.identityHost?.() ?? entry.name)
         expect(identity.pid).toBeGreaterThan(0)
       }))
 

@@ -50,7 +50,7 @@ type Header = { readonly t: string; readonly [key: string]: unknown }
  * @fails HostError `unavailable`: the broker did not answer, speaks another protocol version
  *   (both named), or closed the connection.
  */
-export const connect = (channel: BrokerChannel, options: { readonly helloTimeoutMs: number }) =>
+export const connect = (channel: BrokerChannel, options: { readonly helloTimeoutMs: number; readonly name?: string | undefined }) =>
   Effect.gen(function* () {
     const leaves = new Map<number, Leaf>()
     const requests = new Map<number, Deferred.Deferred<BrokerFrame, HostError>>()
@@ -115,7 +115,7 @@ export const connect = (channel: BrokerChannel, options: { readonly helloTimeout
         if (leaf === undefined) return
         switch (frame.t) {
           case "started": {
-            const identity: ProcessIdentity = { host: "broker", pid: frame.pid, pgid: frame.pgid, startTime: frame.start_time, marker: frame.marker }
+            const identity: ProcessIdentity = { host: options.name ?? "broker", pid: frame.pid, pgid: frame.pgid, startTime: frame.start_time, marker: frame.marker }
             leaf.identity = identity
             return yield* Deferred.succeed(leaf.started, identity)
           }
