@@ -24,6 +24,28 @@ export { exitCodeOfRun, psLine } from "./Session.js"
  * `spawn --agent`: an agent run (docs/agents.md "Agent runs") with the positional words as its
  * task; `--pi` or this shell's `PI_PATH` names Pi (else the daemon's `PI_PATH`, else `pi`).
  */
+/** The spawn request fields every run kind takes from the same flags (`--as`, `--on`, `--restart…`, `--max-log-bytes`, `--worktree`/`--clean`). */
+const sharedSpawnFields = (
+  input: {
+    readonly as: Option.Option<string>
+    readonly on: Option.Option<string>
+    readonly restart: Option.Option<"never" | "on-failure" | "always">
+    readonly maxRestarts: Option.Option<number>
+    readonly maxLogBytes: Option.Option<number>
+    readonly worktree: boolean
+    readonly clean: boolean
+  },
+  windowMs: number | undefined
+) => ({
+  as: Option.getOrUndefined(input.as),
+  on: Option.getOrUndefined(input.on),
+  restart: Option.isSome(input.restart) || Option.isSome(input.maxRestarts) || windowMs !== undefined
+    ? { restart: Option.getOrUndefined(input.restart), max_restarts: Option.getOrUndefined(input.maxRestarts), restart_window_ms: windowMs }
+    : undefined,
+  max_log_bytes: Option.getOrUndefined(input.maxLogBytes),
+  isolation: input.worktree ? (input.clean ? "worktree-clean" as const : "worktree" as const) : undefined
+})
+
 const spawnAgent = (input: {
   readonly positionals: ReadonlyArray<string>
   readonly template: Option.Option<string>
@@ -55,14 +77,8 @@ const spawnAgent = (input: {
       model: Option.getOrUndefined(input.model),
       // A path is made absolute here (the daemon has its own cwd); a bare name is looked up on PATH.
       pi: pi === undefined || !pi.includes("/") ? pi : Config.resolvePath(process.cwd(), pi),
-      as: Option.getOrUndefined(input.as),
       cwd: Config.resolvePath(process.cwd(), cwd),
-      on: Option.getOrUndefined(input.on),
-      restart: Option.isSome(input.restart) || Option.isSome(input.maxRestarts) || window !== undefined
-        ? { restart: Option.getOrUndefined(input.restart), max_restarts: Option.getOrUndefined(input.maxRestarts), restart_window_ms: window }
-        : undefined,
-      max_log_bytes: Option.getOrUndefined(input.maxLogBytes),
-      isolation: input.worktree ? (input.clean ? "worktree-clean" : "worktree") : undefined
+      ...sharedSpawnFields(input, window)
     })
     yield* printResult(input.json, run, (run) =>
       `${run.address} ${run.state} (agent, generation ${run.generation.slice(0, 8)})\n` +
@@ -120,14 +136,8 @@ const spawn = Command.make(
         recipe: recipe !== undefined && (recipe.endsWith(".json") || recipe.includes("/")) ? Config.resolvePath(cwd, recipe) : recipe,
         template: Option.isSome(input.template) ? templateFromFlag(input.template.value) : undefined,
         values,
-        as: Option.getOrUndefined(input.as),
         cwd: vmCwd(input.on, input.cwd) ?? Config.resolvePath(process.cwd(), cwd),
-        on: Option.getOrUndefined(input.on),
-        restart: Option.isSome(input.restart) || Option.isSome(input.maxRestarts) || window !== undefined
-          ? { restart: Option.getOrUndefined(input.restart), max_restarts: Option.getOrUndefined(input.maxRestarts), restart_window_ms: window }
-          : undefined,
-        max_log_bytes: Option.getOrUndefined(input.maxLogBytes),
-        isolation: input.worktree ? (input.clean ? "worktree-clean" : "worktree") : undefined
+        ...sharedSpawnFields(input, window)
       })
       yield* printResult(input.json, run, (run) =>
         `${run.address} ${run.state} (recipe ${run.recipe}, generation ${run.generation.slice(0, 8)})\n` +
