@@ -11,8 +11,8 @@ const pollMs = 25
 /** After SIGKILL, how long the kernel gets to finish the processes off: 1,000 ms. */
 const killSettleMs = 1000
 const maxRounds = 3
-/** How long a sweep re-reads processes caught mid-exec before it concludes nothing is left: 1,000 ms. */
-const settleMs = 1000
+/** How long a sweep re-reads processes caught mid-exec before it concludes nothing is left: 3,000 ms (a loaded machine can hold a process in exec for long). */
+const settleMs = 3000
 /** How often it re-reads them: 5 ms. */
 const settlePollMs = 5
 

@@ -412,8 +412,8 @@ describe("leaves", () => {
     it.live("normal exit: an escapee caught between execs (empty environment) is re-read and killed", () =>
       Effect.gen(function*() {
         // Models the execve(2) window, where /proc/<pid>/environ reads back empty: the escapee
-        // runs without an environment for 100 ms, then execs a program carrying the marker.
-        const script = `setsid env -i /bin/sh -c "sleep 0.1; exec /usr/bin/env TROUPE_LEAF_ID=$TROUPE_LEAF_ID sleep 300" & echo $!`
+        // runs without an environment for 50 ms, then execs a program carrying the marker.
+        const script = `setsid env -i /bin/sh -c "sleep 0.05; exec /usr/bin/env TROUPE_LEAF_ID=$TROUPE_LEAF_ID sleep 300" & echo $!`
         const result = yield* run(spec(["bash", "-c", script]))
         expect(result.code).toBe(0)
         const escaped = Number(text(result.stdout.bytes).trim())

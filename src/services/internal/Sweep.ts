@@ -24,7 +24,7 @@ const reapPoll = Schedule.spaced("25 millis")
  * How long a sweep re-reads processes caught mid-exec (empty environment, started since the
  * leaf) before it concludes that nothing is left, and how often.
  */
-const settleWithin = Duration.seconds(1)
+const settleWithin = Duration.seconds(3)
 const settlePoll = Schedule.spaced("5 millis")
 
 /** After SIGKILL, how long to wait for the kernel to finish the processes off. */
