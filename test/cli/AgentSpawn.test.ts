@@ -8,7 +8,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { chmodSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { fakePiProgram } from "../../src/testing/FakePi.js"
-import { troupeBin } from "../support/exec.js"
+import { pollUntil, troupeBin } from "../support/exec.js"
 import { scratch } from "../support/graph.js"
 import { alive, pidsWithEnv } from "../support/procs.js"
 
@@ -33,12 +33,10 @@ describe("troupe spawn --agent (FakePi)", () => {
       expect(spawned.stdout).toContain("(agent,")
 
       let status: { data: { state: string; agent: { state: string; turns: number; pid: number } | null } } | undefined
-      for (let i = 0; i < 200; i++) {
-        const r = await troupe(["inspect", "run:a1", "status", "--json"])
-        status = JSON.parse(r.stdout)
-        if (status!.data.agent?.turns === 1) break
-        await new Promise((resolve) => setTimeout(resolve, 50))
-      }
+      await pollUntil(async () => {
+        status = JSON.parse((await troupe(["inspect", "run:a1", "status", "--json"])).stdout)
+        return status!.data.agent?.turns === 1
+      }, 10_000)
       expect(status!.data).toMatchObject({ state: "running", agent: { state: "idle", turns: 1 } })
       const text = (await troupe(["inspect", "run:a1", "status"])).stdout
       expect(text).toContain("agent=idle turns=1")
