@@ -83,7 +83,7 @@ const bounded = <A, E>(effect: Effect.Effect<A, E>) =>
 
 /** A script (Linux `/proc`) that sends TERM to every process whose environment carries `marker`. */
 const killByMarker = (marker: string) =>
-  `for p in /proc/[0-9]*; do grep -qxz '${execMarkerVariable}=${marker}' "$p/environ" 2>/dev/null && kill -TERM "\${p#/proc/}" 2>/dev/null; done; true`
+  `for n in $(grep -lxzF '${execMarkerVariable}=${marker}' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); do [ "$n" = "$$" ] || kill -TERM "$n" 2>/dev/null; done; true`
 
 const disconnected = (vmId: string, detail: string) => new SshDisconnected({ vmId, message: SshMessages.disconnected(vmId, detail) })
 

@@ -15,7 +15,7 @@
  */
 import { randomUUID } from "node:crypto"
 import * as os from "node:os"
-import { Deferred, Effect, Option, Queue, Sink, Stream } from "effect"
+import { Deferred, Effect, Fiber, Option, Queue, Ref, Sink, Stream } from "effect"
 import type { VmId } from "../../domain/Vers.js"
 import { HostError, type HostShape, type LeafExit, type LeafProcess, type ProcessIdentity, type StartSpec } from "../Host.js"
 import { shellQuote, type SshShape } from "../Ssh.js"
@@ -63,24 +63,58 @@ export const leafCommand = (spec: StartSpec, env: Readonly<Record<string, string
   return lines.join("\n")
 }
 
+/** What {@link sweepCommand} kills: a leaf's group and the carriers of its marker. */
+export interface SweepScriptTarget {
+  /** The leaf's process group (its leader's pid); 0 when unknown. */
+  readonly pgid: number
+  /** The leader's start time, clock ticks since boot (`/proc/<pid>/stat` field 22); 0 when unknown. */
+  readonly startTime: number
+  /** The leaf's `TROUPE_LEAF_ID`, when known. */
+  readonly marker: string | undefined
+  /**
+   * Reaping after the owner died: the group is signalled only while its leader is the leaf's
+   * (same start time) or a member carries the marker, never a group whose id was reused.
+   */
+  readonly verifyGroup: boolean
+}
+
 /**
- * A script that TERMs group `pgid` (when > 0) and every process whose environment carries
- * `TROUPE_LEAF_ID=<leafId>`, waits up to `graceMs` for them, then KILLs; prints how many
- * marked processes it found.
+ * A POSIX sh script (Linux `/proc`, GNU or busybox grep) that sweeps what is left of a leaf, as
+ * the exec broker's sweep does: up to 3 rounds of TERM to the group and to every process whose
+ * environment carries `TROUPE_LEAF_ID=<marker>`, up to `graceMs` for them to go, then KILL and
+ * up to 1 s for the kernel. Before concluding that nothing is left it re-reads, for up to 3 s,
+ * processes started since the leaf whose environment reads back empty (one caught in the middle
+ * of execve(2) may be a marked escapee). Prints how many processes it found at first.
  */
-export const sweepCommand = (pgid: number, leafId: string | undefined, graceMs: number) => {
-  const rounds = Math.max(1, Math.ceil(graceMs / 50))
-  const list = leafId === undefined
+export const sweepCommand = (target: SweepScriptTarget, graceMs: number) => {
+  const graceRounds = Math.max(1, Math.ceil(graceMs / 50))
+  const pids = `while IFS=/ read -r _ _ n _; do [ "$n" = "$$" ] || echo "$n"; done`
+  const list = target.marker === undefined
     ? `list() { :; }`
-    : `list() { for p in /proc/[0-9]*; do n=\${p#/proc/}; [ "$n" = "$$" ] && continue; grep -qxz ${q(`TROUPE_LEAF_ID=${leafId}`)} "$p/environ" 2>/dev/null && echo "$n"; done; }`
-  const group = pgid > 0 ? `kill -$1 -- -${pgid} 2>/dev/null` : ":"
+    : `list() { grep -lxzF ${q(`TROUPE_LEAF_ID=${target.marker}`)} /proc/[0-9]*/environ 2>/dev/null | ${pids}; }`
+  // Field 9 (flags; PF_KTHREAD = 0x200000) is $7 and field 22 (start time) is ${20} after "comm) ".
+  const stat = `l=; { read -r l < "/proc/$n/stat"; } 2>/dev/null || continue; set -- \${l##*) }`
+  const unsettled = `unsettled() { grep -Lz . /proc/[0-9]*/environ 2>/dev/null | ${pids} | while read -r n; do ${stat}; ` +
+    `[ "$1" != Z ] && [ $(($7 & 2097152)) -eq 0 ] && [ "\${20}" -ge ${target.startTime} ] && echo "$n"; done; }`
+  const leader = target.pgid > 0 && target.verifyGroup
+    ? `n=${target.pgid}; for x in 1; do ${stat}; [ "$1" != Z ] && [ "\${20}" = ${target.startTime} ] && return 0; done; ` +
+      `for m in $(list); do n=$m; ${stat}; [ "$3" = ${target.pgid} ] && return 0; done; return 1`
+    : "return 0"
+  const group = target.pgid > 0
+    ? `group() { kill -0 -- -${target.pgid} 2>/dev/null || return 1; ${leader}; }`
+    : `group() { return 1; }`
+  const signalGroup = target.pgid > 0 ? `kill -$1 -- -${target.pgid} 2>/dev/null` : ":"
   return [
     list,
-    `sig() { ${group}; for n in $(list); do kill -$1 "$n" 2>/dev/null; done; }`,
-    `found=$(list | wc -l)`,
-    `sig TERM`,
-    `i=0; while [ "$i" -lt ${rounds} ] && [ -n "$(list)" ]; do sleep 0.05; i=$((i+1)); done`,
-    `sig KILL`,
+    unsettled,
+    group,
+    `alive() { group || [ -n "$(list)" ]; }`,
+    `sig() { g=; group && g=1; [ -n "$g" ] && ${signalGroup}; for n in $(list); do kill -$1 "$n" 2>/dev/null; done; }`,
+    `gone() { i=0; while [ "$i" -lt "$1" ] && alive; do sleep 0.05; i=$((i+1)); done; }`,
+    `settle() { i=0; while [ "$i" -lt 600 ] && ! alive && [ -n "$(unsettled)" ]; do sleep 0.005; i=$((i+1)); done; }`,
+    `found=0; r=0`,
+    `while [ "$r" -lt 3 ]; do settle; alive || break; [ "$r" = 0 ] && { found=$(list | wc -l); [ "$found" = 0 ] && found=1; }; ` +
+      `sig TERM; gone ${graceRounds}; alive && { sig KILL; gone 20; }; r=$((r+1)); done`,
     `echo "$found"`
   ].join("\n")
 }
@@ -103,8 +137,8 @@ const leafExit = (exit: { readonly code: number | null; readonly signal: string 
 export const make = (ssh: SshShape, vmId: VmId, options: ExecHostOptions): HostShape => {
   const transport = (e: { readonly message: string }) => unavailable(e.message)
 
-  const sweep = (pgid: number, leafId: string | undefined) =>
-    ssh.run(vmId, sweepCommand(pgid, leafId, options.graceMs), { check: false }).pipe(
+  const sweep = (target: SweepScriptTarget) =>
+    ssh.run(vmId, sweepCommand(target, options.graceMs), { check: false }).pipe(
       Effect.map((r) => Number.parseInt(new TextDecoder().decode(r.stdout).trim(), 10) || 0),
       Effect.mapError(transport),
       Effect.timeoutFail({ duration: options.graceMs + 20_000, onTimeout: () => unavailable(`killing a leaf on VM ${vmId} did not finish in time`) })
@@ -158,11 +192,22 @@ export const make = (ssh: SshShape, vmId: VmId, options: ExecHostOptions): HostS
 
     const identity = yield* Deferred.await(started)
     if (spec.stdin._tag !== "Pipe") yield* proc.end
+    const own: SweepScriptTarget = { pgid: identity.pgid, startTime: identity.startTime, marker: leafId, verifyGroup: false }
+
+    // One sweep per leaf: by the exit fiber after a normal exit, or by the finalizer when the
+    // scope closes first; a finalizer that finds the exit fiber sweeping waits for it instead
+    // (a second sweep would be interrupted half-way with the scope).
+    const phase = yield* Ref.make<"running" | "sweeping" | "closing">("running")
+    const claim = (next: "sweeping" | "closing") => Ref.modify(phase, (p) => (p === "running" ? [true, next] : [false, p]))
+    const warn = (e: HostError) => Effect.logWarning(`VmHost: a leaf on VM ${vmId} could not be killed: ${e.message}`)
+    // At most `ms`, in an interruptible child so the bound holds inside a finalizer.
+    const atMost = <A, E>(effect: Effect.Effect<A, E>, ms: number) =>
+      Effect.fork(Effect.interruptible(Effect.ignore(Effect.timeoutOption(effect, ms)))).pipe(Effect.flatMap(Fiber.join))
 
     // Leader gone → sweep what it left behind, then report.
     yield* proc.exit.pipe(
       Effect.mapError(transport),
-      Effect.tap(() => sweep(identity.pgid, leafId)),
+      Effect.tap(() => Effect.flatMap(claim("sweeping"), (mine) => (mine ? Effect.asVoid(sweep(own)) : Effect.void))),
       Effect.map(leafExit),
       Effect.exit,
       Effect.flatMap((exit) => Deferred.done(done, exit)),
@@ -171,10 +216,13 @@ export const make = (ssh: SshShape, vmId: VmId, options: ExecHostOptions): HostS
     // Scope closed first (interruption, timeout): kill the group and the marked escapees.
     yield* Effect.addFinalizer(() =>
       Effect.gen(function* () {
-        if (yield* Deferred.isDone(done)) return
-        yield* Effect.interruptible(sweep(identity.pgid, leafId)).pipe(
-          Effect.catchAll((e) => Effect.logWarning(`VmHost: a leaf on VM ${vmId} could not be killed: ${e.message}`))
-        )
+        if (!(yield* claim("closing"))) return yield* atMost<LeafExit, HostError>(Deferred.await(done), options.graceMs + 20_000)
+        // Not made interruptible: in a fiber being interrupted that would stop it at once and
+        // leave the tree running; `sweep` is bounded by its own timeout.
+        yield* sweep(own).pipe(Effect.catchAll(warn))
+        // The leader is gone, so its shell exits: wait for that status (at most 1 s) rather
+        // than have the channel's own finalizer look for the command's processes again.
+        yield* atMost(proc.exit, 1_000)
       })
     )
 
@@ -205,6 +253,6 @@ export const make = (ssh: SshShape, vmId: VmId, options: ExecHostOptions): HostS
         const full = !cmd.startsWith("/") && cmd.includes("/") ? `${dir.replace(/\/$/, "")}/${cmd}` : cmd
         return [full, ...argv.slice(1)]
       })()),
-    reap: (identity) => sweep(identity.pgid, identity.marker)
+    reap: (identity) => sweep({ pgid: identity.pgid, startTime: identity.startTime, marker: identity.marker, verifyGroup: true })
   }
 }

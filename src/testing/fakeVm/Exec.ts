@@ -4,8 +4,10 @@
  * login environment, stdin/stdout/stderr piped through the channel, and the exit status (or
  * exit signal) reported as OpenSSH's sshd reports it.
  *
- * The process group is killed (SIGKILL) when the channel closes — early, when the client gives
- * up, or after the command, taking background leftovers with it — and when the VM is paused or
+ * The exit status is sent when the shell exits; the channel ends when its output does (a
+ * background process holding stdout keeps it open, as with sshd). The shell's process group is
+ * killed (SIGKILL) when the channel closes — early, when the client gives up, or after the
+ * command, taking leftovers of that group with it — and when the VM is paused or
  * deleted (`cut`: the channel then closes with no exit status, as a dropped VM's would).
  */
 import { spawn } from "node:child_process"
@@ -68,7 +70,9 @@ export const runCommand = (channel: ServerChannel, command: string, root: string
     channel.exit(127)
     channel.end()
   })
-  child.on("close", (code, signal) => {
+  // As OpenSSH's sshd: the exit status goes out when the shell exits, even while a background
+  // process still holds its output open (the channel then stays open until that output ends).
+  child.on("exit", (code, signal) => {
     if (cut) return
     if (code !== null) channel.exit(code)
     else if (signal !== null) {
@@ -79,7 +83,9 @@ export const runCommand = (channel: ServerChannel, command: string, root: string
         channel.exit(128 + (signalNumbers[signal] ?? 0))
       }
     }
-    channel.end()
+  })
+  child.on("close", () => {
+    if (!cut) channel.end()
   })
   channel.on("close", () => {
     child.stdout.unpipe(channel)
