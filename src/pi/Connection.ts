@@ -51,6 +51,13 @@ export interface AdapterOptions {
   readonly ssh?: Layer.Layer<Ssh> | undefined
   /** How often the status indicator refreshes, ms (default 1,000). */
   readonly statusIntervalMs?: number | undefined
+  /**
+   * How long follow-ups wait for more events before going out while the agent is idle, ms
+   * (default 250): runs ending close together become one follow-up (`./FollowUpBatch.ts`).
+   */
+  readonly followUpWindowMs?: number | undefined
+  /** Events one batched follow-up lists in full (default 20). */
+  readonly followUpBatchLimit?: number | undefined
 }
 
 /** Turns a failure into the one line a failed tool result shows. */
