@@ -21,7 +21,7 @@
 import { Effect, Queue, Schedule, Stream } from "effect"
 import type { RuntimeFiber } from "effect/Fiber"
 import type { CatalogEntry, Recipe } from "../domain/Recipe.js"
-import type { RunInfo, SessionEvent } from "../domain/Run.js"
+import type { ActorsError, RunInfo, SessionEvent } from "../domain/Run.js"
 import { Actors } from "../services/Actors.js"
 import { Recipes } from "../services/Recipes.js"
 import { type AdapterOptions, type Connection, makeConnection } from "./Connection.js"
@@ -261,14 +261,12 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
           })
         )
       ))
-    ).pipe(
-      Effect.tapError((e) => Effect.sync(() => {
-        if (session.warned.has("#events")) return
-        session.warned.add("#events")
-        safe(() => session.ctx.notify(`troupe: follow-ups paused, the event stream failed (${e.message}); retrying every second`, "warning"))
-      })),
-      Effect.retry(Schedule.spaced("1 second"))
     )
+    const eventsFailed = (e: ActorsError) => Effect.sync(() => {
+      if (session.warned.has("#events") || session.closed) return
+      session.warned.add("#events")
+      safe(() => session.ctx.notify(`troupe: follow-ups paused, the event stream failed (${e.message}); retrying every second`, "warning"))
+    })
     const watch = Effect.flatMap(Recipes, (recipes) =>
       recipes.watch().pipe(Stream.runForEach(() => Effect.promise(() => syncRecipes(session).catch(() => undefined))))
     )
@@ -279,15 +277,16 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
           const text = statusText(runs, session.frame++, session.batch.pending())
           safe(() => session.ctx.setStatus(statusKey, text))
         })),
-        Effect.ignore,
+        // A lost daemon fails the ticker, which then runs again over a new connection.
+        Effect.catchIf((e) => e.reason !== "unavailable", () => Effect.void),
         Effect.repeat(Schedule.spaced(`${statusEvery} millis`))
       )
     )
     session.fibers.push(
       conn.forkLocal(flusher(session)),
-      conn.fork(events),
+      conn.forkFollower(events, eventsFailed),
       conn.forkLocal(watch),
-      conn.fork(status)
+      conn.forkFollower(status, () => Effect.void)
     )
   }
 
@@ -299,7 +298,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
     current = undefined
     if (session === undefined || session.closed) return
     session.closed = true
-    plan.reset()
+    const planWasOn = plan.reset()
     const { conn } = session
     await Promise.allSettled(session.fibers.map((f) => conn.interrupt(f)))
     await conn.run(
@@ -310,7 +309,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
       }).pipe(Effect.timeout(`${shutdownKillMs} millis`))
     ).catch((error: unknown) => safe(() => session.ctx.notify(`troupe: could not stop this session's runs: ${String(error)}`, "error")))
     safe(() => session.ctx.setStatus(statusKey, undefined))
-    safe(() => session.ctx.setStatus(planStatusKey, undefined))
+    if (planWasOn) safe(() => session.ctx.setStatus(planStatusKey, undefined))
     await Promise.allSettled([conn.dispose(), vmActive.dispose()])
   }
 

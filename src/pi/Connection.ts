@@ -6,7 +6,7 @@
  * failed tool result.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, Context, Effect, Exit, Fiber, Layer, ManagedRuntime, Option } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, ManagedRuntime, Option, Schedule } from "effect"
 import type { RuntimeFiber } from "effect/Fiber"
 import * as Client from "../daemon/Client.js"
 import { ActorsError } from "../domain/Run.js"
@@ -84,6 +84,13 @@ export interface Connection {
   readonly runLocal: <A, E>(effect: Effect.Effect<A, E, LocalServices>, signal?: AbortSignal | undefined) => Promise<A>
   /** Starts a background effect on the session runtime (the event follower, the status ticker). */
   readonly fork: <A, E>(effect: Effect.Effect<A, E, SessionServices>) => RuntimeFiber<A, E | ActorsError>
+  /**
+   * Starts a background effect that follows the daemon (the event stream, the status ticker):
+   * it runs over its own daemon connection, and when it fails (`onError` is told) it is run
+   * again a second later over a new connection — so a restarted daemon (started again on
+   * demand) is followed again. With an injected `actors` it runs on the session runtime.
+   */
+  readonly forkFollower: <A, E>(body: Effect.Effect<A, E, Actors>, onError: (e: E | ActorsError) => Effect.Effect<void>) => RuntimeFiber<A, E | ActorsError>
   /** Starts a background effect on the local runtime (the recipe watcher). */
   readonly forkLocal: <A, E>(effect: Effect.Effect<A, E, LocalServices>) => RuntimeFiber<A, E>
   /** Interrupts a forked fiber and waits for it to end. */
@@ -92,6 +99,15 @@ export interface Connection {
   readonly foreground: Set<string>
   /** Releases both runtimes (closes the daemon connection). Idempotent. */
   readonly dispose: () => Promise<void>
+}
+
+/** How soon a failed follower runs again (over a new connection): every second. */
+const followerRetry = Schedule.spaced("1 second")
+
+/** Whether a failure says the daemon connection is gone (`unavailable`), not that the request was refused. */
+const lostDaemon = (cause: Cause.Cause<unknown>): boolean => {
+  const failure = Cause.failureOption(cause)
+  return Option.isSome(failure) && failure.value instanceof ActorsError && failure.value.reason === "unavailable"
 }
 
 const settle = async <A>(exit: Promise<Exit.Exit<A, unknown>>): Promise<A> => {
@@ -112,6 +128,8 @@ export const makeConnection = (session: string, options: AdapterOptions): Connec
     Layer.provideMerge(NodeContext.layer)
   )
   const localRuntime = ManagedRuntime.make(local)
+  // A follower's own daemon connection, built anew each time its effect runs.
+  const ownActors = Layer.scoped(Actors, Effect.map(Client.makeRemote({ session }), (r) => r.actors))
   // One daemon connection serves both `Actors` and the VM client.
   const actorsLayer = options.actors === undefined
     ? Layer.scopedContext(Effect.map(Client.makeRemote({ session }), (r) => Context.make(Actors, r.actors).pipe(Context.add(VmsRemote, r.vms)))).pipe(
@@ -128,10 +146,11 @@ export const makeConnection = (session: string, options: AdapterOptions): Connec
     if (disposed) throw new Error("troupe: this Pi session has shut down")
     const rt = remoteRuntime()
     const exit = await rt.runPromiseExit(effect, { signal })
-    // A runtime whose layer failed (daemon unavailable) stays failed: build a new one next time.
+    // A runtime whose layer failed (daemon unavailable) stays failed, and one whose daemon went
+    // away (stopped, restarted) stays disconnected: build a new one next time.
     if (Exit.isFailure(exit) && remote === rt) {
       const layerFailed = await rt.runtime().then(() => false, () => true)
-      if (layerFailed) {
+      if (layerFailed || (options.actors === undefined && lostDaemon(exit.cause))) {
         remote = undefined
         await rt.dispose().catch(() => undefined)
       }
@@ -146,6 +165,12 @@ export const makeConnection = (session: string, options: AdapterOptions): Connec
       return settle(localRuntime.runPromiseExit(effect, { signal }))
     },
     fork: (effect) => remoteRuntime().runFork(effect),
+    forkFollower: <A, E>(body: Effect.Effect<A, E, Actors>, onError: (e: E | ActorsError) => Effect.Effect<void>) => {
+      const again = <R>(e: Effect.Effect<A, E | ActorsError, R>) => e.pipe(Effect.tapError(onError), Effect.retry(followerRetry))
+      return options.actors === undefined
+        ? localRuntime.runFork(again(Effect.provide(body, ownActors)))
+        : remoteRuntime().runFork(again(body))
+    },
     forkLocal: (effect) => localRuntime.runFork(effect),
     interrupt: (fiber) => Effect.runPromise(Effect.asVoid(Fiber.interrupt(fiber))),
     foreground: new Set(),

@@ -61,8 +61,8 @@ export interface PlanMode {
   readonly reapply: () => void
   /** The `tool_call` gate: a reason when `toolName` is refused, else undefined. */
   readonly guard: (toolName: string) => string | undefined
-  /** Ends plan mode without notifying (session shutdown): the previous tools come back. */
-  readonly reset: () => void
+  /** Ends plan mode without notifying (session shutdown): the previous tools come back. True when it was on. */
+  readonly reset: () => boolean
 }
 
 const writePlan = (path: string, content: string, append: boolean) =>
@@ -188,8 +188,6 @@ export const makePlanMode = (options: PlanModeOptions): PlanMode => {
       before !== undefined && blocked(toolName)
         ? `Plan mode is on: ${toolName} is disabled during read-only exploration. Record the plan with ${planToolName}; the user ends plan mode with /plan off.`
         : undefined,
-    reset: () => {
-      disable()
-    }
+    reset: disable
   }
 }
