@@ -136,8 +136,18 @@ export const makeConnection = (session: string, options: AdapterOptions): Connec
       Layer.provide(local)
     )
     : Layer.merge(options.actors(session), options.vms?.(session) ?? unavailableVms)
-  let remote: ManagedRuntime.ManagedRuntime<SessionServices, ActorsError> | undefined
+  type Remote = ManagedRuntime.ManagedRuntime<SessionServices, ActorsError>
+  let remote: Remote | undefined
   let disposed = false
+  // Calls running on each runtime: a retired runtime is disposed once its last call ended, so
+  // one call's lost connection never interrupts another call still running on it.
+  const inFlight = new Map<Remote, number>()
+  const retired = new Set<Remote>()
+  const disposeWhenIdle = (rt: Remote) => {
+    if ((inFlight.get(rt) ?? 0) > 0) return Promise.resolve()
+    retired.delete(rt)
+    return rt.dispose().catch(() => undefined)
+  }
   const remoteRuntime = () => {
     if (remote === undefined) remote = ManagedRuntime.make(Layer.merge(actorsLayer, local))
     return remote
@@ -145,16 +155,21 @@ export const makeConnection = (session: string, options: AdapterOptions): Connec
   const run = async <A, E>(effect: Effect.Effect<A, E, SessionServices>, signal?: AbortSignal) => {
     if (disposed) throw new Error("troupe: this Pi session has shut down")
     const rt = remoteRuntime()
+    inFlight.set(rt, (inFlight.get(rt) ?? 0) + 1)
     const exit = await rt.runPromiseExit(effect, { signal })
+    const left = (inFlight.get(rt) ?? 1) - 1
+    if (left === 0) inFlight.delete(rt)
+    else inFlight.set(rt, left)
     // A runtime whose layer failed (daemon unavailable) stays failed, and one whose daemon went
     // away (stopped, restarted) stays disconnected: build a new one next time.
     if (Exit.isFailure(exit) && remote === rt) {
       const layerFailed = await rt.runtime().then(() => false, () => true)
       if (layerFailed || (options.actors === undefined && lostDaemon(exit.cause))) {
         remote = undefined
-        await rt.dispose().catch(() => undefined)
+        retired.add(rt)
       }
     }
+    if (retired.has(rt)) await disposeWhenIdle(rt)
     return settle(Promise.resolve(exit))
   }
   return {
@@ -179,7 +194,7 @@ export const makeConnection = (session: string, options: AdapterOptions): Connec
       disposed = true
       const rt = remote
       remote = undefined
-      await Promise.allSettled([rt?.dispose(), localRuntime.dispose()])
+      await Promise.allSettled([rt?.dispose(), ...[...retired].map((r) => r.dispose()), localRuntime.dispose()])
     }
   }
 }
