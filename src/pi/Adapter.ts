@@ -70,7 +70,8 @@ export interface FollowUpState {
  * terminal transitions (`run.done`, `run.failed`, `run.killed`, `run.lost`, …) and
  * coordinator/session messages; a notification for `command.done` (a failed or parallel step).
  * Skips an event id seen before, any event after shutdown, and terminal events of runs a
- * foreground tool waited for.
+ * foreground tool waited for. This is the unbatched, one-event form; the adapter itself
+ * batches (`./FollowUpBatch.ts`), and sends a lone event exactly like this.
  */
 export const followUp = (e: SessionEvent, state: FollowUpState): void => {
   if (state.closed || state.seen.has(e.id)) return
@@ -145,8 +146,9 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
         seen,
         closed: () => session.closed,
         foreground: conn.foreground,
-        send: host.sendFollowUp,
-        steer: host.sendSteer ?? host.sendFollowUp,
+        // A send that throws (a Pi going away) must not end the flusher or the event follower.
+        send: (m) => safe(() => host.sendFollowUp(m)),
+        steer: (m) => safe(() => (host.sendSteer ?? host.sendFollowUp)(m)),
         notify: (text, level) => safe(() => session.ctx.notify(text, level)),
         limit: options.followUpBatchLimit
       }),
