@@ -324,10 +324,9 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
   const vmActive = makeVmActive({
     ssh: options.ssh,
     config: options.config,
-    routeBuiltins: host.routeBuiltins === undefined ? undefined : () => {
-      host.routeBuiltins?.(vmActive.active)
-      plan.reapply()
-    }
+    routeBuiltins: host.routeBuiltins === undefined ? undefined : () => host.routeBuiltins?.(vmActive.active),
+    // Plan mode's tool set depends on where tools run (and the routed built-ins were just registered).
+    switched: () => plan.reapply()
   })
   const plan = makePlanMode({ host, isTroupeTool: (n) => coreNames.has(n) || recipeNames.has(n), vmActive: () => vmActive.active() !== undefined })
   for (const tool of [...coreTools(connect, refresh), ...vmTools(connect), ...vmActive.tools]) {
