@@ -10,18 +10,24 @@
  *   arrive as `sendMessage({customType: "troupe-run", …}, {deliverAs: "followUp",
  *   triggerTurn: true})`, deduplicated by event id, never after shutdown; runs a foreground
  *   tool waited for are reported by that tool only. Failed steps (`command.done`) are
- *   notifications, not turns.
+ *   notifications, not turns. Events are batched (`./FollowUpBatch.ts`, pi-actors 0.52): while
+ *   the agent is busy (`agent_start` … `agent_end`) they are collected, then sent as one
+ *   follow-up once it is idle and no event came for `followUpWindowMs`; urgent messages
+ *   (`metadata.attention: "steer"`) go out at once as steering.
+ * - `/plan [on|off]`: plan mode (`./PlanMode.ts`).
  * - `session_shutdown`: kill this session's active runs (pi-actors semantics), stop following,
  *   clear the status, close the connection — idempotent, never throws.
  */
-import { Effect, Schedule, Stream } from "effect"
+import { Effect, Queue, Schedule, Stream } from "effect"
 import type { RuntimeFiber } from "effect/Fiber"
 import type { CatalogEntry, Recipe } from "../domain/Recipe.js"
-import type { RunInfo, SessionEvent } from "../domain/Run.js"
+import type { ActorsError, RunInfo, SessionEvent } from "../domain/Run.js"
 import { Actors } from "../services/Actors.js"
 import { Recipes } from "../services/Recipes.js"
 import { type AdapterOptions, type Connection, makeConnection } from "./Connection.js"
+import { eventMessage, type FollowUpBatch, makeFollowUpBatch } from "./FollowUpBatch.js"
 import type { PiContext, PiHost } from "./PiHost.js"
+import { makePlanMode, planStatusKey } from "./PlanMode.js"
 import { recipeTool, toolNameOf, toolNameProblem } from "./RecipeTools.js"
 import { coreTools } from "./Tools.js"
 import { makeVmActive } from "./VmActive.js"
@@ -29,27 +35,23 @@ import { vmTools } from "./VmTools.js"
 
 export type { AdapterOptions } from "./Connection.js"
 
-/** The `customType` of troupe's follow-up messages. */
-export const followUpType = "troupe-run"
+export { followUpText, followUpType } from "./FollowUpBatch.js"
 /** The status key (`ctx.ui.setStatus`). */
 export const statusKey = "troupe"
 /** How long `session_shutdown` waits for the session's runs to die: 15 s. */
 export const shutdownKillMs = 15_000
 
-/** The status text: one `▷` per active run or branch, the `frame`-th one shown as `▶`. */
-export const statusText = (runs: ReadonlyArray<RunInfo>, frame: number): string | undefined => {
-  const slots = runs.reduce((n, r) => n + Math.max(1, r.progress.active), 0)
-  if (slots === 0) return undefined
-  const at = frame % slots
-  return `troupe ${Array.from({ length: slots }, (_, i) => (i === at ? "▶" : "▷")).join("")}`
-}
-
 /**
- * The follow-up text of an event: the event's own action-shaped text; a message also says how
- * to answer it.
+ * The status text: one `▷` per active run or branch, the `frame`-th one shown as `▶`, then
+ * ` · N to report` while `pending` events wait for the agent to be idle.
  */
-export const followUpText = (e: SessionEvent): string =>
-  e.type === "message" ? `${e.text}\nReply with message to=run:${e.run_id}, or inspect target=run:${e.run_id} view=messages.` : e.text
+export const statusText = (runs: ReadonlyArray<RunInfo>, frame: number, pending = 0): string | undefined => {
+  const slots = runs.reduce((n, r) => n + Math.max(1, r.progress.active), 0)
+  const report = pending > 0 ? ` · ${pending} to report` : ""
+  if (slots === 0) return report === "" ? undefined : `troupe${report}`
+  const at = frame % slots
+  return `troupe ${Array.from({ length: slots }, (_, i) => (i === at ? "▶" : "▷")).join("")}${report}`
+}
 
 /** What {@link followUp} needs from the session. */
 export interface FollowUpState {
@@ -68,7 +70,8 @@ export interface FollowUpState {
  * terminal transitions (`run.done`, `run.failed`, `run.killed`, `run.lost`, …) and
  * coordinator/session messages; a notification for `command.done` (a failed or parallel step).
  * Skips an event id seen before, any event after shutdown, and terminal events of runs a
- * foreground tool waited for.
+ * foreground tool waited for. This is the unbatched, one-event form; the adapter itself
+ * batches (`./FollowUpBatch.ts`), and sends a lone event exactly like this.
  */
 export const followUp = (e: SessionEvent, state: FollowUpState): void => {
   if (state.closed || state.seen.has(e.id)) return
@@ -78,12 +81,7 @@ export const followUp = (e: SessionEvent, state: FollowUpState): void => {
     return
   }
   if (e.type.startsWith("run.") && state.foreground.has(e.run_id)) return
-  state.send({
-    customType: followUpType,
-    content: followUpText(e),
-    display: true,
-    details: { event_id: e.id, run: `run:${e.run_id}`, type: e.type, generation: e.generation, at: e.at, ...e.data }
-  })
+  state.send(eventMessage(e))
 }
 
 interface Session {
@@ -95,6 +93,10 @@ interface Session {
   readonly seen: Set<number>
   /** Recipe tools this adapter registered: tool name → recipe fingerprint. */
   readonly recipeTools: Map<string, string>
+  /** Events waiting for the agent to be idle. */
+  readonly batch: FollowUpBatch
+  /** Wakes the flusher: an event was taken or the agent went idle. */
+  readonly kick: Queue.Queue<void>
   /** Tool names deactivated because their recipe went away. */
   readonly removed: Set<string>
   /** Recipe names already warned about (conflicts, bad names). */
@@ -118,8 +120,13 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
   let current: Session | undefined
   let starting: Promise<Session> | undefined
   const statusEvery = options.statusIntervalMs ?? 1000
+  const followUpWindow = options.followUpWindowMs ?? 250
+  // Pi's agent_start … agent_end: follow-ups wait while the agent works (hosts without these events: always idle).
+  let busy = false
 
   const coreNames = new Set<string>()
+  /** Every recipe tool name this adapter registered (plan mode treats them as write-capable). */
+  const recipeNames = new Set<string>()
 
   const start = (ctx: PiContext): Promise<Session> => {
     if (current !== undefined && !current.closed) {
@@ -127,12 +134,25 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
       return Promise.resolve(current)
     }
     if (starting !== undefined) return starting
+    const conn = makeConnection(ctx.sessionId(), options)
+    const seen = new Set<number>()
     const session: Session = {
-      conn: makeConnection(ctx.sessionId(), options),
+      conn,
       ctx,
       closed: false,
       fibers: [],
-      seen: new Set(),
+      seen,
+      batch: makeFollowUpBatch({
+        seen,
+        closed: () => session.closed,
+        foreground: conn.foreground,
+        // A send that throws (a Pi going away) must not end the flusher or the event follower.
+        send: (m) => safe(() => host.sendFollowUp(m)),
+        steer: (m) => safe(() => (host.sendSteer ?? host.sendFollowUp)(m)),
+        notify: (text, level) => safe(() => session.ctx.notify(text, level)),
+        limit: options.followUpBatchLimit
+      }),
+      kick: Effect.runSync(Queue.unbounded<void>()),
       recipeTools: new Map(),
       removed: new Set(),
       warned: new Set(),
@@ -183,6 +203,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
     for (const [name, recipe] of wanted) {
       if (session.recipeTools.get(name) === recipe.fingerprint) continue
       host.registerTool(recipeTool(name, recipe, connect))
+      recipeNames.add(name)
       session.recipeTools.set(name, recipe.fingerprint)
       session.removed.delete(name)
       added.push(name)
@@ -192,10 +213,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
       session.recipeTools.delete(name)
       session.removed.add(name)
     }
-    if (added.length > 0 || gone.length > 0) {
-      const active = host.getActiveTools().filter((n) => !gone.includes(n))
-      host.setActiveTools([...new Set([...active, ...added])])
-    }
+    plan.activate(added, gone)
   }
 
   const discover = Effect.flatMap(Recipes, (r) => r.discover())
@@ -207,14 +225,27 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
 
   // --- the session's event stream -------------------------------------------------------------
 
-  const deliver = (session: Session, e: SessionEvent) =>
-    followUp(e, {
-      seen: session.seen,
-      closed: session.closed,
-      foreground: session.conn.foreground,
-      send: host.sendFollowUp,
-      notify: (text, level) => safe(() => session.ctx.notify(text, level))
-    })
+  const deliver = (session: Session, e: SessionEvent) => {
+    session.batch.offer(e)
+    if (session.batch.pending() > 0) Queue.unsafeOffer(session.kick, undefined)
+  }
+
+  /**
+   * Sends the batch once nothing new came for `followUpWindow` and the agent is idle; a busy
+   * agent's `agent_end` kicks it again.
+   */
+  const flusher = (session: Session) =>
+    Queue.take(session.kick).pipe(
+      Effect.zipRight(Effect.sleep(`${followUpWindow} millis`)),
+      Effect.zipRight(Queue.takeAll(session.kick)),
+      Effect.flatMap((more) =>
+        Effect.sync(() => {
+          if (more.length > 0) Queue.unsafeOffer(session.kick, undefined)
+          else if (!busy) session.batch.flush()
+        })
+      ),
+      Effect.forever
+    )
 
   const follow = async (session: Session) => {
     const { conn } = session
@@ -232,14 +263,12 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
           })
         )
       ))
-    ).pipe(
-      Effect.tapError((e) => Effect.sync(() => {
-        if (session.warned.has("#events")) return
-        session.warned.add("#events")
-        safe(() => session.ctx.notify(`troupe: follow-ups paused, the event stream failed (${e.message}); retrying every second`, "warning"))
-      })),
-      Effect.retry(Schedule.spaced("1 second"))
     )
+    const eventsFailed = (e: ActorsError) => Effect.sync(() => {
+      if (session.warned.has("#events") || session.closed) return
+      session.warned.add("#events")
+      safe(() => session.ctx.notify(`troupe: follow-ups paused, the event stream failed (${e.message}); retrying every second`, "warning"))
+    })
     const watch = Effect.flatMap(Recipes, (recipes) =>
       recipes.watch().pipe(Stream.runForEach(() => Effect.promise(() => syncRecipes(session).catch(() => undefined))))
     )
@@ -247,17 +276,19 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
       actors.list({ status: "active" }).pipe(
         Effect.tap((runs) => Effect.sync(() => {
           if (session.closed) return
-          const text = statusText(runs, session.frame++)
+          const text = statusText(runs, session.frame++, session.batch.pending())
           safe(() => session.ctx.setStatus(statusKey, text))
         })),
-        Effect.ignore,
+        // A lost daemon fails the ticker, which then runs again over a new connection.
+        Effect.catchIf((e) => e.reason !== "unavailable", () => Effect.void),
         Effect.repeat(Schedule.spaced(`${statusEvery} millis`))
       )
     )
     session.fibers.push(
-      conn.fork(events),
+      conn.forkLocal(flusher(session)),
+      conn.forkFollower(events, eventsFailed),
       conn.forkLocal(watch),
-      conn.fork(status)
+      conn.forkFollower(status, () => Effect.void)
     )
   }
 
@@ -269,6 +300,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
     current = undefined
     if (session === undefined || session.closed) return
     session.closed = true
+    const planWasOn = plan.reset()
     const { conn } = session
     await Promise.allSettled(session.fibers.map((f) => conn.interrupt(f)))
     await conn.run(
@@ -279,6 +311,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
       }).pipe(Effect.timeout(`${shutdownKillMs} millis`))
     ).catch((error: unknown) => safe(() => session.ctx.notify(`troupe: could not stop this session's runs: ${String(error)}`, "error")))
     safe(() => session.ctx.setStatus(statusKey, undefined))
+    if (planWasOn) safe(() => session.ctx.setStatus(planStatusKey, undefined))
     await Promise.allSettled([conn.dispose(), vmActive.dispose()])
   }
 
@@ -288,7 +321,14 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
     if (current !== undefined && current.conn === conn) await syncRecipes(current)
   }
   // The active VM (vers_vm_use): Pi's bash/read/write/edit are routed through it from its first use.
-  const vmActive = makeVmActive({ ssh: options.ssh, config: options.config, routeBuiltins: host.routeBuiltins === undefined ? undefined : () => host.routeBuiltins?.(vmActive.active) })
+  const vmActive = makeVmActive({
+    ssh: options.ssh,
+    config: options.config,
+    routeBuiltins: host.routeBuiltins === undefined ? undefined : () => host.routeBuiltins?.(vmActive.active),
+    // Plan mode's tool set depends on where tools run (and the routed built-ins were just registered).
+    switched: () => plan.reapply()
+  })
+  const plan = makePlanMode({ host, isTroupeTool: (n) => coreNames.has(n) || recipeNames.has(n), vmActive: () => vmActive.active() !== undefined })
   for (const tool of [...coreTools(connect, refresh), ...vmTools(connect), ...vmActive.tools]) {
     coreNames.add(tool.name)
     host.registerTool(tool)
@@ -301,6 +341,15 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
       safe(() => ctx.notify(`troupe: ${error instanceof Error ? error.message : String(error)}`, "error"))
     }
   })
+  host.onAgentStart?.(() => {
+    busy = true
+  })
+  host.onAgentEnd?.(() => {
+    busy = false
+    if (current !== undefined && current.batch.pending() > 0) Queue.unsafeOffer(current.kick, undefined)
+  })
+  host.onToolCall?.(plan.guard)
+  host.registerCommand("plan", "troupe: plan mode — read-only exploration with a plan file (/plan [on|off])", (args, ctx) => plan.command(args, ctx))
   host.onSessionShutdown(async () => {
     try {
       await shutdown()

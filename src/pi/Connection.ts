@@ -6,7 +6,7 @@
  * failed tool result.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Cause, Context, Effect, Exit, Fiber, Layer, ManagedRuntime, Option } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, Layer, ManagedRuntime, Option, Schedule } from "effect"
 import type { RuntimeFiber } from "effect/Fiber"
 import * as Client from "../daemon/Client.js"
 import { ActorsError } from "../domain/Run.js"
@@ -51,6 +51,13 @@ export interface AdapterOptions {
   readonly ssh?: Layer.Layer<Ssh> | undefined
   /** How often the status indicator refreshes, ms (default 1,000). */
   readonly statusIntervalMs?: number | undefined
+  /**
+   * How long follow-ups wait for more events before going out while the agent is idle, ms
+   * (default 250): runs ending close together become one follow-up (`./FollowUpBatch.ts`).
+   */
+  readonly followUpWindowMs?: number | undefined
+  /** Events one batched follow-up lists in full (default 20). */
+  readonly followUpBatchLimit?: number | undefined
 }
 
 /** Turns a failure into the one line a failed tool result shows. */
@@ -77,6 +84,13 @@ export interface Connection {
   readonly runLocal: <A, E>(effect: Effect.Effect<A, E, LocalServices>, signal?: AbortSignal | undefined) => Promise<A>
   /** Starts a background effect on the session runtime (the event follower, the status ticker). */
   readonly fork: <A, E>(effect: Effect.Effect<A, E, SessionServices>) => RuntimeFiber<A, E | ActorsError>
+  /**
+   * Starts a background effect that follows the daemon (the event stream, the status ticker):
+   * it runs over its own daemon connection, and when it fails (`onError` is told) it is run
+   * again a second later over a new connection — so a restarted daemon (started again on
+   * demand) is followed again. With an injected `actors` it runs on the session runtime.
+   */
+  readonly forkFollower: <A, E>(body: Effect.Effect<A, E, Actors>, onError: (e: E | ActorsError) => Effect.Effect<void>) => RuntimeFiber<A, E | ActorsError>
   /** Starts a background effect on the local runtime (the recipe watcher). */
   readonly forkLocal: <A, E>(effect: Effect.Effect<A, E, LocalServices>) => RuntimeFiber<A, E>
   /** Interrupts a forked fiber and waits for it to end. */
@@ -85,6 +99,15 @@ export interface Connection {
   readonly foreground: Set<string>
   /** Releases both runtimes (closes the daemon connection). Idempotent. */
   readonly dispose: () => Promise<void>
+}
+
+/** How soon a failed follower runs again (over a new connection): every second. */
+const followerRetry = Schedule.spaced("1 second")
+
+/** Whether a failure says the daemon connection is gone (`unavailable`), not that the request was refused. */
+const lostDaemon = (cause: Cause.Cause<unknown>): boolean => {
+  const failure = Cause.failureOption(cause)
+  return Option.isSome(failure) && failure.value instanceof ActorsError && failure.value.reason === "unavailable"
 }
 
 const settle = async <A>(exit: Promise<Exit.Exit<A, unknown>>): Promise<A> => {
@@ -105,14 +128,26 @@ export const makeConnection = (session: string, options: AdapterOptions): Connec
     Layer.provideMerge(NodeContext.layer)
   )
   const localRuntime = ManagedRuntime.make(local)
+  // A follower's own daemon connection, built anew each time its effect runs.
+  const ownActors = Layer.scoped(Actors, Effect.map(Client.makeRemote({ session }), (r) => r.actors))
   // One daemon connection serves both `Actors` and the VM client.
   const actorsLayer = options.actors === undefined
     ? Layer.scopedContext(Effect.map(Client.makeRemote({ session }), (r) => Context.make(Actors, r.actors).pipe(Context.add(VmsRemote, r.vms)))).pipe(
       Layer.provide(local)
     )
     : Layer.merge(options.actors(session), options.vms?.(session) ?? unavailableVms)
-  let remote: ManagedRuntime.ManagedRuntime<SessionServices, ActorsError> | undefined
+  type Remote = ManagedRuntime.ManagedRuntime<SessionServices, ActorsError>
+  let remote: Remote | undefined
   let disposed = false
+  // Calls running on each runtime: a retired runtime is disposed once its last call ended, so
+  // one call's lost connection never interrupts another call still running on it.
+  const inFlight = new Map<Remote, number>()
+  const retired = new Set<Remote>()
+  const disposeWhenIdle = (rt: Remote) => {
+    if ((inFlight.get(rt) ?? 0) > 0) return Promise.resolve()
+    retired.delete(rt)
+    return rt.dispose().catch(() => undefined)
+  }
   const remoteRuntime = () => {
     if (remote === undefined) remote = ManagedRuntime.make(Layer.merge(actorsLayer, local))
     return remote
@@ -120,15 +155,21 @@ export const makeConnection = (session: string, options: AdapterOptions): Connec
   const run = async <A, E>(effect: Effect.Effect<A, E, SessionServices>, signal?: AbortSignal) => {
     if (disposed) throw new Error("troupe: this Pi session has shut down")
     const rt = remoteRuntime()
+    inFlight.set(rt, (inFlight.get(rt) ?? 0) + 1)
     const exit = await rt.runPromiseExit(effect, { signal })
-    // A runtime whose layer failed (daemon unavailable) stays failed: build a new one next time.
+    const left = (inFlight.get(rt) ?? 1) - 1
+    if (left === 0) inFlight.delete(rt)
+    else inFlight.set(rt, left)
+    // A runtime whose layer failed (daemon unavailable) stays failed, and one whose daemon went
+    // away (stopped, restarted) stays disconnected: build a new one next time.
     if (Exit.isFailure(exit) && remote === rt) {
       const layerFailed = await rt.runtime().then(() => false, () => true)
-      if (layerFailed) {
+      if (layerFailed || (options.actors === undefined && lostDaemon(exit.cause))) {
         remote = undefined
-        await rt.dispose().catch(() => undefined)
+        retired.add(rt)
       }
     }
+    if (retired.has(rt)) await disposeWhenIdle(rt)
     return settle(Promise.resolve(exit))
   }
   return {
@@ -139,6 +180,12 @@ export const makeConnection = (session: string, options: AdapterOptions): Connec
       return settle(localRuntime.runPromiseExit(effect, { signal }))
     },
     fork: (effect) => remoteRuntime().runFork(effect),
+    forkFollower: <A, E>(body: Effect.Effect<A, E, Actors>, onError: (e: E | ActorsError) => Effect.Effect<void>) => {
+      const again = <R>(e: Effect.Effect<A, E | ActorsError, R>) => e.pipe(Effect.tapError(onError), Effect.retry(followerRetry))
+      return options.actors === undefined
+        ? localRuntime.runFork(again(Effect.provide(body, ownActors)))
+        : remoteRuntime().runFork(again(body))
+    },
     forkLocal: (effect) => localRuntime.runFork(effect),
     interrupt: (fiber) => Effect.runPromise(Effect.asVoid(Fiber.interrupt(fiber))),
     foreground: new Set(),
@@ -147,7 +194,7 @@ export const makeConnection = (session: string, options: AdapterOptions): Connec
       disposed = true
       const rt = remote
       remote = undefined
-      await Promise.allSettled([rt?.dispose(), localRuntime.dispose()])
+      await Promise.allSettled([rt?.dispose(), ...[...retired].map((r) => r.dispose()), localRuntime.dispose()])
     }
   }
 }

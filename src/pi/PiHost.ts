@@ -80,6 +80,21 @@ export interface PiHost {
   readonly onSessionShutdown: (handler: (ctx: PiContext) => Promise<void>) => void
   /** `pi.sendMessage(message, {deliverAs: "followUp", triggerTurn: true})`. */
   readonly sendFollowUp: (message: PiMessage) => void
+  /**
+   * `pi.sendMessage(message, {deliverAs: "steer", triggerTurn: true})`: urgent messages, delivered
+   * before the model's next call. Optional: without it they go out as follow-ups.
+   */
+  readonly sendSteer?: ((message: PiMessage) => void) | undefined
+  /** Pi's `agent_start`: the agent is busy (follow-ups are collected meanwhile). Optional. */
+  readonly onAgentStart?: ((handler: () => void) => void) | undefined
+  /** Pi's `agent_end`: the agent's run ended (collected follow-ups go out as one). Optional. */
+  readonly onAgentEnd?: ((handler: () => void) => void) | undefined
+  /**
+   * Pi's `tool_call` gate: the handler returns a reason to block the call (Pi then gives the
+   * model a failed tool result with that reason), or undefined to let it run. Optional: without
+   * it plan mode relies on deactivating tools only.
+   */
+  readonly onToolCall?: ((handler: (toolName: string) => string | undefined) => void) | undefined
   /** Names of the tools that are active (offered to the model). */
   readonly getActiveTools: () => ReadonlyArray<string>
   /** Names of every registered tool (any extension's). */

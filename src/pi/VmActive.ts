@@ -32,6 +32,8 @@ export interface VmActiveOptions {
    * time a VM becomes active. Without it (a Pi without the tool factories) `vers_vm_use` fails.
    */
   readonly routeBuiltins?: (() => void) | undefined
+  /** Told after the active VM changed (`vers_vm_use`, `vers_vm_local`): plan mode re-applies its tool set. */
+  readonly switched?: (() => void) | undefined
 }
 
 /** The session's active VM, its tools, and the SSH runtime they share. */
@@ -92,6 +94,7 @@ export const makeVmActive = (options: VmActiveOptions = {}): VmActive => {
         routed = true
         options.routeBuiltins()
       }
+      options.switched?.()
       return result(`Using VM ${shortVmId(vmId)} (cwd ${home}): bash, read, write and edit now run on it. vers_vm_local switches back.`, { vmId, cwd: home })
     }
   }
@@ -104,6 +107,7 @@ export const makeVmActive = (options: VmActiveOptions = {}): VmActive => {
     execute: async () => {
       const was = current
       current = undefined
+      options.switched?.()
       return result(was === undefined ? "Already local: bash, read, write and edit run on this machine." : `Back to local (was VM ${shortVmId(was.vmId)}): bash, read, write and edit run on this machine.`, { vmId: was?.vmId ?? null })
     }
   }

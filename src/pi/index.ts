@@ -17,6 +17,8 @@ import { type BuiltinFactories, routedBuiltins } from "./Builtins.js"
 import type { PiContext, PiHost, PiTool } from "./PiHost.js"
 
 export { type AdapterOptions, followUp, install, statusText } from "./Adapter.js"
+export { batchMessage, followUpBatchLimit, isUrgent } from "./FollowUpBatch.js"
+export { planFile, planToolName } from "./PlanMode.js"
 export type { PiContext, PiHost, PiMessage, PiMode, PiTool, PiToolResult } from "./PiHost.js"
 
 /** Pi's context as a {@link PiContext} (read lazily: a stale context throws only when used). */
@@ -68,6 +70,20 @@ export const hostOf = (pi: ExtensionAPI): PiHost => ({
   },
   sendFollowUp: (message) =>
     pi.sendMessage({ customType: message.customType, content: message.content, display: message.display, details: message.details }, { deliverAs: "followUp", triggerTurn: true }),
+  sendSteer: (message) =>
+    pi.sendMessage({ customType: message.customType, content: message.content, display: message.display, details: message.details }, { deliverAs: "steer", triggerTurn: true }),
+  onAgentStart: (handler) => {
+    pi.on("agent_start", () => handler())
+  },
+  onAgentEnd: (handler) => {
+    pi.on("agent_end", () => handler())
+  },
+  onToolCall: (handler) => {
+    pi.on("tool_call", (event) => {
+      const reason = handler(event.toolName)
+      return reason === undefined ? undefined : { block: true, reason }
+    })
+  },
   getActiveTools: () => pi.getActiveTools(),
   getAllTools: () => pi.getAllTools().map((t) => t.name),
   setActiveTools: (names) => pi.setActiveTools([...names]),

@@ -30,6 +30,10 @@ export class FakePiHost implements PiHost {
   readonly commands = new Map<string, { description: string; handler: (args: string, ctx: PiContext) => Promise<void> }>()
   /** Follow-up messages in order. */
   readonly followUps: Array<PiMessage> = []
+  /** Steering messages (`deliverAs: "steer"`) in order. */
+  readonly steers: Array<PiMessage> = []
+  /** Calls the `tool_call` gate refused: tool name and reason. */
+  readonly blocked: Array<{ tool: string; reason: string }> = []
   readonly notifications: Array<FakeNotification> = []
   /** Every status update in order (`undefined` = cleared). */
   readonly statuses: Array<{ key: string; text: string | undefined }> = []
@@ -38,6 +42,9 @@ export class FakePiHost implements PiHost {
   active: Array<string> = []
   private startHandlers: Array<(ctx: PiContext) => Promise<void>> = []
   private shutdownHandlers: Array<(ctx: PiContext) => Promise<void>> = []
+  private agentStartHandlers: Array<() => void> = []
+  private agentEndHandlers: Array<() => void> = []
+  private toolCallHandlers: Array<(toolName: string) => string | undefined> = []
   private current: { ctx: PiContext; stale: { value: boolean } } | undefined
 
   registerTool = (tool: PiTool): void => {
@@ -59,6 +66,27 @@ export class FakePiHost implements PiHost {
   sendFollowUp = (message: PiMessage): void => {
     if (this.current?.stale.value !== false) throw new Error("sendFollowUp after session shutdown")
     this.followUps.push(message)
+  }
+  sendSteer = (message: PiMessage): void => {
+    if (this.current?.stale.value !== false) throw new Error("sendSteer after session shutdown")
+    this.steers.push(message)
+  }
+  onAgentStart = (handler: () => void): void => {
+    this.agentStartHandlers.push(handler)
+  }
+  onAgentEnd = (handler: () => void): void => {
+    this.agentEndHandlers.push(handler)
+  }
+  onToolCall = (handler: (toolName: string) => string | undefined): void => {
+    this.toolCallHandlers.push(handler)
+  }
+  /** Fires `agent_start` (the agent is busy with a turn). */
+  agentStart(): void {
+    for (const h of this.agentStartHandlers) h()
+  }
+  /** Fires `agent_end` (the agent's run ended; it is idle). */
+  agentEnd(): void {
+    for (const h of this.agentEndHandlers) h()
   }
   getActiveTools = (): ReadonlyArray<string> => [...this.active]
   getAllTools = (): ReadonlyArray<string> => [...this.foreignTools, ...this.tools.keys()]
@@ -106,12 +134,20 @@ export class FakePiHost implements PiHost {
     for (const h of this.shutdownHandlers) await h(current.ctx)
   }
 
-  /** Calls tool `name` as the model would, in the current session. */
+  /** Calls tool `name` as the model would, in the current session (through the `tool_call` gate). */
   call(name: string, params: Record<string, unknown>, options: { readonly signal?: AbortSignal; readonly onUpdate?: PiUpdate; readonly ctx?: PiContext } = {}): Promise<PiToolResult> {
     const tool = this.tools.get(name)
     if (tool === undefined) return Promise.reject(new Error(`no tool ${name}`))
     const ctx = options.ctx ?? this.current?.ctx
     if (ctx === undefined) return Promise.reject(new Error("no session"))
+    // Pi's tool_call gate: a blocked call fails with the handler's reason and never runs.
+    for (const h of this.toolCallHandlers) {
+      const reason = h(name)
+      if (reason !== undefined) {
+        this.blocked.push({ tool: name, reason })
+        return Promise.reject(new Error(reason))
+      }
+    }
     return tool.execute(`call-${name}`, params, options.signal, options.onUpdate, ctx)
   }
 

@@ -3,13 +3,14 @@
  * - rpc mode: `spawn` on a recipe names `run:<id>`; its completion comes back as a `troupe-run`
  *   follow-up the model reads and answers; closing the session kills what is still running;
  * - print mode: `spawn` says completion will not be reported;
+ * - plan mode: while `/plan` is on, a `write` call is refused and `plan_write` keeps the plan;
  * - an unmodified pi-actors 0.17 recipe folder (test/fixtures/pi-actors-0.17) becomes tools;
  * - `pi install <this repo>` loads the adapter through the package's `pi` manifest.
  * All tests share one scratch world (one TROUPE_HOME, hence one daemon, stopped at the end);
  * each Pi process is its own session and runs are checked per session id.
  */
 import { randomInt } from "node:crypto"
-import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import {
@@ -176,6 +177,48 @@ describe("troupe's Pi adapter in a real Pi", () => {
       const transcribe = toolEnd(pi, 0, 1)
       expect(transcribe.isError, messageText(transcribe.result)).toBe(false)
       expect(messageText(transcribe.result).trim()).toBe(`transcribe file=${words} lang=ru model=base verbose=true bytes=${5 * 1234 + 1}`)
+      expect(await pi.close()).toBe(0)
+    } finally {
+      pi.kill()
+    }
+  })
+
+  it("plan mode: while /plan is on a write call is refused and plan_write keeps the plan; /plan off brings write back", async () => {
+    const pi = PiRpc.start(world, extensions)
+    try {
+      const notified = (text: string, from: number) =>
+        pi.waitFor(`the notification "${text}"`, (r) => r.type === "extension_ui_request" && r.method === "notify" && String(r.message).includes(text), from)
+      let from = pi.records.length
+      await pi.command({ type: "prompt", message: "/plan" })
+      await notified("plan mode on", from)
+
+      const blocked = join(world.cwd, "written-in-plan-mode.txt")
+      await pi.prompt(script(
+        [[{ name: "write", arguments: { path: blocked, content: "no" } }], [{ name: "plan_write", arguments: { content: "# Plan\n1. write the file\n" } }]],
+        ["results", "tools"]
+      ))
+      const write = toolEnd(pi, 0, 0)
+      expect(write.isError, messageText(write.result)).toBe(true)
+      // Deactivated, so Pi itself refuses it ("Tool write not found"); a re-activated one meets troupe's tool_call gate.
+      expect(messageText(write.result)).toMatch(/Tool write not found|^Plan mode is on: write/)
+      expect(existsSync(blocked)).toBe(false)
+      const planned = toolEnd(pi, 1, 0)
+      expect(planned.isError, messageText(planned.result)).toBe(false)
+      expect(readFileSync(join(world.cwd, ".troupe", "plan.md"), "utf8")).toBe("# Plan\n1. write the file\n")
+      const answer = [...pi.records].reverse().find((r) => r.type === "message_end" && r.message.role === "assistant")!
+      const tools = messageText(answer.message).split("\n").find((l) => l.startsWith("TOOLS: "))!.slice("TOOLS: ".length).split(" ")
+      expect(tools).toContain("read")
+      expect(tools).toContain("plan_write")
+      for (const off of ["write", "edit", "bash", "spawn"]) expect(tools).not.toContain(off)
+
+      from = pi.records.length
+      await pi.command({ type: "prompt", message: "/plan off" })
+      await notified("plan mode off", from)
+      from = pi.records.length
+      await pi.prompt(script([[{ name: "write", arguments: { path: blocked, content: "yes" } }]], ["results", "tools"]))
+      const again = pi.records.slice(from).find((r) => r.type === "tool_execution_end" && r.toolCallId === "e2e-0-0")!
+      expect(again.isError, messageText(again.result)).toBe(false)
+      expect(readFileSync(blocked, "utf8")).toBe("yes")
       expect(await pi.close()).toBe(0)
     } finally {
       pi.kill()

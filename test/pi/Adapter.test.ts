@@ -53,7 +53,7 @@ afterEach(async () => {
 describe("registration", () => {
   it("the factory registers tools and commands only: nothing connects before session_start", () => {
     expect([...pi.tools.keys()]).toEqual(["spawn", "message", "inspect", "register_tool", "bg_start", "bg_stop", "bg_list", "bg_logs", "vers_vms", "vers_vm_create", "vers_vm_delete", "vers_vm_branch", "vers_vm_commit", "vers_vm_restore", "vers_vm_state", "vers_vm_use", "vers_vm_local", "vers_vm_copy"])
-    expect([...pi.commands.keys()]).toEqual(["troupe", "troupe-inspect"])
+    expect([...pi.commands.keys()]).toEqual(["plan", "troupe", "troupe-inspect"])
     expect(existsSync(home)).toBe(false)
   })
 

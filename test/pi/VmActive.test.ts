@@ -123,6 +123,39 @@ describe("the active VM", () => {
     expect(text(await pi.call("bash", { command: "pwd" }, { ctx })).trim()).toBe(local)
   })
 
+  it("plan mode with a VM active: the VM-routed write, edit and bash are refused, read reads the VM, /plan off restores them", async () => {
+    await pi.call("vers_vm_use", { vmId: vm }, { ctx })
+    const before = [...pi.active]
+    expect(before).toEqual(expect.arrayContaining(["bash", "read", "write", "edit"]))
+    const plan = pi.commands.get("plan")!.handler
+    await plan("on", ctx)
+    expect(pi.active).toContain("read")
+    expect(pi.active).toContain("plan_write")
+    for (const off of ["bash", "write", "edit", "vers_vm_copy", "vers_vm_delete"]) expect(pi.active).not.toContain(off)
+    await expect(pi.call("write", { path: "planned.txt", content: "x" }, { ctx })).rejects.toThrow(/^Plan mode is on: write is disabled/)
+    await expect(pi.call("bash", { command: "touch planned-bash" }, { ctx })).rejects.toThrow(/^Plan mode is on: bash is disabled/)
+    expect(existsSync(join(root(vm), "planned.txt"))).toBe(false)
+    expect(existsSync(join(root(vm), "planned-bash"))).toBe(false)
+    writeFileSync(join(root(vm), "to-read.txt"), "on the vm")
+    expect(text(await pi.call("read", { path: "to-read.txt" }, { ctx }))).toBe("on the vm")
+    // Pi's grep reads this machine only: off while the VM is active, on once back to local.
+    pi.foreignTools.push("grep")
+    await pi.call("vers_vm_use", { vmId: vm }, { ctx })
+    expect(pi.active).not.toContain("grep")
+    await pi.call("vers_vm_local", {}, { ctx })
+    expect(pi.active).toContain("grep")
+    expect(pi.active).not.toContain("write")
+    await pi.call("vers_vm_use", { vmId: vm }, { ctx })
+    expect(pi.active).not.toContain("grep")
+
+    await plan("off", ctx)
+    expect(pi.active).toEqual(before)
+    expect(pi.active).not.toContain("grep")
+    await pi.call("write", { path: "planned.txt", content: "x" }, { ctx })
+    expect(readFileSync(join(root(vm), "planned.txt"), "utf8")).toBe("x")
+    await pi.call("vers_vm_local", {}, { ctx })
+  })
+
   it("vers_vm_use fails with one sentence for a VM that does not answer, and stays local", async () => {
     await pi.call("vers_vm_local", {}, { ctx })
     await expect(pi.call("vers_vm_use", { vmId: "00000000-0000-4000-8000-000000000000" }, { ctx })).rejects.toThrow(/^Could not connect to VM/)
