@@ -343,17 +343,18 @@ export const frame = (state: TopState, options: FrameOptions): ReadonlyArray<str
     return [summary, runHeader, ...runs.map(rowOf), ...emptyList, ...extra, ...panel, ...bottom].map((l) => clip(l, options.width))
   }
 
-  // Fixed height: the panel gets up to half the screen (its last lines: logs follow), the
-  // sections under the table up to a third; the table takes the rest, at least 3 rows.
+  // Fixed height: the panel gets up to half the screen (its last lines: logs follow); the
+  // sections under the table what the table does not need, at least a third of the rest.
   const h = Math.max(options.height, 6)
-  const fixed = 2 + bottom.length
-  const panelRows = Math.min(panel.length, Math.floor((h - fixed) / 2))
-  const extraRows = Math.min(extra.length, Math.floor((h - fixed - panelRows) / 3))
-  const tableRows = Math.max(1, h - fixed - panelRows - extraRows)
+  const avail = h - 2 - bottom.length
+  const panelRows = Math.min(panel.length, Math.floor(avail / 2))
+  const rest = avail - panelRows
+  const extraRows = Math.min(extra.length, Math.max(Math.floor(rest / 3), rest - Math.max(1, runs.length)))
+  const tableRows = Math.max(1, rest - extraRows)
   const first = Math.max(0, Math.min(selected - Math.floor(tableRows / 2), runs.length - tableRows))
   const table = runs.length === 0 ? emptyList : runs.slice(first, first + tableRows).map((r, i) => rowOf(r, first + i))
   const shownPanel = panelRows === 0 ? [] : state.panel._tag === "logs" ? [panel[0]!, ...panel.slice(1).slice(-(panelRows - 1))] : panel.slice(0, panelRows)
-  const lines = [summary, runHeader, ...table, ...Array<string>(Math.max(0, tableRows - table.length)).fill(""), ...extra.slice(0, extraRows), ...shownPanel]
+  const lines = [summary, runHeader, ...table, ...extra.slice(0, extraRows), ...shownPanel]
   while (lines.length < h - bottom.length) lines.push("")
   return [...lines.slice(0, h - bottom.length), ...bottom].map((l) => clip(l, options.width))
 }
