@@ -1,0 +1,111 @@
+/**
+ * `troupe top` through the built CLI against a real daemon (issue 19, item 1): a daemon with a
+ * live run, a finished one, a killed one and a room post. `top --once` prints them as one
+ * plain frame; the interactive view runs in `tmux` (send-keys / capture-pane): the frame shows
+ * them, j/k move the selection, Enter inspects, K + y kills the selected run, and q exits 0
+ * with the shell's screen back. Every wait polls the pane for a positive signal, bounded.
+ */
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { output, pollUntil, run, troupeBin, troupeBinPath } from "../support/exec.js"
+
+const hasTmux = (() => {
+  try {
+    execFileSync("tmux", ["-V"], { stdio: "ignore" })
+    return true
+  } catch {
+    return false
+  }
+})()
+
+describe.skipIf(!hasTmux)("troupe top", () => {
+  const dir = mkdtempSync(join(tmpdir(), "troupe-cli-top-"))
+  const home = join(dir, "home")
+  const env = { ...process.env, TROUPE_HOME: home, TROUPE_SESSION: "top", NO_COLOR: "1" }
+  const troupe = (...args: ReadonlyArray<string>) => troupeBin(args, { env })
+  // Its own tmux server (socket name), so nothing touches the user's sessions.
+  const server = `troupe-top-${process.pid}`
+  const tmux = (...args: ReadonlyArray<string>) => output("tmux", ["-L", server, ...args], { env })
+  const pane = () => tmux("capture-pane", "-p", "-t", "top")
+  /** Polls the pane until `check` holds (10 s bound); returns the last capture. */
+  const waitPane = async (what: string, check: (screen: string) => boolean) => {
+    let screen = ""
+    const ok = await pollUntil(async () => check(screen = await pane()), 10_000)
+    if (!ok) throw new Error(`top never showed ${what}; last screen:\n${screen}`)
+    return screen
+  }
+  const selectedLine = (screen: string) => screen.split("\n").find((l) => l.startsWith(">")) ?? ""
+
+  afterAll(async () => {
+    await run("tmux", ["-L", server, "kill-server"])
+    await troupe("daemon", "stop")
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("shows runs, rooms and a killed run; selects, inspects, kills with confirmation and quits cleanly", async () => {
+    expect((await troupe("spawn", "--as", "sleeper", "--template", "sleep 300")).code).toBe(0)
+    expect((await troupe("spawn", "--as", "worker", "--template", "sleep 300")).code).toBe(0)
+    expect((await troupe("spawn", "--as", "victim", "--template", "sleep 300")).code).toBe(0)
+    expect((await troupe("spawn", "--as", "quick", "--template", "echo hi")).code).toBe(0)
+    expect((await troupe("wait", "run:quick", "--timeout", "30s")).code).toBe(0)
+    expect((await troupe("kill", "run:victim")).code).toBe(0)
+    const posted = await troupe("message", "--to", "room:sleeper", "--type", "note.posted", "--from", "coordinator", "--summary", "round 2 started", "--body", "round 2")
+    expect(posted.code, posted.stderr).toBe(0)
+
+    // --once: one plain frame, exit 0.
+    const once = await troupe("top", "--once")
+    expect(once.code, once.stderr).toBe(0)
+    expect(once.stdout).toMatch(/^troupe top · session top · 4 runs \(2 active\)/)
+    expect(once.stdout).toMatch(/\n {2}sleeper +running /)
+    expect(once.stdout).toMatch(/\n {2}victim +killed /)
+    expect(once.stdout).toMatch(/\n {2}quick +done /)
+    expect(once.stdout).toContain("room:sleeper  2 members")
+    expect(once.stdout).toContain("coordinator note.posted: round 2 started")
+    expect(once.stdout).not.toContain("\x1b[")
+
+    // Interactive, in tmux.
+    const command = `${process.execPath} ${troupeBinPath} top; echo "TOP-EXITED $?"; sleep 600`
+    await tmux("new-session", "-d", "-s", "top", "-x", "150", "-y", "30", "-e", `TROUPE_HOME=${home}`, "-e", "TROUPE_SESSION=top", command)
+    let screen = await waitPane("the runs", (s) => s.includes("victim") && s.includes("room:sleeper") && s.includes("q quit"))
+    expect(screen).toMatch(/victim +killed/)
+    expect(screen).toMatch(/quick +done/)
+    expect(screen).toContain("coordinator note.posted: round 2 started")
+    // Live runs first, newest first: victim was killed, so worker then sleeper.
+    expect(selectedLine(screen)).toMatch(/^> worker +running/)
+
+    await tmux("send-keys", "-t", "top", "j")
+    await waitPane("sleeper selected", (s) => /^> sleeper +running/.test(selectedLine(s)))
+    await tmux("send-keys", "-t", "top", "k")
+    await waitPane("worker selected again", (s) => /^> worker +running/.test(selectedLine(s)))
+    await tmux("send-keys", "-t", "top", "Down")
+    await waitPane("sleeper selected by arrow", (s) => /^> sleeper +running/.test(selectedLine(s)))
+
+    await tmux("send-keys", "-t", "top", "Enter")
+    screen = await waitPane("the inspect panel", (s) => s.includes("── inspect run:sleeper status") && s.includes("run=sleeper status=running"))
+    await tmux("send-keys", "-t", "top", "Escape")
+    await waitPane("the panel closed", (s) => !s.includes("── inspect"))
+
+    await tmux("send-keys", "-t", "top", "K")
+    await waitPane("the kill question", (s) => s.includes("kill run:sleeper? y = kill"))
+    // Anything but y cancels.
+    await tmux("send-keys", "-t", "top", "n")
+    await waitPane("the cancel", (s) => s.includes("kill cancelled"))
+    expect(selectedLine(await pane())).toMatch(/sleeper +running/)
+    await tmux("send-keys", "-t", "top", "K")
+    await waitPane("the kill question again", (s) => s.includes("kill run:sleeper? y = kill"))
+    await tmux("send-keys", "-t", "top", "y")
+    screen = await waitPane("sleeper killed", (s) => /sleeper +killed/.test(s))
+    const ps = await troupe("ps", "--json")
+    const states = Object.fromEntries((JSON.parse(ps.stdout) as ReadonlyArray<{ id: string; state: string }>).map((r) => [r.id, r.state]))
+    expect(states).toMatchObject({ sleeper: "killed", worker: "running", victim: "killed", quick: "done" })
+
+    await tmux("send-keys", "-t", "top", "q")
+    screen = await waitPane("top exiting", (s) => s.includes("TOP-EXITED"))
+    expect(screen).toContain("TOP-EXITED 0")
+    // The main screen is back: the view's lines are gone from it.
+    expect(screen).not.toContain("q quit")
+  }, 60_000)
+})
