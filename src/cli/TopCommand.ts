@@ -4,17 +4,26 @@
  * other commands start without the TUI library.
  */
 import { Command, Options } from "@effect/cli"
-import { Effect } from "effect"
-import { all, session, withExamples } from "./Session.js"
+import { Effect, Option } from "effect"
+import { all, parseDuration, session, withExamples } from "./Session.js"
 
 export const top = Command.make(
   "top",
   {
     once: Options.boolean("once").pipe(Options.withDescription("Print one frame and exit (plain text)")),
+    interval: Options.text("interval").pipe(
+      Options.withDescription("How often CPU/RSS and inbox counts refresh when nothing changes (default 2s); changes redraw at once"),
+      Options.optional
+    ),
     session,
     all
   },
-  (input) => Effect.flatMap(Effect.promise(() => import("./top/Top.js")), (m) => m.runTop(input))
+  (input) =>
+    Effect.gen(function* () {
+      const intervalMs = Option.isSome(input.interval) ? yield* parseDuration(input.interval.value) : undefined
+      const top = yield* Effect.promise(() => import("./top/Top.js"))
+      yield* top.runTop({ ...input, intervalMs })
+    })
 ).pipe(
   Command.withDescription(
     withExamples(

@@ -1,26 +1,30 @@
 /**
  * `troupe top`: the live view (Model.ts) over the daemon. A snapshot is taken at start, again
- * whenever the daemon's event stream (`Events`, followed) carries an event — terminal
- * transitions, messages — and every {@link refreshInterval} for the CPU/RSS figures (which
- * also brings in new runs and room posts); triggers that come while a snapshot is being taken
- * collapse into one.
+ * whenever the daemon's change feed (RPC `Watch`: run writes and room posts, at most a tick
+ * per 250 ms) ticks, and every `--interval` (default {@link defaultInterval}) for the CPU/RSS
+ * figures and inbox counts; triggers that come while a snapshot is being taken collapse into
+ * one.
  *
  * Output: on a TTY a full-screen view drawn with Pi's TUI library (`@earendil-works/pi-tui`,
  * alternate screen, so the shell's screen comes back on `q`); otherwise a plain table printed
  * again when it changes; `--once` prints one frame and exits 0.
  */
-import { Deferred, Effect, FiberHandle, Queue, Ref, Schedule, type Scope, Stream } from "effect"
+import { Deferred, Duration, Effect, FiberHandle, Queue, Ref, Schedule, type Scope, Stream } from "effect"
 import { connect, type Identity } from "../Session.js"
 import { type Action, emptySnapshot, frame, initialState, type Key, type TopState, update, withInspectText, withLogText, withNotice, withSnapshot } from "./Model.js"
 import { type Sampler, takeSnapshot } from "./Snapshot.js"
 
-/** How often figures refresh without an event: 2 s. */
-export const refreshInterval = "2 seconds"
+/** How often figures refresh without a change: 2,000 ms. */
+export const defaultInterval = 2000
+/** The shortest `--interval`: 100 ms. */
+const minInterval = 100
 /** Width of plain output when stdout is not a terminal. */
 const plainWidth = 160
 
 export interface TopInput extends Identity {
   readonly once: boolean
+  /** Refresh of the figures without a change, ms (default {@link defaultInterval}). */
+  readonly intervalMs?: number | undefined
 }
 
 type Remote = Effect.Effect.Success<ReturnType<typeof connect>>
@@ -48,13 +52,13 @@ export const runTop = (input: TopInput) =>
 
       const state = yield* Ref.make<TopState>(initialState(emptySnapshot(0, scope)))
       const dirty = yield* Queue.sliding<void>(1)
-      // Triggers: the daemon's events, and the slow refresh of the figures.
-      yield* remote.actors.events({ since: 0, follow: true }).pipe(
+      // Triggers: the daemon's change feed, and the slow refresh of the figures.
+      yield* remote.watch.pipe(
         Stream.runForEach(() => Queue.offer(dirty, undefined)),
         Effect.catchAll((e) => Ref.update(state, (s) => withNotice(s, e.message))),
         Effect.forkScoped
       )
-      yield* Queue.offer(dirty, undefined).pipe(Effect.repeat(Schedule.spaced(refreshInterval)), Effect.forkScoped)
+      yield* Queue.offer(dirty, undefined).pipe(Effect.repeat(Schedule.spaced(Duration.millis(Math.max(minInterval, input.intervalMs ?? defaultInterval)))), Effect.forkScoped)
 
       const tty = process.stdout.isTTY === true && process.stdin.isTTY === true
       if (!tty) return yield* plain(state, dirty, snapshot)
