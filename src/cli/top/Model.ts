@@ -271,6 +271,8 @@ export const runRow = (r: RunInfo, snapshot: Snapshot, selected: boolean): strin
   return `${selected ? ">" : " "} ${pad(r.id, 24)} ${pad(state, 9)} ${padLeft(age, 5)} ${padLeft(cpu, 6)} ${padLeft(rss, 6)} ${padLeft(String(r.restarts), 3)} ${pad(r.recipe, 14)} ${pad(r.owner, 10)} ${activity(r)}`
 }
 
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`
+
 const clip = (line: string, width: number) => (line.length > width ? line.slice(0, Math.max(0, width - 1)) + "…" : line)
 
 const roomLines = (rooms: ReadonlyArray<RoomSummary>): Array<string> =>
@@ -318,7 +320,7 @@ export const frame = (state: TopState, options: FrameOptions): ReadonlyArray<str
   const active = s.runs.filter((r) => !isTerminal(r.state)).length
   const agents = s.runs.filter((r) => r.recipe === "agent").length
   const time = new Date(s.at).toISOString().slice(11, 19)
-  const summary = `troupe top · ${s.scope} · ${s.runs.length} runs (${active} active${agents > 0 ? `, ${agents} agents` : ""}) · ${s.rooms.length} rooms · ${s.vms.length} VMs · ${time} UTC` +
+  const summary = `troupe top · ${s.scope} · ${count(s.runs.length, "run")} (${active} active${agents > 0 ? `, ${count(agents, "agent")}` : ""}) · ${count(s.rooms.length, "room")} · ${count(s.vms.length, "VM")} · ${time} UTC` +
     (state.filter === "" ? "" : ` · filter "${state.filter}" (${runs.length} shown)`)
 
   const extra: Array<string> = []

@@ -127,7 +127,7 @@ describe("top Model", () => {
     expect(text).toContain("vm:vm1  running  owner=live-a")
   })
 
-  it("renders a 1,000-run frame and handles a key in well under 50 ms", () => {
+  it("renders a 1,000-run frame and handles a key in well under 200 ms (a busy machine included)", () => {
     const many = Array.from({ length: 1000 }, (_, i) => run(`r${i}`, i % 10 === 0 ? "running" : "done", i, { endedAt: i + 5 }))
     const s = initialState(snapshotOf(many))
     const t0 = performance.now()
@@ -135,7 +135,7 @@ describe("top Model", () => {
     const lines = frame(s1, { width: 160, height: 50, keys: true })
     const ms = performance.now() - t0
     expect(lines).toHaveLength(50)
-    expect(ms).toBeLessThan(50)
+    expect(ms).toBeLessThan(200)
   })
 })
 
