@@ -4,10 +4,10 @@
  * plain frame; the interactive view runs in `tmux` (send-keys / capture-pane): the frame shows
  * them, a run spawned and a post made while it runs appear without a refresh (`--interval 1h`:
  * the daemon's change feed redraws), j/k move the selection, Enter inspects, K + y kills the
- * selected run, and q exits 0 with the shell's screen back. Every wait polls the pane for a
- * positive signal, bounded.
+ * selected run, and q exits 0 with the shell's screen back. With stdout a pipe it prints plain
+ * frames, again when something changes. Every wait polls for a positive signal, bounded.
  */
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -119,4 +119,23 @@ describe.skipIf(!hasTmux && process.env.CI !== "true")("troupe top", () => {
     // The main screen is back: the view's lines are gone from it.
     expect(screen).not.toContain("q quit")
   }, 60_000)
+
+  it("prints plain frames when stdout is not a terminal, again when a run changes", async () => {
+    const child = spawn(process.execPath, [troupeBinPath, "top", "--interval", "1h"], { env, stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    child.stdout.setEncoding("utf8").on("data", (t: string) => (out += t))
+    const closed = new Promise<void>((resolve) => child.once("close", () => resolve()))
+    try {
+      expect(await pollUntil(() => /\n {2}worker +running/.test(out), 10_000), out).toBe(true)
+      expect(out).not.toContain("\x1b[")
+      expect(out).not.toContain("piped")
+      expect((await troupe("spawn", "--as", "piped", "--template", "echo piped")).code).toBe(0)
+      expect(await pollUntil(() => /\n {2}piped +done/.test(out), 10_000), out).toBe(true)
+      // Two frames at least: the first, and the one after the change.
+      expect(out.split("troupe top · session top").length - 1).toBeGreaterThanOrEqual(2)
+    } finally {
+      child.kill("SIGTERM")
+      await closed
+    }
+  }, 30_000)
 })

@@ -7,7 +7,7 @@
  * Scoped: closing the scope stops the renderer and gives the terminal back (main screen,
  * cursor, cooked mode) without printing the last frame into the scrollback.
  */
-import { matchesKey, ProcessTerminal, TuiAltScreen } from "@earendil-works/pi-tui"
+import { matchesKey, ProcessTerminal, replaceControlCharacters, stripTerminalSequences, truncateToWidth, TuiAltScreen } from "@earendil-works/pi-tui"
 import { Effect } from "effect"
 import type { Key } from "./Model.js"
 
@@ -50,7 +50,10 @@ export const open = (options: ViewOptions): Effect.Effect<View, never, import("e
     Effect.sync(() => {
       const terminal = new ProcessTerminal()
       const tui = new TuiAltScreen(terminal, false, undefined, { mouse: false })
-      tui.addChild({ render: (width) => options.render(width, terminal.rows), invalidate: () => {} })
+      // Run output (logs, inspect text) may hold escape sequences, tabs or wide characters: each
+      // line is made plain and cut to the terminal's columns as the library measures them.
+      const fit = (width: number) => (line: string) => truncateToWidth(replaceControlCharacters(stripTerminalSequences(line)), width, "…")
+      tui.addChild({ render: (width) => options.render(width, terminal.rows).map(fit(width)), invalidate: () => {} })
       tui.addInputListener((data) => {
         const key = decodeKey(data)
         if (key !== undefined) options.onKey(key)
