@@ -9,9 +9,10 @@
  * alternate screen, so the shell's screen comes back on `q`); otherwise a plain table printed
  * again when it changes; `--once` prints one frame and exits 0.
  */
-import { Deferred, Duration, Effect, FiberHandle, Queue, Ref, Schedule, type Scope, Stream } from "effect"
+import { Console, Deferred, Duration, Effect, FiberHandle, Queue, Ref, Schedule, type Scope, Stream } from "effect"
 import { connect, type Identity } from "../Session.js"
-import { type Action, emptySnapshot, frame, initialState, type Key, type TopState, update, withInspectText, withLogText, withNotice, withSnapshot } from "./Model.js"
+import type { ActorsError } from "../../domain/Run.js"
+import { type Action, emptySnapshot, frame, initialState, type Key, type Snapshot, type TopState, update, withInspectText, withLogText, withNotice, withSnapshot } from "./Model.js"
 import { type Sampler, takeSnapshot } from "./Snapshot.js"
 
 /** How often figures refresh without a change: 2,000 ms. */
@@ -45,54 +46,57 @@ export const runTop = (input: TopInput) =>
 
       if (input.once) {
         const first = yield* snapshot
-        const lines = frame(initialState(first), { width: process.stdout.columns ?? plainWidth })
-        process.stdout.write(lines.join("\n") + "\n")
-        return
+        return yield* Console.log(frame(initialState(first), { width: process.stdout.columns ?? plainWidth }).join("\n"))
       }
 
       const state = yield* Ref.make<TopState>(initialState(emptySnapshot(0, scope)))
       const dirty = yield* Queue.sliding<void>(1)
       // Triggers: the daemon's change feed, and the slow refresh of the figures.
-      yield* remote.watch.pipe(
-        Stream.runForEach(() => Queue.offer(dirty, undefined)),
-        Effect.catchAll((e) => Ref.update(state, (s) => withNotice(s, e.message))),
-        Effect.forkScoped
-      )
-      yield* Queue.offer(dirty, undefined).pipe(Effect.repeat(Schedule.spaced(Duration.millis(Math.max(minInterval, input.intervalMs ?? defaultInterval)))), Effect.forkScoped)
+      const changes = remote.watch.pipe(Stream.runForEach(() => Queue.offer(dirty, undefined)))
+      const every = Duration.millis(Math.max(minInterval, input.intervalMs ?? defaultInterval))
+      yield* Queue.offer(dirty, undefined).pipe(Effect.repeat(Schedule.spaced(every)), Effect.forkScoped)
 
       const tty = process.stdout.isTTY === true && process.stdin.isTTY === true
-      if (!tty) return yield* plain(state, dirty, snapshot)
+      // Plain output ends with the first error (a lost daemon: exit 1 with its sentence).
+      if (!tty) return yield* Effect.raceAll([plain(state, dirty, snapshot), changes, stdoutClosed])
+      yield* changes.pipe(Effect.catchAll((e) => Ref.update(state, (s) => withNotice(s, e.message))), Effect.forkScoped)
       const tui = yield* Effect.promise(() => import("./Tui.js"))
       yield* interactive(remote, state, dirty, snapshot, tui)
     })
   )
 
+/**
+ * Ends when stdout's reader has gone (`troupe top | head`): the next write fails with EPIPE,
+ * which would otherwise be an unhandled error event.
+ */
+const stdoutClosed = Effect.async<void>((resume) => {
+  const onError = () => resume(Effect.void)
+  process.stdout.once("error", onError)
+  return Effect.sync(() => process.stdout.off("error", onError))
+})
+
 /** Non-TTY: a frame printed whenever its content (all but the clock) changes. */
-const plain = <E>(state: Ref.Ref<TopState>, dirty: Queue.Queue<void>, snapshot: Effect.Effect<TopState["snapshot"], E>) =>
+const plain = (state: Ref.Ref<TopState>, dirty: Queue.Queue<void>, snapshot: Effect.Effect<Snapshot, ActorsError>) =>
   Effect.gen(function* () {
     let last = ""
     while (true) {
       yield* Queue.take(dirty)
-      const snap = yield* Effect.either(snapshot)
-      if (snap._tag === "Left") {
-        process.stdout.write(`troupe top: ${String((snap.left as { message?: string }).message ?? snap.left)}\n`)
-        continue
-      }
-      const s = yield* Ref.updateAndGet(state, (st) => withSnapshot(st, snap.right))
+      const snap = yield* snapshot
+      const s = yield* Ref.updateAndGet(state, (st) => withSnapshot(st, snap))
       const lines = frame(s, { width: plainWidth })
       const body = lines.slice(1).join("\n")
       if (body === last) continue
       last = body
-      process.stdout.write(lines.join("\n") + "\n\n")
+      yield* Console.log(lines.join("\n") + "\n")
     }
   })
 
 /** TTY: the full-screen view, keys, and the actions they ask for. */
-const interactive = <E>(
+const interactive = (
   remote: Remote,
   state: Ref.Ref<TopState>,
   dirty: Queue.Queue<void>,
-  snapshot: Effect.Effect<TopState["snapshot"], E>,
+  snapshot: Effect.Effect<Snapshot, ActorsError>,
   tui: typeof import("./Tui.js")
 ) =>
   Effect.gen(function* () {
@@ -109,7 +113,7 @@ const interactive = <E>(
       yield* Queue.take(dirty)
       const snap = yield* Effect.either(snapshot)
       yield* Ref.update(state, (s) =>
-        snap._tag === "Right" ? withSnapshot(s, snap.right) : withNotice(s, String((snap.left as { message?: string }).message ?? snap.left))
+        snap._tag === "Right" ? withSnapshot(s, snap.right) : withNotice(s, snap.left.message)
       )
       yield* redraw
     }).pipe(Effect.forever, Effect.forkScoped)
