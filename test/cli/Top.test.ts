@@ -4,7 +4,7 @@
  * plain frame; the interactive view runs in `tmux` (send-keys / capture-pane): the frame shows
  * them, a run spawned and a post made while it runs appear without a refresh (`--interval 1h`:
  * the daemon's change feed redraws), j/k move the selection, Enter inspects, K + y kills the
- * selected run, and q exits 0 with the shell's screen back. With stdout a pipe it prints plain
+ * selected run, / filters, l follows logs, and q exits 0 with the shell's screen back. With stdout a pipe it prints plain
  * frames, again when something changes. Every wait polls for a positive signal, bounded.
  */
 import { execFileSync, spawn } from "node:child_process"
@@ -112,6 +112,27 @@ describe.skipIf(!hasTmux && process.env.CI !== "true")("troupe top", () => {
     const ps = await troupe("ps", "--json")
     const states = Object.fromEntries((JSON.parse(ps.stdout) as ReadonlyArray<{ id: string; state: string }>).map((r) => [r.id, r.state]))
     expect(states).toMatchObject({ sleeper: "killed", worker: "running", victim: "killed", quick: "done" })
+
+
+    // `/` filters, `l` follows the selected run's stdout, Esc closes, `/` + Esc clears.
+    expect((await troupe("spawn", "--as", "talker", "--template", "sh -c 'echo talker-line-1; sleep 300'")).code).toBe(0)
+    await waitPane("the talker", (s) => /talker +running/.test(s))
+    await tmux("send-keys", "-t", "top", "/")
+    await waitPane("the filter prompt", (s) => s.includes("filter: "))
+    await tmux("send-keys", "-t", "top", "-l", "talk")
+    await waitPane("the typed filter", (s) => s.includes("filter: talk"))
+    await tmux("send-keys", "-t", "top", "Enter")
+    screen = await waitPane("the filtered list", (s) => s.includes('filter "talk" (1 shown)'))
+    expect(screen).not.toMatch(/worker +running/)
+    expect(selectedLine(screen)).toMatch(/^> talker +running/)
+    await tmux("send-keys", "-t", "top", "l")
+    await waitPane("the talker's output", (s) => s.includes("── logs run:talker") && s.includes("talker-line-1"))
+    await tmux("send-keys", "-t", "top", "Escape")
+    await waitPane("the logs closed", (s) => !s.includes("── logs"))
+    await tmux("send-keys", "-t", "top", "/")
+    await waitPane("the filter prompt again", (s) => s.includes("filter: talk"))
+    await tmux("send-keys", "-t", "top", "Escape")
+    await waitPane("every run again", (s) => /worker +running/.test(s) && !s.includes('filter "talk"'))
 
     await tmux("send-keys", "-t", "top", "q")
     screen = await waitPane("top exiting", (s) => s.includes("TOP-EXITED"))

@@ -83,6 +83,7 @@ export type Action =
   | { readonly _tag: "none" }
   | { readonly _tag: "quit" }
   | { readonly _tag: "kill"; readonly run: string }
+  /** Show an inspect view in the panel (following logs, if any, stops). */
   | { readonly _tag: "inspect"; readonly run: string; readonly view: InspectViewName }
   | { readonly _tag: "logs"; readonly run: string }
   /** Stop following logs (the panel closed). */
@@ -206,9 +207,8 @@ export const update = (state: TopState, key: Key): readonly [TopState, Action] =
     if (run === undefined) return [state, none]
     const current = state.panel._tag === "inspect" && state.panel.run === run.id ? state.panel.view : undefined
     const view = current === undefined ? "status" : inspectViews[(inspectViews.indexOf(current) + 1) % inspectViews.length]!
-    const stop: Action = state.panel._tag === "logs" ? { _tag: "stop-logs" } : none
-    const next: TopState = { ...state, selected: run.id, panel: { _tag: "inspect", run: run.id, view, text: "…" } }
-    return [next, stop._tag === "none" ? { _tag: "inspect", run: run.id, view } : stop]
+    // The program stops following logs when it inspects (the panel is replaced).
+    return [{ ...state, selected: run.id, panel: { _tag: "inspect", run: run.id, view, text: "…" } }, { _tag: "inspect", run: run.id, view }]
   }
   if (typeof key !== "object") return [state, none]
   switch (key.char) {

@@ -135,7 +135,7 @@ const interactive = (
             Effect.asVoid
           )
         case "inspect":
-          return remote.actors.inspect(`run:${action.run}`, action.view, { lines: 40 }).pipe(
+          return Effect.zipRight(FiberHandle.clear(logs), remote.actors.inspect(`run:${action.run}`, action.view, { lines: 40 })).pipe(
             Effect.match({ onFailure: (e) => e.message, onSuccess: (v) => v.text }),
             Effect.flatMap((text) => Ref.update(state, (s) => withInspectText(s, action.run, action.view, text))),
             Effect.zipRight(redraw),

@@ -101,6 +101,8 @@ describe("top Model", () => {
     const s3 = withLogText(withLogText(s2, "live-b", "one\ntw"), "live-b", "o\n")
     expect(s3.panel).toEqual({ _tag: "logs", run: "live-b", lines: ["one", "two", ""] })
     expect(update(s3, "escape")[1]).toEqual({ _tag: "stop-logs" })
+    // Enter over the logs panel inspects (the program stops the logs then).
+    expect(update(s3, "enter")).toEqual([expect.objectContaining({ panel: { _tag: "inspect", run: "live-b", view: "status", text: "…" } }), { _tag: "inspect", run: "live-b", view: "status" }])
     expect(update(s0, c("q"))[1]).toEqual({ _tag: "quit" })
   })
 
