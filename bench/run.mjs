@@ -13,7 +13,7 @@ import { existsSync, readFileSync } from "node:fs"
 import { join } from "node:path"
 import { benchDir, machine, resultsDir, tableHeader } from "./lib.mjs"
 
-const benchmarks = ["cli-latency", "spawn-overhead", "spawn-to-done", "actors-1000", "message-latency", "room-throughput", "ssh-exec"]
+const benchmarks = ["cli-latency", "spawn-overhead", "spawn-to-done", "actors-1000", "message-latency", "room-throughput", "ssh-exec", "top-1000"]
 
 const args = process.argv.slice(2)
 const smoke = args.includes("--smoke")

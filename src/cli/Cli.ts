@@ -7,6 +7,7 @@ import { version } from "../version.js"
 import { actorCommands } from "./ActorCommands.js"
 import { fleet } from "./FleetCommands.js"
 import { recipesCommand } from "./RecipeCommands.js"
+import { top } from "./TopCommand.js"
 import type { RunInput } from "./RunCommand.js"
 import { vm } from "./VmCommands.js"
 
@@ -50,7 +51,7 @@ const run = Command.make(
 )
 
 /** The top-level commands, in help order. */
-export const commands = [run, ...actorCommands, recipesCommand, fleet, vm] as const
+export const commands = [run, ...actorCommands, recipesCommand, fleet, vm, top] as const
 
 export const troupe = Command.make("troupe").pipe(
   Command.withDescription("Effect-native actor runtime for coding agents"),

@@ -20,7 +20,7 @@ import { closeSync, existsSync, fchmodSync, mkdirSync, openSync, readFileSync } 
 import { createConnection } from "node:net"
 import { join } from "node:path"
 import { spawnEnvironment } from "../domain/Environment.js"
-import { ActorsError, SpawnRequest, spawnInputProblem, spawnRequestOf } from "../domain/Run.js"
+import { ActorsError, SpawnRequest, spawnInputProblem, spawnRequestOf, type WatchTick } from "../domain/Run.js"
 import * as Config from "../layers/Config.js"
 import * as Home from "../layers/Home.js"
 import type { ActorsShape } from "../services/Actors.js"
@@ -262,6 +262,8 @@ export const makeRemote = (options: ClientOptions = {}) =>
       actors: shape,
       vms,
       status: eff(client.Status(undefined, call)) as Effect.Effect<DaemonStatus, ActorsError>,
+      /** Ticks while runs or rooms change, at most one per 250 ms (RPC `Watch`; `troupe top`). */
+      watch: str(client.Watch(undefined, call)) as Stream.Stream<WatchTick, ActorsError>,
       shutdown: eff(client.Shutdown(undefined, call))
     }
   })

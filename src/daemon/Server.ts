@@ -193,6 +193,7 @@ export const runDaemon = (options: DaemonOptions = {}) =>
               trackedStream(activity, Stream.unwrap(Effect.map(CurrentCaller, (caller) => supervisor.logs(caller, req.run, req.stream, req.follow)))),
             Events: (req) =>
               trackedStream(activity, Stream.unwrap(Effect.map(CurrentCaller, (caller) => supervisor.sessionEvents(caller, req.since, req.follow)))),
+            Watch: () => trackedStream(activity, Stream.unwrap(Effect.map(CurrentCaller, (caller) => supervisor.watch(caller)))),
             Prune: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.prune(caller, req.runs, req.older_than_ms ?? 0))),
             Archive: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => supervisor.archive(caller, req.runs))),
             Message: (req) => tracked(activity, Effect.flatMap(CurrentCaller, (caller) => router.send(caller, req.envelope, { idempotencyKey: req.idempotency_key }))),

@@ -19,7 +19,7 @@ import { MessageResult } from "./MessageResult.js"
 import { TimelineEntry } from "./Room.js"
 import { VmTargetState } from "./Vers.js"
 import { VmCommitted, VmCreatePayload, VmEntry, VmRecord, VmsError } from "./Vms.js"
-import { ActorsError, type Caller, ControlResult, ControlType, RunInfo, RunOutcome, SessionEvent, SpawnRequest, StatusFilter } from "./Run.js"
+import { ActorsError, type Caller, ControlResult, ControlType, RunInfo, RunOutcome, SessionEvent, SpawnRequest, StatusFilter, WatchTick } from "./Run.js"
 
 /** Header names of the caller identity. */
 export const headers = {
@@ -99,6 +99,8 @@ export class TroupeRpcs extends RpcGroup.make(
     error: ActorsError,
     stream: true
   }),
+  // Ticks while runs or rooms change (`Supervisor.watch`): what `troupe top` redraws on.
+  Rpc.make("Watch", { success: WatchTick, error: ActorsError, stream: true }),
   Rpc.make("Prune", {
     payload: { runs: Schema.optional(Schema.Array(Schema.String)), older_than_ms: Schema.optional(Schema.Int) },
     success: Schema.Array(Schema.String),

@@ -337,3 +337,11 @@ export type ControlType = typeof ControlType.Type
 
 /** `run:<id>` or `<id>` → `<id>`. */
 export const runIdOf = (ref: string): string => (ref.startsWith("run:") ? ref.slice(4) : ref)
+
+/**
+ * One tick of the daemon's change feed (RPC `Watch`, `troupe top`): something a live view
+ * shows changed — `changes` run writes and room posts in the last window (250 ms).
+ */
+export class WatchTick extends Schema.Class<WatchTick>("WatchTick")({
+  changes: Schema.Int
+}) {}

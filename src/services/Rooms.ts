@@ -436,7 +436,10 @@ export const makeRooms = (options: RoomsOptions = {}) =>
       ).pipe(Effect.mapError(storeFault("Rooms.removeRun")))
     })
 
-    return { post, touch, timeline, roster, member, contacts, previews, status, snapshot, subscribe, removeRun } as const
+    /** Every room's posts as they are committed, from the moment of subscribing (no replay). */
+    const posts: Stream.Stream<TimelineEntry> = Stream.fromPubSub(hub)
+
+    return { post, touch, timeline, roster, member, contacts, previews, status, snapshot, subscribe, posts, removeRun } as const
   })
 
 /**

@@ -11,7 +11,7 @@ import * as Migrator from "@effect/sql/Migrator"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { Effect, Layer, Option, Schema } from "effect"
+import { Effect, Layer, Option, PubSub, Schema, Stream } from "effect"
 import * as fs from "node:fs"
 import { persistenceError, PersistenceError, toActorsError } from "../domain/PersistenceError.js"
 import { ActorsError, activeStates, Progress, RestartPolicy, RunEvent, type RunInfo, type RunState, SessionEvent } from "../domain/Run.js"
@@ -126,6 +126,10 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
     const sql = yield* SqlClient.SqlClient
     yield* Migrator.make({})({ loader: migrations }).pipe(Effect.mapError(persistenceError("Store.migrate")))
 
+    // Ids of runs whose record or lifecycle history was written, live only (see `runChanges`).
+    const changed = yield* PubSub.unbounded<string>()
+    const touched = (id: string) => PubSub.publish(changed, id)
+
     /** A query of `operation` whose SQL faults become a {@link PersistenceError}. */
     const q = <A>(operation: string, e: Effect.Effect<A, SqlError>) => Effect.mapError(e, persistenceError(operation))
 
@@ -178,7 +182,7 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
           })}`
           return existing[0] !== undefined
         })
-      ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(persistenceError("Store.insertRun")(e))))
+      ).pipe(Effect.catchTag("SqlError", (e) => Effect.fail(persistenceError("Store.insertRun")(e))), Effect.tap(() => touched(run.id)))
     })
 
     /** Applies a patch to the run's current generation; false when fenced out. */
@@ -193,8 +197,9 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
       if (patch.stdoutTail !== undefined) fields.stdout_tail = patch.stdoutTail
       if (patch.stderrTail !== undefined) fields.stderr_tail = patch.stderrTail
       if (patch.endedAt !== undefined) fields.ended_at = patch.endedAt
-      const changed = yield* q("Store.updateRun", sql<{ id: string }>`UPDATE runs SET ${sql.update(fields)} WHERE id = ${id} AND generation = ${generation} RETURNING id`)
-      return changed.length > 0
+      const updated = yield* q("Store.updateRun", sql<{ id: string }>`UPDATE runs SET ${sql.update(fields)} WHERE id = ${id} AND generation = ${generation} RETURNING id`)
+      if (updated.length > 0) yield* touched(id)
+      return updated.length > 0
     })
 
     const getRun = Effect.fn("Store.getRun")(function* (id: string) {
@@ -262,7 +267,15 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
       e: { runId: string; generation: string; type: string; at: number; data: Record<string, unknown> }
     ) {
       yield* q("Store.appendRunEvent", sql`INSERT INTO run_events ${sql.insert({ run_id: e.runId, generation: e.generation, type: e.type, at: e.at, data: JSON.stringify(e.data) })}`)
+      yield* touched(e.runId)
     })
+
+    /**
+     * Ids of runs as their record or lifecycle history is written (insert, update, run event),
+     * from the moment of subscribing; nothing is replayed or persisted. What `troupe top`
+     * watches (through `Supervisor.watch`) instead of polling the run list.
+     */
+    const runChanges: Stream.Stream<string> = Stream.fromPubSub(changed)
 
     /** The last `limit` lifecycle events of a run, oldest first. */
     const runEvents = Effect.fn("Store.runEvents")(function* (runId: string, limit: number) {
@@ -339,6 +352,7 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
     const recipeUsage = q("Store.recipeUsage", sql<RecipeUsage>`SELECT path, id, calls, last_called, fingerprint, reset_at FROM recipe_usage ORDER BY path`)
 
     return {
+      runChanges,
       insertRun,
       updateRun,
       getRun,

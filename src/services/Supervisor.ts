@@ -17,7 +17,7 @@
  * generations (fencing), an OTP-style restart policy and reaping by verified process identity.
  */
 import { FileSystem, Path } from "@effect/platform"
-import { Clock, Deferred, Duration, Effect, Fiber, FiberMap, Layer, Option, Schema, Stream } from "effect"
+import { Chunk, Clock, Deferred, Duration, Effect, Fiber, FiberMap, Layer, Option, Schema, Stream } from "effect"
 import { randomBytes, randomUUID } from "node:crypto"
 import { describeParseError } from "../domain/Diagnostic.js"
 import type { MessageableAddress } from "../domain/Address.js"
@@ -41,7 +41,8 @@ import {
   SpawnRequest,
   newRunIdPattern,
   type StatusFilter,
-  valuesProblem
+  valuesProblem,
+  WatchTick
 } from "../domain/Run.js"
 import { spawnEnvironment } from "../domain/Environment.js"
 import { homePaths, TroupeConfig } from "./TroupeConfig.js"
@@ -67,6 +68,9 @@ import { Worktrees } from "./Worktrees.js"
 export type { RunBrief } from "./runs/RunEntry.js"
 export { terminalText } from "./runs/RunLifecycle.js"
 export { failureSummary } from "./runs/TemplateRun.js"
+
+/** `watch` coalesces the changes of this window into one tick: 250 ms. */
+const watchWindow = "250 millis"
 
 const decodeRunId = Schema.decodeUnknownEither(RunId)
 const decodeRestart = Schema.decodeUnknown(RestartPolicy)
@@ -406,6 +410,17 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const sessionEvents = (caller: Caller, since: number, follow: boolean): Stream.Stream<SessionEvent, ActorsError> =>
       Stream.unwrap(Effect.as(requireSession(caller), events.stream(caller.all ? undefined : caller.session, since, follow)))
 
+    /**
+     * Ticks while anything a live view shows changes — a run's record or lifecycle history, a
+     * room post — at most one per {@link watchWindow}, each with the number of changes it
+     * covers (no ids: a tick tells a session nothing about other sessions' runs).
+     */
+    const watch = (caller: Caller): Stream.Stream<WatchTick, ActorsError> =>
+      Stream.unwrap(Effect.as(requireSession(caller), Stream.merge(store.runChanges, rooms.posts).pipe(
+        Stream.groupedWithin(10_000, watchWindow),
+        Stream.map((changes) => new WatchTick({ changes: Chunk.size(changes) }))
+      )))
+
     /** Lifecycle events of a run (`view=tail`). */
     const runEvents = Effect.fn("Supervisor.runEvents")(function* (caller: Caller, ref: string, limit: number) {
       const run = yield* get(caller, ref)
@@ -426,7 +441,7 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const reaped = yield* reapStale(store, events, hosts)
     yield* retention.schedule(config.retentionMs)
 
-    return { spawn, control, get, list, wait, logs, logTail, diff: runWorktree.diff, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeRuns, writeStdin, brief, reaped } as const
+    return { spawn, control, get, list, wait, logs, logTail, diff: runWorktree.diff, sessionEvents, watch, runEvents, callerForToken, prune, archive, activeCount, activeRuns, writeStdin, brief, reaped } as const
   }),
   dependencies: [Kinds.layer.pipe(Layer.provideMerge(Worktrees.Default))]
 }) {}
