@@ -53,8 +53,7 @@ export const LieutenantMeta = Schema.Struct({
   system_prompt: Schema.NullOr(Schema.String),
   model: Schema.NullOr(Schema.String),
   placement: Placement,
-  vm_id: Schema.NullOr(Schema.String),
-  paused: Schema.optionalWith(Schema.Boolean, { default: () => false })
+  vm_id: Schema.NullOr(Schema.String)
 })
 export type LieutenantMeta = typeof LieutenantMeta.Type
 
