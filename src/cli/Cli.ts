@@ -9,6 +9,8 @@ import { fleet } from "./FleetCommands.js"
 import { recipesCommand } from "./RecipeCommands.js"
 import type { RunInput } from "./RunCommand.js"
 import { vm } from "./VmCommands.js"
+import { swarm } from "./SwarmCommands.js"
+import { lt } from "./LieutenantCommands.js"
 
 /**
  * `troupe run` loads the execution core (CommandGraph, LocalHost, Recipes) only when it runs,
@@ -50,7 +52,7 @@ const run = Command.make(
 )
 
 /** The top-level commands, in help order. */
-export const commands = [run, ...actorCommands, recipesCommand, fleet, vm] as const
+export const commands = [run, ...actorCommands, recipesCommand, fleet, vm, swarm, lt] as const
 
 export const troupe = Command.make("troupe").pipe(
   Command.withDescription("Effect-native actor runtime for coding agents"),

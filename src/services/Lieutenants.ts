@@ -30,7 +30,7 @@ import {
   type SendMode,
   SwarmError
 } from "../domain/Swarm.js"
-import { Actors, type ActorsShape } from "./Actors.js"
+import type { ActorsShape } from "./Actors.js"
 import { awaitReady, fromActors, fromVms, inFlight, isTerminal, lastTaskAt, readStatus, type SwarmVms, workerState } from "./swarms/AgentProbe.js"
 
 /** `create`'s request (pi-vers `vers_lt_create`: `name`, `role`, `commitId`, `model`, `local`; no secrets). */
@@ -294,6 +294,9 @@ export const make = (actors: ActorsShape, options: LieutenantsOptions = {}): Lie
 
 /** The lieutenant service of one session. */
 export class Lieutenants extends Context.Tag("troupe/Lieutenants")<Lieutenants, LieutenantsShape>() {
-  /** Over the session's `Actors` (in-process or the daemon client). */
-  static readonly layer = (options: LieutenantsOptions = {}): Layer.Layer<Lieutenants, never, Actors> => Layer.effect(Lieutenants, Effect.map(Actors, (actors) => make(actors, options)))
+  /**
+   * Over a session-bound `Actors` (`Actors.local` or the daemon client). Imports no runtime,
+   * so the CLI can load it without the store.
+   */
+  static readonly layer = (actors: ActorsShape, options: LieutenantsOptions = {}): Layer.Layer<Lieutenants> => Layer.succeed(Lieutenants, make(actors, options))
 }

@@ -30,7 +30,7 @@ import {
   workerKey,
   WorkerMeta
 } from "../domain/Swarm.js"
-import { Actors, type ActorsShape } from "./Actors.js"
+import type { ActorsShape } from "./Actors.js"
 import { awaitReady, fromActors, fromVms, inFlight, isTerminal, lastTaskAt, readStatus, type SwarmVms, workerState } from "./swarms/AgentProbe.js"
 
 export type { SwarmVms } from "./swarms/AgentProbe.js"
@@ -73,7 +73,8 @@ export interface SwarmsShape {
   /**
    * Waits until every worker (of `labels`, default all) that has a task in flight has settled,
    * or `timeoutMs` (default 300 000) passed (`timed_out: true`). Idle workers are never waited
-   * on. Each settled result is posted to `room:<swarm>` as `task.result` from `branch:<swarm>/<label>`.
+   * on. Each settled result (of any idle worker, once per task) is posted to `room:<swarm>` as
+   * `task.result` from `branch:<swarm>/<label>`.
    * @fails SwarmError `not_found`.
    */
   readonly wait: (swarm: string, options?: { readonly labels?: ReadonlyArray<string> | undefined; readonly timeoutMs?: number | undefined }) => Effect.Effect<SwarmWaitResult, SwarmError>
@@ -308,7 +309,8 @@ export const make = (actors: ActorsShape, options: SwarmsOptions = {}): SwarmsSh
     const all = yield* runs
     const now = yield* Effect.forEach(workersOf(all, swarm), (w) => workerOf(w.run, w.meta), { concurrency: 8 })
     const waitedLabels = waited.map((w) => w.meta.label)
-    yield* Effect.forEach(now.filter((w) => waitedLabels.includes(w.label) && w.state === "idle"), (w) => postResult(swarm, w), { discard: true })
+    // Every settled result is posted once (a task that finished before this wait too).
+    yield* Effect.forEach(now.filter((w) => w.state === "idle" && w.turns > 0), (w) => postResult(swarm, w), { discard: true })
     return new SwarmWaitResult({ swarm, timed_out: timedOut, elapsed_ms: (yield* Clock.currentTimeMillis) - start, waited: waitedLabels, workers: now })
   })
 
@@ -350,6 +352,9 @@ export const make = (actors: ActorsShape, options: SwarmsOptions = {}): SwarmsSh
 
 /** The swarm service of one session. */
 export class Swarms extends Context.Tag("troupe/Swarms")<Swarms, SwarmsShape>() {
-  /** Over the session's `Actors` (in-process or the daemon client). */
-  static readonly layer = (options: SwarmsOptions = {}): Layer.Layer<Swarms, never, Actors> => Layer.effect(Swarms, Effect.map(Actors, (actors) => make(actors, options)))
+  /**
+   * Over a session-bound `Actors` (`Actors.local` or the daemon client). Imports no runtime,
+   * so the CLI can load it without the store.
+   */
+  static readonly layer = (actors: ActorsShape, options: SwarmsOptions = {}): Layer.Layer<Swarms> => Layer.succeed(Swarms, make(actors, options))
 }
