@@ -113,8 +113,8 @@ const wait = Command.make(
       const timeoutMs = Option.isSome(input.timeout) ? yield* parseDuration(input.timeout.value) : undefined
       const r = yield* withSwarms(input, (swarms) => swarms.wait(input.swarm, { labels: Option.getOrUndefined(splitLabels(input.labels)), timeoutMs }))
       if (input.json) return yield* printJson(encodeWait(r))
-      // Nothing was in flight: the results workers already have.
-      const waited = r.waited.length > 0 ? r.workers.filter((w) => r.waited.includes(w.label)) : r.workers.filter((w) => w.turns > 0 || w.state === "failed")
+      // The waited workers and every worker with a result (one may have finished before this wait).
+      const waited = r.workers.filter((w) => r.waited.includes(w.label) || w.turns > 0 || w.state === "failed")
       yield* print([
         `${r.timed_out ? "timed out after" : waited.length === 0 ? "no task in flight; waited" : "all settled in"} ${(r.elapsed_ms / 1000).toFixed(1)}s`,
         ...waited.map((w) => `=== ${w.label} [${w.state}] ===\n${w.last_output ?? w.error ?? "(no output)"}`)

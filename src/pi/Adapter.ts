@@ -11,7 +11,8 @@
  *   triggerTurn: true})`, deduplicated by event id, never after shutdown; runs a foreground
  *   tool waited for are reported by that tool only. Failed steps (`command.done`) are
  *   notifications, not turns.
- * - `session_shutdown`: kill this session's active runs (pi-actors semantics), stop following,
+ * - `session_shutdown`: kill this session's active runs (pi-actors semantics; lieutenants are
+ *   detached and kept), stop following,
  *   clear the status, close the connection — idempotent, never throws.
  */
 import { Effect, Schedule, Stream } from "effect"
@@ -26,6 +27,8 @@ import { recipeTool, toolNameOf, toolNameProblem } from "./RecipeTools.js"
 import { coreTools } from "./Tools.js"
 import { makeVmActive } from "./VmActive.js"
 import { vmTools } from "./VmTools.js"
+import { lieutenantTools, swarmTools } from "./SwarmTools.js"
+import { lieutenantKey } from "../domain/Swarm.js"
 
 export type { AdapterOptions } from "./Connection.js"
 
@@ -274,7 +277,8 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
     await conn.run(
       Effect.gen(function* () {
         const actors = yield* Actors
-        const runs = yield* actors.list({ status: "active" })
+        // Lieutenants are detached: they outlive the session (SPEC-adapters §3).
+        const runs = (yield* actors.list({ status: "active" })).filter((r) => r.values[lieutenantKey] === undefined)
         yield* Effect.forEach(runs, (r) => Effect.ignore(actors.kill(r.id)), { concurrency: "unbounded", discard: true })
       }).pipe(Effect.timeout(`${shutdownKillMs} millis`))
     ).catch((error: unknown) => safe(() => session.ctx.notify(`troupe: could not stop this session's runs: ${String(error)}`, "error")))
@@ -289,7 +293,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
   }
   // The active VM (vers_vm_use): Pi's bash/read/write/edit are routed through it from its first use.
   const vmActive = makeVmActive({ ssh: options.ssh, config: options.config, routeBuiltins: host.routeBuiltins === undefined ? undefined : () => host.routeBuiltins?.(vmActive.active) })
-  for (const tool of [...coreTools(connect, refresh), ...vmTools(connect), ...vmActive.tools]) {
+  for (const tool of [...coreTools(connect, refresh), ...vmTools(connect), ...vmActive.tools, ...swarmTools(connect), ...lieutenantTools(connect)]) {
     coreNames.add(tool.name)
     host.registerTool(tool)
   }
