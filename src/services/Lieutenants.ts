@@ -5,7 +5,8 @@
  * in the run's spawn `values`, so the store keeps them across restarts (pi-vers lost the role).
  * Each generation of the run starts with a briefing prompt (name, role, system prompt), so a
  * re-attached Pi knows who it is. Settled tasks are `task.result` posts in `room:lt-<n>`: `read`
- * returns the last output and up to 20 earlier results from there.
+ * returns the last output and up to 20 earlier results from there (a re-attach carries the
+ * results so far over in the new run's `values`, since a reused run id starts with an empty room).
  *
  * `send` is a prompt, a steer or a follow-up; a prompt while a task is in flight becomes a
  * follow-up (and a steer or follow-up to an idle lieutenant a prompt), as pi-vers did. A
@@ -84,6 +85,11 @@ export const lieutenantRun = (name: string) => `lt-${name}`
 /** Results `read` keeps at most. */
 export const historyLimit = 20
 
+/** The `values` key of the results carried over a re-attach, and the characters kept of each. */
+const historyKey = "troupe_lieutenant_history"
+const carriedTextLimit = 16_384
+const decodeHistory = Schema.decodeUnknownOption(Schema.Array(Schema.String))
+
 /** The first prompt of each of its Pi sessions. */
 export const briefing = (meta: LieutenantMeta): string =>
   [
@@ -149,8 +155,18 @@ export const make = (actors: ActorsShape, options: LieutenantsOptions = {}): Lie
       })
     })
 
+  /** The texts of the `task.result` posts among `entries`. */
+  const resultsIn = (entries: ReadonlyArray<{ readonly envelope: { readonly type: string; readonly body?: unknown } }>) =>
+    entries.filter((e) => e.envelope.type === "task.result").map((e) => {
+      const body = e.envelope.body as { text?: unknown } | undefined
+      return typeof body?.text === "string" ? body.text : ""
+    })
+  /** Results carried over from earlier runs of the lieutenant (a reused run id starts with an empty room). */
+  const carriedOf = (run: RunInfo): ReadonlyArray<string> =>
+    Option.getOrElse(decodeHistory(run.values[historyKey]), () => [])
+
   /** Starts (or starts again) the lieutenant's run with its settings and waits until it is ready. */
-  const start = (meta: LieutenantMeta, pi: string | undefined, cwd: string | undefined) =>
+  const start = (meta: LieutenantMeta, pi: string | undefined, cwd: string | undefined, carried: ReadonlyArray<string> = []) =>
     Effect.gen(function* () {
       const run = lieutenantRun(meta.name)
       yield* Effect.acquireRelease(
@@ -162,7 +178,7 @@ export const make = (actors: ActorsShape, options: LieutenantsOptions = {}): Lie
           model: meta.model ?? undefined,
           on: meta.vm_id === null ? undefined : `vm:${meta.vm_id}`,
           task: briefing(meta),
-          values: { [lieutenantKey]: meta, ...(pi === undefined ? {} : { troupe_pi: pi }) }
+          values: { [lieutenantKey]: meta, ...(pi === undefined ? {} : { troupe_pi: pi }), ...(carried.length === 0 ? {} : { [historyKey]: carried }) }
         }).pipe(Effect.mapError(fromActors)),
         (_, exit) => (Exit.isFailure(exit) ? Effect.ignore(actors.kill(run)) : Effect.void)
       )
@@ -205,7 +221,11 @@ export const make = (actors: ActorsShape, options: LieutenantsOptions = {}): Lie
 
   /** Starts an ended lieutenant again with its recorded settings (same run id). */
   const reattach = (run: RunInfo, meta: LieutenantMeta) =>
-    Effect.scoped(start(meta, typeof run.values.troupe_pi === "string" ? run.values.troupe_pi : undefined, run.cwd))
+    Effect.gen(function* () {
+      // Its room is emptied when the run id is reused: its results so far go along in `values`.
+      const carried = [...carriedOf(run), ...resultsIn(yield* posts(run.id))].slice(-historyLimit).map((t) => (t.length > carriedTextLimit ? t.slice(-carriedTextLimit) : t))
+      yield* Effect.scoped(start(meta, typeof run.values.troupe_pi === "string" ? run.values.troupe_pi : undefined, run.cwd, carried))
+    })
 
   const send: LieutenantsShape["send"] = Effect.fn("Lieutenants.send")(function* (name, message, mode = "prompt") {
     if (message.trim() === "") return yield* invalid("message must not be empty")
@@ -227,10 +247,7 @@ export const make = (actors: ActorsShape, options: LieutenantsOptions = {}): Lie
     const lt = yield* find(name)
     const info = yield* infoOf(lt.run, lt.meta)
     const n = Math.max(0, Math.min(historyLimit, readOptions.history ?? historyLimit))
-    const results = (yield* posts(lt.run.id)).filter((e) => e.envelope.type === "task.result").map((e) => {
-      const body = e.envelope.body as { text?: unknown } | undefined
-      return typeof body?.text === "string" ? body.text : ""
-    })
+    const results = [...carriedOf(lt.run), ...resultsIn(yield* posts(lt.run.id))]
     const last = info.last_output
     const tail = readOptions.tail
     // The last result is `last_output` itself: history is what came before it.

@@ -89,10 +89,12 @@ describe("Lieutenants (FakePi)", () => {
       expect(pid2).not.toBe(pid1)
       yield* lts2.send("keeper", "after restart")
       yield* eventually("keeper answers", Effect.map(lts2.read("keeper"), (r) => r.state === "idle" && r.last_output === "done: after restart"), 20_000)
-      // Its briefing was sent again with the recorded role and system prompt.
-      const history = (yield* lts2.read("keeper")).history.join("\n")
-      expect(history).toContain("Your role: remembers things")
-      expect(history).toContain("Be brief.")
+      // Its results from before the restart are kept; the new Pi got the briefing again, with the recorded role and system prompt.
+      const history = (yield* lts2.read("keeper")).history
+      expect(history[0]).toContain("Your role: remembers things")
+      expect(history[1]).toBe("done: before restart")
+      const events = yield* makeLocal(A).pipe(Effect.provide(rt2), Effect.flatMap((a) => a.inspect("run:lt-keeper", "events", { lines: 200 })))
+      expect(events.text).toContain(`user: You are a lieutenant agent named "keeper". Your role: remembers things Be brief.`)
       yield* lts2.destroy("*")
     }), 60_000)
 })
