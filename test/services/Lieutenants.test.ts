@@ -27,7 +27,7 @@ describe("Lieutenants (FakePi)", () => {
   it.scopedLive("create, send, auto follow-up, read with history, pause/resume, destroy", () =>
     Effect.gen(function* () {
       const lts = Lieutenants.make(yield* makeLocal(A))
-      const created = yield* lts.create({ name: "ops", role: "keeps the build green", model: "fake/m1", pi: fakePiFor("lt-slow", { "-ops": "slow" }, 150) })
+      const created = yield* lts.create({ name: "ops", role: "keeps the build green", model: "fake/m1", pi: fakePiFor("lt-slow", { "-ops": "slow" }, 300) })
       expect(created).toMatchObject({ name: "ops", run: "lt-ops", role: "keeps the build green", model: "fake/m1", placement: "local", vm_id: null })
       expect(["idle", "working"]).toContain(created.state)
       // The briefing is its first task.

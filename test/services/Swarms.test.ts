@@ -53,7 +53,7 @@ describe("Swarms (FakePi)", () => {
       const repo = yield* gitRepo
       const actors = yield* makeLocal(A)
       const swarms = Swarms.make(actors)
-      const info = yield* swarms.spawn({ swarm: "sw", count: 3, pi: fakePiFor("local"), cwd: repo })
+      const info = yield* swarms.spawn({ swarm: "sw", count: 3, pi: fakePiFor("local", { "-agent-1": "slow", "-agent-2": "slow", "-agent-3": "slow" }, 250), cwd: repo })
       expect(info.failures).toEqual([])
       expect(info).toMatchObject({ swarm: "sw", room: "room:sw", placement: "local" })
       expect(info.workers.map((w) => [w.label, w.run, w.state])).toEqual([["agent-1", "sw-agent-1", "idle"], ["agent-2", "sw-agent-2", "idle"], ["agent-3", "sw-agent-3", "idle"]])
@@ -66,6 +66,7 @@ describe("Swarms (FakePi)", () => {
       for (const w of info.workers) yield* swarms.task("sw", w.label, `job ${w.label}`)
       const done = yield* swarms.wait("sw", { timeoutMs: 30_000 })
       expect(done.timed_out).toBe(false)
+      // Slow turns (about 1 s each): all three are still working when the wait starts.
       expect(done.waited).toEqual(["agent-1", "agent-2", "agent-3"])
       expect(done.workers.map((w) => [w.state, w.turns, w.last_output])).toEqual([
         ["idle", 1, "done: job agent-1"],
@@ -101,7 +102,7 @@ describe("Swarms (FakePi)", () => {
     Effect.gen(function* () {
       const actors = yield* makeLocal(A)
       const swarms = Swarms.make(actors)
-      yield* swarms.spawn({ swarm: "w", labels: ["quick", "slow", "idle"], pi: fakePiFor("waits", { "-slow": "hang" }), worktree: false })
+      yield* swarms.spawn({ swarm: "w", labels: ["quick", "slow", "idle"], pi: fakePiFor("waits", { "-slow": "hang", "-quick": "slow" }, 250), worktree: false })
       yield* swarms.task("w", "quick", "q")
       const first = yield* swarms.wait("w", { labels: ["quick", "idle"], timeoutMs: 30_000 })
       expect(first).toMatchObject({ timed_out: false, waited: ["quick"] })
