@@ -31,7 +31,7 @@ import {
   WorkerMeta
 } from "../domain/Swarm.js"
 import type { ActorsShape } from "./Actors.js"
-import { awaitReady, fromActors, fromVms, inFlight, isTerminal, lastTaskAt, readStatus, type SwarmVms, workerState } from "./swarms/AgentProbe.js"
+import { awaitReady, fromActors, fromVms, inFlight, isTerminal, lastTaskAt, probeInterval, readStatus, type SwarmVms, workerState } from "./swarms/AgentProbe.js"
 
 export type { SwarmVms } from "./swarms/AgentProbe.js"
 
@@ -303,7 +303,7 @@ export const make = (actors: ActorsShape, options: SwarmsOptions = {}): SwarmsSh
         timedOut = true
         break
       }
-      yield* Effect.sleep("100 millis")
+      yield* Effect.sleep(probeInterval)
       pending = yield* Effect.filter(pending, busy, { concurrency: 8 })
     }
     const all = yield* runs

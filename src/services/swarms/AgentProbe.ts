@@ -4,7 +4,7 @@
  * its last task arrived (its inbox), whether a task is in flight, and readiness. Also the VM
  * port they provision through ({@link SwarmVms}: the daemon's VM client satisfies it).
  */
-import { Clock, Effect, Option, Schema } from "effect"
+import { Clock, Duration, Effect, Option, Schema } from "effect"
 import type { AgentStatus } from "../../domain/AgentStatus.js"
 import type { ActorsError } from "../../domain/Run.js"
 import { AgentRunStatus, SwarmError, type WorkerState } from "../../domain/Swarm.js"
@@ -76,6 +76,9 @@ export const workerState = (status: AgentRunStatus, working: boolean): WorkerSta
 }
 
 
+/** How often readiness and `Swarms.wait` look at an agent again (a look reads its small status file). */
+export const probeInterval = Duration.millis(100)
+
 /**
  * Waits until the agent run is ready (Pi answered `get_state`, and `set_model` when a model was
  * asked: the agent's state leaves `starting`), within `timeoutMs`.
@@ -96,6 +99,6 @@ export const awaitReady = (actors: ActorsShape, run: string, timeoutMs: number):
       if ((yield* Clock.currentTimeMillis) >= deadline) {
         return yield* new SwarmError({ reason: "failed", message: `run:${run} was not ready within ${timeoutMs} ms (Pi never answered get_state)` })
       }
-      yield* Effect.sleep("100 millis")
+      yield* Effect.sleep(probeInterval)
     }
   })
