@@ -9,12 +9,12 @@ import { Context, Effect, ExecutionStrategy, Exit, Layer, Scope } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { Caller } from "../../src/domain/Run.js"
+import { ActorsError, type Caller } from "../../src/domain/Run.js"
 import { makeLocal } from "../../src/services/Actors.js"
 import * as Lieutenants from "../../src/services/Lieutenants.js"
 import { Supervisor } from "../../src/services/Supervisor.js"
 import { eventually, testRuntime } from "../support/runtime.js"
-import { fakePiFor } from "../support/swarm.js"
+import { fakePiFor, vmSetup } from "../support/swarm.js"
 
 const A: Caller = { session: "A", all: false }
 const runtime = (home?: string) => testRuntime({ home, config: { environment: process.env } })
@@ -96,5 +96,29 @@ describe("Lieutenants (FakePi)", () => {
       const events = yield* makeLocal(A).pipe(Effect.provide(rt2), Effect.flatMap((a) => a.inspect("run:lt-keeper", "events", { lines: 200 })))
       expect(events.text).toContain(`user: You are a lieutenant agent named "keeper". Your role: remembers things Be brief.`)
       yield* lts2.destroy("*")
+    }), 60_000)
+
+  it.scopedLive("on a VM: a session-owned VM restored from the commit, paused and resumed through Vers, deleted by destroy", () =>
+    Effect.gen(function* () {
+      const { fleet, actors, commit, swarmVms } = yield* vmSetup(A)
+      const lts = Lieutenants.make(actors, { vms: swarmVms, goldenCommitId: commit })
+      const l = yield* lts.create({ name: "far", role: "lives on a VM", pi: fakePiFor("lt-vm") })
+      expect(l.placement).toBe("vm")
+      const vm = fleet.vm(l.vm_id!)
+      expect(vm?.labels).toMatchObject({ "troupe-session": "A" })
+      expect(vm?.labels["troupe-run"]).toBeUndefined()
+      yield* settled(lts, "far", 1)
+      yield* lts.pause("far")
+      expect(fleet.vm(l.vm_id!)?.state).toBe("paused")
+      yield* lts.resume("far")
+      expect(fleet.vm(l.vm_id!)?.state).toBe("running")
+      yield* lts.destroy("far")
+      expect(fleet.ledger.live()).toEqual([])
+
+      // A failed start deletes the VM it restored.
+      const failing = Lieutenants.make({ ...actors, spawn: (input) => (input.kind === "agent" ? Effect.fail(new ActorsError({ reason: "internal", message: "no Pi here" })) : actors.spawn(input)) }, { vms: swarmVms, goldenCommitId: commit })
+      const err = yield* Effect.flip(failing.create({ name: "nope", role: "r" }))
+      expect(err.message).toBe("no Pi here")
+      expect(fleet.ledger.live()).toEqual([])
     }), 60_000)
 })

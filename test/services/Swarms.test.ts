@@ -7,18 +7,13 @@
  * an interruption at every spawn step leaves zero VMs, the VM budget is checked up front.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Fiber, Layer } from "effect"
+import { Deferred, Effect, Fiber } from "effect"
 import type { Caller } from "../../src/domain/Run.js"
-import * as Runtime from "../../src/layers/Runtime.js"
 import { makeLocal } from "../../src/services/Actors.js"
 import { Rooms } from "../../src/services/Rooms.js"
-import { Supervisor } from "../../src/services/Supervisor.js"
 import * as Swarms from "../../src/services/Swarms.js"
-import { VersConfig } from "../../src/services/VersConfig.js"
-import { Vms } from "../../src/services/Vms.js"
-import * as FakeVers from "../../src/testing/FakeVers.js"
 import { eventually, testRuntime } from "../support/runtime.js"
-import { fakePiFor, gitRepo, inProcessVms, localAgents, worktreesOf } from "../support/swarm.js"
+import { fakePiFor, gitRepo, localAgents, vmSetup, worktreesOf } from "../support/swarm.js"
 
 const A: Caller = { session: "A", all: false }
 const runtime = () => testRuntime({ config: { environment: process.env } })
@@ -31,21 +26,6 @@ const alive = (pid: number) => {
     return false
   }
 }
-
-/** A fake Vers API, the runtime, `Vms` and a commit to restore, all in the test's scope. */
-const vmSetup = Effect.gen(function* () {
-  const fleet = yield* FakeVers.make({ bootMs: 0 })
-  const rt = yield* Layer.build(runtime())
-  const versConfig = VersConfig.layerFrom({ baseUrl: fleet.baseUrl, apiKey: fleet.apiKey })
-  const ctx = yield* Layer.build(Runtime.vms({ versConfig }).pipe(Layer.provide(Layer.succeedContext(rt))))
-  const vms = Context.get(ctx, Vms)
-  const supervisor = Context.get(rt, Supervisor)
-  const base = yield* vms.create(A, { _tag: "root" })
-  const { commit_id } = yield* vms.commit(A, base.vm_id)
-  yield* vms.delete(A, base.vm_id)
-  const actors = localAgents(yield* makeLocal(A).pipe(Effect.provide(rt)))
-  return { fleet, vms, supervisor, actors, commit: commit_id, swarmVms: inProcessVms(vms, supervisor, A), rt }
-})
 
 describe("Swarms (FakePi)", () => {
   it.scopedLive("local: 3 workers in worktrees take a task each; wait returns their results; teardown leaves nothing", () =>
@@ -117,7 +97,7 @@ describe("Swarms (FakePi)", () => {
 
   it.scopedLive("vm: a worker per restored VM (labelled, in the ledger); a crashing worker is reported and only its VM deleted; teardown deletes the rest", () =>
     Effect.gen(function* () {
-      const { fleet, vms, actors, commit, swarmVms } = yield* vmSetup
+      const { fleet, vms, actors, commit, swarmVms } = yield* vmSetup(A)
       const swarms = Swarms.make(actors, { vms: swarmVms, goldenCommitId: commit })
       const info = yield* swarms.spawn({ swarm: "vs", labels: ["w1", "w2", "w3"], pi: fakePiFor("vm", { "-w2": "crash" }) })
       expect(info.placement).toBe("vm")
@@ -146,7 +126,7 @@ describe("Swarms (FakePi)", () => {
 
   it.scopedLive("vm: an interruption at every spawn step (and a failed spawn) leaves zero VMs", () =>
     Effect.gen(function* () {
-      const { fleet, actors, commit, swarmVms, rt, supervisor } = yield* vmSetup
+      const { fleet, actors, commit, swarmVms, rt, supervisor } = yield* vmSetup(A)
       for (const [i, step] of (["vm", "spawn", "ready"] as const).entries()) {
         const reached = yield* Deferred.make<void>()
         const swarms = Swarms.make(actors, { vms: swarmVms, goldenCommitId: commit })
@@ -176,7 +156,7 @@ describe("Swarms (FakePi)", () => {
 
   it.scopedLive("checks before starting: names, labels, VM budget, VM placement without Vers", () =>
     Effect.gen(function* () {
-      const { actors, commit, swarmVms, fleet } = yield* vmSetup
+      const { actors, commit, swarmVms, fleet } = yield* vmSetup(A)
       const swarms = Swarms.make(actors, { vms: swarmVms, goldenCommitId: commit, vmBudget: 2 })
       expect((yield* Effect.flip(swarms.spawn({ swarm: "../x" }))).reason).toBe("invalid")
       expect((yield* Effect.flip(swarms.spawn({ swarm: "s", count: 2, labels: ["a"] }))).message).toBe("1 labels for 2 workers: give one label per worker")

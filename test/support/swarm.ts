@@ -4,18 +4,23 @@
  * daemon's `VmCreate` does: a run-owned VM is held until its run ends), and an `Actors` that
  * runs VM-placed agents locally (the remote agent process is another piece of work).
  */
-import { Effect } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Caller } from "../../src/domain/Run.js"
 import { ActorsError } from "../../src/domain/Run.js"
 import type { ActorsShape } from "../../src/services/Actors.js"
-import type { Supervisor } from "../../src/services/Supervisor.js"
+import * as Runtime from "../../src/layers/Runtime.js"
+import { makeLocal } from "../../src/services/Actors.js"
+import { Supervisor } from "../../src/services/Supervisor.js"
 import type { SwarmVms } from "../../src/services/Swarms.js"
-import type { Vms } from "../../src/services/Vms.js"
+import { VersConfig } from "../../src/services/VersConfig.js"
+import { Vms } from "../../src/services/Vms.js"
+import * as FakeVers from "../../src/testing/FakeVers.js"
 import { fakePiProgram } from "../../src/testing/FakePi.js"
 import { run } from "./exec.js"
+import { testRuntime } from "./runtime.js"
 
 const bin = mkdtempSync(join(tmpdir(), "troupe-swarm-pi-"))
 
@@ -87,3 +92,22 @@ export const localAgents = (actors: ActorsShape, failOn?: string): ActorsShape &
     }
   }
 }
+
+/**
+ * A fake Vers API, the runtime (FakePi-ready environment), `Vms`, a commit to restore and a
+ * {@link localAgents} `Actors` of `caller`, all in the test's scope.
+ */
+export const vmSetup = (caller: Caller) =>
+  Effect.gen(function* () {
+    const fleet = yield* FakeVers.make({ bootMs: 0 })
+    const rt = yield* Layer.build(testRuntime({ config: { environment: process.env } }))
+    const versConfig = VersConfig.layerFrom({ baseUrl: fleet.baseUrl, apiKey: fleet.apiKey })
+    const ctx = yield* Layer.build(Runtime.vms({ versConfig }).pipe(Layer.provide(Layer.succeedContext(rt))))
+    const vms = Context.get(ctx, Vms)
+    const supervisor = Context.get(rt, Supervisor)
+    const base = yield* vms.create(caller, { _tag: "root" })
+    const { commit_id } = yield* vms.commit(caller, base.vm_id)
+    yield* vms.delete(caller, base.vm_id)
+    const actors = localAgents(yield* makeLocal(caller).pipe(Effect.provide(rt)))
+    return { fleet, vms, supervisor, actors, commit: commit_id, swarmVms: inProcessVms(vms, supervisor, caller), rt }
+  })
