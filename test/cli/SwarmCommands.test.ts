@@ -22,7 +22,9 @@ describe("troupe swarm / troupe lt (FakePi)", () => {
       expect(spawned.stderr).toContain("swarm cs: a waiting for Pi to be ready")
       expect((await troupe(["swarm", "task", "cs", "a", "alpha"])).stdout).toBe("sent to a (run:cs-a); collect with: troupe swarm wait cs\n")
       const waited = JSON.parse((await troupe(["swarm", "wait", "cs", "--timeout", "30s", "--json"])).stdout)
-      expect(waited).toMatchObject({ swarm: "cs", timed_out: false, waited: ["a"] })
+      // `waited` is ["a"], or [] when a's task settled before this process got to look (a loaded machine).
+      expect(waited).toMatchObject({ swarm: "cs", timed_out: false })
+      expect(waited.waited.filter((l: string) => l !== "a")).toEqual([])
       expect(waited.workers.map((w: { label: string; last_output: string | null }) => [w.label, w.last_output])).toEqual([["a", "done: alpha"], ["b", null]])
       expect((await troupe(["swarm", "read", "cs", "a"])).stdout).toBe("[a] (idle, 1 tasks):\ndone: alpha\n")
       expect((await troupe(["swarm", "teardown", "cs"])).stdout).toBe("swarm cs torn down: 3 runs stopped, 0 VMs deleted\n")
