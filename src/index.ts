@@ -139,3 +139,19 @@ export { type WorktreePlan, Worktrees } from "./services/Worktrees.js"
 export { AgentEventLine, AgentStatus } from "./domain/AgentStatus.js"
 export { VmHost, type VmHostOptions } from "./services/VmHost.js"
 export { VmHosts, type VmHostsOptions, type VmHostsShape } from "./services/VmHosts.js"
+// Swarms and lieutenants (docs/swarms.md): services over a session-bound `Actors`.
+export {
+  LieutenantInfo,
+  LieutenantRead,
+  LieutenantSent,
+  Placement,
+  SendMode,
+  SwarmError,
+  SwarmInfo,
+  SwarmTeardown,
+  SwarmWaitResult,
+  SwarmWorker,
+  WorkerState
+} from "./domain/Swarm.js"
+export { make as makeSwarms, type SwarmSpawnRequest, type SwarmStep, Swarms, type SwarmsOptions, type SwarmsShape, type SwarmVms, workerRun } from "./services/Swarms.js"
+export { type LieutenantCreateRequest, lieutenantRun, Lieutenants, make as makeLieutenants, type LieutenantsOptions, type LieutenantsShape } from "./services/Lieutenants.js"

@@ -10,6 +10,8 @@ import { recipesCommand } from "./RecipeCommands.js"
 import { top } from "./TopCommand.js"
 import type { RunInput } from "./RunCommand.js"
 import { vm } from "./VmCommands.js"
+import { swarm } from "./SwarmCommands.js"
+import { lt } from "./LieutenantCommands.js"
 
 /**
  * `troupe run` loads the execution core (CommandGraph, LocalHost, Recipes) only when it runs,
@@ -51,7 +53,7 @@ const run = Command.make(
 )
 
 /** The top-level commands, in help order. */
-export const commands = [run, ...actorCommands, recipesCommand, fleet, vm, top] as const
+export const commands = [run, ...actorCommands, recipesCommand, fleet, vm, top, swarm, lt] as const
 
 export const troupe = Command.make("troupe").pipe(
   Command.withDescription("Effect-native actor runtime for coding agents"),

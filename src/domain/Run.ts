@@ -240,9 +240,10 @@ export class SpawnRequest extends Schema.Class<SpawnRequest>("SpawnRequest")({
   /**
    * What the run executes: `template` (the default: the recipe's or the inline template as a
    * CommandGraph plan) or `agent` (a Pi session in RPC mode, docs/agents.md "Agent runs":
-   * needs neither recipe nor template; `task`, `model`, `pi` below).
+   * needs neither recipe nor template; `task`, `model`, `pi` below) or `group` (executes
+   * nothing and runs until killed: the anchor of a swarm, docs/swarms.md).
    */
-  kind: Schema.optional(Schema.Literal("template", "agent")),
+  kind: Schema.optional(Schema.Literal("template", "agent", "group")),
   /** `agent` runs: the first prompt, sent once Pi is up (absent: the agent waits for `task.prompt`). */
   task: Schema.optional(Schema.String),
   /** `agent` runs: `provider/modelId`, set with `set_model` before the task; a rejection fails the run with Pi's sentence. */
@@ -295,7 +296,7 @@ export interface SpawnInput {
   /** `"worktree"` / `"worktree-clean"`: run in an own git worktree on branch `troupe/<run>`. */
   readonly isolation?: Isolation | undefined
   /** `"agent"`: a Pi session in RPC mode instead of a template (docs/agents.md "Agent runs"). */
-  readonly kind?: "template" | "agent" | undefined
+  readonly kind?: "template" | "agent" | "group" | undefined
   /** Agent runs: the first prompt. */
   readonly task?: string | undefined
   /** Agent runs: `provider/modelId`. */

@@ -15,7 +15,8 @@
  *   follow-up once it is idle and no event came for `followUpWindowMs`; urgent messages
  *   (`metadata.attention: "steer"`) go out at once as steering.
  * - `/plan [on|off]`: plan mode (`./PlanMode.ts`).
- * - `session_shutdown`: kill this session's active runs (pi-actors semantics), stop following,
+ * - `session_shutdown`: kill this session's active runs (pi-actors semantics; lieutenants are
+ *   detached and kept), stop following,
  *   clear the status, close the connection — idempotent, never throws.
  */
 import { Effect, Queue, Schedule, Stream } from "effect"
@@ -32,6 +33,8 @@ import { recipeTool, toolNameOf, toolNameProblem } from "./RecipeTools.js"
 import { coreTools } from "./Tools.js"
 import { makeVmActive } from "./VmActive.js"
 import { vmTools } from "./VmTools.js"
+import { lieutenantTools, swarmTools } from "./SwarmTools.js"
+import { lieutenantKey } from "../domain/Swarm.js"
 
 export type { AdapterOptions } from "./Connection.js"
 
@@ -306,7 +309,8 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
     await conn.run(
       Effect.gen(function* () {
         const actors = yield* Actors
-        const runs = yield* actors.list({ status: "active" })
+        // Lieutenants are detached: they outlive the session (SPEC-adapters §3).
+        const runs = (yield* actors.list({ status: "active" })).filter((r) => r.values[lieutenantKey] === undefined)
         yield* Effect.forEach(runs, (r) => Effect.ignore(actors.kill(r.id)), { concurrency: "unbounded", discard: true })
       }).pipe(Effect.timeout(`${shutdownKillMs} millis`))
     ).catch((error: unknown) => safe(() => session.ctx.notify(`troupe: could not stop this session's runs: ${String(error)}`, "error")))
@@ -329,7 +333,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
     switched: () => plan.reapply()
   })
   const plan = makePlanMode({ host, isTroupeTool: (n) => coreNames.has(n) || recipeNames.has(n), vmActive: () => vmActive.active() !== undefined })
-  for (const tool of [...coreTools(connect, refresh), ...vmTools(connect), ...vmActive.tools]) {
+  for (const tool of [...coreTools(connect, refresh), ...vmTools(connect), ...vmActive.tools, ...swarmTools(connect), ...lieutenantTools(connect)]) {
     coreNames.add(tool.name)
     host.registerTool(tool)
   }

@@ -6,8 +6,9 @@
  * - Pi's write-capable built-ins (`write`, `edit`, `bash`, `powershell`) are deactivated — also
  *   when a VM is active, where they are troupe's VM-routed overrides under the same names;
  * - troupe's tools that start, stop or change things (`spawn`, `message`, `register_tool`,
- *   `bg_start`, `bg_stop`, the mutating `vers_vm_*`, every recipe tool) are deactivated; the
- *   read-only ones (`inspect`, `bg_list`, `bg_logs`, `vers_vms`, `vers_vm_use`, `vers_vm_local`)
+ *   `bg_start`, `bg_stop`, the mutating `vers_vm_*`, `vers_swarm_*` and `vers_lt_*`, every
+ *   recipe tool) are deactivated; the read-only ones (`inspect`, `bg_list`, `bg_logs`,
+ *   `vers_vms`, `vers_vm_use`, `vers_vm_local`, `vers_swarm_status|read`, `vers_lt_status|read`)
  *   stay;
  * - `read` stays, and Pi's `grep`, `find`, `ls` are activated when no VM is active (they read
  *   this machine only, so with a VM active they would look at the wrong files);
@@ -34,7 +35,7 @@ export const planFile = (cwd: string): string => join(cwd, ".troupe", "plan.md")
 /** Pi built-ins that write (deactivated in plan mode). */
 const writeBuiltins: ReadonlySet<string> = new Set(["write", "edit", "bash", "powershell"])
 /** troupe tools that only read (kept in plan mode). */
-const readOnlyTroupe: ReadonlySet<string> = new Set(["inspect", "bg_list", "bg_logs", "vers_vms", "vers_vm_use", "vers_vm_local", planToolName])
+const readOnlyTroupe: ReadonlySet<string> = new Set(["inspect", "bg_list", "bg_logs", "vers_vms", "vers_vm_use", "vers_vm_local", "vers_swarm_status", "vers_swarm_read", "vers_lt_status", "vers_lt_read", planToolName])
 /** Pi's local read-only built-ins added in plan mode when no VM is active. */
 const localReaders = ["grep", "find", "ls"] as const
 

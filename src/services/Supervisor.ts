@@ -169,7 +169,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     const spawn = Effect.fn("Supervisor.spawn")(function* (caller: Caller, req: SpawnRequest) {
       yield* requireSession(caller)
       const isAgent = req.kind === "agent"
-      if (isAgent ? req.recipe !== undefined && req.template !== undefined : (req.recipe === undefined) === (req.template === undefined)) {
+      // A group run takes neither (the kind refuses a template).
+      const needsOne = !isAgent && req.kind !== "group"
+      if (needsOne ? (req.recipe === undefined) === (req.template === undefined) : req.recipe !== undefined && req.template !== undefined) {
         return yield* invalid("spawn needs exactly one of recipe or template")
       }
       const recipe = req.recipe === undefined

@@ -52,7 +52,9 @@ afterEach(async () => {
 
 describe("registration", () => {
   it("the factory registers tools and commands only: nothing connects before session_start", () => {
-    expect([...pi.tools.keys()]).toEqual(["spawn", "message", "inspect", "register_tool", "bg_start", "bg_stop", "bg_list", "bg_logs", "vers_vms", "vers_vm_create", "vers_vm_delete", "vers_vm_branch", "vers_vm_commit", "vers_vm_restore", "vers_vm_state", "vers_vm_use", "vers_vm_local", "vers_vm_copy"])
+    expect([...pi.tools.keys()]).toEqual(["spawn", "message", "inspect", "register_tool", "bg_start", "bg_stop", "bg_list", "bg_logs", "vers_vms", "vers_vm_create", "vers_vm_delete", "vers_vm_branch", "vers_vm_commit", "vers_vm_restore", "vers_vm_state", "vers_vm_use", "vers_vm_local", "vers_vm_copy",
+      "vers_swarm_spawn", "vers_swarm_task", "vers_swarm_wait", "vers_swarm_status", "vers_swarm_read", "vers_swarm_teardown", "vers_swarm_discover",
+      "vers_lt_create", "vers_lt_send", "vers_lt_read", "vers_lt_status", "vers_lt_pause", "vers_lt_resume", "vers_lt_destroy", "vers_lt_discover"])
     expect([...pi.commands.keys()]).toEqual(["plan", "troupe", "troupe-inspect"])
     expect(existsSync(home)).toBe(false)
   })

@@ -179,6 +179,10 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
       })
       yield* update((s) => ({ ...s, pid: pi.pid }))
 
+      // Up only once Pi answers a decoded `get_state` (what a swarm worker's readiness means).
+      const piState = yield* Effect.either(pi.send({ type: "get_state" }))
+      if (piState._tag === "Left") return yield* ended(piState.left.message, 1)
+
       if (g.model !== undefined) {
         const { provider, modelId } = parseModel(g.model)!
         const set = yield* Effect.either(pi.send({ type: "set_model", provider, modelId }))

@@ -8,6 +8,7 @@ import { CommandGraph } from "../CommandGraph.js"
 import { TroupeConfig } from "../TroupeConfig.js"
 import { Worktrees } from "../Worktrees.js"
 import * as AgentRun from "./AgentRun.js"
+import * as GroupRun from "./GroupRun.js"
 import type { RunKind } from "./RunKind.js"
 import * as TemplateRun from "./TemplateRun.js"
 
@@ -32,6 +33,6 @@ export const layer: Layer.Layer<RunKinds, never, CommandGraph | TroupeConfig | F
       yield* FileSystem.FileSystem,
       yield* Path.Path
     )
-    return new Map<string, RunKind>([["template", TemplateRun.make(graph)], ["agent", agent]])
+    return new Map<string, RunKind>([["template", TemplateRun.make(graph)], ["agent", agent], ["group", GroupRun.make()]])
   })
 )
