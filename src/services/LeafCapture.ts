@@ -179,6 +179,20 @@ const drainStream = (stream: Stream.Stream<Uint8Array, HostError>, collector: Ou
     (fiber): Drain => ({ done: Fiber.join(fiber), stop: Fiber.interrupt(fiber) })
   )
 
+/** Fails with `io` unless `file` is a readable regular file of this machine. */
+const checkStdinFile = (file: string) =>
+  Effect.tryPromise({
+    try: async () => {
+      const handle = await fs.promises.open(file, "r")
+      try {
+        if (!(await handle.stat()).isFile()) throw new Error("not a regular file")
+      } finally {
+        await handle.close()
+      }
+    },
+    catch: () => new HostError({ reason: "io", code: 1, message: `stdin file not readable: ${file}` })
+  })
+
 /** Reads a local file as a byte stream (a spill fed to a host that cannot see this machine). */
 const fileStream = (file: string) =>
   NodeStream.fromReadable(
@@ -256,6 +270,8 @@ export const runLeaf = (host: HostShape, spec: LeafSpec) =>
       stderr.abandon()
     }))
 
+    // A file streamed to a host that cannot see it is checked here, as the host itself would.
+    if (spec.stdin._tag === "File" && !sharesFiles(host)) yield* checkStdinFile(spec.stdin.path)
     const leaf = yield* host.start({ argv: spec.argv, cwd: spec.cwd, env: spec.env, stdin: startStdin(host, spec.stdin) })
     yield* Effect.annotateCurrentSpan({ host: host.name, pid: leaf.identity.pid })
     const fast = nodeStdioOf(leaf)
@@ -264,7 +280,8 @@ export const runLeaf = (host: HostShape, spec: LeafSpec) =>
       : [yield* drainReadable(fast.stdout, stdout), yield* drainReadable(fast.stderr, stderr)]
     yield* Effect.addFinalizer(() => Effect.forEach(drains, (d) => d.stop, { discard: true }))
     const feed = stdinFeed(host, spec.stdin, leaf)
-    if (feed !== undefined) drains.push(yield* Effect.map(Effect.forkScoped(feed), (fiber): Drain => ({ done: Fiber.join(fiber), stop: Fiber.interrupt(fiber) })))
+    const feeding = feed === undefined ? undefined : yield* Effect.forkScoped(feed)
+    if (feeding !== undefined) drains.push({ done: Fiber.join(feeding), stop: Fiber.interrupt(feeding) })
     // A live stdin never ends by itself: it stops when the leaf exits.
     const liveFiber = spec.stdin._tag === "Live"
       ? yield* Effect.forkScoped(
@@ -275,7 +292,9 @@ export const runLeaf = (host: HostShape, spec: LeafSpec) =>
       : undefined
     if (spec.onSpawn !== undefined) yield* spec.onSpawn(leaf.identity)
 
-    const status = yield* leaf.exit
+    // A feed that fails (the file became unreadable) fails the leaf, which is then killed with
+    // the scope, rather than leave it waiting for the rest of its stdin.
+    const status = yield* (feeding === undefined ? leaf.exit : Effect.raceFirst(leaf.exit, Effect.zipRight(Fiber.join(feeding), Effect.never)))
     const endedAt = yield* Clock.currentTimeMillis
     if (liveFiber !== undefined) yield* Fiber.interrupt(liveFiber)
 

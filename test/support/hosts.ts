@@ -19,8 +19,6 @@ export interface TestHost {
   readonly name: string
   /** The `host` its identities carry, when not `name` (e.g. `vm:<id>`). */
   readonly identityHost?: (() => string) | undefined
-  /** Leaf-suite tests known not to work on this host yet (by title), skipped with that reason. */
-  readonly skips?: ReadonlyArray<string> | undefined
   /** `Hosts` whose `local` runs on this host, built with `options`. */
   readonly hosts: (options: TestHostOptions) => Layer.Layer<Hosts>
 }

@@ -61,14 +61,8 @@ export const vmHostLayer = (options: VmHostOptions) =>
 const definedEnv = (env: Readonly<Record<string, string | undefined>> | undefined) =>
   env === undefined ? undefined : Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined))
 
-/**
- * Known issue: on a VM, the leaf-suite test of an unreadable stdin file hangs (30 s timeout) in
- * the suite, though the same refusal returns at once in VmHost.test.ts; not diagnosed yet.
- */
-const skips = ["File: an unreadable stdin file fails with reason io"]
-
 /** Host-suite entries: the broker path and the per-channel fallback. */
 export const vmTestHosts: ReadonlyArray<TestHost> = [
-  { name: "vm-broker", identityHost: () => vmName, skips, hosts: (o) => hostsOf(vmHostLayer({ mode: "broker", graceMs: o.graceMs, env: definedEnv(o.env) })) },
-  { name: "vm-exec", identityHost: () => vmName, skips, hosts: (o) => hostsOf(vmHostLayer({ mode: "exec", graceMs: o.graceMs, env: definedEnv(o.env) })) }
+  { name: "vm-broker", identityHost: () => vmName, hosts: (o) => hostsOf(vmHostLayer({ mode: "broker", graceMs: o.graceMs, env: definedEnv(o.env) })) },
+  { name: "vm-exec", identityHost: () => vmName, hosts: (o) => hostsOf(vmHostLayer({ mode: "exec", graceMs: o.graceMs, env: definedEnv(o.env) })) }
 ]
