@@ -60,7 +60,8 @@ const vmFamilies = (scope: Scope.Scope, graceMs: number, home: string) =>
     const families = yield* Effect.cached(
       Effect.gen(function* () {
         const [{ VmHosts }, Vers] = yield* Effect.promise(() => Promise.all([import("../services/VmHosts.js"), import("./Vers.js")]))
-        const layer = VmHosts.layer({ graceMs }).pipe(Layer.provide(Vers.sshLayer(home)), Layer.provide(Vers.layer()))
+        const { homeLabel } = yield* Effect.promise(() => import("../services/Vms.js"))
+        const layer = VmHosts.layer({ graceMs, homeLabel: homeLabel(home) }).pipe(Layer.provide(Vers.sshLayer(home)), Layer.provide(Vers.layer()))
         const context = yield* Layer.buildWithScope(layer, scope)
         return Context.get(context, VmHosts).families
       })

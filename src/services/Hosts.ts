@@ -58,6 +58,16 @@ export interface HostsOptions {
 /** Makes the host `name` (e.g. `vm:<id>`) for the caller's scope. */
 export type HostFamily = (name: string) => Effect.Effect<HostShape, HostError, Scope.Scope>
 
+/**
+ * Who a host acquired in the current fiber is for: the run executing and its owning session.
+ * A family that provisions (a VM restored for `commit:<id>` / `golden`) labels what it makes
+ * with them, so the daemon's startup reconciliation finds it again after a crash (a VM whose
+ * run is gone is deleted). Empty outside a run (`troupe run` in one process).
+ */
+export class HostOwner extends Context.Reference<HostOwner>()("troupe/HostOwner", {
+  defaultValue: (): { readonly session?: string | undefined; readonly run?: string | undefined } => ({})
+}) {}
+
 /** The sentence a missing host fails with, e.g. "Host vm:x is not available: no VM host is configured." */
 export const unavailable = (name: string) =>
   new HostError({

@@ -8,8 +8,9 @@
 import { Context, type Duration, Effect, Layer, Option, RcMap } from "effect"
 import type { CommitId } from "../domain/Vers.js"
 import { VmId } from "../domain/Vers.js"
+import { labelKeys } from "../domain/Vms.js"
 import { HostError, type HostShape } from "./Host.js"
-import type { HostFamily } from "./Hosts.js"
+import { type HostFamily, HostOwner } from "./Hosts.js"
 import { Ssh } from "./Ssh.js"
 import { VersApi } from "./VersApi.js"
 import { VersConfig } from "./VersConfig.js"
@@ -19,6 +20,13 @@ import { VmHost, type VmHostOptions } from "./VmHost.js"
 export interface VmHostsOptions extends VmHostOptions {
   /** How long an unused `vm:<id>` host (and its broker channel) stays open (default 60 s). */
   readonly idleTimeToLive?: Duration.DurationInput | undefined
+  /**
+   * This home's `troupe-home` label (`homeLabel(TROUPE_HOME)`): with it, a VM restored for
+   * `commit:<id>` / `golden` carries `troupe-home`, `troupe-session` and (inside a run)
+   * `troupe-run` labels, as `Vms` puts on its VMs, so a daemon that crashed before deleting it
+   * deletes it at its next start (`Vms.reconcile`).
+   */
+  readonly homeLabel?: string | undefined
 }
 
 export interface VmHostsShape {
@@ -44,7 +52,13 @@ const make = (options: VmHostsOptions) =>
     /** A VM restored from `commitId` for the caller's scope (deleted when it closes), and its host. */
     const restored = (name: string, commitId: string) =>
       Effect.gen(function* () {
-        const vmId = yield* Effect.acquireRelease(api.restore({ commitId: commitId as CommitId }), (vmId) =>
+        const owner = yield* HostOwner
+        const labels = options.homeLabel === undefined ? undefined : {
+          [labelKeys.home]: options.homeLabel,
+          [labelKeys.session]: owner.session ?? "cli",
+          ...(owner.run === undefined ? {} : { [labelKeys.run]: owner.run })
+        }
+        const vmId = yield* Effect.acquireRelease(api.restore({ commitId: commitId as CommitId }, { labels }), (vmId) =>
           api.delete(vmId).pipe(
             Effect.zipRight(ssh.forgetHostKey(vmId)),
             Effect.catchAll((e) => Effect.logWarning(`VmHosts: VM ${vmId} restored for ${name} could not be deleted: ${e.message}`))

@@ -11,6 +11,7 @@ import type { GraphResult, PlannedNode } from "../../domain/Plan.js"
 import { ActorsError } from "../../domain/Run.js"
 import type { TemplateError } from "../../domain/Template.js"
 import { CommandGraph, firstLeafPath } from "../CommandGraph.js"
+import { HostOwner } from "../Hosts.js"
 import type { DeliveryRegistration, MailboxContract } from "../delivery/DeliveryAdapter.js"
 import type { GenerationResult, RunInput, RunKind, StartedRun } from "./RunKind.js"
 
@@ -74,7 +75,7 @@ export const make = (graph: CommandGraph): RunKind => ({
           maxLogBytes: run.logs.maxBytes,
           onEvent: run.onEvent,
           liveStdin: input === undefined || leafPath === undefined ? undefined : { leafPath, source: input.source }
-        }).pipe(Effect.map(generationResult))
+        }).pipe(Effect.map(generationResult), Effect.provideService(HostOwner, { session: run.owner, run: run.id }))
       return { delivery, input, execute }
     })
 })

@@ -33,6 +33,12 @@ export interface SshProcess {
   readonly end: Effect.Effect<void>
   /** Its exit status. @fails SshDisconnected when the channel closed without one (connection lost) */
   readonly exit: Effect.Effect<RemoteExit, SshDisconnected>
+  /**
+   * Completes once both output streams have ended (read to their end) or the channel closed.
+   * sshd sends the exit status when the command exits, possibly before the last output; a
+   * caller that reports an exit only after its output waits for this (bounded).
+   */
+  readonly outputEnded: Effect.Effect<void>
 }
 
 /** Options of a remote command; `env` names must be shell identifiers. */
@@ -156,7 +162,15 @@ export const exec = (conn: Connection, command: string, options: ExecOptions = {
       exit = Option.some(status)
       Deferred.unsafeDone(exited, Effect.succeed(status))
     })
+    const outputEnded = yield* Deferred.make<void>()
+    let streamsEnded = 0
+    const streamEnded = () => {
+      if (++streamsEnded === 2) Deferred.unsafeDone(outputEnded, Effect.void)
+    }
+    channel.once("end", streamEnded)
+    channel.stderr.once("end", streamEnded)
     channel.on("close", () => {
+      Deferred.unsafeDone(outputEnded, Effect.void)
       Deferred.unsafeDone(closed, Effect.void)
       if (Option.isNone(exit)) Deferred.unsafeDone(exited, Effect.fail(disconnected(conn.vmId, "the command's channel closed without an exit status")))
     })
@@ -188,6 +202,7 @@ export const exec = (conn: Connection, command: string, options: ExecOptions = {
       stderr: fromReadable(conn.vmId, channel.stderr),
       write,
       end,
-      exit: Deferred.await(exited)
+      exit: Deferred.await(exited),
+      outputEnded: Deferred.await(outputEnded)
     } satisfies SshProcess
   })

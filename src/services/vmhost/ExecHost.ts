@@ -15,7 +15,7 @@
  */
 import { randomUUID } from "node:crypto"
 import * as os from "node:os"
-import { Deferred, Effect, Fiber, Option, Queue, Ref, Sink, Stream } from "effect"
+import { Clock, Deferred, Effect, Fiber, Option, Queue, Ref, Sink, Stream } from "effect"
 import type { VmId } from "../../domain/Vers.js"
 import { HostError, type HostShape, type LeafExit, type LeafProcess, type ProcessIdentity, type StartSpec } from "../Host.js"
 import { shellQuote, type SshShape } from "../Ssh.js"
@@ -33,6 +33,11 @@ export interface ExecHostOptions {
 }
 
 const marker = "\x1e"
+/**
+ * After a leaf's exit status came, how long its output may stay silent before the exit is
+ * reported anyway (a process that is not the leaf's may hold the pipes): 2,000 ms.
+ */
+const outputIdleMs = 2_000
 const q = (word: string) => shellQuote([word])
 const unavailable = (message: string) => new HostError({ reason: "unavailable", code: 1, message })
 const envName = /^[A-Za-z_][A-Za-z0-9_]*$/
@@ -148,6 +153,16 @@ export const make = (ssh: SshShape, vmId: VmId, options: ExecHostOptions): HostS
     const leafId = randomUUID()
     const cwd = expandHome(spec.cwd, options.home)
     const proc = yield* ssh.exec(vmId, leafCommand({ ...spec, cwd }, { ...options.env, ...spec.env }, leafId)).pipe(Effect.mapError(transport))
+    // When output was last read, ms (Clock): an exit waits for the output while it flows.
+    const lastOutput = yield* Ref.make(0)
+    const touch = Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.set(lastOutput, now))
+    const outputSettled = Effect.gen(function* () {
+      yield* touch
+      for (;;) {
+        if (Option.isSome(yield* Effect.timeoutOption(proc.outputEnded, "250 millis"))) return
+        if ((yield* Clock.currentTimeMillis) - (yield* Ref.get(lastOutput)) >= outputIdleMs) return
+      }
+    })
     const started = yield* Deferred.make<ProcessIdentity, HostError>()
     const stderr = yield* Queue.bounded<Option.Option<Uint8Array>>(64)
     const done = yield* Deferred.make<LeafExit, HostError>()
@@ -158,6 +173,7 @@ export const make = (ssh: SshShape, vmId: VmId, options: ExecHostOptions): HostS
       yield* proc.stderr.pipe(
         Stream.runForEach((chunk) =>
           Effect.gen(function* () {
+            yield* touch
             if (framed) return yield* Queue.offer(stderr, Option.some(chunk))
             const all = new Uint8Array(head.byteLength + chunk.byteLength)
             all.set(head)
@@ -208,6 +224,9 @@ export const make = (ssh: SshShape, vmId: VmId, options: ExecHostOptions): HostS
     yield* proc.exit.pipe(
       Effect.mapError(transport),
       Effect.tap(() => Effect.flatMap(claim("sweeping"), (mine) => (mine ? Effect.asVoid(sweep(own)) : Effect.void))),
+      // The exit status may come before the last output: report the exit after the output
+      // ended (as the broker does), or once it was silent for `outputIdleMs`.
+      Effect.tap(() => outputSettled),
       Effect.map(leafExit),
       Effect.exit,
       Effect.flatMap((exit) => Deferred.done(done, exit)),
@@ -228,7 +247,7 @@ export const make = (ssh: SshShape, vmId: VmId, options: ExecHostOptions): HostS
 
     const process: LeafProcess = {
       identity,
-      stdout: proc.stdout.pipe(Stream.mapError(transport)),
+      stdout: proc.stdout.pipe(Stream.tap(() => touch), Stream.mapError(transport)),
       stderr: Stream.fromQueue(stderr).pipe(Stream.takeWhile(Option.isSome), Stream.map((o) => o.value)),
       stdin: spec.stdin._tag === "Pipe"
         ? Sink.forEach((chunk: Uint8Array) => Effect.ignore(proc.write(chunk))).pipe(Sink.mapEffect(() => proc.end))
