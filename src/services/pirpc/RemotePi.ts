@@ -13,7 +13,7 @@
  *   bytes. A consumer takes one mark per event it folds (`nextMark`, in order) and persists the
  *   mark with the fold, so a restarted consumer resumes with `from: mark` exactly after it.
  */
-import { createHash } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { Effect, Exit, Queue, Schedule, Scope, Stream } from "effect"
 import { PiRpcClosed } from "../../domain/PiRpc.js"
 import type { VmId } from "../../domain/Vers.js"
@@ -270,7 +270,8 @@ export const attachRemote = (ssh: SshShape, agent: RemoteAgent, options: RemoteA
           Effect.mapError((e) => closed(`cannot write to Pi on VM ${agent.vmId}: ${e.message}`))
         )
     }
-    const session = yield* connect(duplex, options)
+    // A fresh id prefix: responses re-read from before `from` belong to an earlier session.
+    const session = yield* connect(duplex, { idPrefix: `troupe-${randomBytes(4).toString("hex")}`, ...options })
     const remote: RemotePiSession = {
       ...session,
       agent,

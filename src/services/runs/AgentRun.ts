@@ -24,10 +24,11 @@ import type { DiffStat, WorktreeRecord } from "../../domain/Worktree.js"
 import { type AgentStatus, agentEventTail, agentStatusFile, foldEvent, initialStatus, settledText, settleStatus } from "../../domain/AgentStatus.js"
 import type { EnvelopeBody } from "../../domain/Envelope.js"
 import type { PiEvent, PiRpcError } from "../../domain/PiRpc.js"
+import type { StreamMark } from "../PiRpc.js"
 import { ActorsError } from "../../domain/Run.js"
 import type { DeliveryRegistration } from "../delivery/DeliveryAdapter.js"
-import { leafMarkerVariable, readStat } from "../internal/ProcScan.js"
-import { type LocalPiSession, spawnLocal } from "../PiRpc.js"
+import { startAgentPi } from "./AgentPi.js"
+import type { AgentVmsShape } from "./AgentVms.js"
 import type { GenerationResult, RunInput, RunKind, StartedRun } from "./RunKind.js"
 
 /** What the `agent` kind needs from the runtime's configuration. */
@@ -43,6 +44,8 @@ export interface AgentRunOptions {
    * to each settled task's follow-up; absent = no stat.
    */
   readonly diff?: ((record: WorktreeRecord) => Effect.Effect<DiffStat, unknown>) | undefined
+  /** SSH to VMs, for `on: vm:<id>` (docs/agents.md "Agents on VMs"); absent = local agents only. */
+  readonly vms?: AgentVmsShape | undefined
 }
 
 /** An agent run's inbox messages always go through `pi-rpc`: the kind's own choice (`declared: false`). */
@@ -106,8 +109,15 @@ export const make = (options: AgentRunOptions, fs: FileSystem.FileSystem, path: 
       if (setup.template !== undefined) {
         return yield* new ActorsError({ reason: "invalid", message: "an agent run takes a task, not a template (drop --template or the recipe's template)" })
       }
-      if (setup.on !== undefined) {
-        return yield* new ActorsError({ reason: "invalid", message: `agent runs run locally for now; on ${setup.on} is not supported yet` })
+      const on = setup.on === undefined || setup.on === "local" ? undefined : setup.on
+      if (on !== undefined && !(on.startsWith("vm:") && on.length > 3)) {
+        return yield* new ActorsError({ reason: "invalid", message: `an agent runs locally or on vm:<id>, not on ${on}` })
+      }
+      if (on !== undefined && options.vms === undefined) {
+        return yield* new ActorsError({ reason: "invalid", message: `an agent cannot run on ${on} here: this runtime has no VM access` })
+      }
+      if (on !== undefined && setup.worktree !== undefined) {
+        return yield* new ActorsError({ reason: "invalid", message: "worktree isolation is for local agents; drop --worktree (or the recipe's isolation) with --on vm:<id>" })
       }
       const model = agent.model === undefined ? undefined : parseModel(agent.model)
       if (agent.model !== undefined && model === undefined) {
@@ -116,7 +126,7 @@ export const make = (options: AgentRunOptions, fs: FileSystem.FileSystem, path: 
       if (agent.pi !== undefined && agent.pi.trim() === "") return yield* new ActorsError({ reason: "invalid", message: "pi must name Pi's executable" })
       const input = yield* queueInput
       const execute = (run: StartedRun) =>
-        generation(run, { pi: agent.pi ?? options.pi, task: agent.task, model: agent.model, cwd: setup.cwd, input, worktree: setup.worktree }, options, fs, path)
+        generation(run, { pi: agent.pi ?? (on === undefined ? options.pi : "pi"), task: agent.task, model: agent.model, cwd: setup.cwd, on, input, worktree: setup.worktree }, options, fs, path)
       return { delivery: agentDelivery(), input, execute }
     })
 })
@@ -126,6 +136,8 @@ interface Generation {
   readonly task: string | undefined
   readonly model: string | undefined
   readonly cwd: string
+  /** `vm:<id>`, or undefined for a local Pi. */
+  readonly on: string | undefined
   readonly input: RunInput
   /** The run's git worktree (`--worktree`): each settled task reports its diff stat. */
   readonly worktree: WorktreeRecord | undefined
@@ -156,28 +168,26 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
       yield* Effect.addFinalizer(() => update((s) => (s.state === "exited" ? s : { ...s, state: "exited" })))
 
       const marker = `agent-${run.id}-${randomUUID()}`
-      const started = yield* spawnLocal({
-        pi: g.pi,
-        cwd: g.cwd,
-        env: { ...options.environment, ...run.env, [leafMarkerVariable]: marker },
-        graceMs: options.graceMs
-      }).pipe(Effect.either)
+      const started = yield* startAgentPi(
+        { runId: run.id, owner: run.owner, pi: g.pi, cwd: g.cwd, on: g.on, env: { ...options.environment, ...run.env }, marker, graceMs: options.graceMs },
+        options.vms
+      ).pipe(Effect.either)
       if (started._tag === "Left") return yield* ended(started.left.message, 127)
-      const pi: LocalPiSession = started.right
-      const stat = readStat(pi.pid)
+      const pi = started.right.session
+      const { nextMark, remote } = started.right
       yield* run.onEvent({
         type: "command.start",
         path: "pi",
         label: "pi",
-        argv: [g.pi, "--mode", "rpc", "--no-session"],
-        host: "local",
-        pid: pi.pid,
-        pgid: pi.pid,
-        startTime: stat?.startTime ?? 0,
+        argv: [...started.right.argv],
+        host: started.right.host,
+        pid: started.right.pid,
+        pgid: started.right.pid,
+        startTime: started.right.startTime,
         marker,
         attempt: 1
       })
-      yield* update((s) => ({ ...s, pid: pi.pid }))
+      yield* update((s) => ({ ...s, pid: started.right.pid, ...(remote === undefined ? {} : { remote }) }))
 
       if (g.model !== undefined) {
         const { provider, modelId } = parseModel(g.model)!
@@ -225,15 +235,21 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
         })
       )
 
+      // On a VM each event's mark is folded with it, in the same status write (resume point).
+      const fold = (event: PiEvent, at: number, mark: StreamMark | undefined) => (s: AgentStatus): AgentStatus => {
+        const folded = foldEvent(s, event, at)
+        return mark === undefined ? folded : { ...folded, stream: mark }
+      }
       const onEvent = (event: PiEvent) =>
         Effect.gen(function* () {
           const at = yield* Clock.currentTimeMillis
+          const mark = nextMark === undefined ? undefined : yield* nextMark
           // Deltas and partial tool results are many and change no count: kept in memory only.
           if (event.type === "message_update" || event.type === "tool_execution_update") {
-            status = foldEvent(status, event, at)
+            status = fold(event, at, mark)(status)
             return
           }
-          yield* update((s) => foldEvent(s, event, at))
+          yield* update(fold(event, at, mark))
           // Forked: the report asks Pi (responses come through the reader this fiber must keep draining).
           if (event.type === "agent_settled") yield* Effect.forkScoped(reportSettled)
           // Older Pi has no `agent_settled`: the session settles the run after `agent_end` (get_state).
@@ -244,6 +260,7 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
         })
       const events = yield* pi.subscribe
       yield* Effect.forkScoped(Stream.runForEach(events, onEvent))
+      yield* started.right.open
 
       const refused = (what: string) => (e: PiRpcError) =>
         e._tag === "PiRpcClosed" ? Effect.void : Effect.zipRight(note("rejected", `${what}: ${e.message}`), Effect.logWarning(`run:${run.id}: ${e.message}`))
