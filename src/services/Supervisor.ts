@@ -214,7 +214,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
       const template = recipe === undefined ? req.template : agentRecipe ? undefined : recipe.template
       const kind = yield* kindNamed(agentRun ? "agent" : req.kind)
-      const on = req.on === undefined ? undefined : hostOnText(req.on)
+      // An agent recipe's `on` is where its Pi runs (a template recipe's applies to its root node).
+      const onField = req.on ?? (agentRecipe ? recipe?.file.on : undefined)
+      const on = onField === undefined ? undefined : hostOnText(onField)
       const agent = agentRun ? { task: req.task ?? recipe?.file.task, model: req.model ?? recipe?.file.model, pi: req.pi } : undefined
       const prepared = yield* kind.prepare({ id, recipe, template, values, cwd: runCwd, worktree: planned?.record, on, home: config.userHome, mailbox: recipe?.mailbox, agent })
 

@@ -35,13 +35,15 @@ const alive = (pid: number) => {
   }
 }
 
-/** The runtime with `AgentVms` over the shared fake fleet. */
-const runtime = Layer.unwrapScoped(
-  Effect.map(Effect.promise(vmFleet), ({ fleet }) => {
-    const vms = Layer.effect(AgentVms, Effect.map(Ssh, (ssh) => ({ ssh: Effect.succeed(ssh), envFile }))).pipe(Layer.provide(sshLayerOf(fleet)), Layer.orDie)
-    return testRuntime({ config: { environment: process.env }, hosts: Layer.merge(Hosts.layer(), vms) })
-  })
-)
+/** The runtime with `AgentVms` over the shared fake fleet (and `recipes` as the user's recipes). */
+const runtimeWith = (recipes?: string) =>
+  Layer.unwrapScoped(
+    Effect.map(Effect.promise(vmFleet), ({ fleet }) => {
+      const vms = Layer.effect(AgentVms, Effect.map(Ssh, (ssh) => ({ ssh: Effect.succeed(ssh), envFile }))).pipe(Layer.provide(sshLayerOf(fleet)), Layer.orDie)
+      return testRuntime({ config: { environment: process.env, ...(recipes === undefined ? {} : { userRecipes: recipes }) }, hosts: Layer.merge(Hosts.layer(), vms) })
+    })
+  )
+const runtime = runtimeWith()
 
 const settledEvents = (runId: string, count: number) =>
   Effect.flatMap(Supervisor, (s) =>
@@ -112,6 +114,21 @@ describe("agent runs on a VM (FakePi under the supervisor)", () => {
       // The event log stays for inspection.
       expect(fs.existsSync(file)).toBe(true)
     }).pipe(Effect.provide(runtime)), 90_000)
+
+  it.live("an agent recipe with \"on\": \"vm:<id>\" runs its Pi on that VM", () =>
+    Effect.gen(function* () {
+      const { fleet, vm } = yield* Effect.promise(vmFleet)
+      const recipes = fs.mkdtempSync(path.join(fleet.dir, "recipes-"))
+      fs.writeFileSync(path.join(recipes, "far.json"), JSON.stringify({ kind: "agent", task: "from the recipe", on: `vm:${vm}`, description: "An agent on a VM" }))
+      return yield* Effect.gen(function* () {
+        const supervisor = yield* Supervisor
+        yield* supervisor.spawn(A, new SpawnRequest({ recipe: "far", as: "rf", pi: `${process.execPath} ${fakePiProgram()!}` }))
+        const [done] = yield* settledEvents("rf", 1)
+        expect(done!.text).toContain("done: from the recipe")
+        expect(fs.existsSync(path.join(fleet.ssh.vm(vm)!.root, ".troupe/agents/rf/events.jsonl"))).toBe(true)
+        yield* supervisor.control(A, "rf", "control.kill")
+      }).pipe(Effect.provide(runtimeWith(recipes)))
+    }), 90_000)
 
   it.live("on: something other than vm:<id> is refused with a sentence", () =>
     Effect.gen(function* () {
