@@ -57,6 +57,7 @@ import type { RunKind } from "./runs/RunKind.js"
 import * as Kinds from "./runs/RunKinds.js"
 import { makeRunLifecycle } from "./runs/RunLifecycle.js"
 import { makeRunLogs } from "./runs/RunLogs.js"
+import { adoptRemoteAgents } from "./runs/RunAdoption.js"
 import { reapStale } from "./runs/RunReaping.js"
 import { makeRunRetention } from "./runs/RunRetention.js"
 import { makeRunWorktree } from "./runs/RunWorktree.js"
@@ -425,7 +426,13 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     // --- startup: reap, then retention -------------------------------------------------------
 
     yield* fs.makeDirectory(paths.runs, { recursive: true, mode: 0o700 }).pipe(Effect.mapError((e) => internal(e.message)))
-    const reaped = yield* reapStale(store, events, hosts)
+    // Agents on VMs outlive a daemon: re-attach to them first, reap the rest.
+    const adopted = yield* adoptRemoteAgents({
+      store, kinds, fs, path, entries, userHome: config.userHome, env: { TROUPE_SOCKET: paths.socket, TROUPE_HOME: config.home },
+      supervise: (id, started) => Effect.asVoid(FiberMap.run(fibers, id, lifecycle.supervise(started))),
+      post: postAs
+    })
+    const reaped = yield* reapStale(store, events, hosts, adopted)
     yield* retention.schedule(config.retentionMs)
 
     return { spawn, control, get, list, wait, logs, logTail, diff: runWorktree.diff, sessionEvents, runEvents, callerForToken, prune, archive, activeCount, activeRuns, writeStdin, brief, reaped } as const

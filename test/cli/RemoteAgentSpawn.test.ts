@@ -11,7 +11,9 @@ import { afterAll } from "vitest"
 import { fakePiProgram } from "../../src/testing/FakePi.js"
 import { pollUntil, troupeBin } from "../support/exec.js"
 import { scratch } from "../support/graph.js"
+import { daemonPid } from "../support/procs.js"
 import { closeVmFleet, vmFleet } from "../support/vmHosts.js"
+import { createHash } from "node:crypto"
 
 afterAll(closeVmFleet, 30_000)
 
@@ -65,4 +67,74 @@ describe("troupe spawn --agent --on vm:<id> (FakePi on a fake VM)", () => {
       await troupe(["daemon", "stop"])
     }
   }, 90_000)
+
+  it("daemon SIGKILL mid-turn, then a restart: the run re-attaches and folds FakePi's events exactly once", async () => {
+    const { fleet, vm } = await vmFleet()
+    const dir = scratch("troupe-remote-agent-restart-")
+    const home = join(dir, "home")
+    const env = {
+      ...process.env,
+      ...fleet.env,
+      TROUPE_HOME: home,
+      NO_COLOR: "1",
+      TROUPE_SESSION: "",
+      TROUPE_TOKEN: "",
+      TROUPE_KILL_GRACE_MS: "300",
+      TROUPE_AGENT_ENV_FILE: ".troupe/etc/troupe-agent.sh"
+    }
+    const troupe = (args: ReadonlyArray<string>) => troupeBin(args, { env, cwd: dir, timeout: 30_000 })
+    const pi = `env FAKE_PI_CHATTY_PAUSE_MS=40 ${process.execPath} ${fakePiProgram()!} --fake-mode chatty`
+    type Status = { data: { state: string; state_dir: string; agent: { state: string; turns: number; stream?: { offset: number; events: number; digest: string } } | null } }
+    const status = async (): Promise<Status> => JSON.parse((await troupe(["inspect", "run:rs", "status", "--json"])).stdout)
+    try {
+      const spawned = await troupe(["spawn", "--agent", "--on", `vm:${vm}`, "--pi", pi, "--as", "rs", "go"])
+      expect(spawned.stderr).toBe("")
+      let before: Status | undefined
+      await pollUntil(async () => {
+        before = await status()
+        // Streaming: FakePi's turn began (its deltas take ~2 s); text deltas are folded in memory, so the mark on disk is early in the turn.
+        return before.data.agent?.state === "streaming" && (before.data.agent.stream?.events ?? 0) > 0
+      }, 20_000)
+      expect(before!.data.agent!.turns).toBe(0)
+      const root = fleet.ssh.vm(vm)!.root
+      const supervisorPid = Number(fs.readFileSync(join(root, ".troupe/agents/rs/pid"), "utf8").trim())
+      const daemon = daemonPid(home)
+      process.kill(daemon, "SIGKILL")
+      await pollUntil(async () => !running(daemon), 10_000)
+      expect(running(supervisorPid)).toBe(true)
+
+      // The next command starts a new daemon, which re-attaches to the agent on the VM.
+      let after: Status | undefined
+      await pollUntil(async () => {
+        after = await status()
+        return after.data.agent?.turns === 1
+      }, 40_000)
+      expect(after!.data.state).toBe("running")
+      const events = await troupe(["events"])
+      expect(events.stdout).toContain("Agent rs finished task 1")
+
+      // The fold is FakePi's sequence: every event line of the VM's file, once, in order.
+      let digest = ""
+      let count = 0
+      let emitted = -1
+      for (const line of fs.readFileSync(join(root, ".troupe/agents/rs/events.jsonl"), "utf8").split("\n").slice(0, -1)) {
+        const record = JSON.parse(line) as { type: string; count?: number }
+        if (record.type === "response") continue
+        count++
+        if (record.type === "fake_pi_emitted") emitted = record.count!
+        digest = createHash("sha256").update(digest).update(line).digest("hex")
+      }
+      await pollUntil(async () => {
+        after = await status()
+        return after.data.agent?.stream?.events === count
+      }, 20_000)
+      expect(emitted).toBe(count - 1)
+      expect(after!.data.agent!.stream).toMatchObject({ events: count, digest })
+
+      expect((await troupe(["kill", "run:rs"])).code).toBe(0)
+      expect(running(supervisorPid)).toBe(false)
+    } finally {
+      await troupe(["daemon", "stop"])
+    }
+  }, 120_000)
 })

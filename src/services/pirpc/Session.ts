@@ -55,6 +55,8 @@ export interface PiRpcOptions {
    * none of them matches its own commands.
    */
   readonly idPrefix?: string | undefined
+  /** Whether a run is already in progress when the session starts (a resumed remote agent mid-task; default false). */
+  readonly streaming?: boolean | undefined
 }
 
 /** Where the session's runs stand, as the event stream told it. */
@@ -146,7 +148,7 @@ export const connect = <E>(duplex: PiRpcDuplex<E>, options: PiRpcOptions = {}) =
     let closedError: PiRpcClosed | PiRpcProtocolError | undefined
     const closed = yield* Deferred.make<PiRpcClosed | PiRpcProtocolError>()
     const events = yield* Effect.acquireRelease(PubSub.bounded<Item>(options.eventBuffer ?? 4096), PubSub.shutdown)
-    const state = yield* SubscriptionRef.make<PiTurnState>({ streaming: false, settledRuns: 0, lastAborted: false, sendsSettled: false })
+    const state = yield* SubscriptionRef.make<PiTurnState>({ streaming: options.streaming ?? false, settledRuns: 0, lastAborted: false, sendsSettled: false })
     const writeLock = yield* Effect.makeSemaphore(1)
     const fibers = yield* FiberSet.make()
     const settleFallback = `${options.settleFallbackMs ?? 250} millis` as const

@@ -50,8 +50,11 @@ export interface AgentPiRequest {
   readonly env: Readonly<Record<string, string | undefined>>
   readonly marker: string
   readonly graceMs: number
-  /** The mark a previous owner folded up to (resuming on a VM). */
-  readonly from?: StreamMark | undefined
+  /**
+   * Re-attach to the agent a previous owner started on the VM (a daemon restart), reading its
+   * events after `from`, instead of starting one; `streaming` when a task was in progress.
+   */
+  readonly attach?: { readonly remote: AgentRemote; readonly from: StreamMark; readonly streaming: boolean } | undefined
 }
 
 const defined = (env: Readonly<Record<string, string | undefined>>) =>
@@ -92,12 +95,14 @@ export const startAgentPi = (req: AgentPiRequest, vms: AgentVmsShape | undefined
     if (vms === undefined) return yield* new PiRpcClosed({ message: `cannot start Pi on ${req.on}: this runtime has no VM access` })
     const ssh = yield* vms.ssh.pipe(Effect.mapError((e) => new PiRpcClosed({ message: `cannot start Pi on ${req.on}: ${e.message}` })))
     const vmId = VmId.make(req.on.slice("vm:".length))
-    const remote: AgentRemote = { vm: vmId, dir: agentDir(req.runId), pid: 0, role: "agent", name: req.runId, parent: req.owner }
+    const remote: AgentRemote = req.attach?.remote ?? { vm: vmId, dir: agentDir(req.runId), pid: 0, role: "agent", name: req.runId, parent: req.owner }
     const agent = yield* Effect.acquireRelease(
-      startRemote(ssh, { vmId, dir: remote.dir, pi: req.pi, env: remoteEnvironment(req, vmId, remote), envFile: vms.envFile }),
+      req.attach === undefined
+        ? startRemote(ssh, { vmId, dir: remote.dir, pi: req.pi, env: remoteEnvironment(req, vmId, remote), envFile: vms.envFile })
+        : Effect.succeed({ vmId, dir: remote.dir, pid: remote.pid }),
       (agent) => stopRemote(ssh, agent, req.graceMs)
     )
-    const session = yield* attachRemote(ssh, agent, { from: req.from })
+    const session = yield* attachRemote(ssh, agent, { from: req.attach?.from, streaming: req.attach?.streaming })
     return {
       session,
       host: req.on,

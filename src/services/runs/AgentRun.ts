@@ -24,7 +24,7 @@ import type { DiffStat, WorktreeRecord } from "../../domain/Worktree.js"
 import { type AgentStatus, agentEventTail, agentStatusFile, foldEvent, initialStatus, settledText, settleStatus } from "../../domain/AgentStatus.js"
 import type { EnvelopeBody } from "../../domain/Envelope.js"
 import type { PiEvent, PiRpcError } from "../../domain/PiRpc.js"
-import type { StreamMark } from "../PiRpc.js"
+import { initialMark, type StreamMark } from "../PiRpc.js"
 import { ActorsError } from "../../domain/Run.js"
 import type { DeliveryRegistration } from "../delivery/DeliveryAdapter.js"
 import { startAgentPi } from "./AgentPi.js"
@@ -125,8 +125,13 @@ export const make = (options: AgentRunOptions, fs: FileSystem.FileSystem, path: 
       }
       if (agent.pi !== undefined && agent.pi.trim() === "") return yield* new ActorsError({ reason: "invalid", message: "pi must name Pi's executable" })
       const input = yield* queueInput
-      const execute = (run: StartedRun) =>
-        generation(run, { pi: agent.pi ?? (on === undefined ? options.pi : "pi"), task: agent.task, model: agent.model, cwd: setup.cwd, on, input, worktree: setup.worktree }, options, fs, path)
+      // A resumed run re-attaches once; a later generation (restart policy) starts a fresh Pi.
+      let resume = setup.resume?.remote === undefined ? undefined : setup.resume
+      const execute = (run: StartedRun) => {
+        const attach = resume
+        resume = undefined
+        return generation(run, { pi: agent.pi ?? (on === undefined ? options.pi : "pi"), task: agent.task, model: agent.model, cwd: setup.cwd, on, input, worktree: setup.worktree, resume: attach }, options, fs, path)
+      }
       return { delivery: agentDelivery(), input, execute }
     })
 })
@@ -141,6 +146,8 @@ interface Generation {
   readonly input: RunInput
   /** The run's git worktree (`--worktree`): each settled task reports its diff stat. */
   readonly worktree: WorktreeRecord | undefined
+  /** The status a previous owner persisted: re-attach to its agent on the VM (no model, no task sent). */
+  readonly resume?: AgentStatus | undefined
 }
 
 /** One generation: Pi up, model set, task sent, messages and events handled until Pi ends. */
@@ -148,7 +155,10 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
   Effect.scoped(
     Effect.gen(function* () {
       const file = path.join(run.stateDir, agentStatusFile)
-      let status: AgentStatus = { ...initialStatus(run.generation), model: g.model ?? null }
+      const resumed = g.resume
+      let status: AgentStatus = resumed === undefined
+        ? { ...initialStatus(run.generation), model: g.model ?? null }
+        : { ...resumed, generation: run.generation, state: resumed.state === "streaming" ? "streaming" : "idle" }
       const lock = yield* Effect.makeSemaphore(1)
       // Written whole to a temporary file and renamed, so a reader never sees half a status.
       const save = Effect.suspend(() => {
@@ -169,7 +179,19 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
 
       const marker = `agent-${run.id}-${randomUUID()}`
       const started = yield* startAgentPi(
-        { runId: run.id, owner: run.owner, pi: g.pi, cwd: g.cwd, on: g.on, env: { ...options.environment, ...run.env }, marker, graceMs: options.graceMs },
+        {
+          runId: run.id,
+          owner: run.owner,
+          pi: g.pi,
+          cwd: g.cwd,
+          on: g.on,
+          env: { ...options.environment, ...run.env },
+          marker,
+          graceMs: options.graceMs,
+          attach: resumed?.remote === undefined
+            ? undefined
+            : { remote: resumed.remote, from: resumed.stream ?? initialMark, streaming: resumed.state === "streaming" }
+        },
         options.vms
       ).pipe(Effect.either)
       if (started._tag === "Left") return yield* ended(started.left.message, 127)
@@ -189,7 +211,7 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
       })
       yield* update((s) => ({ ...s, pid: started.right.pid, ...(remote === undefined ? {} : { remote }) }))
 
-      if (g.model !== undefined) {
+      if (g.model !== undefined && resumed === undefined) {
         const { provider, modelId } = parseModel(g.model)!
         const set = yield* Effect.either(pi.send({ type: "set_model", provider, modelId }))
         if (set._tag === "Left") return yield* ended(set.left.message, 1)
@@ -287,8 +309,10 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
           onSome: (envelope) => (envelope.type === "agent.abort" ? Effect.asVoid(Effect.forkScoped(dispatch(envelope))) : dispatch(envelope))
         })
 
-      yield* update((s) => ({ ...s, state: "idle" }))
-      if (g.task !== undefined && g.task !== "") yield* command("prompt", pi.prompt(g.task))
+      if (resumed === undefined) {
+        yield* update((s) => ({ ...s, state: "idle" }))
+        if (g.task !== undefined && g.task !== "") yield* command("prompt", pi.prompt(g.task))
+      }
       yield* Effect.forkScoped(Stream.runForEach(g.input.source, onInput))
 
       const closed = yield* pi.closed
