@@ -14,6 +14,11 @@
  * event `agent.settled` with the last assistant text) and posted to `room:<id>` as
  * `task.result`. The status (AgentStatus.ts) is written to `{state_dir}/agent.json`.
  *
+ * With `on: vm:<id>` Pi runs on that VM under the setsid supervisor (AgentPi.ts, PiRpc's
+ * RemotePi.ts; docs/agents.md "Agents on VMs"): each event's stream mark is folded into the
+ * status with it, and a restarted owner re-attaches from that mark (`RunSetup.resume`,
+ * RunAdoption.ts) instead of starting Pi again.
+ *
  * pi-vers' lieutenants and swarm workers drove Pi over RPC the same way, fire-and-forget; here
  * every command is matched to its response and a rejection is recorded in the event tail.
  */
