@@ -31,6 +31,8 @@ export const AgentRemote = Schema.Struct({
   vm: Schema.String,
   dir: Schema.String,
   pid: Schema.Number,
+  /** The supervisor's start time (clock ticks since boot; 0 unknown): with `pid`, its verified identity. */
+  start_time: Schema.optional(Schema.Number),
   role: Schema.String,
   name: Schema.String,
   parent: Schema.String

@@ -101,6 +101,8 @@ describe("PiRpc on a VM (setsid supervisor, FIFO in, event file out)", () => {
         })
         expect(cmdlines.some((c) => c.includes("s3cr3t"))).toBe(false)
 
+        // The supervisor's identity for reaping: its start time as /proc says.
+        expect(agent.startTime).toBe(Number(fs.readFileSync(`/proc/${agent.pid}/stat`, "utf8").split(") ")[1]!.split(" ")[19]))
         const pi = yield* attachRemote(ssh, agent)
         const events = yield* pi.subscribe
         const folded: Array<Folded> = []

@@ -40,6 +40,8 @@ export interface RemoteAgent {
   readonly vmId: VmId
   readonly dir: string
   readonly pid: number
+  /** The supervisor's start time (`/proc/<pid>/stat` field 22, clock ticks since boot), for reaping by verified identity; 0 when unknown. */
+  readonly startTime?: number | undefined
 }
 
 /** Options of {@link startRemote}. */
@@ -119,12 +121,14 @@ export const startRemote = (ssh: SshShape, options: RemoteStartOptions) =>
       `rm -f ${q(`${dir}/pid`)};`,
       `(setsid ${shellQuote(["sh", supervisorPath, dir, options.envFile, options.cwd ?? ".", options.pi])} </dev/null >/dev/null 2>&1 &);`,
       `i=0; while [ ! -s ${q(`${dir}/pid`)} ] && [ $i -lt ${pidWaitSteps} ]; do sleep 0.05; i=$((i+1)); done;`,
-      `cat ${q(`${dir}/pid`)}`
+      `pid=$(cat ${q(`${dir}/pid`)}); echo "$pid"; cut -d' ' -f22 /proc/"$pid"/stat 2>/dev/null`
     ].join(" ")
     const result = yield* ssh.run(vmId, launch)
-    const pid = Number(decoder.decode(result.stdout).trim())
+    const [pidText = "", startText = ""] = decoder.decode(result.stdout).trim().split("\n")
+    const pid = Number(pidText.trim())
     if (!Number.isInteger(pid) || pid <= 0) return yield* closed(`the agent supervisor did not start on VM ${vmId}`)
-    return { vmId, dir, pid } satisfies RemoteAgent
+    const startTime = Number(startText.trim())
+    return { vmId, dir, pid, startTime: Number.isSafeInteger(startTime) && startTime > 0 ? startTime : 0 } satisfies RemoteAgent
   }).pipe(
     Effect.catchIf((e): e is Exclude<typeof e, PiRpcClosed> => !(e instanceof PiRpcClosed), (e) => Effect.fail(closed(`cannot start Pi on VM ${options.vmId}: ${e.message}`))),
     Effect.withSpan("PiRpc.startRemote", { attributes: { vmId: options.vmId } })

@@ -99,7 +99,7 @@ export const startAgentPi = (req: AgentPiRequest, vms: AgentVmsShape | undefined
     const agent = yield* Effect.acquireRelease(
       req.attach === undefined
         ? startRemote(ssh, { vmId, dir: remote.dir, pi: req.pi, env: remoteEnvironment(req, vmId, remote), envFile: vms.envFile })
-        : Effect.succeed({ vmId, dir: remote.dir, pid: remote.pid }),
+        : Effect.succeed({ vmId, dir: remote.dir, pid: remote.pid, startTime: remote.start_time }),
       (agent) => stopRemote(ssh, agent, req.graceMs)
     )
     const session = yield* attachRemote(ssh, agent, { from: req.attach?.from, streaming: req.attach?.streaming })
@@ -107,10 +107,10 @@ export const startAgentPi = (req: AgentPiRequest, vms: AgentVmsShape | undefined
       session,
       host: req.on,
       pid: agent.pid,
-      startTime: 0,
+      startTime: agent.startTime ?? 0,
       argv: [req.pi, "--mode", "rpc", "--no-session"],
       nextMark: session.nextMark,
       open: session.open,
-      remote: { ...remote, pid: agent.pid }
+      remote: { ...remote, pid: agent.pid, ...(agent.startTime === undefined ? {} : { start_time: agent.startTime }) }
     } satisfies AgentPi
   })
