@@ -74,8 +74,8 @@ export interface RemotePiSession extends PiRpcSession {
   readonly open: Effect.Effect<void>
 }
 
-/** Reconnecting after a dropped connection: 100 ms doubling, 12 tries (~7 minutes); reset by each chunk read. */
-const reconnectPolicy = Schedule.exponential("100 millis").pipe(Schedule.intersect(Schedule.recurs(12)))
+/** Reconnecting after a dropped connection: 100 ms doubling up to 5 s between tries, for up to 2 minutes; reset by each chunk read. */
+const reconnectPolicy = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")), Schedule.upTo("2 minutes"))
 /** How long the supervisor may take to write its pid file (50 ms steps). */
 const pidWaitSteps = 200
 
