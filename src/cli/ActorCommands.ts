@@ -69,14 +69,16 @@ const spawnAgent = (input: {
     const task = input.positionals.join(" ").trim()
     const cwd = Option.getOrElse(input.cwd, () => process.cwd())
     const window = Option.isSome(input.restartWindow) ? yield* parseDuration(input.restartWindow.value) : undefined
-    const pi = Option.getOrUndefined(Option.orElse(input.pi, () => Option.fromNullable(process.env.PI_PATH || undefined)))
+    // On a VM, --pi is a command line there (default pi): neither PI_PATH nor this cwd applies.
+    const onVm = Option.isSome(input.on) && input.on.value !== "local"
+    const pi = onVm ? Option.getOrUndefined(input.pi) : Option.getOrUndefined(Option.orElse(input.pi, () => Option.fromNullable(process.env.PI_PATH || undefined)))
     const remote = yield* connect({ session: input.session, all: false })
     const run = yield* remote.actors.spawn({
       kind: "agent",
       task: task === "" ? undefined : task,
       model: Option.getOrUndefined(input.model),
       // A path is made absolute here (the daemon has its own cwd); a bare name is looked up on PATH.
-      pi: pi === undefined || !pi.includes("/") ? pi : Config.resolvePath(process.cwd(), pi),
+      pi: pi === undefined || onVm || !pi.includes("/") ? pi : Config.resolvePath(process.cwd(), pi),
       cwd: Config.resolvePath(process.cwd(), cwd),
       ...sharedSpawnFields(input, window)
     })
@@ -114,7 +116,7 @@ const spawn = Command.make(
     clean: Options.boolean("clean").pipe(Options.withDescription("With --worktree: refuse a repository with uncommitted changes or untracked files")),
     agent: Options.boolean("agent").pipe(Options.withDescription("Start Pi in RPC mode as the run (an agent); the positional words are its first task")),
     model: Options.text("model").pipe(Options.withDescription("--agent: the model, provider/modelId (checked with Pi's set_model)"), Options.optional),
-    pi: Options.text("pi").pipe(Options.withDescription("--agent: Pi's executable (default: $PI_PATH, else pi on PATH)"), Options.optional),
+    pi: Options.text("pi").pipe(Options.withDescription("--agent: Pi's executable (default: $PI_PATH, else pi on PATH); with --on vm:<id>, Pi's command line on the VM (default pi)"), Options.optional),
     session,
     json
   },

@@ -23,6 +23,34 @@ export const AgentEventLine = Schema.Struct({
 export type AgentEventLine = typeof AgentEventLine.Type
 
 /**
+ * Where an agent on a VM runs (docs/agents.md "Agents on VMs"): the VM, its agent directory
+ * (relative to the login home), the supervisor's pid (= its process group), and the role
+ * metadata written to its env file (`VERS_AGENT_ROLE`, `VERS_AGENT_NAME`, `VERS_PARENT_AGENT`).
+ */
+export const AgentRemote = Schema.Struct({
+  vm: Schema.String,
+  dir: Schema.String,
+  pid: Schema.Number,
+  /** The supervisor's start time (clock ticks since boot; 0 unknown): with `pid`, its verified identity. */
+  start_time: Schema.optional(Schema.Number),
+  role: Schema.String,
+  name: Schema.String,
+  parent: Schema.String
+})
+export type AgentRemote = typeof AgentRemote.Type
+
+/**
+ * How far the events of an agent on a VM are folded into this status: the byte offset in its
+ * `events.jsonl`, the events folded, and a sha256 chain over their lines (`PiRpc.StreamMark`).
+ * Written in the same file as the fold, so a reader resuming here neither loses nor repeats one.
+ */
+export const AgentStreamMark = Schema.Struct({
+  offset: Schema.Number,
+  events: Schema.Number,
+  digest: Schema.String
+})
+
+/**
  * The status of an agent run:
  * - `state`: `starting` (Pi not up yet), `idle` (between tasks), `streaming` (a task runs),
  *   `exited` (Pi is gone: the generation ended).
@@ -45,7 +73,11 @@ export const AgentStatus = Schema.Struct({
   cost: Schema.optional(Schema.Number),
   last_output: Schema.NullOr(Schema.String),
   error: Schema.optional(Schema.String),
-  events: Schema.Array(AgentEventLine)
+  events: Schema.Array(AgentEventLine),
+  /** Set for an agent on a VM. */
+  remote: Schema.optional(AgentRemote),
+  /** Set for an agent on a VM: what of its event file is folded here. */
+  stream: Schema.optional(AgentStreamMark)
 })
 export type AgentStatus = typeof AgentStatus.Type
 
@@ -147,7 +179,9 @@ export const statusPairs = (s: AgentStatus): Record<string, unknown> => ({
   aborted: s.aborted,
   tokens: s.tokens?.total,
   cost: s.cost,
-  agent_pid: s.pid
+  agent_pid: s.pid,
+  ...(s.remote === undefined ? {} : { vm: s.remote.vm, role: s.remote.role }),
+  ...(s.stream === undefined ? {} : { events_folded: s.stream.events })
 })
 
 /** Follow-up text of a settled task (SPEC-messaging §7): what the agent said, and where to look. */

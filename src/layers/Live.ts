@@ -5,13 +5,16 @@
  * daemon, `Troupe.layer` and the tests get it through `Runtime.layer`.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
-import { Context, Effect, Layer, type Scope } from "effect"
+import { Config as EffectConfig, Context, Effect, Layer, type Scope } from "effect"
 import { BrokerHost } from "../services/BrokerHost.js"
 import { CommandGraph } from "../services/CommandGraph.js"
 import { Host } from "../services/Host.js"
 import type { HostError, HostShape } from "../services/Host.js"
 import { type HostFamily, Hosts } from "../services/Hosts.js"
 import { LocalHost } from "../services/LocalHost.js"
+import { defaultEnvFile } from "../services/pirpc/RemoteSupervisor.js"
+import { AgentVms } from "../services/runs/AgentVms.js"
+import type { SshShape } from "../services/Ssh.js"
 import { Recipes } from "../services/Recipes.js"
 import { Registry } from "../services/Registry.js"
 import type { RunKinds } from "../services/runs/RunKinds.js"
@@ -57,19 +60,24 @@ const localHost = (env: Readonly<Record<string, string | undefined>>) =>
  */
 const vmFamilies = (scope: Scope.Scope, graceMs: number, home: string) =>
   Effect.gen(function* () {
-    const families = yield* Effect.cached(
+    const built = yield* Effect.cached(
       Effect.gen(function* () {
-        const [{ VmHosts }, Vers] = yield* Effect.promise(() => Promise.all([import("../services/VmHosts.js"), import("./Vers.js")]))
+        const [{ VmHosts }, Vers, { Ssh }] = yield* Effect.promise(() =>
+          Promise.all([import("../services/VmHosts.js"), import("./Vers.js"), import("../services/Ssh.js")])
+        )
         const { homeLabel } = yield* Effect.promise(() => import("../services/Vms.js"))
-        const layer = VmHosts.layer({ graceMs, homeLabel: homeLabel(home) }).pipe(Layer.provide(Vers.sshLayer(home)), Layer.provide(Vers.layer()))
+        const layer = VmHosts.layer({ graceMs, homeLabel: homeLabel(home) }).pipe(Layer.provideMerge(Vers.sshLayer(home)), Layer.provide(Vers.layer()))
         const context = yield* Layer.buildWithScope(layer, scope)
-        return Context.get(context, VmHosts).families
+        return { families: Context.get(context, VmHosts).families, ssh: Context.get(context, Ssh) as SshShape }
       })
     )
     const family = (kind: string): HostFamily => (name) =>
-      Effect.flatMap(families, (all) => all[kind]!(name)) as Effect.Effect<HostShape, HostError, Scope.Scope>
-    return { vm: family("vm"), commit: family("commit"), golden: family("golden") }
+      Effect.flatMap(built, (all) => all.families[kind]!(name)) as Effect.Effect<HostShape, HostError, Scope.Scope>
+    return { families: { vm: family("vm"), commit: family("commit"), golden: family("golden") }, ssh: Effect.map(built, (b) => b.ssh) }
   })
+
+/** Where an agent's environment goes on a VM: `TROUPE_AGENT_ENV_FILE`, default `/etc/profile.d/troupe-agent.sh`. */
+const agentEnvFile = EffectConfig.string("TROUPE_AGENT_ENV_FILE").pipe(EffectConfig.withDefault(defaultEnvFile))
 
 /**
  * The live `Hosts`: `Host` as `local`, `vm:<id>` / `commit:<id>` / `golden` on Vers VMs, and `broker` — one exec-broker child of this process,
@@ -77,14 +85,17 @@ const vmFamilies = (scope: Scope.Scope, graceMs: number, home: string) =>
  * leaf starts a new one (`docs/broker.md`). With `TROUPE_LOCAL_HOST=broker` every `on: local`
  * leaf runs through that broker.
  */
-const liveHosts = (env: Readonly<Record<string, string | undefined>>): Layer.Layer<Hosts, never, Host | TroupeConfig> => Layer.scoped(
-  Hosts,
+const liveHosts = (env: Readonly<Record<string, string | undefined>>): Layer.Layer<Hosts | AgentVms, never, Host | TroupeConfig> => Layer.scopedContext(
   Effect.gen(function* () {
     const config = yield* Config.TroupeConfig
     const local = yield* Host
     const broker = yield* BrokerHost.makeRestartingChild({ graceMs: config.killGraceMs, env })
-    const families = yield* vmFamilies(yield* Effect.scope, config.killGraceMs, config.home)
-    return Hosts.make(local, { local: config.localHost, hosts: { broker }, families })
+    const vms = yield* vmFamilies(yield* Effect.scope, config.killGraceMs, config.home)
+    const envFile = yield* Effect.orDie(agentEnvFile)
+    return Context.make(Hosts, Hosts.make(local, { local: config.localHost, hosts: { broker }, families: vms.families })).pipe(
+      // Agents on VMs share the VM hosts' SSH pool.
+      Context.add(AgentVms, { ssh: vms.ssh, envFile })
+    )
   })
 )
 

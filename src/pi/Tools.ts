@@ -87,7 +87,7 @@ export const spawnTool = (connect: Connect): PiTool => ({
     task: str("With agent: the agent's first task (prompt text)."),
     model: str("With agent: the model, provider/modelId."),
     worktree: bool("true: run in an own git worktree on the new branch troupe/<id> (from HEAD of the repository holding the working directory); the follow-up reports the diff stat, inspect view=diff shows it."),
-    on: str("Where the run's leaves run unless they say otherwise: local (default), vm:<id>, commit:<id> (a VM restored for the run) or golden.")
+    on: str("Where the run's leaves run unless they say otherwise: local (default), vm:<id>, commit:<id> (a VM restored for the run) or golden. With agent: true, where Pi runs: local or vm:<id> (Pi survives dropped SSH connections there).")
   }),
   execute: async (_id, params, signal, _update, ctx) => {
     if (params.state_dir !== undefined) throw unsupported("state_dir", "run state lives in TROUPE_HOME/runs/<id> (inspect view=files shows it)")

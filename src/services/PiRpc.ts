@@ -21,3 +21,16 @@
 export { connect, type PiRpcDuplex, type PiRpcOptions, type PiRpcSession, type PiSettled, type PiTurnState } from "./pirpc/Session.js"
 export { type LocalPiOptions, type LocalPiSession, spawnLocal } from "./pirpc/LocalPi.js"
 export { defaultMaxLineBytes, encodeLine, parseRecord, splitLines } from "./pirpc/Framing.js"
+export {
+  attachRemote,
+  envFileText,
+  initialMark,
+  type RemoteAgent,
+  type RemoteAttachOptions,
+  type RemotePiSession,
+  type RemoteStartOptions,
+  startRemote,
+  stopRemote,
+  type StreamMark
+} from "./pirpc/RemotePi.js"
+export { agentDir, defaultEnvFile, supervisorPath, supervisorScript } from "./pirpc/RemoteSupervisor.js"

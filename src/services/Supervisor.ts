@@ -58,6 +58,7 @@ import type { RunKind } from "./runs/RunKind.js"
 import * as Kinds from "./runs/RunKinds.js"
 import { makeRunLifecycle } from "./runs/RunLifecycle.js"
 import { makeRunLogs } from "./runs/RunLogs.js"
+import { adoptRemoteAgents } from "./runs/RunAdoption.js"
 import { reapStale } from "./runs/RunReaping.js"
 import { makeRunRetention } from "./runs/RunRetention.js"
 import { makeRunWorktree } from "./runs/RunWorktree.js"
@@ -220,7 +221,9 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
       if (recipe !== undefined && values.recipe_dir === undefined) values.recipe_dir = recipe.dir
       const template = recipe === undefined ? req.template : agentRecipe ? undefined : recipe.template
       const kind = yield* kindNamed(agentRun ? "agent" : req.kind)
-      const on = req.on === undefined ? undefined : hostOnText(req.on)
+      // An agent recipe's `on` is where its Pi runs (a template recipe's applies to its root node).
+      const onField = req.on ?? (agentRecipe ? recipe?.file.on : undefined)
+      const on = onField === undefined ? undefined : hostOnText(onField)
       const agent = agentRun ? { task: req.task ?? recipe?.file.task, model: req.model ?? recipe?.file.model, pi: req.pi } : undefined
       const prepared = yield* kind.prepare({ id, recipe, template, values, cwd: runCwd, worktree: planned?.record, on, home: config.userHome, mailbox: recipe?.mailbox, agent })
 
@@ -440,7 +443,13 @@ export class Supervisor extends Effect.Service<Supervisor>()("troupe/Supervisor"
     // --- startup: reap, then retention -------------------------------------------------------
 
     yield* fs.makeDirectory(paths.runs, { recursive: true, mode: 0o700 }).pipe(Effect.mapError((e) => internal(e.message)))
-    const reaped = yield* reapStale(store, events, hosts)
+    // Agents on VMs outlive a daemon: re-attach to them first, reap the rest.
+    const adopted = yield* adoptRemoteAgents({
+      store, kinds, fs, path, entries, userHome: config.userHome, env: { TROUPE_SOCKET: paths.socket, TROUPE_HOME: config.home },
+      supervise: (id, started) => Effect.asVoid(FiberMap.run(fibers, id, lifecycle.supervise(started))),
+      post: postAs
+    })
+    const reaped = yield* reapStale(store, events, hosts, adopted)
     yield* retention.schedule(config.retentionMs)
 
     return { spawn, control, get, list, wait, logs, logTail, diff: runWorktree.diff, sessionEvents, watch, runEvents, callerForToken, prune, archive, activeCount, activeRuns, writeStdin, brief, reaped } as const

@@ -18,7 +18,7 @@ import { type LocalPiOptions, spawnLocal } from "../services/PiRpc.js"
  * - `dialog`: before its final answer the run asks a `confirm` dialog (after a `notify`) and waits for the answer.
  * - `crash`: a prompt makes it write `fake-pi: crashed on purpose` to stderr and exit with code 3.
  * - `hang`: a prompt starts a run that never ends; SIGTERM and stdin EOF are ignored.
- * - `chatty`: the first message streams `FAKE_PI_CHATTY_COUNT` (default 5,000) text deltas; after `agent_settled` it sends `{type: "fake_pi_emitted", count}` (events emitted so far).
+ * - `chatty`: the first message streams `FAKE_PI_CHATTY_COUNT` (default 5,000) text deltas; after `agent_settled` it sends `{type: "fake_pi_emitted", count}` (events emitted so far). With `FAKE_PI_CHATTY_PAUSE_MS` it pauses that long after every 100 deltas (a turn that lasts while a reader reads it).
  * - `old`: like normal without `agent_settled` (Pi before 1.x).
  */
 export type FakePiMode = "normal" | "slow" | "streaming-reject" | "set-model-fail" | "dialog" | "crash" | "hang" | "chatty" | "old"

@@ -76,6 +76,13 @@ export interface FakeVmHandle {
   readonly commitRoot: (commitId: string) => string
   /** Sets a VM's state on the SSH side only (for states the API forces without hooks). */
   readonly setState: (vmId: string, state: string) => void
+  /**
+   * Drops every SSH connection of a VM now, as a network fault would: sshd's side of each
+   * session goes with it (its commands' process groups are killed), the VM stays `running` and
+   * accepts new connections; processes that left their group (`setsid`) live on. False for an
+   * unknown VM.
+   */
+  readonly dropConnections: (vmId: string) => boolean
 }
 
 const view = (m: Machine): FakeVmMachine => ({
@@ -194,6 +201,11 @@ export const make = (options: FakeVmOptions = {}): Effect.Effect<FakeVmHandle, F
         return m === undefined ? undefined : view(m)
       },
       commitRoot,
-      setState: (id, state) => machines.get(id)?.setState(state)
+      setState: (id, state) => machines.get(id)?.setState(state),
+      dropConnections: (id) => {
+        const m = machines.get(id)
+        m?.cutAll()
+        return m !== undefined
+      }
     } satisfies FakeVmHandle
   })

@@ -49,6 +49,14 @@ export interface PiRpcOptions {
   readonly maxLineBytes?: number | undefined
   /** How long after an `agent_end` (no retry) an older Pi without `agent_settled` is asked `get_state` (ms, default 250). */
   readonly settleFallbackMs?: number | undefined
+  /**
+   * Command ids are `<idPrefix>-<n>` (default `troupe`). A session that may re-read an old
+   * session's responses (a remote agent resumed from a byte offset) takes a fresh prefix, so
+   * none of them matches its own commands.
+   */
+  readonly idPrefix?: string | undefined
+  /** Whether a run is already in progress when the session starts (a resumed remote agent mid-task; default false). */
+  readonly streaming?: boolean | undefined
 }
 
 /** Where the session's runs stand, as the event stream told it. */
@@ -140,7 +148,7 @@ export const connect = <E>(duplex: PiRpcDuplex<E>, options: PiRpcOptions = {}) =
     let closedError: PiRpcClosed | PiRpcProtocolError | undefined
     const closed = yield* Deferred.make<PiRpcClosed | PiRpcProtocolError>()
     const events = yield* Effect.acquireRelease(PubSub.bounded<Item>(options.eventBuffer ?? 4096), PubSub.shutdown)
-    const state = yield* SubscriptionRef.make<PiTurnState>({ streaming: false, settledRuns: 0, lastAborted: false, sendsSettled: false })
+    const state = yield* SubscriptionRef.make<PiTurnState>({ streaming: options.streaming ?? false, settledRuns: 0, lastAborted: false, sendsSettled: false })
     const writeLock = yield* Effect.makeSemaphore(1)
     const fibers = yield* FiberSet.make()
     const settleFallback = `${options.settleFallbackMs ?? 250} millis` as const
@@ -156,7 +164,7 @@ export const connect = <E>(duplex: PiRpcDuplex<E>, options: PiRpcOptions = {}) =
       )
 
     const send = <C extends PiCommand>(command: C): Effect.Effect<ResponseData<C["type"]>, PiRpcError> => {
-      const id = `troupe-${++nextId}`
+      const id = `${options.idPrefix ?? "troupe"}-${++nextId}`
       return Effect.gen(function* () {
         const deferred = yield* Deferred.make<unknown, PiRpcError>()
         // Registering and checking for the end in one step: the reader fails every registered command when it ends.

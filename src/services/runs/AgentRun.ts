@@ -14,6 +14,11 @@
  * event `agent.settled` with the last assistant text) and posted to `room:<id>` as
  * `task.result`. The status (AgentStatus.ts) is written to `{state_dir}/agent.json`.
  *
+ * With `on: vm:<id>` Pi runs on that VM under the setsid supervisor (AgentPi.ts, PiRpc's
+ * RemotePi.ts; docs/agents.md "Agents on VMs"): each event's stream mark is folded into the
+ * status with it, and a restarted owner re-attaches from that mark (`RunSetup.resume`,
+ * RunAdoption.ts) instead of starting Pi again.
+ *
  * pi-vers' lieutenants and swarm workers drove Pi over RPC the same way, fire-and-forget; here
  * every command is matched to its response and a rejection is recorded in the event tail.
  */
@@ -24,10 +29,11 @@ import type { DiffStat, WorktreeRecord } from "../../domain/Worktree.js"
 import { type AgentStatus, agentEventTail, agentStatusFile, foldEvent, initialStatus, settledText, settleStatus } from "../../domain/AgentStatus.js"
 import type { EnvelopeBody } from "../../domain/Envelope.js"
 import type { PiEvent, PiRpcError } from "../../domain/PiRpc.js"
+import { initialMark, type StreamMark } from "../PiRpc.js"
 import { ActorsError } from "../../domain/Run.js"
 import type { DeliveryRegistration } from "../delivery/DeliveryAdapter.js"
-import { leafMarkerVariable, readStat } from "../internal/ProcScan.js"
-import { type LocalPiSession, spawnLocal } from "../PiRpc.js"
+import { startAgentPi } from "./AgentPi.js"
+import type { AgentVmsShape } from "./AgentVms.js"
 import type { GenerationResult, RunInput, RunKind, StartedRun } from "./RunKind.js"
 
 /** What the `agent` kind needs from the runtime's configuration. */
@@ -43,6 +49,8 @@ export interface AgentRunOptions {
    * to each settled task's follow-up; absent = no stat.
    */
   readonly diff?: ((record: WorktreeRecord) => Effect.Effect<DiffStat, unknown>) | undefined
+  /** SSH to VMs, for `on: vm:<id>` (docs/agents.md "Agents on VMs"); absent = local agents only. */
+  readonly vms?: AgentVmsShape | undefined
 }
 
 /** An agent run's inbox messages always go through `pi-rpc`: the kind's own choice (`declared: false`). */
@@ -106,8 +114,15 @@ export const make = (options: AgentRunOptions, fs: FileSystem.FileSystem, path: 
       if (setup.template !== undefined) {
         return yield* new ActorsError({ reason: "invalid", message: "an agent run takes a task, not a template (drop --template or the recipe's template)" })
       }
-      if (setup.on !== undefined) {
-        return yield* new ActorsError({ reason: "invalid", message: `agent runs run locally for now; on ${setup.on} is not supported yet` })
+      const on = setup.on === undefined || setup.on === "local" ? undefined : setup.on
+      if (on !== undefined && !(on.startsWith("vm:") && on.length > 3)) {
+        return yield* new ActorsError({ reason: "invalid", message: `an agent runs locally or on vm:<id>, not on ${on}` })
+      }
+      if (on !== undefined && options.vms === undefined) {
+        return yield* new ActorsError({ reason: "invalid", message: `an agent cannot run on ${on} here: this runtime has no VM access` })
+      }
+      if (on !== undefined && setup.worktree !== undefined) {
+        return yield* new ActorsError({ reason: "invalid", message: "worktree isolation is for local agents; drop --worktree (or the recipe's isolation) with --on vm:<id>" })
       }
       const model = agent.model === undefined ? undefined : parseModel(agent.model)
       if (agent.model !== undefined && model === undefined) {
@@ -115,8 +130,13 @@ export const make = (options: AgentRunOptions, fs: FileSystem.FileSystem, path: 
       }
       if (agent.pi !== undefined && agent.pi.trim() === "") return yield* new ActorsError({ reason: "invalid", message: "pi must name Pi's executable" })
       const input = yield* queueInput
-      const execute = (run: StartedRun) =>
-        generation(run, { pi: agent.pi ?? options.pi, task: agent.task, model: agent.model, cwd: setup.cwd, input, worktree: setup.worktree }, options, fs, path)
+      // A resumed run re-attaches once; a later generation (restart policy) starts a fresh Pi.
+      let resume = setup.resume?.remote === undefined ? undefined : setup.resume
+      const execute = (run: StartedRun) => {
+        const attach = resume
+        resume = undefined
+        return generation(run, { pi: agent.pi ?? (on === undefined ? options.pi : "pi"), task: agent.task, model: agent.model, cwd: setup.cwd, on, input, worktree: setup.worktree, resume: attach }, options, fs, path)
+      }
       return { delivery: agentDelivery(), input, execute }
     })
 })
@@ -126,9 +146,13 @@ interface Generation {
   readonly task: string | undefined
   readonly model: string | undefined
   readonly cwd: string
+  /** `vm:<id>`, or undefined for a local Pi. */
+  readonly on: string | undefined
   readonly input: RunInput
   /** The run's git worktree (`--worktree`): each settled task reports its diff stat. */
   readonly worktree: WorktreeRecord | undefined
+  /** The status a previous owner persisted: re-attach to its agent on the VM (no model, no task sent). */
+  readonly resume?: AgentStatus | undefined
 }
 
 /** One generation: Pi up, model set, task sent, messages and events handled until Pi ends. */
@@ -136,7 +160,10 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
   Effect.scoped(
     Effect.gen(function* () {
       const file = path.join(run.stateDir, agentStatusFile)
-      let status: AgentStatus = { ...initialStatus(run.generation), model: g.model ?? null }
+      const resumed = g.resume
+      let status: AgentStatus = resumed === undefined
+        ? { ...initialStatus(run.generation), model: g.model ?? null }
+        : { ...resumed, generation: run.generation, state: resumed.state === "streaming" ? "streaming" : "idle" }
       const lock = yield* Effect.makeSemaphore(1)
       // Written whole to a temporary file and renamed, so a reader never sees half a status.
       const save = Effect.suspend(() => {
@@ -156,34 +183,46 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
       yield* Effect.addFinalizer(() => update((s) => (s.state === "exited" ? s : { ...s, state: "exited" })))
 
       const marker = `agent-${run.id}-${randomUUID()}`
-      const started = yield* spawnLocal({
-        pi: g.pi,
-        cwd: g.cwd,
-        env: { ...options.environment, ...run.env, [leafMarkerVariable]: marker },
-        graceMs: options.graceMs
-      }).pipe(Effect.either)
+      const started = yield* startAgentPi(
+        {
+          runId: run.id,
+          owner: run.owner,
+          pi: g.pi,
+          cwd: g.cwd,
+          on: g.on,
+          env: { ...options.environment, ...run.env },
+          marker,
+          graceMs: options.graceMs,
+          attach: resumed?.remote === undefined
+            ? undefined
+            : { remote: resumed.remote, from: resumed.stream ?? initialMark, streaming: resumed.state === "streaming" }
+        },
+        options.vms
+      ).pipe(Effect.either)
       if (started._tag === "Left") return yield* ended(started.left.message, 127)
-      const pi: LocalPiSession = started.right
-      const stat = readStat(pi.pid)
+      const pi = started.right.session
+      const { nextMark, remote } = started.right
       yield* run.onEvent({
         type: "command.start",
         path: "pi",
         label: "pi",
-        argv: [g.pi, "--mode", "rpc", "--no-session"],
-        host: "local",
-        pid: pi.pid,
-        pgid: pi.pid,
-        startTime: stat?.startTime ?? 0,
+        argv: [...started.right.argv],
+        host: started.right.host,
+        pid: started.right.pid,
+        pgid: started.right.pid,
+        startTime: started.right.startTime,
         marker,
         attempt: 1
       })
-      yield* update((s) => ({ ...s, pid: pi.pid }))
+      yield* update((s) => ({ ...s, pid: started.right.pid, ...(remote === undefined ? {} : { remote }) }))
 
       // Up only once Pi answers a decoded `get_state` (what a swarm worker's readiness means).
-      const piState = yield* Effect.either(pi.send({ type: "get_state" }))
-      if (piState._tag === "Left") return yield* ended(piState.left.message, 1)
+      if (resumed === undefined) {
+        const piState = yield* Effect.either(pi.send({ type: "get_state" }))
+        if (piState._tag === "Left") return yield* ended(piState.left.message, 1)
+      }
 
-      if (g.model !== undefined) {
+      if (g.model !== undefined && resumed === undefined) {
         const { provider, modelId } = parseModel(g.model)!
         const set = yield* Effect.either(pi.send({ type: "set_model", provider, modelId }))
         if (set._tag === "Left") return yield* ended(set.left.message, 1)
@@ -229,15 +268,21 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
         })
       )
 
+      // On a VM each event's mark is folded with it, in the same status write (resume point).
+      const fold = (event: PiEvent, at: number, mark: StreamMark | undefined) => (s: AgentStatus): AgentStatus => {
+        const folded = foldEvent(s, event, at)
+        return mark === undefined ? folded : { ...folded, stream: mark }
+      }
       const onEvent = (event: PiEvent) =>
         Effect.gen(function* () {
           const at = yield* Clock.currentTimeMillis
+          const mark = nextMark === undefined ? undefined : yield* nextMark
           // Deltas and partial tool results are many and change no count: kept in memory only.
           if (event.type === "message_update" || event.type === "tool_execution_update") {
-            status = foldEvent(status, event, at)
+            status = fold(event, at, mark)(status)
             return
           }
-          yield* update((s) => foldEvent(s, event, at))
+          yield* update(fold(event, at, mark))
           // Forked: the report asks Pi (responses come through the reader this fiber must keep draining).
           if (event.type === "agent_settled") yield* Effect.forkScoped(reportSettled)
           // Older Pi has no `agent_settled`: the session settles the run after `agent_end` (get_state).
@@ -248,6 +293,7 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
         })
       const events = yield* pi.subscribe
       yield* Effect.forkScoped(Stream.runForEach(events, onEvent))
+      yield* started.right.open
 
       const refused = (what: string) => (e: PiRpcError) =>
         e._tag === "PiRpcClosed" ? Effect.void : Effect.zipRight(note("rejected", `${what}: ${e.message}`), Effect.logWarning(`run:${run.id}: ${e.message}`))
@@ -274,8 +320,10 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
           onSome: (envelope) => (envelope.type === "agent.abort" ? Effect.asVoid(Effect.forkScoped(dispatch(envelope))) : dispatch(envelope))
         })
 
-      yield* update((s) => ({ ...s, state: "idle" }))
-      if (g.task !== undefined && g.task !== "") yield* command("prompt", pi.prompt(g.task))
+      if (resumed === undefined) {
+        yield* update((s) => ({ ...s, state: "idle" }))
+        if (g.task !== undefined && g.task !== "") yield* command("prompt", pi.prompt(g.task))
+      }
       yield* Effect.forkScoped(Stream.runForEach(g.input.source, onInput))
 
       const closed = yield* pi.closed

@@ -7,6 +7,7 @@
  * lieutenants and swarm workers did. A kind plugs in by being listed in `RunKinds.ts`.
  */
 import type { Effect, Stream } from "effect"
+import type { AgentStatus } from "../../domain/AgentStatus.js"
 import type { GraphEvent } from "../../domain/Plan.js"
 import type { Recipe } from "../../domain/Recipe.js"
 import type { ActorsError } from "../../domain/Run.js"
@@ -34,6 +35,12 @@ export interface RunSetup {
    * once the spawn is accepted, after `prepare`. Undefined for a run without isolation.
    */
   readonly worktree?: WorktreeRecord | undefined
+  /**
+   * Set when a restarted owner re-attaches to a run it did not start (an agent on a VM, whose
+   * Pi outlived the daemon): what the run persisted (the agent's status). The first generation
+   * re-attaches instead of starting; other kinds are never resumed.
+   */
+  readonly resume?: AgentStatus | undefined
   /** What an `agent` spawn asked for (`task`, `model`, `pi`); other kinds ignore it. */
   readonly agent?: { readonly task?: string | undefined; readonly model?: string | undefined; readonly pi?: string | undefined } | undefined
 }

@@ -24,14 +24,14 @@ interface Unreaped {
 }
 
 /**
- * Reaps every run the store still shows active: kills leftovers (all runs' processes at once,
+ * Reaps every run the store still shows active (but those in `skip`, re-attached by RunAdoption.ts): kills leftovers (all runs' processes at once,
  * since each sweep may wait out the kill grace), marks the runs `lost` and publishes their
  * follow-up events.
  * @returns how many runs were reaped.
  */
-export const reapStale = (store: RunStore, events: Events, hosts: Hosts["Type"]) =>
+export const reapStale = (store: RunStore, events: Events, hosts: Hosts["Type"], skip: ReadonlySet<string> = new Set()) =>
   Effect.gen(function* () {
-    const stale = yield* store.activeRuns()
+    const stale = (yield* store.activeRuns()).filter((run) => !skip.has(run.id))
     const perRun = yield* Effect.forEach(
       stale,
       (run) =>

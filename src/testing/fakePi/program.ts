@@ -28,6 +28,8 @@ if (!modes.includes(requested as Mode)) {
 const mode = requested as Mode
 const chattyCount = Number(process.env.FAKE_PI_CHATTY_COUNT ?? "5000")
 const slowDelayMs = Number(process.env.FAKE_PI_DELAY_MS ?? "40")
+// Chatty runs may pause this long after every 100 deltas, so a turn lasts while a reader reads it.
+const chattyPauseMs = Number(process.env.FAKE_PI_CHATTY_PAUSE_MS ?? "0")
 
 let eventsEmitted = 0
 let streaming = false
@@ -71,6 +73,7 @@ const assistant = async (text: string, deltas: ReadonlyArray<string>, toolCall?:
   for (const delta of deltas) {
     await emit({ type: "message_update", usage, assistantMessageEvent: { type: "text_delta", contentIndex: 0, delta } })
     if (mode !== "chatty") await pause()
+    else if (chattyPauseMs > 0 && delta.endsWith("00 ")) await new Promise<void>((r) => setTimeout(r, chattyPauseMs))
   }
   await emit({ type: "message_update", usage, assistantMessageEvent: { type: "text_end", contentIndex: 0, content: text } })
   if (toolCall !== undefined) {
