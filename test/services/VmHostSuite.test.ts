@@ -9,11 +9,8 @@ import { closeVmFleet, vmTestHosts } from "../support/vmHosts.js"
 
 afterAll(closeVmFleet, 30_000)
 
-// The per-channel fallback takes ~1 s a leaf (a /proc sweep per leaf) and still fails 8
-// process-cleanup cases of the suite (escapees and background children after a normal exit,
-// interruption of a SIGTERM-ignoring tree): it runs only with TROUPE_VM_SUITE=vm-exec (or
-// =all); the broker path always runs.
-const only = process.env.TROUPE_VM_SUITE ?? "vm-broker"
+// Both paths by default; TROUPE_VM_SUITE=vm-broker or =vm-exec runs one of them.
+const only = process.env.TROUPE_VM_SUITE ?? "all"
 for (const entry of vmTestHosts) {
   if (only !== "all" && only !== entry.name) continue
   describe(`host ${entry.name}`, () => hostSuite(entry))

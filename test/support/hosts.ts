@@ -19,6 +19,8 @@ export interface TestHost {
   readonly name: string
   /** The `host` its identities carry, when not `name` (e.g. `vm:<id>`). */
   readonly identityHost?: (() => string) | undefined
+  /** Leaf-suite tests skipped on this host (by title), each with its reason where the entry is defined. */
+  readonly skips?: ReadonlyArray<string> | undefined
   /** `Hosts` whose `local` runs on this host, built with `options`. */
   readonly hosts: (options: TestHostOptions) => Layer.Layer<Hosts>
 }

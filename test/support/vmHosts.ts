@@ -61,8 +61,16 @@ export const vmHostLayer = (options: VmHostOptions) =>
 const definedEnv = (env: Readonly<Record<string, string | undefined>> | undefined) =>
   env === undefined ? undefined : Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined))
 
+/**
+ * Skipped on the per-channel fallback only: megabytes on stdout and stderr of one channel at
+ * once stall FakeVm's ssh2 server now and then (stderr's tail lost, or the channel never
+ * closes) — reproduced with a bare ssh2 client, without troupe's; the broker path carries both
+ * streams framed on one stream and runs the case.
+ */
+const execSkips = ["spills stdout and stderr separately, each complete, with bounded tails"]
+
 /** Host-suite entries: the broker path and the per-channel fallback. */
 export const vmTestHosts: ReadonlyArray<TestHost> = [
   { name: "vm-broker", identityHost: () => vmName, hosts: (o) => hostsOf(vmHostLayer({ mode: "broker", graceMs: o.graceMs, env: definedEnv(o.env) })) },
-  { name: "vm-exec", identityHost: () => vmName, hosts: (o) => hostsOf(vmHostLayer({ mode: "exec", graceMs: o.graceMs, env: definedEnv(o.env) })) }
+  { name: "vm-exec", identityHost: () => vmName, skips: execSkips, hosts: (o) => hostsOf(vmHostLayer({ mode: "exec", graceMs: o.graceMs, env: definedEnv(o.env) })) }
 ]

@@ -84,8 +84,13 @@ export const runCommand = (channel: ServerChannel, command: string, root: string
       }
     }
   })
+  // The channel's end (EOF) does not wait for stderr's buffered writes: flush them first (an
+  // empty write's callback runs once every earlier write went out), or stderr loses its tail.
   child.on("close", () => {
-    if (!cut) channel.end()
+    if (cut) return
+    channel.stderr.write(Buffer.alloc(0), () => {
+      if (!cut) channel.end()
+    })
   })
   channel.on("close", () => {
     child.stdout.unpipe(channel)
