@@ -15,6 +15,8 @@
  *   follow-up once it is idle and no event came for `followUpWindowMs`; urgent messages
  *   (`metadata.attention: "steer"`) go out at once as steering.
  * - `/plan [on|off]`: plan mode (`./PlanMode.ts`).
+ * - `/troupe`: the inspector overlay in Pi's TUI, a text summary elsewhere; a widget with room
+ *   posts, direct messages and swarm/lieutenant status (`./Surfaces.ts`).
  * - `session_shutdown`: kill this session's active runs (pi-actors semantics; lieutenants are
  *   detached and kept), stop following,
  *   clear the status, close the connection — idempotent, never throws.

@@ -6,8 +6,8 @@
  * The shapes mirror Pi 0.82 through 1.6 (`@earendil-works/pi-coding-agent`; the members used
  * did not change over that range, see docs/pi.md "Supported Pi versions"): tools take a JSON
  * Schema for parameters and return `{content: [{type: "text", text}], details}`; a thrown
- * `Error` becomes a failed tool result. troupe renders no TUI components, so 1.x's
- * `render(): readonly string[]` change does not reach this port.
+ * `Error` becomes a failed tool result. troupe's one component (the `/troupe` overlay) returns
+ * a fresh array from `render`, which fits both 0.x's `string[]` and 1.x's `readonly string[]`.
  */
 
 import type { VmOperations } from "./VmOperations.js"
