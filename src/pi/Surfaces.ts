@@ -152,7 +152,8 @@ export const makeSurfaces = (conn: Connection, ctx: () => PiContext): Surfaces =
     },
     tick: (runs) =>
       Effect.gen(function* () {
-        if (closed) return
+        // Nothing to draw on (print or JSON mode, no overlay open): nothing to read.
+        if (closed || (inspector === undefined && ctx().setWidget === undefined)) return
         const actors = yield* Actors
         const active = runs.filter((r) => !isTerminal(r.state))
         const newest = [...active].filter((r) => !isTeamRun(r)).sort((a, b) => b.created_at - a.created_at).slice(0, widgetRooms)
