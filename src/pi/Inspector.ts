@@ -9,7 +9,7 @@
  * through {@link InspectorIo}, whose answers arrive later and draw again. Corresponds to
  * pi-actors' inspector overlay.
  */
-import { replaceControlCharacters, stripTerminalSequences, truncateToWidth } from "@earendil-works/pi-tui"
+import { replaceControlCharacters, stripTerminalSequences, truncateToWidth, visibleWidth } from "@earendil-works/pi-tui"
 import { decodeKey } from "../view/Keys.js"
 import {
   type Action,
@@ -52,7 +52,11 @@ const title = "troupe"
 const heightShare = 0.8
 const minHeight = 8
 
-const fit = (width: number) => (line: string) => truncateToWidth(replaceControlCharacters(stripTerminalSequences(line)), width, "…")
+/** A plain line cut to `width` cells and padded to it, so the conversation does not show through. */
+const fit = (width: number) => (line: string) => {
+  const cut = truncateToWidth(replaceControlCharacters(stripTerminalSequences(line)), width, "…")
+  return cut + " ".repeat(Math.max(0, width - visibleWidth(cut)))
+}
 
 /** Builds the inspector over a first snapshot; `kit` comes from Pi (`custom`'s factory). */
 export const makeInspector = (snapshot: Snapshot, io: InspectorIo, kit: PiOverlayKit): Inspector => {
