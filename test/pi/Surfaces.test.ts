@@ -146,3 +146,23 @@ describe("the widget", () => {
     expect(pi.widgets.has(widgetKey)).toBe(false)
   })
 })
+
+describe("the widget's swarm and lieutenant lines", () => {
+  it("a worker and a lieutenant show with their status; a failed worker shows as failed", async () => {
+    await pi.startSession("s1")
+    const widget = () => pi.widgets.get(widgetKey) ?? []
+    const worker = (label: string) => ({ troupe_swarm_worker: { swarm: "crew", label, vm_id: null } })
+    await pi.call("spawn", { template: "sleep 30", values: worker("alpha") })
+    await pi.call("spawn", { template: "sh -c 'sleep 1; exit 3'", values: worker("beta") })
+    const lieutenant = await pi.call("spawn", {
+      template: "sleep 30",
+      values: { troupe_lieutenant: { name: "scout", role: "reviewer", system_prompt: null, model: null, placement: "local", vm_id: null } }
+    })
+    await until(() => widget().includes("swarm crew: ▷alpha idle · ▷beta idle") && widget().includes("lieutenants: ▷scout idle"), "team lines")
+    await until(() => widget().includes("swarm crew: ▷alpha idle · ✗beta failed"), "the failed worker")
+    expect(widget()).toContain("lieutenants: ▷scout idle")
+    // Lieutenants outlive the session (shutdown keeps them): this one is stopped here.
+    await pi.call("message", { to: `run:${runIdOf(lieutenant)}`, type: "control.kill" })
+    await until(() => widget().includes("lieutenants: ■scout stopped"), "the stopped lieutenant")
+  })
+})

@@ -9,6 +9,7 @@ import { Clock, Effect } from "effect"
 import type * as Client from "../../daemon/Client.js"
 import type { ActorsError } from "../../domain/Run.js"
 import { readRunsRoomsInboxes } from "../../view/Snapshot.js"
+import { teamOf } from "../../view/Team.js"
 import type { Snapshot, VmSummary } from "../../view/TopModel.js"
 import { type GroupSample, sampleGroups, usageOf } from "./ProcStats.js"
 
@@ -56,7 +57,9 @@ export const takeSnapshot = (remote: Remote, sampler: Sampler, options: Snapshot
       rooms,
       inboxes,
       vms,
-      scope: options.scope
+      scope: options.scope,
+      // From the runs alone: a running worker or lieutenant shows as idle (no agent status read).
+      team: teamOf(runs)
     }
     return [snapshot, { previous: groups, at }] as const
   })
