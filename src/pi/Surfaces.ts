@@ -66,7 +66,7 @@ export const makeSurfaces = (conn: Connection, ctx: () => PiContext): Surfaces =
   let agents = new Map<string, string>()
   /** Team members seen while active: run id → member. */
   const known = new Map<string, TeamMember>()
-  /** Team members whose run ended: run id → status from the end event. */
+  /** Team members whose run ended with an event: run id → status from it. */
   const ended = new Map<string, TeamStatus>()
 
   const show = () => {
@@ -87,8 +87,14 @@ export const makeSurfaces = (conn: Connection, ctx: () => PiContext): Surfaces =
     const now = teamOf(active, agents)
     for (const m of now) known.set(m.run, m)
     const live = new Set(now.map((m) => m.run))
-    const gone = [...ended].filter(([run]) => !live.has(run) && known.has(run)).slice(-endedKept)
-    return [...now, ...gone.map(([run, status]) => ({ ...known.get(run)!, status }))]
+    // Ended ones stay listed: failed/stopped from their end event; a run the session itself
+    // stopped sends none (its tool reported it), so it shows as stopped.
+    const gone = [...known.values()].filter((m) => !live.has(m.run))
+    for (const m of gone.slice(0, -endedKept)) {
+      known.delete(m.run)
+      ended.delete(m.run)
+    }
+    return [...now, ...gone.slice(-endedKept).map((m) => ({ ...m, status: ended.get(m.run) ?? "stopped" }))]
   }
 
   const snapshot: Effect.Effect<Snapshot, ActorsError, SessionServices> = Effect.gen(function* () {

@@ -161,7 +161,8 @@ describe("the widget's swarm and lieutenant lines", () => {
     await until(() => widget().includes("swarm crew: ▷alpha idle · ▷beta idle") && widget().includes("lieutenants: ▷scout idle"), "team lines")
     await until(() => widget().includes("swarm crew: ▷alpha idle · ✗beta failed"), "the failed worker")
     expect(widget()).toContain("lieutenants: ▷scout idle")
-    // Lieutenants outlive the session (shutdown keeps them): this one is stopped here.
+    // Lieutenants outlive the session (shutdown keeps them): this one is stopped here, and
+    // stays listed as stopped (a kill the session asked for sends no event).
     await pi.call("message", { to: `run:${runIdOf(lieutenant)}`, type: "control.kill" })
     await until(() => widget().includes("lieutenants: ■scout stopped"), "the stopped lieutenant")
   })
