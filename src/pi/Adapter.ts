@@ -15,6 +15,8 @@
  *   follow-up once it is idle and no event came for `followUpWindowMs`; urgent messages
  *   (`metadata.attention: "steer"`) go out at once as steering.
  * - `/plan [on|off]`: plan mode (`./PlanMode.ts`).
+ * - `/troupe`: the inspector overlay in Pi's TUI, a text summary elsewhere; a widget with room
+ *   posts, direct messages and swarm/lieutenant status (`./Surfaces.ts`).
  * - `session_shutdown`: kill this session's active runs (pi-actors semantics; lieutenants are
  *   detached and kept), stop following,
  *   clear the status, close the connection — idempotent, never throws.
@@ -35,6 +37,7 @@ import { makeVmActive } from "./VmActive.js"
 import { vmTools } from "./VmTools.js"
 import { lieutenantTools, swarmTools } from "./SwarmTools.js"
 import { lieutenantKey } from "../domain/Swarm.js"
+import { makeSurfaces, type Surfaces } from "./Surfaces.js"
 
 export type { AdapterOptions } from "./Connection.js"
 
@@ -104,6 +107,8 @@ interface Session {
   readonly removed: Set<string>
   /** Recipe names already warned about (conflicts, bad names). */
   readonly warned: Set<string>
+  /** The `/troupe` overlay and the widget (`./Surfaces.ts`). */
+  readonly surfaces: Surfaces
   frame: number
 }
 
@@ -159,6 +164,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
       recipeTools: new Map(),
       removed: new Set(),
       warned: new Set(),
+      surfaces: makeSurfaces(conn, () => session.ctx),
       frame: 0
     }
     starting = (async () => {
@@ -229,6 +235,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
   // --- the session's event stream -------------------------------------------------------------
 
   const deliver = (session: Session, e: SessionEvent) => {
+    session.surfaces.onEvent(e)
     session.batch.offer(e)
     if (session.batch.pending() > 0) Queue.unsafeOffer(session.kick, undefined)
   }
@@ -282,6 +289,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
           const text = statusText(runs, session.frame++, session.batch.pending())
           safe(() => session.ctx.setStatus(statusKey, text))
         })),
+        Effect.tap((runs) => session.surfaces.tick(runs)),
         // A lost daemon fails the ticker, which then runs again over a new connection.
         Effect.catchIf((e) => e.reason !== "unavailable", () => Effect.void),
         Effect.repeat(Schedule.spaced(`${statusEvery} millis`))
@@ -315,6 +323,7 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
       }).pipe(Effect.timeout(`${shutdownKillMs} millis`))
     ).catch((error: unknown) => safe(() => session.ctx.notify(`troupe: could not stop this session's runs: ${String(error)}`, "error")))
     safe(() => session.ctx.setStatus(statusKey, undefined))
+    session.surfaces.close()
     if (planWasOn) safe(() => session.ctx.setStatus(planStatusKey, undefined))
     await Promise.allSettled([conn.dispose(), vmActive.dispose()])
   }
@@ -362,8 +371,10 @@ export const install = (host: PiHost, options: AdapterOptions = {}): void => {
     }
   })
 
-  host.registerCommand("troupe", "troupe: this session's runs and their rooms at a glance", async (_args, ctx) => {
-    const conn = await connect(ctx)
+  host.registerCommand("troupe", "troupe: the inspector overlay over this session's runs, rooms, VMs and swarms (a text summary without Pi's TUI)", async (_args, ctx) => {
+    const session = await start(ctx)
+    if (await session.surfaces.open(ctx)) return
+    const conn = session.conn
     const text = await conn.run(
       Effect.gen(function* () {
         const actors = yield* Actors

@@ -6,8 +6,8 @@
  * The shapes mirror Pi 0.82 through 1.6 (`@earendil-works/pi-coding-agent`; the members used
  * did not change over that range, see docs/pi.md "Supported Pi versions"): tools take a JSON
  * Schema for parameters and return `{content: [{type: "text", text}], details}`; a thrown
- * `Error` becomes a failed tool result. troupe renders no TUI components, so 1.x's
- * `render(): readonly string[]` change does not reach this port.
+ * `Error` becomes a failed tool result. troupe's one component (the `/troupe` overlay) returns
+ * a fresh array from `render`, which fits both 0.x's `string[]` and 1.x's `readonly string[]`.
  */
 
 import type { VmOperations } from "./VmOperations.js"
@@ -43,6 +43,38 @@ export interface PiContext {
   readonly notify: (message: string, level: "info" | "warning" | "error") => void
   /** `ctx.ui.setStatus(key, text)`; `undefined` clears it. */
   readonly setStatus: (key: string, text: string | undefined) => void
+  /**
+   * `ctx.ui.custom(factory, {overlay: true})`: shows a component with keyboard focus over the
+   * conversation until it calls `kit.done()`; resolves then. Undefined when Pi cannot show one
+   * (not the TUI mode: print, JSON, RPC; or a Pi without `custom`).
+   */
+  readonly custom?: ((factory: (kit: PiOverlayKit) => PiComponent) => Promise<void>) | undefined
+  /**
+   * `ctx.ui.setWidget(key, lines, {placement})`: a few lines above (default) or below the
+   * editor; `undefined` clears it. Undefined without a UI (print and JSON modes).
+   */
+  readonly setWidget?: ((key: string, lines: ReadonlyArray<string> | undefined, placement?: "aboveEditor" | "belowEditor") => void) | undefined
+}
+
+/** A component Pi draws (pi-tui's `Component`): lines for a width, and the keys while it has focus. */
+export interface PiComponent {
+  /** The lines for `width` columns (each at most `width` cells wide). */
+  readonly render: (width: number) => ReadonlyArray<string>
+  /** Raw terminal input (decode with pi-tui's `matchesKey`). */
+  readonly handleInput?: ((data: string) => void) | undefined
+  readonly invalidate: () => void
+  /** Called once the component is taken down. */
+  readonly dispose?: (() => void) | undefined
+}
+
+/** What an overlay's component gets from Pi. */
+export interface PiOverlayKit {
+  /** Draws again (coalesced by Pi). */
+  readonly requestRender: () => void
+  /** The terminal's rows now. */
+  readonly rows: () => number
+  /** Takes the overlay down (`ctx.ui.custom` resolves). */
+  readonly done: () => void
 }
 
 /** A tool as the adapter defines it (Pi's `ToolDefinition` without renderers). */

@@ -19,7 +19,7 @@ import type { PiContext, PiHost, PiTool } from "./PiHost.js"
 export { type AdapterOptions, followUp, install, statusText } from "./Adapter.js"
 export { batchMessage, followUpBatchLimit, isUrgent } from "./FollowUpBatch.js"
 export { planFile, planToolName } from "./PlanMode.js"
-export type { PiContext, PiHost, PiMessage, PiMode, PiTool, PiToolResult } from "./PiHost.js"
+export type { PiComponent, PiContext, PiHost, PiMessage, PiMode, PiOverlayKit, PiTool, PiToolResult } from "./PiHost.js"
 
 /** Pi's context as a {@link PiContext} (read lazily: a stale context throws only when used). */
 export const contextOf = (ctx: ExtensionContext): PiContext => ({
@@ -28,8 +28,30 @@ export const contextOf = (ctx: ExtensionContext): PiContext => ({
   hasUI: ctx.hasUI,
   sessionId: () => ctx.sessionManager.getSessionId(),
   notify: (message, level) => ctx.ui.notify(message, level),
-  setStatus: (key, text) => ctx.ui.setStatus(key, text)
+  setStatus: (key, text) => ctx.ui.setStatus(key, text),
+  // Overlays need Pi's own terminal: only the TUI mode draws them (RPC mode answers `custom` with undefined at once).
+  custom: ctx.mode === "tui" && ctx.hasUI && typeof ctx.ui.custom === "function"
+    ? (factory) =>
+      ctx.ui.custom<void>(
+        (tui, _theme, _keybindings, done) => {
+          const component = factory({ requestRender: () => tui.requestRender(), rows: () => tui.terminal.rows, done: () => done(undefined) })
+          return {
+            render: (width: number) => [...component.render(width)],
+            handleInput: (data: string) => component.handleInput?.(data),
+            invalidate: () => component.invalidate(),
+            dispose: () => component.dispose?.()
+          }
+        },
+        { overlay: true, overlayOptions: overlayPlacement }
+      )
+    : undefined,
+  setWidget: ctx.hasUI && typeof ctx.ui.setWidget === "function"
+    ? (key, lines, placement) => ctx.ui.setWidget(key, lines === undefined ? undefined : [...lines], placement === undefined ? undefined : { placement })
+    : undefined
 })
+
+/** Where the `/troupe` inspector overlay sits: centred, 90% of the columns, at most 80% of the rows. */
+const overlayPlacement = { anchor: "center", width: "90%", maxHeight: "80%" } as const
 
 const toolOf = (tool: PiTool): ToolDefinition =>
   ({

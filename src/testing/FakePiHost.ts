@@ -12,12 +12,25 @@
  * // … later: pi.followUps[0].details.run === spawned.details.address
  * ```
  */
-import type { PiContext, PiHost, PiMessage, PiMode, PiTool, PiToolResult, PiUpdate } from "../pi/PiHost.js"
+import type { PiComponent, PiContext, PiHost, PiMessage, PiMode, PiOverlayKit, PiTool, PiToolResult, PiUpdate } from "../pi/PiHost.js"
 
 /** One notification shown to the user. */
 export interface FakeNotification {
   readonly message: string
   readonly level: "info" | "warning" | "error"
+}
+
+/** An overlay shown with `ctx.custom` (TUI mode only, as in Pi). */
+export interface FakeOverlay {
+  readonly component: PiComponent
+  /** The component's lines at `width` columns (default 120). */
+  readonly render: (width?: number) => ReadonlyArray<string>
+  /** Terminal input, raw: `"\r"` Enter, `"\x1b"` Esc, `"\x1b[B"` ↓, `"j"`. */
+  readonly press: (data: string) => void
+  /** How many times the component asked to be drawn again. */
+  readonly renders: () => number
+  /** True once the component called `done()`. */
+  readonly closed: () => boolean
 }
 
 export class FakePiHost implements PiHost {
@@ -40,6 +53,16 @@ export class FakePiHost implements PiHost {
   /** Tools from other extensions (count as registered, never replaced). */
   readonly foreignTools: Array<string> = []
   active: Array<string> = []
+  /** The overlay open now (`ctx.custom`), undefined when none is. */
+  overlay: FakeOverlay | undefined = undefined
+  /** Every overlay shown, in order. */
+  readonly overlays: Array<FakeOverlay> = []
+  /** Rows of the fake terminal the overlay sees. */
+  rows = 40
+  /** The widgets shown now, by key (`ctx.setWidget`; a cleared one is removed). */
+  readonly widgets = new Map<string, ReadonlyArray<string>>()
+  /** Every widget update in order (`undefined` = cleared). */
+  readonly widgetUpdates: Array<{ key: string; lines: ReadonlyArray<string> | undefined }> = []
   private startHandlers: Array<(ctx: PiContext) => Promise<void>> = []
   private shutdownHandlers: Array<(ctx: PiContext) => Promise<void>> = []
   private agentStartHandlers: Array<() => void> = []
@@ -106,8 +129,44 @@ export class FakePiHost implements PiHost {
       hasUI: (options.mode ?? "rpc") !== "print",
       sessionId: () => live(() => session),
       notify: (message, level) => live(() => void this.notifications.push({ message, level })),
-      setStatus: (key, text) => live(() => void this.statuses.push({ key, text }))
+      setStatus: (key, text) => live(() => void this.statuses.push({ key, text })),
+      // As Pi: overlays only in the TUI mode, widgets wherever there is a UI.
+      custom: options.mode === "tui" ? (factory) => live(() => this.showOverlay(factory)) : undefined,
+      setWidget: (options.mode ?? "rpc") === "print" ? undefined : (key, lines) =>
+        live(() => {
+          this.widgetUpdates.push({ key, lines })
+          if (lines === undefined) this.widgets.delete(key)
+          else this.widgets.set(key, [...lines])
+        })
     }
+  }
+
+  private showOverlay(factory: (kit: PiOverlayKit) => PiComponent): Promise<void> {
+    return new Promise((resolve) => {
+      let renders = 0
+      let closed = false
+      const kit: PiOverlayKit = {
+        requestRender: () => void renders++,
+        rows: () => this.rows,
+        done: () => {
+          if (closed) return
+          closed = true
+          component.dispose?.()
+          if (this.overlay === overlay) this.overlay = undefined
+          resolve()
+        }
+      }
+      const component = factory(kit)
+      const overlay: FakeOverlay = {
+        component,
+        render: (width = 120) => component.render(width),
+        press: (data) => component.handleInput?.(data),
+        renders: () => renders,
+        closed: () => closed
+      }
+      this.overlay = overlay
+      this.overlays.push(overlay)
+    })
   }
 
   /** Fires `session_start` for `session` and returns its context. */

@@ -3,7 +3,7 @@
  * that uses the Pi adapter, and the fake Vers fleet: FakeVers (the API), FakeVm (the VMs' SSH
  * side) and FakeFleet (both, wired; `startFakeFleet` for Promise code).
  */
-export { type FakeNotification, FakePiHost } from "./FakePiHost.js"
+export { type FakeNotification, type FakeOverlay, FakePiHost } from "./FakePiHost.js"
 export * as FakeVers from "./FakeVers.js"
 export {
   type FakeCommit,

@@ -225,6 +225,20 @@ describe("troupe's Pi adapter in a real Pi", () => {
     }
   })
 
+  it("rpc: /troupe answers with the text summary (overlays need Pi's TUI) and the session goes on", async () => {
+    const pi = PiRpc.start(world, extensions)
+    try {
+      const from = pi.records.length
+      await pi.command({ type: "prompt", message: "/troupe" })
+      const summary = await pi.waitFor("the /troupe summary", (r) => r.type === "extension_ui_request" && r.method === "notify" && String(r.message).startsWith("troupe: "), from)
+      expect(String(summary.message)).toMatch(/^troupe: (no runs in this session|\d+ run\(s\), \d+ active)/)
+      expect(pi.records.slice(from).some((r) => r.type === "extension_ui_request" && r.method === "notify" && /error|failed/i.test(String(r.message)))).toBe(false)
+      expect(await pi.close()).toBe(0)
+    } finally {
+      pi.kill()
+    }
+  })
+
   it("pi install <repo>: the package manifest loads the adapter without -e", () => {
     // A separate agent dir, so the install does not touch the other tests' Pi configuration.
     const agentDir = join(world.dir, "agent-installed")

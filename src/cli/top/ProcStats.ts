@@ -8,7 +8,7 @@
 import { Effect } from "effect"
 import { readdirSync, readFileSync } from "node:fs"
 import { isTerminal, type RunInfo } from "../../domain/Run.js"
-import type { Usage } from "./Model.js"
+import type { Usage } from "../../view/TopModel.js"
 
 /** Kernel clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on Linux). */
 const ticksPerSecond = 100

@@ -12,7 +12,7 @@
 import { Console, Deferred, Duration, Effect, FiberHandle, Queue, Ref, Schedule, type Scope, Stream } from "effect"
 import { connect, type Identity } from "../Session.js"
 import type { ActorsError } from "../../domain/Run.js"
-import { type Action, emptySnapshot, frame, initialState, type Key, type Snapshot, type TopState, update, withInspectText, withLogText, withNotice, withSnapshot } from "./Model.js"
+import { type Action, emptySnapshot, frame, initialState, type Key, type Snapshot, type TopState, update, withInspectText, withLogText, withNotice, withSnapshot } from "../../view/TopModel.js"
 import { type Sampler, takeSnapshot } from "./Snapshot.js"
 
 /** How often figures refresh without a change: 2,000 ms. */

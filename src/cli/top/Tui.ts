@@ -7,9 +7,10 @@
  * Scoped: closing the scope stops the renderer and gives the terminal back (main screen,
  * cursor, cooked mode) without printing the last frame into the scrollback.
  */
-import { matchesKey, ProcessTerminal, replaceControlCharacters, stripTerminalSequences, truncateToWidth, TuiAltScreen } from "@earendil-works/pi-tui"
+import { ProcessTerminal, replaceControlCharacters, stripTerminalSequences, truncateToWidth, TuiAltScreen } from "@earendil-works/pi-tui"
 import { Effect } from "effect"
-import type { Key } from "./Model.js"
+import { decodeKey } from "../../view/Keys.js"
+import type { Key } from "../../view/TopModel.js"
 
 export interface ViewOptions {
   /** The frame for `width` × `height` cells: exactly `height` lines. */
@@ -23,26 +24,7 @@ export interface View {
   readonly requestRender: () => void
 }
 
-const named: ReadonlyArray<readonly [Parameters<typeof matchesKey>[1], Key]> = [
-  ["up", "up"],
-  ["down", "down"],
-  ["pageUp", "pageup"],
-  ["pageDown", "pagedown"],
-  ["home", "home"],
-  ["end", "end"],
-  ["enter", "enter"],
-  ["escape", "escape"],
-  ["tab", "tab"],
-  ["backspace", "backspace"]
-]
-
-/** One chunk of terminal input as a key of top (undefined: not one of them). */
-export const decodeKey = (data: string): Key | "quit" | undefined => {
-  if (matchesKey(data, "ctrl+c") || matchesKey(data, "ctrl+d")) return "quit"
-  for (const [id, key] of named) if (matchesKey(data, id)) return key
-  // A printable character (filter text, j/k/l/K/q/y, /).
-  return data.length === 1 && data >= " " && data !== "\x7f" ? { char: data } : undefined
-}
+export { decodeKey }
 
 /** Opens the full-screen view on this process's terminal until the scope closes. */
 export const open = (options: ViewOptions): Effect.Effect<View, never, import("effect").Scope.Scope> =>

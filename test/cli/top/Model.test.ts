@@ -1,11 +1,11 @@
 /**
- * `troupe top`'s view model (src/cli/top/Model.ts) and its /proc arithmetic (ProcStats.ts),
+ * `troupe top`'s view model (src/view/TopModel.ts) and its /proc arithmetic (ProcStats.ts),
  * pure: rows, ordering, selection, filter, kill confirmation, panels, fixed-height frames,
  * and a 1,000-run frame staying cheap.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { ProcessRecord, Progress, RestartPolicy, RunInfo, type RunState } from "../../../src/domain/Run.js"
-import { activity, emptySnapshot, frame, initialState, type Key, type Snapshot, type TopState, update, visibleRuns, withLogText, withSnapshot } from "../../../src/cli/top/Model.js"
+import { activity, emptySnapshot, frame, initialState, type Key, type Snapshot, type TopState, update, visibleRuns, withLogText, withSnapshot } from "../../../src/view/TopModel.js"
 import { parseStat, usageOf } from "../../../src/cli/top/ProcStats.js"
 
 const run = (id: string, state: RunState, createdAt: number, extra: { active?: number; endedAt?: number; pgid?: number; recipe?: string } = {}) =>

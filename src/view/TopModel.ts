@@ -9,7 +9,8 @@
  * Corresponds to `pm2 monit` / `k9s`: one list with the selected row marked `>`, a panel
  * under it for inspection or logs.
  */
-import { isTerminal, type RunInfo } from "../../domain/Run.js"
+import { isTerminal, type RunInfo } from "../domain/Run.js"
+import { teamLines, type TeamMember } from "./Team.js"
 
 /** CPU and memory of one run's process groups (local host only): CPU in percent of one core, RSS in bytes. */
 export interface Usage {
@@ -48,6 +49,8 @@ export interface Snapshot {
   readonly vms: ReadonlyArray<VmSummary>
   /** Who is watching: `session <id>` or `all sessions`. */
   readonly scope: string
+  /** Swarm workers and lieutenants with their status (`./Team.ts`), when the surface read them. */
+  readonly team?: ReadonlyArray<TeamMember> | undefined
 }
 
 /** The views Enter cycles through (`inspect run:<id> <view>`); Tab moves to the next. */
@@ -307,6 +310,8 @@ export interface FrameOptions {
   readonly height?: number | undefined
   /** Show the key help line (interactive only). */
   readonly keys?: boolean | undefined
+  /** The first words of the summary line (default `troupe top`; Pi's overlay: `troupe`). */
+  readonly title?: string | undefined
 }
 
 /**
@@ -320,13 +325,15 @@ export const frame = (state: TopState, options: FrameOptions): ReadonlyArray<str
   const active = s.runs.filter((r) => !isTerminal(r.state)).length
   const agents = s.runs.filter((r) => r.recipe === "agent").length
   const time = new Date(s.at).toISOString().slice(11, 19)
-  const summary = `troupe top · ${s.scope} · ${count(s.runs.length, "run")} (${active} active${agents > 0 ? `, ${count(agents, "agent")}` : ""}) · ${count(s.rooms.length, "room")} · ${count(s.vms.length, "VM")} · ${time} UTC` +
+  const summary = `${options.title ?? "troupe top"} · ${s.scope} · ${count(s.runs.length, "run")} (${active} active${agents > 0 ? `, ${count(agents, "agent")}` : ""}) · ${count(s.rooms.length, "room")} · ${count(s.vms.length, "VM")} · ${time} UTC` +
     (state.filter === "" ? "" : ` · filter "${state.filter}" (${runs.length} shown)`)
 
   const extra: Array<string> = []
   if (s.rooms.length > 0) extra.push("ROOMS", ...roomLines(s.rooms))
   const waiting = s.inboxes.filter((i) => i.queued > 0)
   if (waiting.length > 0) extra.push("INBOXES", ...waiting.map((i) => `  ${i.address}  queued=${i.queued}`))
+  const team = teamLines(s.team ?? [])
+  if (team.length > 0) extra.push("SWARMS / LIEUTENANTS", ...team.map((l) => `  ${l}`))
   if (s.vms.length > 0) extra.push("VMS", ...s.vms.map((v) => `  vm:${v.id}  ${v.state}${v.owner === "" ? "" : `  owner=${v.owner}`}`))
 
   const panel: Array<string> = []
