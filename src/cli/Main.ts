@@ -13,7 +13,9 @@ import * as Config from "../layers/Config.js"
 import { cli, commands } from "./Cli.js"
 import { errorReport } from "./ErrorReport.js"
 import { colourless, colourWanted } from "./PlainConsole.js"
+import { topHelp, wantsTopHelp } from "./TopHelp.js"
 import { commandNames, unknownCommand } from "./UnknownCommand.js"
+import { version } from "../version.js"
 
 const report = (cause: Cause.Cause<unknown>) =>
   Effect.sync(() => {
@@ -22,9 +24,14 @@ const report = (cause: Cause.Cause<unknown>) =>
     if (line !== undefined) process.stderr.write(`${line}\n`)
   })
 
-const unknown = unknownCommand(process.argv.slice(2), commandNames(commands))
+const args = process.argv.slice(2)
+const names = commandNames(commands)
+const unknown = unknownCommand(args, names)
 
-const program = unknown === undefined
+const program = wantsTopHelp(args)
+  // Our grouped list: @effect/cli's top-level help lists every option of every command.
+  ? Effect.sync(() => void process.stdout.write(topHelp(names.map((c) => c.name), version)))
+  : unknown === undefined
   ? cli(process.argv)
   : Effect.sync(() => {
     process.stderr.write(`error: ${unknown}\n`)
