@@ -38,6 +38,21 @@ export const progressLine = (what: string, tick: number, elapsedMs: number): str
 /** How often the line is redrawn (the spinner's frame rate). */
 const frameRate = Schedule.spaced(Duration.millis(100))
 
+/**
+ * stderr as log-update sees it: a terminal that reports 0 columns or rows (a pseudo-terminal
+ * nobody sized, as `script` makes) counts as 80×24 — log-update draws nothing at height 0.
+ */
+const terminal = (stream: NodeJS.WriteStream) => ({
+  isTTY: true,
+  get columns() {
+    return stream.columns || 80
+  },
+  get rows() {
+    return stream.rows || 24
+  },
+  write: (chunk: string) => stream.write(chunk)
+})
+
 /** A running progress line: `set` changes what it says (a no-op when nothing is drawn). */
 export interface Progress {
   readonly set: (what: string) => Effect.Effect<void>
@@ -55,7 +70,7 @@ export const withProgress = <A, E, R>(what: string, show: boolean, work: (progre
   return Effect.acquireUseRelease(
     Effect.gen(function* () {
       const { createLogUpdate } = yield* Effect.promise(() => import("log-update"))
-      const log = createLogUpdate(process.stderr, { showCursor: true })
+      const log = createLogUpdate(terminal(process.stderr) as NodeJS.WriteStream, { showCursor: true })
       const scope = yield* Scope.make()
       const start = yield* Clock.currentTimeMillis
       let current = what

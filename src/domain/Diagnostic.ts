@@ -109,7 +109,7 @@ export const jsonProblem = (e: unknown): string => (e instanceof Error ? e.messa
 /**
  * Any failure as one line for a message: a Schema `ParseError` as {@link describeParseError}
  * (its own `message` is the multi-line tree), an `Error` as the first non-empty line of its
- * message (never its stack), anything else as its first line of text; at most 200 characters.
+ * message (never its stack), anything else as its first line of text.
  */
 export const errorDetail = (e: unknown): string => {
   const text = ParseResult.isParseError(e)
@@ -121,6 +121,5 @@ export const errorDetail = (e: unknown): string => {
         : typeof e === "object" && e !== null && String(e) === "[object Object]"
           ? valuePreview(e)
           : String(e)
-  const line = text.split("\n").map((l) => l.trim()).find((l) => l !== "") ?? "no details"
-  return line.length > 200 ? `${line.slice(0, 197)}...` : line
+  return text.split("\n").map((l) => l.trim()).find((l) => l !== "") ?? "no details"
 }
