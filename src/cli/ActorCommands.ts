@@ -13,6 +13,7 @@ import * as Config from "../layers/Config.js"
 import { CliExit, parsePairs, parseValuesJson, templateFromFlag, UsageError, vmCwd } from "./Common.js"
 import { daemon } from "./DaemonCommands.js"
 import { messageCommands } from "./MessageCommands.js"
+import { withProgress } from "./Progress.js"
 import { all, callerOptions, connect, cursorOption, exitCodeOfRun, followOption, type Identity, json, parseDuration, print, printJson, printResult, psLine, session, statusFilter, withExamples } from "./Session.js"
 
 export { exitCodeOfRun, psLine } from "./Session.js"
@@ -278,6 +279,17 @@ const events = Command.make(
     })
 ).pipe(Command.withDescription(withExamples("Print this session's event stream (terminal transitions, failed steps).", ["troupe events", "troupe events --follow --since 12"])))
 
+/** How many pruned runs `prune` names before it only counts the rest. */
+const prunedShown = 10
+
+/** `pruned run:a run:b`, or with many runs `pruned 250 runs: run:a … run:j and 240 more (--json lists them all)`. */
+export const prunedText = (removed: ReadonlyArray<string>): string =>
+  removed.length === 0
+    ? "nothing to prune"
+    : removed.length <= prunedShown
+    ? `pruned ${removed.map((r) => `run:${r}`).join(" ")}`
+    : `pruned ${removed.length} runs: ${removed.slice(0, prunedShown).map((r) => `run:${r}`).join(" ")} and ${removed.length - prunedShown} more (--json lists them all)`
+
 const prune = Command.make(
   "prune",
   {
@@ -292,8 +304,8 @@ const prune = Command.make(
       }
       const older = Option.isSome(input.olderThan) ? yield* parseDuration(input.olderThan.value) : 0
       const remote = yield* connect(input)
-      const removed = yield* remote.actors.prune({ runs: input.runs.length > 0 ? input.runs : undefined, olderThanMs: older })
-      yield* printResult(input.json, removed, (removed) => (removed.length === 0 ? "nothing to prune" : `pruned ${removed.map((r) => `run:${r}`).join(" ")}`))
+      const removed = yield* withProgress("pruning runs", !input.json, () => remote.actors.prune({ runs: input.runs.length > 0 ? input.runs : undefined, olderThanMs: older }))
+      yield* printResult(input.json, removed, prunedText)
     })
 ).pipe(Command.withDescription(withExamples("Delete terminal runs and their state directories.", ["troupe prune run:nap", "troupe prune --older-than 1d"])))
 

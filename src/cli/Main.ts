@@ -3,7 +3,6 @@
  * configuration and the platform, run the command tree, print errors as one line
  * (`error: <message>`), and exit with the command's code.
  */
-import { ValidationError } from "@effect/cli"
 import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
 import * as NodePath from "@effect/platform-node/NodePath"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
@@ -12,41 +11,27 @@ import { defaultTeardown } from "@effect/platform/Runtime"
 import { Cause, Effect, Layer } from "effect"
 import * as Config from "../layers/Config.js"
 import { cli, commands } from "./Cli.js"
-import { exitCodeOf } from "./Common.js"
+import { errorReport } from "./ErrorReport.js"
 import { colourless, colourWanted } from "./PlainConsole.js"
+import { topHelp, wantsTopHelp } from "./TopHelp.js"
 import { commandNames, unknownCommand } from "./UnknownCommand.js"
+import { version } from "../version.js"
 
 const report = (cause: Cause.Cause<unknown>) =>
   Effect.sync(() => {
-    const failure = Cause.failureOption(cause)
-    if (failure._tag === "Some") {
-      const e = failure.value as { _tag?: string; message?: string }
-      process.exitCode = exitCodeOf(e)
-      if (e._tag === "CliExit") return
-      // @effect/cli already printed validation errors with help.
-      if (e._tag === "ValidationError" || (e as { _tag?: string })._tag?.startsWith("Validation")) return
-      // Its errors carry a HelpDoc, not a message: printing one gave `error: [object Object]`.
-      if (ValidationError.isValidationError(e)) return
-      process.stderr.write(`error: ${e.message ?? String(e)}\n`)
-      return
-    }
-    if (Cause.isInterruptedOnly(cause)) {
-      process.exitCode = 130
-      return
-    }
-    process.exitCode = 1
-    const defect = Cause.squash(cause)
-    if (defect instanceof Config.InvalidConfiguration) {
-      process.stderr.write(`error: ${defect.message}\n`)
-      return
-    }
-    const first = Cause.pretty(cause).split("\n").find((l) => l.trim() !== "") ?? "unknown"
-    process.stderr.write(`error: internal error: ${first}\n`)
+    const { exitCode, line } = errorReport(cause)
+    process.exitCode = exitCode
+    if (line !== undefined) process.stderr.write(`${line}\n`)
   })
 
-const unknown = unknownCommand(process.argv.slice(2), commandNames(commands))
+const args = process.argv.slice(2)
+const names = commandNames(commands)
+const unknown = unknownCommand(args, names)
 
-const program = unknown === undefined
+const program = wantsTopHelp(args)
+  // Our grouped list: @effect/cli's top-level help lists every option of every command.
+  ? Effect.sync(() => void process.stdout.write(topHelp(names.map((c) => c.name), version)))
+  : unknown === undefined
   ? cli(process.argv)
   : Effect.sync(() => {
     process.stderr.write(`error: ${unknown}\n`)

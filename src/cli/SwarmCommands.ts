@@ -10,14 +10,29 @@ import { Args, Command, Options } from "@effect/cli"
 import { Console, Effect, Option, Schema } from "effect"
 import { compact } from "../domain/Inspect.js"
 import { SwarmInfo, SwarmTeardown, SwarmWaitResult, SwarmWorker } from "../domain/Swarm.js"
-import type { SwarmsShape } from "../services/Swarms.js"
+import type { SwarmStep, SwarmsShape } from "../services/Swarms.js"
 import { UsageError } from "./Common.js"
+import { progressOnStderr, withProgress } from "./Progress.js"
 import { callerOptions, connect, type Identity, parseDuration, print, printJson, withExamples } from "./Session.js"
 
 /** The commit VM workers restore by default. */
 export const goldenCommit = () => {
   const v = process.env.VERS_GOLDEN_COMMIT_ID
   return v === undefined || v.trim() === "" ? undefined : v.trim()
+}
+
+const stepText: Record<SwarmStep, string> = { vm: "restoring its VM", spawn: "starting Pi", ready: "waiting for Pi to be ready" }
+
+/**
+ * The progress line of a spawn: how many workers are in each step, e.g.
+ * `swarm fix: 3 workers: 2 restoring a VM, 1 starting Pi`.
+ */
+export const swarmProgressText = (swarm: string, steps: ReadonlyMap<string, SwarmStep>): string => {
+  const counts = (["vm", "spawn", "ready"] as const)
+    .map((step) => [step, [...steps.values()].filter((s) => s === step).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([step, n]) => `${n} ${step === "vm" ? "restoring a VM" : step === "spawn" ? "starting Pi" : "waiting for Pi"}`)
+  return `swarm ${swarm}: ${steps.size} worker${steps.size === 1 ? "" : "s"}${counts.length === 0 ? "" : `: ${counts.join(", ")}`}`
 }
 
 /** Connects as the caller and runs a swarm operation. */
@@ -70,7 +85,10 @@ const spawn = Command.make(
   (input) =>
     Effect.gen(function* () {
       if (input.local && input.vm) return yield* new UsageError({ message: "choose --local or --vm, not both" })
-      const info = yield* withSwarms(input, (swarms) =>
+      // On a terminal one updating line for all workers; elsewhere one plain line per step.
+      const drawn = !input.json && progressOnStderr()
+      const steps = new Map<string, SwarmStep>()
+      const info = yield* withProgress(`swarm ${input.swarm}: starting`, drawn, (progress) => withSwarms(input, (swarms) =>
         swarms.spawn({
           swarm: input.swarm,
           count: Option.getOrUndefined(input.count),
@@ -81,8 +99,12 @@ const spawn = Command.make(
           pi: Option.getOrUndefined(input.pi),
           cwd: Option.getOrElse(input.cwd, () => process.cwd()),
           worktree: !input.noWorktree,
-          onProgress: input.json ? undefined : (label, step) => Console.error(`swarm ${input.swarm}: ${label} ${step === "vm" ? "restoring its VM" : step === "spawn" ? "starting Pi" : "waiting for Pi to be ready"}`)
-        }))
+          onProgress: input.json
+            ? undefined
+            : drawn
+            ? (label, step) => Effect.suspend(() => progress.set(swarmProgressText(input.swarm, steps.set(label, step))))
+            : (label, step) => Console.error(`swarm ${input.swarm}: ${label} ${stepText[step]}`)
+        })))
       yield* input.json ? printJson(encodeInfo(info)) : print(swarmText(info))
     })
 ).pipe(Command.withDescription(withExamples("Start Pi workers as one swarm (joining the swarm if it exists); returns once each is ready or failed.", [

@@ -7,11 +7,12 @@
  * what failed and which VM, with what to do. Free of the runtime, like the whole CLI start.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Clock, Data, Duration, Effect, Fiber, Option, Schedule } from "effect"
+import { Data, Effect, Option } from "effect"
 import { compact } from "../domain/Inspect.js"
 import type { VmTargetState } from "../domain/Vers.js"
 import type { VmCreateHow, VmEntry, VmRecord, VmsError } from "../domain/Vms.js"
 import { UsageError } from "./Common.js"
+import { withProgress as progressWhile } from "./Progress.js"
 import { callerOptions, connect, type Identity, print, printJson, withExamples } from "./Session.js"
 import { vmSshCommands } from "./VmExecCommands.js"
 
@@ -61,22 +62,10 @@ const recordLine = (r: VmRecord) =>
   `vm=${r.vm_id} source=${r.source}${r.parent === null ? "" : ` parent=${r.parent}`} ${ownerText(r)}`
 
 /**
- * Runs `work` with a progress line (`⠋ <what> 1.2s`) on stderr while it takes, when stderr is
- * a terminal and the output is not JSON; the line is cleared at the end.
+ * Runs `work` with a progress line (`⠋ <what> 3s`, src/cli/Progress.ts) on stderr while it
+ * takes, when stderr is a terminal and the output is not JSON; the line is erased at the end.
  */
-const withProgress = <A, E, R>(what: string, show: boolean, work: Effect.Effect<A, E, R>) => {
-  if (!show || process.stderr.isTTY !== true) return work
-  const frames = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
-  return Effect.gen(function* () {
-    const start = yield* Clock.currentTimeMillis
-    let i = 0
-    const tick = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.sync(() => process.stderr.write(`\r${frames[i++ % frames.length]} ${what} ${((now - start) / 1000).toFixed(1)}s\u001b[K`))
-    )
-    const spinner = yield* Effect.fork(Effect.repeat(tick, Schedule.spaced(Duration.millis(100))))
-    return yield* work.pipe(Effect.ensuring(Effect.zipRight(Fiber.interrupt(spinner), Effect.sync(() => process.stderr.write("\r\u001b[K")))))
-  })
-}
+const withProgress = <A, E, R>(what: string, show: boolean, work: Effect.Effect<A, E, R>) => progressWhile(what, show, () => work)
 
 /** Connects as the caller and runs a VM operation, its errors as one line with a hint. */
 const withVms = <A>(id: Identity, f: (vms: Effect.Effect.Success<ReturnType<typeof connect>>["vms"]) => Effect.Effect<A, VmsError>) =>

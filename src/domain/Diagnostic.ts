@@ -105,3 +105,21 @@ export const describeParseError = (error: ParseResult.ParseError, input?: unknow
 
 /** `Unexpected token } in JSON at position 12` → one line, without the stack. */
 export const jsonProblem = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split("\n")[0]!
+
+/**
+ * Any failure as one line for a message: a Schema `ParseError` as {@link describeParseError}
+ * (its own `message` is the multi-line tree), an `Error` as the first non-empty line of its
+ * message (never its stack), anything else as its first line of text.
+ */
+export const errorDetail = (e: unknown): string => {
+  const text = ParseResult.isParseError(e)
+    ? describeParseError(e)
+    : typeof e === "object" && e !== null && "message" in e && typeof e.message === "string" && e.message.trim() !== ""
+      ? e.message
+      : typeof e === "object" && e !== null && typeof (e as { _tag?: unknown })._tag === "string"
+        ? `${(e as { _tag: string })._tag} (no message)`
+        : typeof e === "object" && e !== null && String(e) === "[object Object]"
+          ? valuePreview(e)
+          : String(e)
+  return text.split("\n").map((l) => l.trim()).find((l) => l !== "") ?? "no details"
+}

@@ -9,7 +9,8 @@
  * pi-actors surfaced file-lock and JSON-parse failures of its `status.json` files as plain
  * `Error`s; pi-vers had no store.
  */
-import { Schema } from "effect"
+import { ParseResult, Schema } from "effect"
+import { errorDetail } from "./Diagnostic.js"
 import { ActorsError } from "./Run.js"
 
 export class PersistenceError extends Schema.TaggedError<PersistenceError>()("PersistenceError", {
@@ -20,14 +21,15 @@ export class PersistenceError extends Schema.TaggedError<PersistenceError>()("Pe
 }) {
   /** One sentence a person can act on. */
   override get message(): string {
-    return `The troupe store failed during ${this.operation} (${this.detail}); check free disk space and TROUPE_HOME/troupe.db, then retry.`
+    return `The troupe store failed during ${this.operation} (${errorDetail(this.detail)}); check free disk space and TROUPE_HOME/troupe.db, then retry.`
   }
 }
 
 /** The failure's message and, when it wraps one (SqlError does), its cause's: `Failed to prepare statement: no such table: runs`. */
 const detailOf = (e: { readonly message: string; readonly cause?: unknown }): string => {
-  const own = e.message.trim()
-  const inner = e.cause instanceof Error ? e.cause.message.trim() : ""
+  // One line each: a ParseError's own message is a multi-line schema tree.
+  const own = e.message.trim() === "" ? "" : errorDetail(e)
+  const inner = e.cause instanceof Error || ParseResult.isParseError(e.cause) ? errorDetail(e.cause) : ""
   return inner === "" || inner === own ? own : own === "" ? inner : `${own}: ${inner}`
 }
 

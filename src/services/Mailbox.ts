@@ -13,6 +13,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Clock, Deferred, Effect, Either, Exit, Layer, Option, Schema } from "effect"
 import { formatAddress, isInspectOnly, parseAddress } from "../domain/Address.js"
 import { Envelope } from "../domain/Envelope.js"
+import { errorDetail } from "../domain/Diagnostic.js"
 import { storeFault } from "../domain/PersistenceError.js"
 import { InboxRecord, type InboxState, terminalInboxStates } from "../domain/Inbox.js"
 import { ActorsError } from "../domain/Run.js"
@@ -91,7 +92,7 @@ const toRecords = (rows: ReadonlyArray<InboxRow>): Effect.Effect<ReadonlyArray<I
         if (r.error !== null) fields.error = r.error
         return new InboxRecord(fields, true)
       }),
-    catch: (e) => storeFault("Mailbox.read")({ message: `unreadable inbox record: ${String(e)}` })
+    catch: (e) => storeFault("Mailbox.read")({ message: `unreadable inbox record: ${errorDetail(e)}` })
   })
 
 /** What a transition does to a record in a given state. */

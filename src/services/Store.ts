@@ -13,6 +13,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Effect, Layer, Option, PubSub, Schema, Stream } from "effect"
 import * as fs from "node:fs"
+import { errorDetail } from "../domain/Diagnostic.js"
 import { persistenceError, PersistenceError, toActorsError } from "../domain/PersistenceError.js"
 import { ActorsError, activeStates, Progress, RestartPolicy, RunEvent, type RunInfo, type RunState, SessionEvent } from "../domain/Run.js"
 import type { ProcessIdentity } from "./Host.js"
@@ -117,7 +118,7 @@ const privateDatabaseFile = (filename: string) =>
           fs.closeSync(fd)
         }
       },
-      catch: (e) => toActorsError(persistenceError(`Store.open ${filename}`)({ message: String(e), cause: e }))
+      catch: (e) => toActorsError(persistenceError(`Store.open ${filename}`)({ message: errorDetail(e), cause: e }))
     })
   )
 
@@ -143,7 +144,7 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
       Effect.flatMap(processRows(rows.filter((r) => activeStates.includes(r.state)).map((r) => r.generation)), (procs) =>
         Effect.try({
           try: () => rows.map((r) => toInfo(r, procs.filter((p) => p.generation === r.generation))),
-          catch: (e) => persistenceError("Store.read")({ message: `unreadable run record: ${String(e)}` })
+          catch: (e) => persistenceError("Store.read")({ message: `unreadable run record: ${errorDetail(e)}` })
         })
       )
 
@@ -209,7 +210,7 @@ export class Store extends Effect.Service<Store>()("troupe/Store", {
       const [info] = yield* withProcesses([row])
       const snapshot: unknown = yield* Effect.try({
         try: () => JSON.parse(row.snapshot),
-        catch: (e) => persistenceError("Store.read")({ message: `unreadable snapshot of run:${id}: ${String(e)}` })
+        catch: (e) => persistenceError("Store.read")({ message: `unreadable snapshot of run:${id}: ${errorDetail(e)}` })
       })
       return Option.some<StoredRun>({ info: info!, snapshot, stdoutTail: row.stdout_tail, stderrTail: row.stderr_tail })
     })

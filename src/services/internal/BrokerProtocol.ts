@@ -4,7 +4,8 @@
  * {@link BrokerProtocolError} — never a throw. The byte framing is shared with the broker
  * program (src/broker/FrameCodec.ts).
  */
-import { Data, Either, ParseResult, Schema } from "effect"
+import { Data, Either, Schema } from "effect"
+import { describeParseError } from "../../domain/Diagnostic.js"
 import { FrameDecoder, maxFrameBytes } from "../../broker/FrameCodec.js"
 
 /** The broker sent bytes that are not a frame of this protocol; the connection is unusable. */
@@ -95,7 +96,7 @@ export const makeReader = (maxFrame: number = maxFrameBytes) => {
         if (Either.isLeft(decoded)) {
           const kind = JSON.stringify(String(raw.header.t)).slice(0, 40)
           failed = new BrokerProtocolError({
-            message: `the exec broker sent an invalid ${kind} frame: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left).split("\n").slice(-1)[0]?.trim()}`
+            message: `the exec broker sent an invalid ${kind} frame: ${describeParseError(decoded.left, raw.header)}`
           })
           return Either.left(failed)
         }

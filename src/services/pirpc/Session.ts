@@ -23,7 +23,7 @@ import {
   responseData,
   type ResponseData
 } from "../../domain/PiRpc.js"
-import { describeParseError } from "../../domain/Diagnostic.js"
+import { describeParseError, errorDetail } from "../../domain/Diagnostic.js"
 import { encodeLine, parseRecord, splitLines } from "./Framing.js"
 
 /** A byte duplex to a Pi in RPC mode: its stdout as `input`, its stdin as `write` (called in order, one record per call). */
@@ -136,8 +136,7 @@ const cancelled: DialogAnswer = { cancelled: true }
 /** The text of a failure that ended the input (a `PiRpcClosed` as is). */
 const closedBy = (error: unknown): PiRpcClosed | PiRpcProtocolError => {
   if (error instanceof PiRpcClosed || error instanceof PiRpcProtocolError) return error
-  const text = error instanceof Error ? error.message : typeof error === "object" && error !== null && "message" in error ? String(error.message) : String(error)
-  return new PiRpcClosed({ message: `Pi's output failed: ${text}` })
+  return new PiRpcClosed({ message: `Pi's output failed: ${errorDetail(error)}` })
 }
 
 /** Connects to Pi over `duplex` (see `PiRpc.connect`). */
