@@ -216,18 +216,6 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
       })
       yield* update((s) => ({ ...s, pid: started.right.pid, ...(remote === undefined ? {} : { remote }) }))
 
-      // Up only once Pi answers a decoded `get_state` (what a swarm worker's readiness means).
-      if (resumed === undefined) {
-        const piState = yield* Effect.either(pi.send({ type: "get_state" }))
-        if (piState._tag === "Left") return yield* ended(piState.left.message, 1)
-      }
-
-      if (g.model !== undefined && resumed === undefined) {
-        const { provider, modelId } = parseModel(g.model)!
-        const set = yield* Effect.either(pi.send({ type: "set_model", provider, modelId }))
-        if (set._tag === "Left") return yield* ended(set.left.message, 1)
-      }
-
       let lastEndAborted = false
       // Settled tasks, reported once each (Pi 1.x `agent_settled`; older Pi: the session's fallback).
       let reported = (yield* pi.turnState).settledRuns
@@ -294,6 +282,19 @@ const generation = (run: StartedRun, g: Generation, options: AgentRunOptions, fs
       const events = yield* pi.subscribe
       yield* Effect.forkScoped(Stream.runForEach(events, onEvent))
       yield* started.right.open
+
+      // Up only once Pi answers a decoded `get_state` (what a swarm worker's readiness means).
+      // Asked after `open`: on a VM, Pi's responses arrive through the event flow `open` starts.
+      if (resumed === undefined) {
+        const piState = yield* Effect.either(pi.send({ type: "get_state" }))
+        if (piState._tag === "Left") return yield* ended(piState.left.message, 1)
+      }
+
+      if (g.model !== undefined && resumed === undefined) {
+        const { provider, modelId } = parseModel(g.model)!
+        const set = yield* Effect.either(pi.send({ type: "set_model", provider, modelId }))
+        if (set._tag === "Left") return yield* ended(set.left.message, 1)
+      }
 
       const refused = (what: string) => (e: PiRpcError) =>
         e._tag === "PiRpcClosed" ? Effect.void : Effect.zipRight(note("rejected", `${what}: ${e.message}`), Effect.logWarning(`run:${run.id}: ${e.message}`))
