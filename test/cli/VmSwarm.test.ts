@@ -3,9 +3,11 @@
  * daemon over a FakeFleet; `troupe swarm spawn --count 3` restores one VM per worker from a
  * commit of a fake VM (`VERS_GOLDEN_COMMIT_ID`) and runs FakePi there (`--pi "<node>
  * <fake-pi.mjs>"`, the remote agent process); `swarm task` gives each a task, `swarm wait`
- * returns the three results, and `swarm teardown` leaves zero live VMs in the fake ledger.
+ * returns the three results, and `swarm teardown` leaves zero live VMs in the fake ledger and
+ * no worker's supervisor or Pi running.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as fs from "node:fs"
 import { join } from "node:path"
 import { afterAll } from "vitest"
 import { fakePiProgram } from "../../src/testing/FakePi.js"
@@ -17,6 +19,14 @@ let fleet: StartedFleet | undefined
 afterAll(async () => {
   await fleet?.close()
 }, 30_000)
+
+const running = (pid: number) => {
+  try {
+    return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
+  } catch {
+    return false
+  }
+}
 
 interface Worker {
   readonly label: string
@@ -89,10 +99,15 @@ describe("troupe swarm on fake VMs (FakePi as the VMs' pi)", () => {
       const text = (await troupe(["swarm", "wait", "vs"])).stdout
       expect(text).toContain("=== agent-2 [idle] ===\ndone: job agent-2")
 
+      // Each worker's Pi ran on its own VM: the supervisor's pid file is in that VM's root (FakeVm's processes are local).
+      const pids = spawned.workers.map((w) => Number(fs.readFileSync(join(f.ssh.vm(w.vm_id!)!.root, ".troupe/agents", w.run, "pid"), "utf8").trim()))
+      expect(pids.every(running)).toBe(true)
+
       const down = await json<{ stopped: ReadonlyArray<string>; vms_deleted: ReadonlyArray<string> }>(["swarm", "teardown", "vs"])
       expect([...down.vms_deleted].sort()).toEqual([...vmIds].sort())
       expect(down.stopped).toEqual(["vs-agent-1", "vs-agent-2", "vs-agent-3", "vs"])
       expect(f.vers.ledger.live()).toEqual([])
+      expect(pids.some(running)).toBe(false)
     } finally {
       await troupe(["daemon", "stop"])
     }
