@@ -77,7 +77,7 @@ const spawn = Command.make(
     vm: Options.boolean("vm").pipe(Options.withDescription("Run each worker on its own VM restored from --commit (default VERS_GOLDEN_COMMIT_ID)")),
     commit: Options.text("commit").pipe(Options.withDescription("The commit VM workers restore (default: VERS_GOLDEN_COMMIT_ID)"), Options.optional),
     model: Options.text("model").pipe(Options.withDescription("provider/modelId for every worker"), Options.optional),
-    pi: Options.text("pi").pipe(Options.withDescription("Pi's executable (default: the daemon's PI_PATH, else pi)"), Options.optional),
+    pi: Options.text("pi").pipe(Options.withDescription("Pi's executable (local workers: default the daemon's PI_PATH, else pi; VM workers: the command line run on the VM, default pi)"), Options.optional),
     cwd: Options.text("cwd").pipe(Options.withDescription("Local workers: the repository their worktrees come from (default: this directory)"), Options.optional),
     noWorktree: Options.boolean("no-worktree").pipe(Options.withDescription("Local workers share the directory instead of a worktree each")),
     ...callerOptions

@@ -2,18 +2,21 @@
  * Swarms with FakePi (issue 16 item 5): a 3-worker local swarm (a worktree each, in a temporary
  * repository) takes a task each, `wait` returns their results and posts them to `room:<swarm>`,
  * teardown leaves no worktree and no process; `wait` never waits on idle workers and times out
- * with `timed_out`; VM placement against the fake Vers API: one VM per worker restored from the
- * commit, owner-labelled and in the ledger, a crashing worker reported with only its VM deleted,
+ * with `timed_out`; VM placement on a FakeFleet: one VM per worker restored from the commit,
+ * owner-labelled and in the ledger, each worker's Pi running on its VM (the remote agent
+ * process), a crashing worker reported with only its VM deleted,
  * an interruption at every spawn step leaves zero VMs, the VM budget is checked up front.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber } from "effect"
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import type { Caller } from "../../src/domain/Run.js"
 import { makeLocal } from "../../src/services/Actors.js"
 import { Rooms } from "../../src/services/Rooms.js"
 import * as Swarms from "../../src/services/Swarms.js"
 import { eventually, testRuntime } from "../support/runtime.js"
-import { fakePiFor, gitRepo, localAgents, vmSetup, worktreesOf } from "../support/swarm.js"
+import { agentsWith, fakePiFor, gitRepo, vmSetup, worktreesOf } from "../support/swarm.js"
 
 const A: Caller = { session: "A", all: false }
 const runtime = () => testRuntime({ config: { environment: process.env } })
@@ -97,7 +100,7 @@ describe("Swarms (FakePi)", () => {
 
   it.scopedLive("vm: a worker per restored VM (labelled, in the ledger); a crashing worker is reported and only its VM deleted; teardown deletes the rest", () =>
     Effect.gen(function* () {
-      const { fleet, vms, actors, commit, swarmVms } = yield* vmSetup(A)
+      const { fleet, ssh, vms, actors, commit, swarmVms } = yield* vmSetup(A, { agentsOnVms: true })
       const swarms = Swarms.make(actors, { vms: swarmVms, goldenCommitId: commit })
       const info = yield* swarms.spawn({ swarm: "vs", labels: ["w1", "w2", "w3"], pi: fakePiFor("vm", { "-w2": "crash" }) })
       expect(info.placement).toBe("vm")
@@ -119,6 +122,11 @@ describe("Swarms (FakePi)", () => {
       expect(fleet.vm(byLabel.w2!.vm_id!)).toBeUndefined()
       expect(fleet.vm(byLabel.w1!.vm_id!)).toBeDefined()
       expect(fleet.vm(byLabel.w3!.vm_id!)).toBeDefined()
+      // Each Pi ran on its worker's VM (the remote agent process's event file is in that VM's root).
+      for (const w of [byLabel.w1!, byLabel.w3!]) {
+        const events = readFileSync(join(ssh.vm(w.vm_id!)!.root, ".troupe/agents", w.run, "events.jsonl"), "utf8")
+        expect(events).toContain(`done: job ${w.label}`)
+      }
 
       yield* swarms.teardown("vs")
       expect(fleet.ledger.live()).toEqual([])
@@ -126,7 +134,7 @@ describe("Swarms (FakePi)", () => {
 
   it.scopedLive("vm: an interruption at every spawn step (and a failed spawn) leaves zero VMs", () =>
     Effect.gen(function* () {
-      const { fleet, actors, commit, swarmVms, rt, supervisor } = yield* vmSetup(A)
+      const { fleet, actors, commit, swarmVms, rt, supervisor } = yield* vmSetup(A, { agentsOnVms: true })
       for (const [i, step] of (["vm", "spawn", "ready"] as const).entries()) {
         const reached = yield* Deferred.make<void>()
         const swarms = Swarms.make(actors, { vms: swarmVms, goldenCommitId: commit })
@@ -145,7 +153,7 @@ describe("Swarms (FakePi)", () => {
         expect(left).toEqual([])
       }
       // A spawn step that fails deletes only that worker's VM.
-      const failing = Swarms.make(localAgents(yield* makeLocal(A).pipe(Effect.provide(rt)), "f-bad"), { vms: swarmVms, goldenCommitId: commit })
+      const failing = Swarms.make(agentsWith(yield* makeLocal(A).pipe(Effect.provide(rt)), { failOn: "f-bad" }), { vms: swarmVms, goldenCommitId: commit })
       const partial = yield* failing.spawn({ swarm: "f", labels: ["good", "bad"], pi: fakePiFor("interrupt") })
       expect(partial.failures).toEqual([{ label: "bad", error: "spawn of f-bad failed on purpose" }])
       expect(partial.workers.map((w) => w.label)).toEqual(["good"])

@@ -1,8 +1,9 @@
 /**
  * Swarm and lieutenant test helpers: a `pi` wrapper that is FakePi in a mode chosen per run
  * (by `TROUPE_RUN`), a temporary git repository, an in-process VM client over `Vms` (what the
- * daemon's `VmCreate` does: a run-owned VM is held until its run ends), and an `Actors` that
- * runs VM-placed agents locally (the remote agent process is another piece of work).
+ * daemon's `VmCreate` does: a run-owned VM is held until its run ends), a runtime whose agent
+ * runs reach a FakeFleet's VMs over SSH (`AgentVms`), and an `Actors` that can fail one spawn
+ * (or run VM-placed agents locally, for tests about VM bookkeeping only).
  */
 import { Context, Effect, Layer } from "effect"
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs"
@@ -13,14 +14,18 @@ import { ActorsError } from "../../src/domain/Run.js"
 import type { ActorsShape } from "../../src/services/Actors.js"
 import * as Runtime from "../../src/layers/Runtime.js"
 import { makeLocal } from "../../src/services/Actors.js"
+import { Hosts } from "../../src/services/Hosts.js"
+import { AgentVms } from "../../src/services/runs/AgentVms.js"
+import { Ssh } from "../../src/services/Ssh.js"
 import { Supervisor } from "../../src/services/Supervisor.js"
 import type { SwarmVms } from "../../src/services/Swarms.js"
 import { VersConfig } from "../../src/services/VersConfig.js"
 import { Vms } from "../../src/services/Vms.js"
-import * as FakeVers from "../../src/testing/FakeVers.js"
+import * as FakeFleet from "../../src/testing/FakeFleet.js"
 import { fakePiProgram } from "../../src/testing/FakePi.js"
 import { run } from "./exec.js"
 import { testRuntime } from "./runtime.js"
+import { sshLayerOf } from "./vmHosts.js"
 
 const bin = mkdtempSync(join(tmpdir(), "troupe-swarm-pi-"))
 
@@ -75,32 +80,43 @@ export const inProcessVms = (vms: Vms["Type"], supervisor: Supervisor, caller: C
 })
 
 /**
- * `actors` whose agent spawns drop `on` (so a VM-placed worker's Pi runs here), counting
- * them; `failOn`: a run id whose spawn fails `internal` instead.
+ * `actors` whose spawn of run `failOn` fails `internal`; with `local`, agent spawns also drop
+ * `on` (a VM-placed agent's Pi runs here). Counts the agent spawns.
  */
-export const localAgents = (actors: ActorsShape, failOn?: string): ActorsShape & { readonly spawned: Array<string> } => {
+export const agentsWith = (actors: ActorsShape, options: { readonly failOn?: string | undefined; readonly local?: boolean | undefined } = {}): ActorsShape & { readonly spawned: Array<string> } => {
   const spawned: Array<string> = []
   return {
     ...actors,
     spawned,
     spawn: (input) => {
       if (input.kind !== "agent") return actors.spawn(input)
-      if (input.as === failOn) return Effect.fail(new ActorsError({ reason: "internal", message: `spawn of ${failOn} failed on purpose` }))
+      if (input.as === options.failOn) return Effect.fail(new ActorsError({ reason: "internal", message: `spawn of ${options.failOn} failed on purpose` }))
       spawned.push(input.as ?? "")
+      if (options.local !== true) return actors.spawn(input)
       const { on: _on, ...rest } = input
       return actors.spawn(rest)
     }
   }
 }
 
+/** {@link agentsWith} `local`: VM-placed agents run here. */
+export const localAgents = (actors: ActorsShape, failOn?: string) => agentsWith(actors, { failOn, local: true })
+
+/** Where FakeVm agents keep their env file (FakeVm does not chroot: inside the VM's root). */
+export const agentEnvFile = ".troupe/etc/troupe-agent.sh"
+
 /**
- * A fake Vers API, the runtime (FakePi-ready environment), `Vms`, a commit to restore and a
- * {@link localAgents} `Actors` of `caller`, all in the test's scope.
+ * A FakeFleet (its API side as `fleet`: ledger, VMs), the runtime (FakePi-ready environment;
+ * agent runs on `vm:<id>` reach the fleet's VMs over SSH), `Vms`, a commit to restore and an
+ * `Actors` of `caller`, all in the test's scope. `agentsOnVms: false` wraps the `Actors` with
+ * {@link localAgents} (a VM-placed agent's Pi runs here).
  */
-export const vmSetup = (caller: Caller) =>
+export const vmSetup = (caller: Caller, options: { readonly agentsOnVms?: boolean | undefined } = {}) =>
   Effect.gen(function* () {
-    const fleet = yield* FakeVers.make({ bootMs: 0 })
-    const rt = yield* Layer.build(testRuntime({ config: { environment: process.env } }))
+    const started = yield* FakeFleet.make({ bootMs: 0 })
+    const fleet = started.vers
+    const agentVms = Layer.effect(AgentVms, Effect.map(Ssh, (ssh) => ({ ssh: Effect.succeed(ssh), envFile: agentEnvFile }))).pipe(Layer.provide(sshLayerOf(started)), Layer.orDie)
+    const rt = yield* Layer.build(testRuntime({ config: { environment: process.env }, hosts: Layer.merge(Hosts.layer(), agentVms) }))
     const versConfig = VersConfig.layerFrom({ baseUrl: fleet.baseUrl, apiKey: fleet.apiKey })
     const ctx = yield* Layer.build(Runtime.vms({ versConfig }).pipe(Layer.provide(Layer.succeedContext(rt))))
     const vms = Context.get(ctx, Vms)
@@ -108,6 +124,7 @@ export const vmSetup = (caller: Caller) =>
     const base = yield* vms.create(caller, { _tag: "root" })
     const { commit_id } = yield* vms.commit(caller, base.vm_id)
     yield* vms.delete(caller, base.vm_id)
-    const actors = localAgents(yield* makeLocal(caller).pipe(Effect.provide(rt)))
-    return { fleet, vms, supervisor, actors, commit: commit_id, swarmVms: inProcessVms(vms, supervisor, caller), rt }
+    const local = yield* makeLocal(caller).pipe(Effect.provide(rt))
+    const actors = options.agentsOnVms === true ? agentsWith(local) : localAgents(local)
+    return { fleet, ssh: started.ssh, vms, supervisor, actors, commit: commit_id, swarmVms: inProcessVms(vms, supervisor, caller), rt }
   })

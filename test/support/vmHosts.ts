@@ -33,7 +33,7 @@ export const closeVmFleet = async () => {
 }
 
 /** `VersConfig` + `VersApi` pointed at `f`. */
-export const versLayerOf = (f: StartedFleet) => {
+export const versLayerOf = (f: Pick<StartedFleet, "env">) => {
   const env = f.env
   const config = VersConfig.layerFrom({
     baseUrl: env.VERS_BASE_URL,
@@ -47,7 +47,7 @@ export const versLayerOf = (f: StartedFleet) => {
 }
 
 /** `Ssh` (with `VersApi`, `VersConfig`) over `f`, host keys in memory. */
-export const sshLayerOf = (f: StartedFleet) =>
+export const sshLayerOf = (f: Pick<StartedFleet, "env">) =>
   Layer.provideMerge(Ssh.layerWith({ readyTimeoutMs: 10_000 }), Layer.merge(versLayerOf(f), SshHostKeys.layerMemory))
 
 /** A `Host` layer: VmHost on the shared fleet's VM. */
