@@ -129,7 +129,10 @@ const listLocal = (dir: string, maxBytes: number, maxFiles: number) =>
 
 /** A local file's bytes, 64 KiB at a time; a read failure (e.g. the file vanished) is a sentence. */
 const localBytes = (path: string): Stream.Stream<Uint8Array, string> =>
-  Stream.fromAsyncIterable(createReadStream(path, { highWaterMark: 64 * 1024 }) as AsyncIterable<Uint8Array>, (e) => `cannot read ${path} (${errorText(e)})`)
+  // Opened when consumed, so an open failure reaches the reader (not an unhandled 'error').
+  Stream.suspend(() =>
+    Stream.fromAsyncIterable(createReadStream(path, { highWaterMark: 64 * 1024 }) as AsyncIterable<Uint8Array>, (e) => `cannot read ${path} (${errorText(e)})`)
+  )
 
 const localSha256 = (path: string) =>
   Stream.runFold(localBytes(path), createHash("sha256"), (h, chunk) => h.update(chunk)).pipe(Effect.map((h) => h.digest("hex")))
