@@ -3,14 +3,23 @@
  * leaf's recipe folders; an execution stages each folder once per host that has `stage`, before
  * the first leaf there starts, and resolves such a leaf's command word only after staging.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { VmId } from "../../src/domain/Vers.js"
 import type { PlannedLeaf, PlannedNode } from "../../src/domain/Plan.js"
 import { CommandGraph } from "../../src/services/CommandGraph.js"
 import { HostError, type HostShape } from "../../src/services/Host.js"
 import { Hosts } from "../../src/services/Hosts.js"
+import { Ssh } from "../../src/services/Ssh.js"
+import { VmHost } from "../../src/services/VmHost.js"
 import { fakeHost, fakeLeaf } from "../support/fakeHost.js"
 import { graphLayerOn, scratch } from "../support/graph.js"
+import { mappedSsh, newCounts } from "../support/mappedSsh.js"
+import { closeVmFleet, sshLayerOf, vmFleet } from "../support/vmHosts.js"
+
+afterAll(closeVmFleet, 30_000)
 
 const leaves = (node: PlannedNode): Array<PlannedLeaf> =>
   node._tag === "Leaf" ? [node] : node._tag === "Sequence" ? node.steps.flatMap(leaves) : node._tag === "Parallel" ? node.children.flatMap(leaves) : []
@@ -96,4 +105,36 @@ describe("CommandGraph recipe folders", () => {
       expect(log.filter((l) => l.startsWith("start"))).toEqual(["start local true"])
     })
   )
+
+  it.live("on a VmHost whose VM has its own filesystem: the recipe's script is staged, then runs there; a second run copies nothing", () =>
+    Effect.gen(function* () {
+      const { fleet, vm } = yield* Effect.promise(vmFleet)
+      const src = join(scratch("troupe-stage-recipe-"), "my recipe")
+      mkdirSync(src)
+      // Runs as argv[0]: only a staged copy with its mode (0755) can.
+      writeFileSync(join(src, "check.sh"), "#!/bin/sh\necho \"staged-ok $0\"\n", { mode: 0o755 })
+      const disk = scratch("troupe-stage-vmdisk-")
+      const counts = newCounts()
+      const run = Effect.gen(function* () {
+        const ssh = mappedSsh(yield* Ssh, src, disk, counts)
+        const hosts = Hosts.make(fakeHost(() => Effect.die("no local leaves here")), {
+          families: { vm: (name) => VmHost.make(VmId.make(name.slice("vm:".length)), { mode: "exec", graceMs: 300 }).pipe(Effect.provideService(Ssh, ssh)) }
+        })
+        const graph = yield* CommandGraph.pipe(Effect.provide(graphLayerOn(Layer.succeed(Hosts, hosts))))
+        const plan = yield* graph.plan("{recipe_dir}/check.sh", { cwd: "/", on: `vm:${vm}`, values: { recipe_dir: src } })
+        const result = yield* graph.execute(plan, { outputDir: scratch("troupe-stage-out-") })
+        return { result, stdout: new TextDecoder().decode(yield* graph.readAll(result.stdout)) }
+      }).pipe(Effect.provide(sshLayerOf(fleet)))
+      expect(existsSync(disk + src)).toBe(false)
+      const first = yield* run
+      expect(first.result.status, first.result.message).toBe("done")
+      // It ran from the VM's own disk (where only staging put it).
+      expect(first.stdout).toBe(`staged-ok ${disk}${src}/check.sh\n`)
+      expect(counts.writes).toEqual([join(src, "check.sh")])
+      expect(existsSync(join(disk + src, "check.sh"))).toBe(true)
+      counts.writes.length = 0
+      const second = yield* run
+      expect(second.stdout).toBe(first.stdout)
+      expect(counts.writes).toEqual([])
+    }), 60_000)
 })

@@ -14,35 +14,10 @@ import { Ssh, type SshShape } from "../../../src/services/Ssh.js"
 import { VmHost } from "../../../src/services/VmHost.js"
 import { stageDir } from "../../../src/services/vmhost/Stage.js"
 import { scratch } from "../../support/graph.js"
+import { mappedSsh as mapped, newCounts, type SshCounts as Counts } from "../../support/mappedSsh.js"
 import { closeVmFleet, sshLayerOf, vmFleet } from "../../support/vmHosts.js"
 
 afterAll(closeVmFleet, 30_000)
-
-interface Counts {
-  writes: Array<string>
-  chmods: Array<string>
-  /** Runs before each write (a test's fault). */
-  beforeWrite?: (path: string) => void
-}
-
-/** `ssh` with every absolute path `p` under `src` mapped to `disk + p` (SFTP and the `sha256sum` command), counting writes. */
-const mapped = (ssh: SshShape, src: string, disk: string, counts: Counts): SshShape => {
-  const to = (p: string) => (p.startsWith(src) ? disk + p : p)
-  return {
-    ...ssh,
-    run: (vm, command, options) =>
-      Effect.map(ssh.run(vm, command.split(src).join(disk + src), options), (r) => ({
-        ...r,
-        stdout: new TextEncoder().encode(new TextDecoder().decode(r.stdout).split(disk + src).join(src))
-      })),
-    stat: (vm, p) => ssh.stat(vm, to(p)),
-    readDir: (vm, p) => ssh.readDir(vm, to(p)),
-    mkdir: (vm, p, o) => ssh.mkdir(vm, to(p), o),
-    chmod: (vm, p, mode) => Effect.zipRight(Effect.sync(() => void counts.chmods.push(p)), ssh.chmod(vm, to(p), mode)),
-    writeFile: (vm, p, data, o) =>
-      Effect.zipRight(Effect.sync(() => (counts.writes.push(p), counts.beforeWrite?.(p))), ssh.writeFile(vm, to(p), data, o))
-  }
-}
 
 /** A recipe folder: a script (0755), a binary file, a subfolder, a link inside, a link out. */
 const recipeFolder = () => {
@@ -68,7 +43,7 @@ const withMapped = <A, E>(f: (ssh: SshShape, vm: VmId, src: string, disk: string
     const { fleet, vm } = yield* Effect.promise(vmFleet)
     const src = recipeFolder()
     const disk = scratch("troupe-stage-disk-")
-    const counts: Counts = { writes: [], chmods: [] }
+    const counts = newCounts()
     return yield* Effect.flatMap(Ssh, (ssh) => f(mapped(ssh, src, disk, counts), VmId.make(vm), src, disk, counts)).pipe(Effect.provide(sshLayerOf(fleet)))
   })
 
@@ -143,7 +118,7 @@ describe("Stage", () => {
       const { fleet, vm } = yield* Effect.promise(vmFleet)
       const src = recipeFolder()
       const before = statSync(join(src, "check.sh")).mtimeMs
-      const counts: Counts = { writes: [], chmods: [] }
+      const counts = newCounts()
       yield* Effect.scoped(
         Effect.gen(function* () {
           const ssh = yield* Ssh
