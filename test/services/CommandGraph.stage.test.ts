@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { VmId } from "../../src/domain/Vers.js"
 import type { PlannedLeaf, PlannedNode } from "../../src/domain/Plan.js"
+import { importedNode } from "../../src/domain/RecipeImports.js"
 import { CommandGraph } from "../../src/services/CommandGraph.js"
 import { HostError, type HostShape } from "../../src/services/Host.js"
 import { Hosts } from "../../src/services/Hosts.js"
@@ -55,7 +56,11 @@ describe("CommandGraph recipe folders", () => {
       const { layer } = world()
       const graph = yield* CommandGraph.pipe(Effect.provide(layer))
       const plan = yield* graph.plan(
-        ["sh {recipe_dir}/a.sh", { template: "sh {recipe_dir}/b.sh", values: { recipe_dir: "/imp" } }, { template: "c", values: { recipe_dir: "rel" } }],
+        [
+          "sh {recipe_dir}/a.sh",
+          importedNode({ id: "imp", dir: "/imp", template: "sh {recipe_dir}/b.sh", defaults: {}, values: {} }),
+          { template: "c", values: { recipe_dir: "rel" } }
+        ],
         { cwd: "/", values: { recipe_dir: "/rec" } }
       )
       expect(leaves(plan).map((l) => l.recipeDirs)).toEqual([["/rec"], ["/rec", "/imp"], ["/rec"]])

@@ -66,7 +66,6 @@ export interface PlanOptions {
   readonly on?: string | undefined
 }
 
-
 interface Ctx {
   readonly scope: Text.Scope
   /** `failure` set by the nearest ancestor node, applied to steps without their own. */
@@ -81,10 +80,8 @@ interface Ctx {
 }
 
 /** `dirs` plus the scope's `{recipe_dir}` when it is an absolute path not listed yet. */
-const withRecipeDir = (dirs: ReadonlyArray<string>, scope: Text.Scope): ReadonlyArray<string> => {
-  const dir = Text.lookupRaw(scope, "recipe_dir")
-  return typeof dir === "string" && dir.startsWith("/") && !dirs.includes(dir) ? [...dirs, dir] : dirs
-}
+const withRecipeDir = (dirs: ReadonlyArray<string>, scope: Text.Scope, dir = Text.lookupRaw(scope, "recipe_dir")) =>
+  typeof dir === "string" && dir.startsWith("/") && !dirs.includes(dir) ? [...dirs, dir] : dirs
 
 const tfail = (reason: TemplateError["reason"], message: string): never => {
   throw new TemplateError({ reason, message })
@@ -234,7 +231,8 @@ const expand = (input: TemplateInput, ctx: Ctx, path: string, failure: FailureSc
   if (typeof input === "string") {
     const argv = Text.renderArgv(ctx.scope, input)
     if (argv.length === 0) tfail("validation", noSteps)
-    return { _tag: "Leaf", ...leafOptions(path, failure), argv, cwd: ctx.cwd, on: ctx.on, ...(ctx.recipeDirs.length === 0 ? {} : { recipeDirs: ctx.recipeDirs }) }
+    const recipeDirs = ctx.recipeDirs.length === 0 ? {} : { recipeDirs: ctx.recipeDirs }
+    return { _tag: "Leaf", ...leafOptions(path, failure), argv, cwd: ctx.cwd, on: ctx.on, ...recipeDirs }
   }
   if (Array.isArray(input)) {
     if (input.length === 0) tfail("validation", noSteps)
