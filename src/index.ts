@@ -138,6 +138,7 @@ export { type WorktreePlan, Worktrees } from "./services/Worktrees.js"
 /** An agent run's status as `inspect run:<id> status` reports it (`data.agent`) and `{state_dir}/agent.json` holds it. */
 export { AgentEventLine, AgentStatus } from "./domain/AgentStatus.js"
 export { VmHost, type VmHostOptions } from "./services/VmHost.js"
+export { maxStageBytes, maxStageFiles, stageDir, type StageOptions, type StageSummary } from "./services/vmhost/Stage.js"
 export { VmHosts, type VmHostsOptions, type VmHostsShape } from "./services/VmHosts.js"
 // Swarms and lieutenants (docs/swarms.md): services over a session-bound `Actors`.
 export {
