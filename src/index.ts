@@ -138,7 +138,6 @@ export { type WorktreePlan, Worktrees } from "./services/Worktrees.js"
 /** An agent run's status as `inspect run:<id> status` reports it (`data.agent`) and `{state_dir}/agent.json` holds it. */
 export { AgentEventLine, AgentStatus } from "./domain/AgentStatus.js"
 export { VmHost, type VmHostOptions } from "./services/VmHost.js"
-export { maxStageBytes, maxStageFiles, stageDir, type StageOptions, type StageSummary } from "./services/vmhost/Stage.js"
 export { VmHosts, type VmHostsOptions, type VmHostsShape } from "./services/VmHosts.js"
 // Swarms and lieutenants (docs/swarms.md): services over a session-bound `Actors`.
 export {
@@ -156,3 +155,5 @@ export {
 } from "./domain/Swarm.js"
 export { make as makeSwarms, type SwarmSpawnRequest, type SwarmStep, Swarms, type SwarmsOptions, type SwarmsShape, type SwarmVms, workerRun } from "./services/Swarms.js"
 export { type LieutenantCreateRequest, lieutenantRun, Lieutenants, make as makeLieutenants, type LieutenantsOptions, type LieutenantsShape } from "./services/Lieutenants.js"
+// Recipe folders staged on VMs (docs/vmhost.md, "Recipe folders on VMs").
+export { maxStageBytes, maxStageFiles, stageDir, type StageOptions, type StageSummary } from "./services/vmhost/Stage.js"
