@@ -170,8 +170,8 @@ const remoteDir = (ssh: SshShape, vmId: VmId, path: string, mode: number) =>
  *   VM <id>: <why>.` — a relative path, a folder past the caps, a local file unreadable or
  *   gone mid-way, or an SFTP/SSH failure (its sentence).
  */
-export const stageDir = (ssh: SshShape, vmId: VmId, dir: string, options: StageOptions = {}) =>
-  Effect.gen(function* () {
+export const stageDir = Effect.fn("VmHost.stage")(
+  function* (ssh: SshShape, vmId: VmId, dir: string, options: StageOptions = {}) {
     if (!posix.isAbsolute(dir)) return yield* Effect.fail(`${dir} is not an absolute path`)
     const root = posix.normalize(dir).replace(/(.)\/$/, "$1")
     const tree = yield* listLocal(root, options.maxBytes ?? maxStageBytes, options.maxFiles ?? maxStageFiles)
@@ -214,7 +214,7 @@ export const stageDir = (ssh: SshShape, vmId: VmId, dir: string, options: StageO
     }
     if (toWrite.length > 0) yield* Effect.logDebug(`Stage: ${toWrite.length} file(s), ${bytes} bytes of ${root} written to VM ${vmId}`)
     return { files: tree.files.length, written: toWrite.length, bytes, chmods } satisfies StageSummary
-  }).pipe(
-    Effect.mapError((e: string | { readonly message: string }) => stageFailure(dir, vmId, typeof e === "string" ? e : e.message.replace(/\.$/, ""))),
-    Effect.withSpan("VmHost.stage", { attributes: { vmId, dir } })
-  )
+  },
+  (effect, _ssh, vmId, dir) =>
+    Effect.mapError(effect, (e: string | { readonly message: string }) => stageFailure(dir, vmId, typeof e === "string" ? e : e.message.replace(/\.$/, "")))
+)
