@@ -197,14 +197,16 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
         Scope.extend(hostScope)
       )
       // Recipe folders staged on a host (`Host.stage`), `<on>\0<dir>`: once per execution,
-      // one staging at a time so parallel leaves on one VM wait for the same copy.
+      // one staging at a time per host so parallel leaves on one VM wait for the same copy.
       const staged = new Set<string>()
-      const stageLock = yield* Effect.makeSemaphore(1)
+      const stageLocks = new Map<string, Effect.Semaphore>()
       const stageFor = (leaf: PlannedLeaf, host: HostShape) => {
         const stage = host.stage
         const dirs = leaf.recipeDirs
         if (stage === undefined || dirs === undefined || dirs.every((d) => staged.has(`${leaf.on}\0${d}`))) return Effect.void
-        return stageLock.withPermits(1)(Effect.forEach(dirs, (dir) => {
+        const lock = stageLocks.get(leaf.on) ?? Effect.unsafeMakeSemaphore(1)
+        stageLocks.set(leaf.on, lock)
+        return lock.withPermits(1)(Effect.forEach(dirs, (dir) => {
           const key = `${leaf.on}\0${dir}`
           return staged.has(key) ? Effect.void : Effect.tap(stage(dir), () => Effect.sync(() => void staged.add(key)))
         }, { discard: true }))
