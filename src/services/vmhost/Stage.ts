@@ -73,8 +73,13 @@ const errorText = (e: unknown) => {
   return e instanceof Error ? e.message.split("\n")[0]! : String(e)
 }
 
-const stageFailure = (dir: string, vmId: VmId, why: string) =>
-  new HostError({ reason: "spawn", code: 1, message: `Could not stage recipe folder ${dir} on VM ${shortVmId(vmId)}: ${why}.` })
+/** A staging failure: `unavailable` when the VM could not be reached (an SSH transport error), else `spawn`. */
+const stageFailure = (dir: string, vmId: VmId, e: string | { readonly _tag: string; readonly message: string }) =>
+  new HostError({
+    reason: typeof e !== "string" && e._tag.startsWith("Ssh") ? "unavailable" : "spawn",
+    code: 1,
+    message: `Could not stage recipe folder ${dir} on VM ${shortVmId(vmId)}: ${typeof e === "string" ? e : e.message.replace(/\.$/, "")}.`
+  })
 
 const inside = (root: string, p: string) => p === root || p.startsWith(root.endsWith("/") ? root : `${root}/`)
 
@@ -166,9 +171,10 @@ const remoteDir = (ssh: SshShape, vmId: VmId, path: string, mode: number) =>
 /**
  * Stages the recipe folder `dir` (an absolute path on this machine) on VM `vmId` at the same
  * path (see the module doc). Succeeds with what it did.
- * @fails HostError `spawn` (code 1) with one sentence: `Could not stage recipe folder <dir> on
- *   VM <id>: <why>.` — a relative path, a folder past the caps, a local file unreadable or
- *   gone mid-way, or an SFTP/SSH failure (its sentence).
+ * @fails HostError (code 1) with one sentence: `Could not stage recipe folder <dir> on VM
+ *   <id>: <why>.` — `spawn` for a relative path, a folder past the caps, a local file
+ *   unreadable or gone mid-way, or an SFTP failure; `unavailable` when the VM cannot be
+ *   reached (an SSH transport error, its sentence).
  */
 export const stageDir = Effect.fn("VmHost.stage")(
   function* (ssh: SshShape, vmId: VmId, dir: string, options: StageOptions = {}) {
@@ -216,5 +222,5 @@ export const stageDir = Effect.fn("VmHost.stage")(
     return { files: tree.files.length, written: toWrite.length, bytes, chmods } satisfies StageSummary
   },
   (effect, _ssh, vmId, dir) =>
-    Effect.mapError(effect, (e: string | { readonly message: string }) => stageFailure(dir, vmId, typeof e === "string" ? e : e.message.replace(/\.$/, "")))
+    Effect.mapError(effect, (e: string | { readonly _tag: string; readonly message: string }) => stageFailure(dir, vmId, e))
 )

@@ -113,6 +113,17 @@ describe("Stage", () => {
       })
     ), 60_000)
 
+  it.live("a VM that cannot be reached: `unavailable`, one sentence", () =>
+    Effect.gen(function* () {
+      const { fleet } = yield* Effect.promise(vmFleet)
+      const src = recipeFolder()
+      const error = yield* Effect.flip(Effect.flatMap(Ssh, (ssh) => stageDir(ssh, VmId.make("0b5e8a52-3f57-4e5b-9d0c-7a1f2e3d4c5b"), src))).pipe(
+        Effect.provide(sshLayerOf(fleet))
+      )
+      expect(error).toMatchObject({ _tag: "HostError", reason: "unavailable", code: 1 })
+      expect(error.message).toMatch(new RegExp(`^Could not stage recipe folder ${src} on VM 0b5e8a52…: [^\\n]+\\.$`))
+    }), 60_000)
+
   it.live("VmHost.stage on FakeVm (whose paths are this machine's) writes nothing: every file is already there", () =>
     Effect.gen(function* () {
       const { fleet, vm } = yield* Effect.promise(vmFleet)
