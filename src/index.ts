@@ -155,3 +155,5 @@ export {
 } from "./domain/Swarm.js"
 export { make as makeSwarms, type SwarmSpawnRequest, type SwarmStep, Swarms, type SwarmsOptions, type SwarmsShape, type SwarmVms, workerRun } from "./services/Swarms.js"
 export { type LieutenantCreateRequest, lieutenantRun, Lieutenants, make as makeLieutenants, type LieutenantsOptions, type LieutenantsShape } from "./services/Lieutenants.js"
+// Recipe folders staged on VMs (docs/vmhost.md, "Recipe folders on VMs").
+export { maxStageBytes, maxStageFiles, stageDir, type StageOptions, type StageSummary } from "./services/vmhost/Stage.js"

@@ -52,6 +52,12 @@ export interface PlannedLeaf extends NodeOptions {
    * resolved (with this `home`) on the host when the leaf runs — or the leaf fails there.
    */
   readonly unresolved?: { readonly home: string } | undefined
+  /**
+   * Recipe folders the leaf can see (absolute `{recipe_dir}` values of its scope and of the
+   * scopes around it: an imported recipe's own folder and its importer's), outermost first;
+   * absent when none. A host with `stage` (a VM) gets each before the leaf runs there.
+   */
+  readonly recipeDirs?: ReadonlyArray<string> | undefined
 }
 
 export interface PlannedSequence extends NodeOptions {

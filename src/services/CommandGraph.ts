@@ -30,6 +30,7 @@ import type {
 } from "../domain/Plan.js"
 import { provisionsVm, strictParse, TemplateError, TemplateInput } from "../domain/Template.js"
 import * as Text from "../domain/TemplateText.js"
+import type { HostShape } from "./Host.js"
 import { Hosts } from "./Hosts.js"
 import { type LogBudget, runLeaf as captureLeaf } from "./LeafCapture.js"
 import { templateArgsSchema } from "./internal/ArgsSchema.js"
@@ -115,10 +116,14 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
      */
     const resolveLeaf = (leaf: PlannedLeaf, home: string) =>
       // A host that provisions a VM (`commit:<id>`, `golden`) is never acquired just to plan.
-      provisionsVm(leaf.on) ? Effect.succeed<PlannedLeaf>({ ...leaf, unresolved: { home } }) : Effect.scoped(Effect.flatMap(hosts.acquire(leaf.on), (host) => host.resolve(leaf.argv, leaf.cwd, home))).pipe(
+      // A host that stages recipe folders resolves after staging, when the leaf runs: the
+      // command word may be a file of a folder not on that host yet.
+      provisionsVm(leaf.on) ? Effect.succeed<PlannedLeaf>({ ...leaf, unresolved: { home } }) : Effect.scoped(Effect.flatMap(hosts.acquire(leaf.on), (host) =>
+        host.stage !== undefined && leaf.recipeDirs !== undefined ? Effect.succeed(Option.none()) : Effect.map(host.resolve(leaf.argv, leaf.cwd, home), Option.some)
+      )).pipe(
         Effect.match({
           onFailure: (): PlannedLeaf => ({ ...leaf, unresolved: { home } }),
-          onSuccess: (argv): PlannedLeaf => ({ ...leaf, argv })
+          onSuccess: (argv): PlannedLeaf => Option.match(argv, { onNone: () => ({ ...leaf, unresolved: { home } }), onSome: (a) => ({ ...leaf, argv: a }) })
         })
       )
 
@@ -191,6 +196,21 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
       const runHosts = yield* RcMap.make({ lookup: (on: string) => hosts.acquire(on), idleTimeToLive: Duration.infinity }).pipe(
         Scope.extend(hostScope)
       )
+      // Recipe folders staged on a host (`Host.stage`), `<on>\0<dir>`: once per execution,
+      // one staging at a time per host so parallel leaves on one VM wait for the same copy.
+      const staged = new Set<string>()
+      const stageLocks = new Map<string, Effect.Semaphore>()
+      const stageFor = (leaf: PlannedLeaf, host: HostShape) => {
+        const stage = host.stage
+        const dirs = leaf.recipeDirs
+        if (stage === undefined || dirs === undefined || dirs.every((d) => staged.has(`${leaf.on}\0${d}`))) return Effect.void
+        const lock = stageLocks.get(leaf.on) ?? Effect.unsafeMakeSemaphore(1)
+        stageLocks.set(leaf.on, lock)
+        return lock.withPermits(1)(Effect.forEach(dirs, (dir) => {
+          const key = `${leaf.on}\0${dir}`
+          return staged.has(key) ? Effect.void : Effect.tap(stage(dir), () => Effect.sync(() => void staged.add(key)))
+        }, { discard: true }))
+      }
       const emit = (e: GraphEvent) => (options.onEvent === undefined ? Effect.void : options.onEvent(e))
       const logs = options.logs
       const finals = logs === undefined ? new Set<string>() : outputLeaves(root)
@@ -208,6 +228,7 @@ export class CommandGraph extends Effect.Service<CommandGraph>()("troupe/Command
           const result = yield* Effect.scoped(
             Effect.gen(function* () {
               const host = yield* RcMap.get(runHosts, leaf.on)
+              yield* stageFor(leaf, host)
               const argv = leaf.unresolved === undefined ? leaf.argv : yield* host.resolve(leaf.argv, leaf.cwd, leaf.unresolved.home)
               return yield* captureLeaf(host, {
                 argv,

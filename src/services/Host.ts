@@ -124,6 +124,16 @@ export interface HostShape {
    * pid + start time, or marker). Succeeds with the number of processes signalled.
    */
   readonly reap: (identity: ProcessIdentity) => Effect.Effect<number, HostError>
+  /**
+   * Optional: makes the folder `dir` (an absolute path on this machine, a recipe's
+   * `{recipe_dir}`) present at the same path on this host, so argv naming files in it runs
+   * unchanged. Only hosts on another machine have it (`VmHost`: an SFTP copy that skips files
+   * already there with the same size and SHA-256); CommandGraph calls it once per folder and
+   * host per execution, before the first leaf that can see the folder runs there.
+   * @fails HostError `spawn` (code 1) with one sentence (folder too big, a file unreadable or
+   *   gone mid-way, an SFTP failure).
+   */
+  readonly stage?: ((dir: string) => Effect.Effect<void, HostError>) | undefined
 }
 
 /**

@@ -6,6 +6,10 @@
  * process group. When the broker cannot run (no `node` on the VM: its hello never comes), or
  * with `mode: "exec"`, each leaf is its own SSH channel instead (`vmhost/ExecHost.ts`).
  *
+ * Recipe folders: `stage(dir)` copies a recipe folder to the same absolute path on the VM over
+ * SFTP, skipping files already there with the same size and SHA-256 (`vmhost/Stage.ts`);
+ * CommandGraph calls it before the first leaf that can see the folder runs on this VM.
+ *
  * cwd: `~` and `~/…` (what `troupe run|spawn --on vm:…` sends without `--cwd`) mean the VM
  * user's home; any other cwd is a path on the VM. `resolve` uses the VM's home for `~`.
  *
@@ -20,6 +24,7 @@ import { HostError, type HostShape, type StartSpec } from "./Host.js"
 import { Ssh, type SshChannel, type SshShape } from "./Ssh.js"
 import * as ExecHost from "./vmhost/ExecHost.js"
 import { ensureInstalled, readProgram } from "./vmhost/Install.js"
+import { stageDir, type StageOptions } from "./vmhost/Stage.js"
 
 /** Options of {@link make}. */
 export interface VmHostOptions {
@@ -33,6 +38,8 @@ export interface VmHostOptions {
   readonly env?: Readonly<Record<string, string>> | undefined
   /** The local broker program to upload (default the built `dist/broker/exec-broker.mjs`). */
   readonly program?: string | undefined
+  /** Caps of a staged recipe folder (`stage`; default 64 MiB, 10,000 files). */
+  readonly stage?: StageOptions | undefined
 }
 
 /** The name of the host of a VM: `vm:<id>`. */
@@ -47,10 +54,14 @@ const loginHome = (ssh: SshShape, vmId: VmId) =>
     Effect.mapError((e) => unavailable(`VM ${vmId} is not reachable: ${e.message}`))
   )
 
-/** A host whose `~` cwd is the VM home and whose leaves get the base environment. */
-const onVm = (host: HostShape, home: string, env: Readonly<Record<string, string>> | undefined): HostShape => ({
+/**
+ * A host whose `~` cwd is the VM home, whose leaves get the base environment, and which stages
+ * recipe folders at their own paths on the VM (`vmhost/Stage.ts`).
+ */
+const onVm = (host: HostShape, home: string, ssh: SshShape, vmId: VmId, options: VmHostOptions): HostShape => ({
   ...host,
-  start: (spec: StartSpec) => host.start({ ...spec, cwd: ExecHost.expandHome(spec.cwd, home), env: { ...env, ...spec.env } }),
+  stage: (dir) => Effect.asVoid(stageDir(ssh, vmId, dir, options.stage)),
+  start: (spec: StartSpec) => host.start({ ...spec, cwd: ExecHost.expandHome(spec.cwd, home), env: { ...options.env, ...spec.env } }),
   resolve: (argv, cwd) => host.resolve(argv, ExecHost.expandHome(cwd, home), home)
 })
 
@@ -104,7 +115,7 @@ export const make = (vmId: VmId, options: VmHostOptions = {}) =>
     const fallback = () => ExecHost.make(ssh, vmId, { name, graceMs: options.graceMs ?? 5000, home })
     if (mode === "exec") {
       yield* Effect.logDebug(`VmHost: ${name} runs one SSH channel per leaf (mode exec)`)
-      return onVm(fallback(), home, options.env)
+      return onVm(fallback(), home, ssh, vmId, options)
     }
     // The broker in a scope of its own: a failed start closes its channel before the fallback.
     const scope = yield* Effect.scope
@@ -112,12 +123,12 @@ export const make = (vmId: VmId, options: VmHostOptions = {}) =>
     const attempt = yield* brokerHost(ssh, vmId, options).pipe(Scope.extend(child), Effect.either)
     if (attempt._tag === "Right") {
       yield* Effect.logDebug(`VmHost: ${name} runs leaves through the exec broker`)
-      return onVm(attempt.right, home, options.env)
+      return onVm(attempt.right, home, ssh, vmId, options)
     }
     yield* Scope.close(child, Exit.void)
     if (mode === "broker") return yield* attempt.left
     yield* Effect.logWarning(`VmHost: ${attempt.left.message}; ${name} falls back to one SSH channel per leaf`)
-    return onVm(fallback(), home, options.env)
+    return onVm(fallback(), home, ssh, vmId, options)
   }).pipe(Effect.withSpan("VmHost.make", { attributes: { vmId } }))
 
 export const VmHost = { make, hostName } as const

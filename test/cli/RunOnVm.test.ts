@@ -32,7 +32,16 @@ describe("troupe run --on vm:", () => {
     git(root, "add", "a.ts", "b.md")
     git(root, "commit", "-q", "-m", "first")
     const env = { ...process.env, ...fleet.env, TROUPE_HOME: home, NO_COLOR: "1" }
+    // The recipe folder is staged on the VM at its own path; on FakeVm that is this folder, already there: nothing is rewritten.
+    const recipeFiles = () =>
+      (fs.readdirSync("recipes", { recursive: true }) as Array<string>).sort().map((f) => {
+        const st = fs.statSync(path.join("recipes", f))
+        return `${f} ${st.ino} ${st.mtimeMs}`
+      })
+    const before = recipeFiles()
+    expect(before.some((f) => f.startsWith("scripts/repo-health-report.mjs "))).toBe(true)
     const onVm = await run(process.execPath, [cli, "run", "--on", `vm:${vm}`, "repo-health"], { env, cwd: os.tmpdir(), timeout: 90_000 })
+    expect(recipeFiles()).toEqual(before)
     const local = await run(process.execPath, [cli, "run", "repo-health"], { env, cwd: root, timeout: 90_000 })
     expect(local.code, local.stderr).toBe(0)
     expect(onVm.code, onVm.stderr).toBe(0)
@@ -73,5 +82,32 @@ describe("troupe run --on vm:", () => {
     expect(unconfigured.code).not.toBe(0)
     expect(unconfigured.stdout + unconfigured.stderr).toContain("VERS_API_KEY")
     expect(unconfigured.stderr).not.toMatch(/\n\s+at /)
+  }, 120_000)
+
+  it("a recipe file's own folder is staged on the VM: past the size cap the leaf fails with one sentence (locally it runs); within it, nothing on FakeVm is rewritten", async () => {
+    const { fleet, vm } = await vmFleet()
+    const env = { ...process.env, ...fleet.env, TROUPE_HOME: home, NO_COLOR: "1" }
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "troupe-runonvm-recipe-"))
+    fs.writeFileSync(path.join(dir, "hello.json"), JSON.stringify({ template: "sh {recipe_dir}/hello.sh" }))
+    fs.writeFileSync(path.join(dir, "hello.sh"), "echo hello from the recipe\n")
+    // Sparse: 65 MiB by size, nothing on disk.
+    fs.writeFileSync(path.join(dir, "big.bin"), "")
+    fs.truncateSync(path.join(dir, "big.bin"), 65 * 1024 * 1024)
+    const recipe = path.join(dir, "hello.json")
+    const local = await run(process.execPath, [cli, "run", recipe], { env, cwd: os.tmpdir(), timeout: 90_000 })
+    expect(local.code, local.stderr).toBe(0)
+    expect(local.stdout).toBe("hello from the recipe\n")
+    const tooBig = await run(process.execPath, [cli, "run", "--on", `vm:${vm}`, recipe], { env, cwd: os.tmpdir(), timeout: 90_000 })
+    expect(tooBig.code).not.toBe(0)
+    expect(tooBig.stdout + tooBig.stderr).toContain(`Could not stage recipe folder ${dir} on VM `)
+    expect(tooBig.stdout + tooBig.stderr).toContain("it holds more than 67108864 bytes (the limit of a staged recipe folder).")
+    fs.rmSync(path.join(dir, "big.bin"))
+    const stamp = () => ["hello.json", "hello.sh"].map((f) => `${fs.statSync(path.join(dir, f)).ino} ${fs.statSync(path.join(dir, f)).mtimeMs}`)
+    const before = stamp()
+    const onVm = await run(process.execPath, [cli, "run", "--on", `vm:${vm}`, recipe], { env, cwd: os.tmpdir(), timeout: 90_000 })
+    expect(onVm.code, onVm.stderr).toBe(0)
+    expect(onVm.stdout).toBe("hello from the recipe\n")
+    expect(stamp()).toEqual(before)
+    fs.rmSync(dir, { recursive: true, force: true })
   }, 120_000)
 })

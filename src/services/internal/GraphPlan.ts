@@ -66,7 +66,6 @@ export interface PlanOptions {
   readonly on?: string | undefined
 }
 
-
 interface Ctx {
   readonly scope: Text.Scope
   /** `failure` set by the nearest ancestor node, applied to steps without their own. */
@@ -76,7 +75,13 @@ interface Ctx {
   readonly resolveImport: ImportResolver | undefined
   /** Import aliases being expanded (cycle guard). */
   readonly importing: ReadonlyArray<string>
+  /** Absolute `{recipe_dir}` values of this scope and the scopes around it, outermost first. */
+  readonly recipeDirs: ReadonlyArray<string>
 }
+
+/** `dirs` plus the scope's `{recipe_dir}` when it is an absolute path not listed yet. */
+const withRecipeDir = (dirs: ReadonlyArray<string>, scope: Text.Scope, dir = Text.lookupRaw(scope, "recipe_dir")) =>
+  typeof dir === "string" && dir.startsWith("/") && !dirs.includes(dir) ? [...dirs, dir] : dirs
 
 const tfail = (reason: TemplateError["reason"], message: string): never => {
   throw new TemplateError({ reason, message })
@@ -226,7 +231,8 @@ const expand = (input: TemplateInput, ctx: Ctx, path: string, failure: FailureSc
   if (typeof input === "string") {
     const argv = Text.renderArgv(ctx.scope, input)
     if (argv.length === 0) tfail("validation", noSteps)
-    return { _tag: "Leaf", ...leafOptions(path, failure), argv, cwd: ctx.cwd, on: ctx.on }
+    const recipeDirs = ctx.recipeDirs.length === 0 ? {} : { recipeDirs: ctx.recipeDirs }
+    return { _tag: "Leaf", ...leafOptions(path, failure), argv, cwd: ctx.cwd, on: ctx.on, ...recipeDirs }
   }
   if (Array.isArray(input)) {
     if (input.length === 0) tfail("validation", noSteps)
@@ -278,7 +284,7 @@ const expandNode = (node: TemplateNodeInput, parent: Ctx, path: string, inherite
   if (!hostOnPattern.test(on)) {
     tfail("validation", `Invalid host for on: ${on}. Use "local", "broker", "vm:<id>", {"commit": "<id>"} or {"golden": true}.`)
   }
-  const ctx: Ctx = { ...parent, scope, failure: ownFailure ?? parent.failure, on }
+  const ctx: Ctx = { ...parent, scope, failure: ownFailure ?? parent.failure, on, recipeDirs: withRecipeDir(parent.recipeDirs, scope) }
 
   // pi-actors names the result channel with `output`; `"stdout"` (its default, written out in
   // its own packaged recipes) is that channel, not a file called `stdout`.
@@ -444,6 +450,6 @@ export const planTree = (template: TemplateInput, options: PlanOptions): Planned
   }
   const on = options.on ?? "local"
   if (!hostOnPattern.test(on)) tfail("validation", `Invalid host for on: ${on}. Use "local", "broker", "vm:<id>", commit:<id> or golden.`)
-  const ctx: Ctx = { scope, failure: undefined, cwd: options.cwd, on, resolveImport: options.resolveImport, importing: [] }
+  const ctx: Ctx = { scope, failure: undefined, cwd: options.cwd, on, resolveImport: options.resolveImport, importing: [], recipeDirs: withRecipeDir([], scope) }
   return expand(template, ctx, "root", "root")
 }
