@@ -8,7 +8,6 @@ import { FetchHttpClient, type FileSystem } from "@effect/platform"
 import { NodeFileSystem } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
 import { Context, Effect, Exit, Fiber, Layer, Queue, Redacted, Stream } from "effect"
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -23,38 +22,11 @@ import { VmHosts } from "../../src/services/VmHosts.js"
 import { Vms } from "../../src/services/Vms.js"
 import * as FakeFleet from "../../src/testing/FakeFleet.js"
 import type { StartedFleet } from "../support/fakeFleet.js"
+import { fakePiTarball, filesContaining, vmNpmPrefix } from "../support/golden.js"
 import { testRuntime } from "../support/runtime.js"
 import { sshLayerOf } from "../support/vmHosts.js"
 
 const caller: Caller = { session: "golden-test", all: false }
-
-/** A tarball of a tiny `pi` (prints 1.6.0 for --version), packed once per file. */
-const fakePiTarball = (() => {
-  let made: string | undefined
-  return () => {
-    if (made !== undefined) return made
-    const dir = fs.mkdtempSync(join(tmpdir(), "troupe-golden-pi-"))
-    const pkg = join(dir, "pkg")
-    fs.mkdirSync(pkg)
-    fs.writeFileSync(join(pkg, "package.json"), JSON.stringify({ name: "fake-pi", version: "1.6.0", bin: { pi: "pi.js" } }))
-    fs.writeFileSync(join(pkg, "pi.js"), "#!/usr/bin/env node\nconsole.log('1.6.0')\n", { mode: 0o755 })
-    const file = execFileSync("npm", ["pack", "--silent", "--pack-destination", dir], { cwd: pkg, encoding: "utf8" }).trim().split("\n").pop()!
-    made = join(dir, file)
-    return made
-  }
-})()
-
-/** Every file under `dir` whose bytes contain one of `needles`. */
-const filesContaining = (dir: string, needles: ReadonlyArray<string>): Array<string> => {
-  const hits: Array<string> = []
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!entry.isFile()) continue
-    const file = join(entry.parentPath, entry.name)
-    const bytes = fs.readFileSync(file)
-    if (needles.some((n) => bytes.includes(n))) hits.push(file)
-  }
-  return hits
-}
 
 /** A fleet, the daemon's `Vms` over it (as a `GoldenVms`), `Ssh` to its VMs and a records home. */
 const setup = Effect.gen(function* () {
@@ -74,7 +46,7 @@ const setup = Effect.gen(function* () {
   const lines: Array<string> = []
   const progressQueue = yield* Queue.unbounded<string>()
   const deps = { vms: goldenVms, ssh, progress: (line: string) => Effect.zipRight(Effect.sync(() => lines.push(line)), Queue.offer(progressQueue, line)) }
-  const base: GoldenBuildRequest = { home, piPackage: fakePiTarball(), npmPrefix: "$HOME/.npm-global" }
+  const base: GoldenBuildRequest = { home, piPackage: fakePiTarball(), npmPrefix: vmNpmPrefix }
   return { fleet, vms, ssh, deps, base, home, lines, progressQueue }
 })
 
