@@ -122,6 +122,7 @@ describe("GoldenImages.build", () => {
       expect(error).toMatchObject({ _tag: "GoldenError", reason: "step", step: "pi" })
       const vm = fleet.vers.ledger.created()[0]!.vm_id
       expect(error.message).toMatch(new RegExp(`^Golden image build failed at step pi on VM ${vm.slice(0, 8)}`))
+      expect(error.message).toContain("npm could not install")
       expect(error.message.split("\n")).toHaveLength(1)
       expect(fleet.vers.ledger.created()).toHaveLength(1)
       expect(fleet.vers.ledger.live()).toEqual([])

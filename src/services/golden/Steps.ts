@@ -96,7 +96,15 @@ if command -v pi >/dev/null 2>&1; then
   if [ -n "$v" ] && version_at_least "$v" ${piMinimumVersion}; then report present "$v"; exit 0; fi
   echo "pi \${v:-of unknown version} is older than ${piMinimumVersion}: installing ${spec}"
 fi
-npm install -g --no-fund --no-audit --no-update-notifier --loglevel=error \${npm_prefix:+--prefix "$npm_prefix"} ${shellQuote([spec])} >/dev/null
+log="$HOME/.troupe/pi-install.log"
+mkdir -p "$HOME/.troupe"
+if ! npm install -g --no-fund --no-audit --no-update-notifier --loglevel=error \${npm_prefix:+--prefix "$npm_prefix"} ${shellQuote([spec])} >"$log" 2>&1; then
+  why=$(grep -E '^npm (error|ERR!)' "$log" | grep -vE 'complete log of this run|^npm (error|ERR!) *$' | sed -E 's/^npm (error|ERR!) *//' | grep -vE '^(code|errno|syscall|path) ' | head -n 1)
+  rm -f "$log"
+  echo "npm could not install ${spec.replace(/["\\`$]/g, "")}: \${why:-see npm's log on the VM}" >&2
+  exit 5
+fi
+rm -f "$log"
 hash -r
 v=$(pi --version 2>/dev/null | tail -n 1 | tr -d ' v')
 report installed "\${v:--}"
@@ -115,7 +123,7 @@ report configured -
 const secretsScript = `
 found=$( { grep -rlF -f - "$HOME" 2>/dev/null || true; [ -f /etc/profile.d/troupe-agent.sh ] && echo /etc/profile.d/troupe-agent.sh || true; [ -d "$HOME/.ssh" ] && grep -rl 'PRIVATE KEY' "$HOME/.ssh" 2>/dev/null || true; } | sort -u | head -n 5)
 if [ -n "$found" ]; then echo "$found" | sed "s|^$HOME/|~/|" | tr '\\n' ' ' >&2; exit 4; fi
-report configured -
+report checked -
 `
 
 /**
