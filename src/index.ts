@@ -155,3 +155,7 @@ export {
 } from "./domain/Swarm.js"
 export { make as makeSwarms, type SwarmSpawnRequest, type SwarmStep, Swarms, type SwarmsOptions, type SwarmsShape, type SwarmVms, workerRun } from "./services/Swarms.js"
 export { type LieutenantCreateRequest, lieutenantRun, Lieutenants, make as makeLieutenants, type LieutenantsOptions, type LieutenantsShape } from "./services/Lieutenants.js"
+
+// Golden images (docs/vers.md "Golden images"): build, check, commit keep-paused, record.
+export { GoldenAction, GoldenComponent, GoldenError, GoldenImage } from "./domain/Golden.js"
+export * as GoldenImages from "./services/GoldenImages.js"

@@ -84,7 +84,11 @@ export const goldenBuild = (input: BuildInput) =>
         `use it: export VERS_GOLDEN_COMMIT_ID=${image.commit_id}   (on: golden, swarms and lieutenants restore from it)`
       ].join("\n")
     )
-  }).pipe(Effect.provide(Layer.mergeAll(versLive, NodeFileSystem.layer)))
+  }).pipe(
+    // Ctrl-C interrupts (NodeRuntime.runMain): the build deleted its VM; exit as a shell would.
+    Effect.onInterrupt(() => Effect.sync(() => void (process.exitCode = 130))),
+    Effect.provide(Layer.mergeAll(versLive, NodeFileSystem.layer))
+  )
 
 /**
  * `troupe vm golden ls`: the recorded golden images of `TROUPE_HOME`, oldest first (`--json`:

@@ -15,7 +15,7 @@
  * commit), `step`, `secret` (names files, never values), `records`.
  */
 import type { FileSystem } from "@effect/platform"
-import { Clock, DateTime, Effect, Fiber, Redacted, Schedule } from "effect"
+import { Clock, DateTime, Effect, type Exit, Fiber, Redacted, Schedule } from "effect"
 import { GoldenComponent, GoldenError, GoldenImage } from "../domain/Golden.js"
 import { shortVmId, VmId } from "../domain/Vers.js"
 import type { VmCommitted, VmCreateHow, VmRecord, VmsError } from "../domain/Vms.js"
@@ -164,7 +164,7 @@ export const build = (deps: GoldenDeps, request: GoldenBuildRequest): Effect.Eff
         return image
       })
 
-    const release = (vm: VmRecord, exit: import("effect").Exit.Exit<unknown, unknown>) =>
+    const release = (vm: VmRecord, exit: Exit.Exit<unknown, unknown>) =>
       exit._tag === "Success" && request.keepVm === true
         ? progress(`kept the build VM ${vm.vm_id} (paused; delete it with: troupe vm delete ${vm.vm_id})`)
         : cleanup(vms.delete(vm.vm_id)).pipe(

@@ -3,12 +3,13 @@
  * daemon (which ledgers the build VM), SSH in-process, against a FakeFleet on loopback. Pi
  * comes from a local tarball under an npm prefix inside the VM root (no network).
  */
+import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startFleet, type StartedFleet } from "../support/fakeFleet.js"
-import { troupeBin } from "../support/exec.js"
+import { troupeBin, troupeBinPath } from "../support/exec.js"
 import { fakePiTarball, filesContaining, vmNpmPrefix } from "../support/golden.js"
 
 let fleet: StartedFleet
@@ -66,4 +67,30 @@ describe("troupe vm golden", () => {
     expect(fleet.vers.ledger.live()).toEqual([])
     expect((await troupeBin(["vm", "golden", "ls", "--json"], { env })).stdout).not.toContain(fleet.vers.ledger.created().at(-1)!.vm_id)
   }, 150_000)
+
+  it("Ctrl-C mid-provision stops the build and deletes the build VM", async () => {
+    const before = fleet.vers.ledger.created().length
+    const child = spawn(process.execPath, [troupeBinPath, "vm", "golden", "build", "--pi-package", fakePiTarball(), "--npm-prefix", vmNpmPrefix], { env })
+    let stderr = ""
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no step started: ${stderr}`)), 60_000)
+      child.stderr.on("data", (d: Buffer) => {
+        stderr += d.toString("utf8")
+        if (stderr.includes("[2/7]")) {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    })
+    // The build VM existed when the interruption came.
+    expect(fleet.vers.ledger.live()).toHaveLength(1)
+    child.kill("SIGINT")
+    const code = await exited
+    expect(stderr).toMatch(/deleted the build VM /)
+    expect(stderr).not.toMatch(/committing/)
+    expect(code).toBe(130)
+    expect(fleet.vers.ledger.created()).toHaveLength(before + 1)
+    expect(fleet.vers.ledger.live()).toEqual([])
+  }, 120_000)
 })
