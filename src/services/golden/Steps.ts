@@ -45,6 +45,10 @@ const prelude = (options: StepOptions) =>
     `npm_prefix=${options.npmPrefix === undefined ? "''" : `"${options.npmPrefix.replace(/["\\`]/g, "\\$&")}"`}`,
     `PATH="$HOME/.troupe/bin\${npm_prefix:+:$npm_prefix/bin}:$PATH"; export PATH`,
     "report() { echo \"troupe-golden: $1 $2\"; }",
+    // System-wide installs only where HOME is the user's own home (a real VM): on a fake VM,
+    // whose HOME is a directory of the host running it, they would change that host.
+    "system_ok() { [ \"$(awk -F: -v u=\"$(id -un)\" '$1 == u { print $6 }' /etc/passwd 2>/dev/null)\" = \"$HOME\" ]; }",
+    "refuse_system() { echo \"$1 would be installed system-wide, but HOME ($HOME) is not this user's home directory (a fake VM?): use a base image that has it\" >&2; exit 6; }",
     "debian() { command -v apt-get >/dev/null 2>&1 && [ -r /etc/os-release ] && grep -Eq '^(ID|ID_LIKE)=.*(debian|ubuntu)' /etc/os-release; }"
   ].join("\n")
 
@@ -61,6 +65,7 @@ if ! debian; then
   echo "Node >= ${nodeMinimumMajor} is missing and this VM is not Debian or Ubuntu: use a base image with Node (troupe vm golden build --from <commit>)" >&2
   exit 3
 fi
+system_ok || refuse_system "Node >= ${nodeMinimumMajor}"
 export DEBIAN_FRONTEND=noninteractive
 command -v curl >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq curl ca-certificates >/dev/null; }
 curl -fsSL https://deb.nodesource.com/setup_22.x | bash - >/dev/null
@@ -71,6 +76,7 @@ report installed "$(node -p 'process.versions.node')"
 const gitScript = `
 if command -v git >/dev/null 2>&1; then action=present; else
   if ! debian; then echo "git is missing and this VM is not Debian or Ubuntu: use a base image with git" >&2; exit 3; fi
+  system_ok || refuse_system git
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq git >/dev/null
   action=installed
@@ -96,6 +102,7 @@ if command -v pi >/dev/null 2>&1; then
   if [ -n "$v" ] && version_at_least "$v" ${piMinimumVersion}; then report present "$v"; exit 0; fi
   echo "pi \${v:-of unknown version} is older than ${piMinimumVersion}: installing ${spec}"
 fi
+[ -n "$npm_prefix" ] || system_ok || { echo "Pi would be installed into npm's global prefix, but HOME ($HOME) is not this user's home directory (a fake VM?): pass --npm-prefix '\$HOME/.npm-global'" >&2; exit 6; }
 log="$HOME/.troupe/pi-install.log"
 mkdir -p "$HOME/.troupe"
 if ! npm install -g --no-fund --no-audit --no-update-notifier --loglevel=error \${npm_prefix:+--prefix "$npm_prefix"} ${shellQuote([spec])} >"$log" 2>&1; then

@@ -3,7 +3,10 @@
  * a script), and each script as POSIX sh that parses.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawnSync } from "node:child_process"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { parseReport, piPackage, provisionSteps, secretsStep } from "../../../src/services/golden/Steps.js"
 
 describe("golden steps", () => {
@@ -24,5 +27,13 @@ describe("golden steps", () => {
     expect(steps.map((s) => s.name)).toEqual(["node", "git", "pi", "workspace"])
     expect(steps[2]!.script).toContain(piPackage)
     for (const step of [...steps, secretsStep([])]) execFileSync("sh", ["-n", "-c", step.script])
+  })
+
+  it("where HOME is not the user's home (a fake VM), nothing is installed system-wide: Pi without --npm-prefix refuses", () => {
+    const home = mkdtempSync(join(tmpdir(), "troupe-golden-home-"))
+    const pi = provisionSteps({ piPackage: "/nonexistent/pi.tgz" })[2]!
+    const r = spawnSync("sh", ["-c", pi.script], { env: { HOME: home, PATH: "/usr/bin:/bin" }, encoding: "utf8" })
+    expect(r.status).toBe(6)
+    expect(r.stderr).toContain("is not this user's home directory (a fake VM?): pass --npm-prefix")
   })
 })
