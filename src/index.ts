@@ -157,3 +157,7 @@ export { make as makeSwarms, type SwarmSpawnRequest, type SwarmStep, Swarms, typ
 export { type LieutenantCreateRequest, lieutenantRun, Lieutenants, make as makeLieutenants, type LieutenantsOptions, type LieutenantsShape } from "./services/Lieutenants.js"
 // Recipe folders staged on VMs (docs/vmhost.md, "Recipe folders on VMs").
 export { maxStageBytes, maxStageFiles, stageDir, type StageOptions, type StageSummary } from "./services/vmhost/Stage.js"
+
+// Golden images (docs/vers.md "Golden images"): build, check, commit keep-paused, record.
+export { GoldenAction, GoldenComponent, GoldenError, GoldenImage } from "./domain/Golden.js"
+export * as GoldenImages from "./services/GoldenImages.js"

@@ -15,6 +15,7 @@ import { UsageError } from "./Common.js"
 import { withProgress as progressWhile } from "./Progress.js"
 import { callerOptions, connect, type Identity, print, printJson, withExamples } from "./Session.js"
 import { vmSshCommands } from "./VmExecCommands.js"
+import { golden } from "./GoldenCommands.js"
 
 /** A VM command's failure: the error's sentence plus what to do (one line). */
 export class VmCommandError extends Data.TaggedError("VmCommandError")<{ readonly message: string }> {}
@@ -191,8 +192,8 @@ const delete_ = Command.make("delete", { vm: vmArg, ...callerOptions }, (input) 
 /** `troupe vm …`. */
 export const vm = Command.make("vm").pipe(
   Command.withDescription(withExamples(
-    "Vers VMs through the troupe daemon (VERS_API_KEY and VERS_BASE_URL from this shell, else the daemon's environment or ~/.vers): ls, create, delete, branch, commit, restore, pause, resume, status; exec and cp over SSH.",
+    "Vers VMs through the troupe daemon (VERS_API_KEY and VERS_BASE_URL from this shell, else the daemon's environment or ~/.vers): ls, create, delete, branch, commit, restore, pause, resume, status; exec and cp over SSH; golden build and ls.",
     ["troupe vm ls --owned", "VM=$(troupe vm create -q)", "troupe vm delete $VM"]
   )),
-  Command.withSubcommands([ls, create, delete_, branch, commit, restore, pause, resume, status, ...vmSshCommands])
+  Command.withSubcommands([ls, create, delete_, branch, commit, restore, pause, resume, status, ...vmSshCommands, golden])
 )
