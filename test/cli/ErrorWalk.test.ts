@@ -33,6 +33,7 @@ import {
   SshMessages,
   SshTimeout
 } from "../../src/domain/SshErrors.js"
+import { GoldenError } from "../../src/domain/Golden.js"
 import { SwarmError } from "../../src/domain/Swarm.js"
 import { TemplateError } from "../../src/domain/Template.js"
 import {
@@ -97,6 +98,13 @@ const cases: Record<string, Case> = {
       persistenceError("Store.read")(parseError),
       persistenceError("Store.read")({ message: `unreadable run record: ${errorDetail(parseError)}` }),
       persistenceError("Store.open")({ message: "Failed to open", cause: new Error("SQLITE_CANTOPEN\n    at Database (sqlite.js:1:1)") })
+    ]
+  },
+  "domain/Golden.ts#GoldenError": {
+    make: () => [
+      new GoldenError({ reason: "step", step: "pi", message: "Golden image build failed at step pi on VM 1234abcd: npm could not install /nope.tgz: ENOENT." }),
+      new GoldenError({ reason: "secret", step: "secrets", message: "Golden image build failed at step secrets on VM 1234abcd: a configured secret value or a private key is in .profile; nothing was committed." }),
+      new GoldenError({ reason: "records", step: null, message: `The golden image records /h/goldens.json are not valid: ${describeParseError(parseError)}` })
     ]
   },
   "domain/PiRpc.ts#PiRpcRejected": { make: () => [new PiRpcRejected({ command: "prompt", error: "Model not found: p/m", message: piRpcMessages.rejected("prompt", "Model not found: p/m") })] },
