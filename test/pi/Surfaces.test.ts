@@ -13,14 +13,12 @@ import { install } from "../../src/pi/Adapter.js"
 import { widgetKey, widgetMaxLines } from "../../src/pi/Widget.js"
 import { Troupe } from "../../src/Troupe.js"
 import { FakePiHost } from "../../src/testing/index.js"
+import { pollUntil } from "../support/exec.js"
 
 const fixtures = join(import.meta.dirname, "..", "fixtures", "pi-actors-0.17")
 
 const until = async (check: () => boolean, what: string, timeoutMs = 10_000) => {
-  for (let waited = 0; !check(); waited += 20) {
-    if (waited >= timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
+  if (!(await pollUntil(check, timeoutMs))) throw new Error(`${what}: not within ${timeoutMs} ms`)
 }
 
 let dir: string

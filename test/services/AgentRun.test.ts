@@ -6,17 +6,18 @@
  * process, and spawn checks its fields.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Option, Stream } from "effect"
+import { Effect, Option } from "effect"
 import { chmodSync, mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { Caller, SessionEvent } from "../../src/domain/Run.js"
+import type { Caller } from "../../src/domain/Run.js"
 import { Inspector } from "../../src/services/Inspector.js"
 import { Rooms } from "../../src/services/Rooms.js"
 import { Router } from "../../src/services/Router.js"
 import { SpawnRequest, Supervisor } from "../../src/services/Supervisor.js"
 import { fakePiProgram } from "../../src/testing/FakePi.js"
 import { run } from "../support/exec.js"
+import { settledEvents } from "../support/agentEvents.js"
 import { eventually, testRuntime } from "../support/runtime.js"
 
 const A: Caller = { session: "A", all: false }
@@ -43,16 +44,7 @@ const alive = (pid: number) => {
 
 const runtime = () => testRuntime({ config: { environment: process.env } })
 
-/** The next `count` session events of `type` for the run (from the start of the stream). */
-const settledEvents = (runId: string, count: number) =>
-  Effect.flatMap(Supervisor, (s) =>
-    s.sessionEvents(A, 0, true).pipe(
-      Stream.filter((e: SessionEvent) => e.run_id === runId && e.type === "agent.settled"),
-      Stream.take(count),
-      Stream.runCollect,
-      Effect.map(Chunk.toArray),
-      Effect.timeoutFail({ duration: "20 seconds", onTimeout: () => new Error(`no ${count} agent.settled events for ${runId}`) })
-    ))
+const settledOf = (runId: string, count: number) => settledEvents(A, runId, count, "20 seconds")
 
 const statusOf = (id: string) =>
   Effect.flatMap(Inspector, (i) => i.inspect(A, `run:${id}`, "status")).pipe(Effect.map((v) => v.data as { agent: { state: string; turns: number; pid: number | null; tool_calls: number } | null }))
@@ -65,7 +57,7 @@ describe("agent runs (FakePi)", () => {
       const inspector = yield* Inspector
       const rooms = yield* Rooms
       yield* supervisor.spawn(A, new SpawnRequest({ kind: "agent", as: "a1", task: "hello", pi: fakePi("normal") }))
-      const [first] = yield* settledEvents("a1", 1)
+      const [first] = yield* settledOf("a1", 1)
       expect(first!.text).toContain("done: hello")
       expect(first!.data).toMatchObject({ turn: 1, aborted: false, text: "done: hello" })
 
@@ -78,7 +70,7 @@ describe("agent runs (FakePi)", () => {
 
       const sent = yield* router.send(A, { to: "run:a1", type: "task.prompt", body: "second task" })
       expect(sent).toMatchObject({ delivered: true })
-      const both = yield* settledEvents("a1", 2)
+      const both = yield* settledOf("a1", 2)
       expect(both[1]!.data).toMatchObject({ turn: 2, text: "done: second task" })
       const output = yield* inspector.inspect(A, "run:a1", "output")
       expect(output.text).toContain("done: second task")
@@ -104,7 +96,7 @@ describe("agent runs (FakePi)", () => {
       yield* eventually("the agent streams", Effect.map(statusOf("slow"), (s) => s.agent?.state === "streaming"), 15_000)
       yield* router.send(A, { to: "run:slow", type: "agent.steer", body: "steer this" })
       yield* router.send(A, { to: "run:slow", type: "agent.abort" })
-      const [settled] = yield* settledEvents("slow", 1)
+      const [settled] = yield* settledOf("slow", 1)
       expect(settled!.data).toMatchObject({ turn: 1, aborted: true })
       expect(settled!.text).toContain("(aborted)")
       const after = yield* statusOf("slow")
@@ -125,7 +117,7 @@ describe("agent runs (FakePi)", () => {
       // The "agent's" edit, made in its worktree while the task streams.
       yield* eventually("the agent streams", Effect.map(statusOf("wtagent"), (s) => s.agent?.state === "streaming"), 15_000)
       writeFileSync(join(info.cwd, "agent-notes.txt"), "one\ntwo\n")
-      const [settled] = yield* settledEvents("wtagent", 1)
+      const [settled] = yield* settledOf("wtagent", 1)
       expect(settled!.text).toContain("agent-notes.txt | 2 ++")
       expect(settled!.data).toMatchObject({ worktree: { branch: "troupe/wtagent", insertions: 2, deletions: 0, files: 1 } })
       yield* supervisor.control(A, "wtagent", "control.kill")
@@ -162,10 +154,10 @@ describe("agent runs (FakePi)", () => {
       const supervisor = yield* Supervisor
       const inspector = yield* Inspector
       yield* supervisor.spawn(A, new SpawnRequest({ kind: "agent", as: "old", task: "hi", pi: fakePi("old") }))
-      const [old] = yield* settledEvents("old", 1)
+      const [old] = yield* settledOf("old", 1)
       expect(old!.data).toMatchObject({ turn: 1, aborted: false, text: "done: hi" })
       yield* supervisor.spawn(A, new SpawnRequest({ kind: "agent", as: "chatty", task: "talk", pi: fakePi("chatty") }))
-      const [chatty] = yield* settledEvents("chatty", 1)
+      const [chatty] = yield* settledOf("chatty", 1)
       expect(chatty!.data).toMatchObject({ turn: 1, tool_calls: 1 })
       const events = yield* inspector.inspect(A, "run:chatty", "events", { lines: 1000 })
       expect(events.text).not.toContain("message_update")
@@ -183,7 +175,7 @@ describe("agent runs (FakePi)", () => {
       const inspector = yield* Inspector
       const run = yield* supervisor.spawn(A, new SpawnRequest({ recipe: "helper", as: "h1", pi: fakePi("normal") }))
       expect(run.recipe).toBe("helper")
-      const [done] = yield* settledEvents("h1", 1)
+      const [done] = yield* settledOf("h1", 1)
       expect(done!.data).toMatchObject({ turn: 1, text: "done: from the recipe" })
       expect((yield* inspector.inspect(A, "run:h1", "status")).text).toContain("agent=idle model=fake/other turns=1")
       yield* supervisor.control(A, "h1", "control.kill")

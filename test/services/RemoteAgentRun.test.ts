@@ -6,12 +6,12 @@
  * event file; killing the run leaves no supervisor or Pi process.
  */
 import { afterAll, describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Layer, Stream } from "effect"
+import { Effect, Layer } from "effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { AgentStatus } from "../../src/domain/AgentStatus.js"
-import type { Caller, SessionEvent } from "../../src/domain/Run.js"
+import type { Caller } from "../../src/domain/Run.js"
 import { Hosts } from "../../src/services/Hosts.js"
 import { Inspector } from "../../src/services/Inspector.js"
 import { Router } from "../../src/services/Router.js"
@@ -19,6 +19,7 @@ import { AgentVms } from "../../src/services/runs/AgentVms.js"
 import { Ssh } from "../../src/services/Ssh.js"
 import { SpawnRequest, Supervisor } from "../../src/services/Supervisor.js"
 import { fakePiProgram } from "../../src/testing/FakePi.js"
+import { settledEvents } from "../support/agentEvents.js"
 import { testRuntime } from "../support/runtime.js"
 import { closeVmFleet, sshLayerOf, vmFleet } from "../support/vmHosts.js"
 
@@ -45,15 +46,7 @@ const runtimeWith = (recipes?: string) =>
   )
 const runtime = runtimeWith()
 
-const settledEvents = (runId: string, count: number) =>
-  Effect.flatMap(Supervisor, (s) =>
-    s.sessionEvents(A, 0, true).pipe(
-      Stream.filter((e: SessionEvent) => e.run_id === runId && e.type === "agent.settled"),
-      Stream.take(count),
-      Stream.runCollect,
-      Effect.map(Chunk.toArray),
-      Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`no ${count} agent.settled events for ${runId}`) })
-    ))
+const settledOf = (runId: string, count: number) => settledEvents(A, runId, count, "30 seconds")
 
 describe("agent runs on a VM (FakePi under the supervisor)", () => {
   it.live("a task settles, a second arrives by message, the fold's mark is the event file's, kill leaves nothing", () =>
@@ -65,7 +58,7 @@ describe("agent runs on a VM (FakePi under the supervisor)", () => {
       const inspector = yield* Inspector
       const pi = `${process.execPath} ${fakePiProgram()!}`
       yield* supervisor.spawn(A, new SpawnRequest({ kind: "agent", as: "ra1", task: "hello", pi, on: `vm:${vm}` }))
-      const [first] = yield* settledEvents("ra1", 1)
+      const [first] = yield* settledOf("ra1", 1)
       expect(first!.text).toContain("done: hello")
 
       const env = path.join(root, envFile)
@@ -82,7 +75,7 @@ describe("agent runs on a VM (FakePi under the supervisor)", () => {
       expect(status.text).toContain("turns=1")
 
       yield* router.send(A, { to: "run:ra1", type: "task.prompt", body: "second task" })
-      const both = yield* settledEvents("ra1", 2)
+      const both = yield* settledOf("ra1", 2)
       expect(both[1]!.data).toMatchObject({ turn: 2, text: "done: second task" })
 
       const info = yield* supervisor.get(A, "ra1")
@@ -123,7 +116,7 @@ describe("agent runs on a VM (FakePi under the supervisor)", () => {
       return yield* Effect.gen(function* () {
         const supervisor = yield* Supervisor
         yield* supervisor.spawn(A, new SpawnRequest({ recipe: "far", as: "rf", pi: `${process.execPath} ${fakePiProgram()!}` }))
-        const [done] = yield* settledEvents("rf", 1)
+        const [done] = yield* settledOf("rf", 1)
         expect(done!.text).toContain("done: from the recipe")
         expect(fs.existsSync(path.join(fleet.ssh.vm(vm)!.root, ".troupe/agents/rf/events.jsonl"))).toBe(true)
         yield* supervisor.control(A, "rf", "control.kill")
